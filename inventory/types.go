@@ -26,6 +26,34 @@ const (
 	SourceBundle = "bundle"
 )
 
+// CNIFlannel is the only CNI boot installs for now.
+const CNIFlannel = "flannel"
+
+// Certificate issuers for the registry's TLS certificate.
+const (
+	IssuerLetsEncrypt        = "letsencrypt"
+	IssuerLetsEncryptStaging = "letsencrypt-staging"
+	IssuerSelfSigned         = "selfsigned"
+)
+
+// Registry storage types.
+const (
+	StoragePVC = "pvc"
+	StorageS3  = "s3"
+)
+
+// DNS providers.
+const (
+	DNSNone    = "none"
+	DNSRoute53 = "route53"
+)
+
+// Ingress modes.
+const (
+	IngressHostNetwork = "hostNetwork"
+	IngressNodePort    = "nodePort"
+)
+
 // Inventory is one cluster: its hosts, how to reach them, and what to put on them.
 //
 // Secrets never live in this structure in clear: fields ending in Env name an
@@ -45,6 +73,10 @@ type Inventory struct {
 
 	// Path is the file the inventory was loaded from (not part of the schema).
 	Path string `yaml:"-" mapstructure:"-"`
+
+	// origins records where each field came from (file line or env var), so
+	// that Validate can name it. Keys are field paths such as "hosts[1].ssh.port".
+	origins map[string]origin
 }
 
 // Metadata names the cluster.
@@ -55,18 +87,18 @@ type Metadata struct {
 
 // Cluster holds the Kubernetes settings.
 type Cluster struct {
-	KubernetesVersion string `yaml:"kubernetesVersion" mapstructure:"kubernetesVersion"` // e.g. v1.37.2
+	KubernetesVersion string `yaml:"kubernetesVersion" mapstructure:"kubernetesVersion"` // vMAJOR.MINOR.PATCH, v1.30.0-v1.37.x; default v1.37.2
 	PodCIDR           string `yaml:"podCIDR" mapstructure:"podCIDR"`                     // default 10.244.0.0/16
 	ServiceCIDR       string `yaml:"serviceCIDR" mapstructure:"serviceCIDR"`             // default 10.96.0.0/12
 	CNI               string `yaml:"cni" mapstructure:"cni"`                             // flannel (default)
-	// ControlPlaneEndpoint is host[:port] of the API server; default: the
-	// control plane's address and APIServerPort.
+	// ControlPlaneEndpoint is host[:port] of the API server (without a port,
+	// APIServerPort); default: the control plane's address and APIServerPort.
 	ControlPlaneEndpoint string `yaml:"controlPlaneEndpoint" mapstructure:"controlPlaneEndpoint"`
 	APIServerPort        int    `yaml:"apiServerPort" mapstructure:"apiServerPort"` // default 6443
 	// ImageRepository overrides where kubeadm pulls control-plane images from.
 	ImageRepository string `yaml:"imageRepository" mapstructure:"imageRepository"`
 	// Kubeconfig is where the admin kubeconfig is written on the operator's machine;
-	// default ./<name>.kubeconfig beside the inventory.
+	// default <folder of the inventory file>/<metadata.name>.kubeconfig.
 	Kubeconfig string `yaml:"kubeconfig" mapstructure:"kubeconfig"`
 }
 
@@ -74,9 +106,9 @@ type Cluster struct {
 type SSH struct {
 	User             string        `yaml:"user" mapstructure:"user"`                         // default root
 	Port             int           `yaml:"port" mapstructure:"port"`                         // default 22
-	KeyPath          string        `yaml:"keyPath" mapstructure:"keyPath"`                   // private key file
+	KeyPath          string        `yaml:"keyPath" mapstructure:"keyPath"`                   // private key file; empty = agent/password only
 	KeyPassphraseEnv string        `yaml:"keyPassphraseEnv" mapstructure:"keyPassphraseEnv"` // env var holding the key's passphrase
-	Agent            *bool         `yaml:"agent" mapstructure:"agent"`                       // use $SSH_AUTH_SOCK; default true when set
+	Agent            *bool         `yaml:"agent" mapstructure:"agent"`                       // use the agent at $SSH_AUTH_SOCK when that is set; default true
 	PasswordEnv      string        `yaml:"passwordEnv" mapstructure:"passwordEnv"`           // env var holding the login password
 	KnownHosts       string        `yaml:"knownHosts" mapstructure:"knownHosts"`             // default ~/.ssh/known_hosts
 	HostKeyPolicy    string        `yaml:"hostKeyPolicy" mapstructure:"hostKeyPolicy"`       // strict (default) | accept-new
@@ -85,16 +117,18 @@ type SSH struct {
 	Sudo             Sudo          `yaml:"sudo" mapstructure:"sudo"`
 }
 
-// Bastion is one jump host, with its own credentials and host key.
+// Bastion is one jump host, with its own credentials and host key. Its host
+// key is checked like the hosts' (KnownHosts and HostKeyPolicy of SSH) unless
+// HostKey pins it.
 type Bastion struct {
-	Address          string `yaml:"address" mapstructure:"address"`
-	Port             int    `yaml:"port" mapstructure:"port"` // default 22
-	User             string `yaml:"user" mapstructure:"user"`
-	KeyPath          string `yaml:"keyPath" mapstructure:"keyPath"`
-	KeyPassphraseEnv string `yaml:"keyPassphraseEnv" mapstructure:"keyPassphraseEnv"`
-	Agent            *bool  `yaml:"agent" mapstructure:"agent"`
-	PasswordEnv      string `yaml:"passwordEnv" mapstructure:"passwordEnv"`
-	HostKey          string `yaml:"hostKey" mapstructure:"hostKey"` // pinned public key, authorized_keys format
+	Address          string `yaml:"address" mapstructure:"address"`                   // IP or DNS name, required
+	Port             int    `yaml:"port" mapstructure:"port"`                         // default 22
+	User             string `yaml:"user" mapstructure:"user"`                         // default: ssh.user
+	KeyPath          string `yaml:"keyPath" mapstructure:"keyPath"`                   // private key file; default ssh.keyPath
+	KeyPassphraseEnv string `yaml:"keyPassphraseEnv" mapstructure:"keyPassphraseEnv"` // env var holding the key's passphrase; default ssh's with ssh.keyPath
+	Agent            *bool  `yaml:"agent" mapstructure:"agent"`                       // default true (as ssh.agent)
+	PasswordEnv      string `yaml:"passwordEnv" mapstructure:"passwordEnv"`           // env var holding the login password
+	HostKey          string `yaml:"hostKey" mapstructure:"hostKey"`                   // pinned public key, authorized_keys format
 }
 
 // Sudo says how to become root when the SSH user is not root.
@@ -120,20 +154,22 @@ type Host struct {
 	Role           string  `yaml:"role" mapstructure:"role"`                     // control-plane | worker
 	SSH            HostSSH `yaml:"ssh" mapstructure:"ssh"`
 	HostKey        string  `yaml:"hostKey" mapstructure:"hostKey"` // pinned public key, authorized_keys format
-	Ingress        *bool   `yaml:"ingress" mapstructure:"ingress"` // runs the ingress controller; default: workers
+	Ingress        *bool   `yaml:"ingress" mapstructure:"ingress"` // runs the ingress controller; default true on workers, false on the control plane
 }
 
 // Packages says where the runtime and Kubernetes come from.
 type Packages struct {
 	Source string `yaml:"source" mapstructure:"source"` // online (default) | bundle
-	Bundle string `yaml:"bundle" mapstructure:"bundle"` // bundle folder when source is bundle
+	Bundle string `yaml:"bundle" mapstructure:"bundle"` // bundle folder on the operator's machine; required when source is bundle
 	// RuntimeBinary overrides the OCI runtime containerd runs (default runc);
 	// the lab sets a wrapper here for hosts whose kernel lacks capabilities.
+	// An absolute path on the hosts.
 	RuntimeBinary string   `yaml:"runtimeBinary" mapstructure:"runtimeBinary"`
 	Versions      Versions `yaml:"versions" mapstructure:"versions"`
 }
 
-// Versions pins what the online source installs.
+// Versions pins what the online source installs; empty = the version the
+// bootstrap package pins for KubernetesVersion. "latest" is refused.
 type Versions struct {
 	Containerd string `yaml:"containerd" mapstructure:"containerd"`
 	Docker     string `yaml:"docker" mapstructure:"docker"`
@@ -144,7 +180,7 @@ type Versions struct {
 // Registry is the private Docker registry boot installs.
 type Registry struct {
 	Host      string       `yaml:"host" mapstructure:"host"`           // e.g. registry.example.com
-	ACMEEmail string       `yaml:"acmeEmail" mapstructure:"acmeEmail"` // Let's Encrypt account e-mail
+	ACMEEmail string       `yaml:"acmeEmail" mapstructure:"acmeEmail"` // Let's Encrypt account e-mail; required for the letsencrypt issuers
 	Issuer    string       `yaml:"issuer" mapstructure:"issuer"`       // letsencrypt (default) | letsencrypt-staging | selfsigned
 	Namespace string       `yaml:"namespace" mapstructure:"namespace"` // default docker-registry
 	Storage   Storage      `yaml:"storage" mapstructure:"storage"`
@@ -159,16 +195,18 @@ type Storage struct {
 	Type         string `yaml:"type" mapstructure:"type"`                 // pvc (default) | s3
 	Size         string `yaml:"size" mapstructure:"size"`                 // PVC size, default 20Gi
 	StorageClass string `yaml:"storageClass" mapstructure:"storageClass"` // PVC storage class; empty = cluster default
-	S3           *S3    `yaml:"s3" mapstructure:"s3"`
+	S3           *S3    `yaml:"s3" mapstructure:"s3"`                     // required when type is s3
 }
 
-// S3 storage; credentials come from the environment, never the file.
+// S3 storage; credentials come from the environment, never the file. With
+// neither AccessKeyEnv nor SecretKeyEnv the registry uses the nodes' own AWS
+// identity (instance role).
 type S3 struct {
-	Bucket          string `yaml:"bucket" mapstructure:"bucket"`
-	Region          string `yaml:"region" mapstructure:"region"`
-	Endpoint        string `yaml:"endpoint" mapstructure:"endpoint"`
-	AccessKeyEnv    string `yaml:"accessKeyEnv" mapstructure:"accessKeyEnv"`
-	SecretKeyEnv    string `yaml:"secretKeyEnv" mapstructure:"secretKeyEnv"`
+	Bucket          string `yaml:"bucket" mapstructure:"bucket"`             // required
+	Region          string `yaml:"region" mapstructure:"region"`             // required
+	Endpoint        string `yaml:"endpoint" mapstructure:"endpoint"`         // http(s) URL of an S3-compatible service; empty = AWS
+	AccessKeyEnv    string `yaml:"accessKeyEnv" mapstructure:"accessKeyEnv"` // env var holding the access key id (set both or neither)
+	SecretKeyEnv    string `yaml:"secretKeyEnv" mapstructure:"secretKeyEnv"` // env var holding the secret key
 	RedirectDisable bool   `yaml:"redirectDisable" mapstructure:"redirectDisable"`
 }
 
@@ -194,15 +232,16 @@ type GC struct {
 type Pruner struct {
 	Enabled      *bool       `yaml:"enabled" mapstructure:"enabled"`           // default true
 	Schedule     string      `yaml:"schedule" mapstructure:"schedule"`         // cron, default "0 */12 * * *"
-	MaxDeletions int         `yaml:"maxDeletions" mapstructure:"maxDeletions"` // guard, default 500
+	MaxDeletions int         `yaml:"maxDeletions" mapstructure:"maxDeletions"` // guard, default 500 (0 = default)
 	Rules        []PruneRule `yaml:"rules" mapstructure:"rules"`
 }
 
 // PruneRule selects repositories and tags and says which of them to keep.
-// Semantics are those of the pruner package.
+// Semantics are those of the pruner package. At least one of KeepLatest,
+// KeepSemver and KeepDays must be set; counts are never negative.
 type PruneRule struct {
-	Repositories []string    `yaml:"repositories" mapstructure:"repositories"` // globs; empty = all
-	Match        []string    `yaml:"match" mapstructure:"match"`               // tag regexes; empty = all
+	Repositories []string    `yaml:"repositories" mapstructure:"repositories"` // globs (path.Match syntax); empty = all
+	Match        []string    `yaml:"match" mapstructure:"match"`               // tag regexes (Go RE2 syntax); empty = all
 	Ignore       []string    `yaml:"ignore" mapstructure:"ignore"`             // tag regexes never touched
 	KeepLatest   *int        `yaml:"keepLatest" mapstructure:"keepLatest"`
 	KeepSemver   *KeepSemver `yaml:"keepSemver" mapstructure:"keepSemver"`
@@ -217,25 +256,38 @@ type KeepSemver struct {
 // DNS is the record that points the registry host at the ingress nodes.
 type DNS struct {
 	Provider string `yaml:"provider" mapstructure:"provider"` // route53 | none (default)
-	Zone     string `yaml:"zone" mapstructure:"zone"`         // hosted zone name, e.g. example.com
-	TTL      int    `yaml:"ttl" mapstructure:"ttl"`           // default 300
+	Zone     string `yaml:"zone" mapstructure:"zone"`         // hosted zone name, e.g. example.com; required for route53, must contain registry.host
+	TTL      int    `yaml:"ttl" mapstructure:"ttl"`           // seconds, 1-86400; default 300
 	// Addresses overrides the A record's targets; default: the ingress hosts' addresses.
 	Addresses []string `yaml:"addresses" mapstructure:"addresses"`
 }
 
 // Addons pins the charts boot installs.
 type Addons struct {
+	// IngressNginx defaults to repository https://kubernetes.github.io/ingress-nginx,
+	// name ingress-nginx, version 4.15.1 (the final upstream release: the
+	// ingress-nginx project was retired in March 2026).
 	IngressNginx Chart `yaml:"ingressNginx" mapstructure:"ingressNginx"`
-	CertManager  Chart `yaml:"certManager" mapstructure:"certManager"`
+	// CertManager defaults to repository oci://quay.io/jetstack/charts/cert-manager,
+	// name cert-manager, version v1.19.1.
+	CertManager Chart `yaml:"certManager" mapstructure:"certManager"`
 	// IngressMode is hostNetwork (default: a DaemonSet on the ingress hosts' ports 80/443) or nodePort.
 	IngressMode string `yaml:"ingressMode" mapstructure:"ingressMode"`
 }
 
 // Chart says where a chart comes from: a repository URL (https:// index or
-// oci://) with a pinned version, or a local path/archive.
+// oci://) with a pinned version, or a local path/archive. Defaults are filled
+// only when Path is empty.
 type Chart struct {
+	// Repository is an http(s):// chart repository (whose index lists Name)
+	// or the full oci:// reference of the chart.
 	Repository string `yaml:"repository" mapstructure:"repository"`
-	Name       string `yaml:"name" mapstructure:"name"`
-	Version    string `yaml:"version" mapstructure:"version"`
-	Path       string `yaml:"path" mapstructure:"path"`
+	// Name is the chart's name in an http(s) repository; for oci:// it
+	// defaults to the reference's last path element.
+	Name string `yaml:"name" mapstructure:"name"`
+	// Version is an exact version (1.2.3 or v1.2.3, optionally -pre/+build);
+	// ranges and "latest" are refused. Optional only with Path.
+	Version string `yaml:"version" mapstructure:"version"`
+	// Path is a local chart folder or .tgz; when set, Repository is not used.
+	Path string `yaml:"path" mapstructure:"path"`
 }

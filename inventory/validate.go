@@ -1,0 +1,667 @@
+package inventory
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Supported Kubernetes minor versions (v1.MIN.x to v1.MAX.x).
+const (
+	minKubernetesMinor = 30
+	maxKubernetesMinor = 37
+)
+
+// Validate checks a defaulted inventory (Load has already done so) and
+// returns an *Error listing every problem, or nil.
+func (inv Inventory) Validate() error {
+	return asError(inv.validate())
+}
+
+// problem makes a Problem for field, located at the field or else at its
+// nearest enclosing field that has a line (or an env var).
+func (inv *Inventory) problem(field, msg, expected string) Problem {
+	p := Problem{File: inv.Path, Field: field, Message: msg, Expected: expected}
+	for f := field; f != ""; f = parentField(f) {
+		if o, ok := inv.origins[f]; ok {
+			p.Line, p.Env = o.line, o.env
+			break
+		}
+	}
+	return p
+}
+
+// parentField is the path of the field enclosing field ("" at the top).
+func parentField(field string) string {
+	if i := strings.LastIndexAny(field, ".["); i >= 0 {
+		return field[:i]
+	}
+	return ""
+}
+
+// checker collects problems.
+type checker struct {
+	inv      *Inventory
+	problems []Problem
+}
+
+func (c *checker) add(field, msg, expected string) {
+	c.problems = append(c.problems, c.inv.problem(field, msg, expected))
+}
+
+func (inv Inventory) validate() []Problem {
+	c := &checker{inv: &inv}
+	c.header()
+	c.cluster()
+	c.ssh()
+	c.hosts()
+	c.packages()
+	c.registry()
+	c.dns()
+	c.addons()
+	return c.problems
+}
+
+var (
+	dnsLabelRe     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	dnsLabelCaseRe = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+	envNameRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	kubeVersionRe  = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
+	exactVersionRe = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+	userRe         = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]{0,31}$`)
+	quantityRe     = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$`)
+	redisMemoryRe  = regexp.MustCompile(`^(?i)[0-9]+(b|k|kb|m|mb|g|gb)?$`)
+	bucketRe       = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	regionRe       = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+)
+
+const (
+	expectLabel   = "a DNS label: lower-case letters, digits and -, at most 63"
+	expectAddress = "an IP address or a DNS name"
+	expectPort    = "a port, 1-65535"
+	expectEnvName = "the NAME of an environment variable: letters, digits and _, not starting with a digit"
+	expectPinned  = "an exact version such as 1.2.3 or v1.2.3"
+)
+
+func (c *checker) header() {
+	inv := c.inv
+	if inv.APIVersion != APIVersion {
+		c.add("apiVersion", "is "+quote(inv.APIVersion), APIVersion)
+	}
+	if inv.Kind != Kind {
+		c.add("kind", "is "+quote(inv.Kind), Kind)
+	}
+	c.label("metadata.name", inv.Metadata.Name)
+}
+
+func (c *checker) cluster() {
+	cl := c.inv.Cluster
+	c.kubernetesVersion("cluster.kubernetesVersion", cl.KubernetesVersion)
+	pod := c.cidr("cluster.podCIDR", cl.PodCIDR)
+	svc := c.cidr("cluster.serviceCIDR", cl.ServiceCIDR)
+	if pod.IsValid() {
+		c.podCapacity(pod)
+	}
+	if svc.IsValid() {
+		// kube-apiserver's limit on the service range.
+		if longest := map[bool]int{true: 12, false: 108}[svc.Addr().Is4()]; svc.Bits() < longest {
+			c.add("cluster.serviceCIDR", fmt.Sprintf("/%d is too large", svc.Bits()), fmt.Sprintf("a prefix of /%d or longer", longest))
+		}
+	}
+	if pod.IsValid() && svc.IsValid() {
+		switch {
+		case pod.Addr().Is4() != svc.Addr().Is4():
+			c.add("cluster.serviceCIDR", "is not of the same IP family as cluster.podCIDR", "both IPv4 or both IPv6")
+		case pod.Overlaps(svc):
+			c.add("cluster.serviceCIDR", fmt.Sprintf("%s overlaps cluster.podCIDR %s", svc, pod), "separate ranges")
+		}
+	}
+	if cl.CNI != CNIFlannel {
+		c.add("cluster.cni", "unknown CNI "+quote(cl.CNI), CNIFlannel)
+	}
+	c.port("cluster.apiServerPort", cl.APIServerPort)
+	if ep := cl.ControlPlaneEndpoint; ep != "" {
+		host, port, err := net.SplitHostPort(ep)
+		n, perr := strconv.Atoi(port)
+		if err != nil || !isAddress(host) || perr != nil || n < 1 || n > 65535 {
+			c.add("cluster.controlPlaneEndpoint", quote(ep)+" is not host or host:port", "an IP address or DNS name, optionally with :port")
+		}
+	}
+	if r := cl.ImageRepository; r != "" && (strings.Contains(r, "://") || strings.ContainsAny(r, " \t\n")) {
+		c.add("cluster.imageRepository", quote(r)+" is not an image repository", "host[:port]/path without a scheme, e.g. registry.k8s.io")
+	}
+}
+
+// podCapacity checks that the pod CIDR holds one node subnet (/24, or /64
+// for IPv6, as kubeadm's controller-manager allocates) per host.
+func (c *checker) podCapacity(pod netip.Prefix) {
+	nodeBits := 24
+	if pod.Addr().Is6() {
+		nodeBits = 64
+	}
+	switch {
+	case pod.Bits() > nodeBits:
+		c.add("cluster.podCIDR", fmt.Sprintf("/%d is smaller than one node's /%d", pod.Bits(), nodeBits), fmt.Sprintf("a prefix of /%d or shorter", nodeBits))
+	case nodeBits-pod.Bits() < 20 && 1<<(nodeBits-pod.Bits()) < len(c.inv.Hosts):
+		c.add("cluster.podCIDR", fmt.Sprintf("/%d has room for %d nodes (one /%d each), the inventory has %d hosts",
+			pod.Bits(), 1<<(nodeBits-pod.Bits()), nodeBits, len(c.inv.Hosts)), "a larger range")
+	}
+}
+
+func (c *checker) ssh() {
+	s := c.inv.SSH
+	c.user("ssh.user", s.User)
+	c.port("ssh.port", s.Port)
+	c.envName("ssh.keyPassphraseEnv", s.KeyPassphraseEnv)
+	c.envName("ssh.passwordEnv", s.PasswordEnv)
+	c.envName("ssh.sudo.passwordEnv", s.Sudo.PasswordEnv)
+	if s.KnownHosts == "" {
+		c.add("ssh.knownHosts", "is empty", "a known_hosts file path")
+	}
+	if s.HostKeyPolicy != HostKeyStrict && s.HostKeyPolicy != HostKeyAcceptNew {
+		c.add("ssh.hostKeyPolicy", "unknown policy "+quote(s.HostKeyPolicy), HostKeyStrict+" or "+HostKeyAcceptNew)
+	}
+	if s.ConnectTimeout <= 0 {
+		c.add("ssh.connectTimeout", "is "+s.ConnectTimeout.String(), "a positive duration such as 10s")
+	}
+	if b := s.Bastion; b != nil {
+		if b.Address == "" {
+			c.add("ssh.bastion.address", "is missing", expectAddress)
+		} else if !isAddress(b.Address) {
+			c.add("ssh.bastion.address", quote(b.Address)+" is not an IP address or DNS name", expectAddress)
+		}
+		c.port("ssh.bastion.port", b.Port)
+		c.user("ssh.bastion.user", b.User)
+		c.envName("ssh.bastion.keyPassphraseEnv", b.KeyPassphraseEnv)
+		c.envName("ssh.bastion.passwordEnv", b.PasswordEnv)
+		c.hostKey("ssh.bastion.hostKey", b.HostKey)
+	}
+}
+
+func (c *checker) hosts() {
+	inv := c.inv
+	if len(inv.Hosts) == 0 {
+		c.add("hosts", "no hosts", "one control-plane host and at least one worker")
+		return
+	}
+	names := map[string]int{}
+	addrs := map[string]int{}
+	privs := map[string]int{}
+	var privIPs []netip.Addr
+	var privFields []string
+	for i, h := range inv.Hosts {
+		f := func(name string) string { return hostField(i, name) }
+		if c.label(f("name"), h.Name) {
+			if j, dup := names[h.Name]; dup {
+				c.add(f("name"), fmt.Sprintf("%s is also the name of hosts[%d]", quote(h.Name), j), "unique host names")
+			} else {
+				names[h.Name] = i
+			}
+		}
+		switch {
+		case h.Address == "":
+			c.add(f("address"), "is missing", expectAddress)
+		case !isAddress(h.Address):
+			c.add(f("address"), quote(h.Address)+" is not an IP address or DNS name", expectAddress)
+		default:
+			key := normalAddress(h.Address)
+			if j, dup := addrs[key]; dup {
+				c.add(f("address"), fmt.Sprintf("%s is also the address of hosts[%d]", quote(h.Address), j), "unique addresses")
+			} else {
+				addrs[key] = i
+			}
+		}
+		if h.PrivateAddress != "" {
+			ip, err := netip.ParseAddr(h.PrivateAddress)
+			switch {
+			case err != nil || ip.Zone() != "":
+				c.add(f("privateAddress"), quote(h.PrivateAddress)+" is not an IP address",
+					"the host's cluster-internal IP; set privateAddress when address is a DNS name")
+			default:
+				key := ip.Unmap().String()
+				if j, dup := privs[key]; dup {
+					c.add(f("privateAddress"), fmt.Sprintf("%s is also the private address of hosts[%d]", quote(h.PrivateAddress), j), "unique addresses")
+				} else {
+					privs[key] = i
+					privIPs = append(privIPs, ip.Unmap())
+					privFields = append(privFields, f("privateAddress"))
+				}
+			}
+		}
+		if h.Role != RoleControlPlane && h.Role != RoleWorker {
+			c.add(f("role"), "unknown role "+quote(h.Role), RoleControlPlane+" or "+RoleWorker)
+		}
+		c.user(f("ssh.user"), h.SSH.User)
+		if h.SSH.Port != 0 {
+			c.port(f("ssh.port"), h.SSH.Port)
+		}
+		c.envName(f("ssh.keyPassphraseEnv"), h.SSH.KeyPassphraseEnv)
+		c.envName(f("ssh.passwordEnv"), h.SSH.PasswordEnv)
+		c.envName(f("ssh.sudoPasswordEnv"), h.SSH.SudoPasswordEnv)
+		c.hostKey(f("hostKey"), h.HostKey)
+	}
+	if cps := inv.hostsWithRole(RoleControlPlane); len(cps) != 1 {
+		c.add("hosts", fmt.Sprintf("has %d control-plane hosts", len(cps)), "exactly one host with role: "+RoleControlPlane)
+	}
+	if len(inv.Workers()) == 0 {
+		c.add("hosts", "has no worker", "at least one host with role: "+RoleWorker)
+	}
+	if len(inv.IngressHosts()) == 0 {
+		c.add("hosts", "no host runs the ingress controller", "at least one host with ingress: true (workers by default)")
+	}
+	// Host addresses must not fall inside the cluster's own ranges.
+	for _, cidr := range []struct{ field, value string }{
+		{"cluster.podCIDR", inv.Cluster.PodCIDR},
+		{"cluster.serviceCIDR", inv.Cluster.ServiceCIDR},
+	} {
+		prefix, err := netip.ParsePrefix(cidr.value)
+		if err != nil {
+			continue // reported by cluster()
+		}
+		for k, ip := range privIPs {
+			if prefix.Masked().Contains(ip) {
+				c.add(privFields[k], fmt.Sprintf("%s is inside %s %s", ip, cidr.field, prefix), "host addresses outside the pod and service ranges")
+			}
+		}
+	}
+}
+
+func (c *checker) packages() {
+	p := c.inv.Packages
+	switch p.Source {
+	case SourceOnline:
+	case SourceBundle:
+		if p.Bundle == "" {
+			c.add("packages.bundle", "is missing", "the bundle folder, required when source is "+SourceBundle)
+		}
+	default:
+		c.add("packages.source", "unknown source "+quote(p.Source), SourceOnline+" or "+SourceBundle)
+	}
+	if p.RuntimeBinary != "" && !strings.HasPrefix(p.RuntimeBinary, "/") {
+		c.add("packages.runtimeBinary", quote(p.RuntimeBinary)+" is not an absolute path", "an absolute path on the hosts")
+	}
+	for _, v := range []struct{ field, value string }{
+		{"packages.versions.containerd", p.Versions.Containerd},
+		{"packages.versions.docker", p.Versions.Docker},
+		{"packages.versions.helm", p.Versions.Helm},
+		{"packages.versions.cniPlugins", p.Versions.CNIPlugins},
+	} {
+		if strings.EqualFold(v.value, "latest") || strings.ContainsAny(v.value, " \t\n") {
+			c.add(v.field, quote(v.value)+" is not a pinned version", "an exact version, or empty for boot's pinned one")
+		}
+	}
+}
+
+func (c *checker) registry() {
+	r := c.inv.Registry
+	switch {
+	case r.Host == "":
+		c.add("registry.host", "is missing", "the registry's DNS name, e.g. registry.example.com")
+	case !isFQDN(r.Host):
+		c.add("registry.host", quote(r.Host)+" is not a DNS name", "a fully qualified DNS name, e.g. registry.example.com")
+	}
+	switch r.Issuer {
+	case IssuerLetsEncrypt, IssuerLetsEncryptStaging:
+		if r.ACMEEmail == "" {
+			c.add("registry.acmeEmail", "is missing", "an e-mail address for the Let's Encrypt account, required with issuer "+r.Issuer)
+		}
+	case IssuerSelfSigned:
+	default:
+		c.add("registry.issuer", "unknown issuer "+quote(r.Issuer),
+			IssuerLetsEncrypt+", "+IssuerLetsEncryptStaging+" or "+IssuerSelfSigned)
+	}
+	if r.ACMEEmail != "" && !isEmail(r.ACMEEmail) {
+		c.add("registry.acmeEmail", quote(r.ACMEEmail)+" is not an e-mail address", "name@domain.tld")
+	}
+	c.label("registry.namespace", r.Namespace)
+
+	st := r.Storage
+	switch st.Type {
+	case StoragePVC:
+		if !quantityRe.MatchString(st.Size) || strings.Trim(strings.TrimRight(st.Size, "KMGTPEik"), "0.") == "" {
+			c.add("registry.storage.size", quote(st.Size)+" is not a size", "a positive Kubernetes quantity such as 20Gi")
+		}
+		if st.S3 != nil {
+			c.add("registry.storage.s3", "is set but storage.type is "+StoragePVC, "type: "+StorageS3+" to use S3, or no s3 section")
+		}
+	case StorageS3:
+		c.s3(st.S3)
+	default:
+		c.add("registry.storage.type", "unknown storage type "+quote(st.Type), StoragePVC+" or "+StorageS3)
+	}
+	if sc := st.StorageClass; sc != "" && (!isDNSName(sc) || sc != strings.ToLower(sc)) {
+		c.add("registry.storage.storageClass", quote(sc)+" is not a storage class name", "a lower-case DNS name")
+	}
+	if u := r.Auth.User; u == "" || strings.ContainsAny(u, ": \t\n") {
+		c.add("registry.auth.user", quote(u)+" is not a user name", "a name without spaces or ':'")
+	}
+	c.envName("registry.auth.passwordEnv", r.Auth.PasswordEnv)
+	if !redisMemoryRe.MatchString(r.Redis.MaxMemory) || strings.Trim(r.Redis.MaxMemory, "0bkmgBKMG") == "" {
+		c.add("registry.redis.maxMemory", quote(r.Redis.MaxMemory)+" is not a memory size", "a positive Redis size such as 256mb")
+	}
+	c.cron("registry.gc.schedule", r.GC.Schedule)
+	c.cron("registry.pruner.schedule", r.Pruner.Schedule)
+	if r.Pruner.MaxDeletions < 0 {
+		c.add("registry.pruner.maxDeletions", fmt.Sprintf("is %d", r.Pruner.MaxDeletions), "0 or more (0 = 500)")
+	}
+	for i, rule := range r.Pruner.Rules {
+		c.pruneRule(fmt.Sprintf("registry.pruner.rules[%d]", i), rule)
+	}
+}
+
+func (c *checker) s3(s3 *S3) {
+	if s3 == nil {
+		c.add("registry.storage.s3", "is missing", "bucket and region, required when storage.type is "+StorageS3)
+		return
+	}
+	if !bucketRe.MatchString(s3.Bucket) {
+		c.add("registry.storage.s3.bucket", quote(s3.Bucket)+" is not a bucket name", "3-63 lower-case letters, digits, '.' and '-'")
+	}
+	if !regionRe.MatchString(s3.Region) {
+		c.add("registry.storage.s3.region", quote(s3.Region)+" is not a region", "a region such as eu-west-1")
+	}
+	if e := s3.Endpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.add("registry.storage.s3.endpoint", quote(e)+" is not a URL", "http(s)://host[:port] of an S3-compatible service")
+		}
+	}
+	c.envName("registry.storage.s3.accessKeyEnv", s3.AccessKeyEnv)
+	c.envName("registry.storage.s3.secretKeyEnv", s3.SecretKeyEnv)
+	if (s3.AccessKeyEnv == "") != (s3.SecretKeyEnv == "") {
+		c.add("registry.storage.s3", "names only one of accessKeyEnv and secretKeyEnv", "both (static credentials) or neither (the nodes' AWS identity)")
+	}
+}
+
+func (c *checker) pruneRule(field string, r PruneRule) {
+	for i, g := range r.Repositories {
+		if _, err := path.Match(g, ""); err != nil || g == "" {
+			c.add(fmt.Sprintf("%s.repositories[%d]", field, i), quote(g)+" is not a glob", "a repository pattern such as releases/*")
+		}
+	}
+	for _, list := range []struct {
+		name     string
+		patterns []string
+	}{{"match", r.Match}, {"ignore", r.Ignore}} {
+		for i, re := range list.patterns {
+			if _, err := regexp.Compile(re); err != nil {
+				c.add(fmt.Sprintf("%s.%s[%d]", field, list.name, i), quote(re)+" is not a regular expression: "+
+					strings.TrimPrefix(err.Error(), "error parsing regexp: "), "Go RE2 syntax, e.g. ^PR-")
+			}
+		}
+	}
+	if r.KeepLatest == nil && r.KeepSemver == nil && r.KeepDays == nil {
+		c.add(field, "keeps nothing", "at least one of keepLatest, keepSemver, keepDays")
+	}
+	if r.KeepLatest != nil && *r.KeepLatest < 0 {
+		c.add(field+".keepLatest", fmt.Sprintf("is %d", *r.KeepLatest), "0 or more")
+	}
+	if r.KeepDays != nil && *r.KeepDays < 0 {
+		c.add(field+".keepDays", fmt.Sprintf("is %d", *r.KeepDays), "0 or more")
+	}
+	if r.KeepSemver != nil && r.KeepSemver.Highest < 0 {
+		c.add(field+".keepSemver.highest", fmt.Sprintf("is %d", r.KeepSemver.Highest), "0 or more (0 = every valid version)")
+	}
+}
+
+func (c *checker) dns() {
+	inv := c.inv
+	d := inv.DNS
+	switch d.Provider {
+	case DNSNone:
+	case DNSRoute53:
+		zone := strings.ToLower(strings.TrimSuffix(d.Zone, "."))
+		host := strings.ToLower(strings.TrimSuffix(inv.Registry.Host, "."))
+		switch {
+		case d.Zone == "":
+			c.add("dns.zone", "is missing", "the hosted zone's name, required with provider "+DNSRoute53)
+		case !isFQDN(d.Zone):
+			c.add("dns.zone", quote(d.Zone)+" is not a DNS name", "a zone name such as example.com")
+		case host != "" && host != zone && !strings.HasSuffix(host, "."+zone):
+			c.add("registry.host", fmt.Sprintf("%s is not inside dns.zone %s", quote(inv.Registry.Host), quote(d.Zone)),
+				"a name in the zone, e.g. registry."+zone)
+		}
+		if len(d.Addresses) == 0 {
+			for _, h := range inv.IngressHosts() {
+				if !isIP(h.Address) && isAddress(h.Address) {
+					c.add("dns.addresses", fmt.Sprintf("is empty and ingress host %s has the DNS name %s", h.Name, quote(h.Address)),
+						"the IP addresses the registry's record points at")
+					break
+				}
+			}
+		}
+	default:
+		c.add("dns.provider", "unknown provider "+quote(d.Provider), DNSRoute53+" or "+DNSNone)
+	}
+	if d.TTL < 1 || d.TTL > 86400 {
+		c.add("dns.ttl", fmt.Sprintf("is %d", d.TTL), "seconds, 1-86400")
+	}
+	for i, a := range d.Addresses {
+		if !isIP(a) {
+			c.add(fmt.Sprintf("dns.addresses[%d]", i), quote(a)+" is not an IP address", "IPv4 or IPv6 addresses")
+		}
+	}
+}
+
+func (c *checker) addons() {
+	a := c.inv.Addons
+	c.chart("addons.ingressNginx", a.IngressNginx)
+	c.chart("addons.certManager", a.CertManager)
+	if a.IngressMode != IngressHostNetwork && a.IngressMode != IngressNodePort {
+		c.add("addons.ingressMode", "unknown mode "+quote(a.IngressMode), IngressHostNetwork+" or "+IngressNodePort)
+	}
+}
+
+func (c *checker) chart(field string, ch Chart) {
+	if ch.Path != "" {
+		if ch.Version != "" && !exactVersionRe.MatchString(ch.Version) {
+			c.add(field+".version", quote(ch.Version)+" is not pinned", expectPinned)
+		}
+		return
+	}
+	u, err := url.Parse(ch.Repository)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "oci"):
+		c.add(field+".repository", quote(ch.Repository)+" is not a chart repository", "an https:// repository or an oci:// chart reference")
+	case u.Scheme != "oci" && ch.Name == "":
+		c.add(field+".name", "is missing", "the chart's name in the repository")
+	}
+	switch {
+	case ch.Version == "":
+		c.add(field+".version", "is missing", expectPinned)
+	case !exactVersionRe.MatchString(ch.Version):
+		c.add(field+".version", quote(ch.Version)+" is not pinned", expectPinned)
+	}
+}
+
+// Field checks. Each reports on field and returns whether the value is good.
+
+func (c *checker) label(field, v string) bool {
+	if v == "" {
+		c.add(field, "is missing", expectLabel)
+		return false
+	}
+	if !dnsLabelRe.MatchString(v) {
+		c.add(field, quote(v)+" is not a DNS label", expectLabel)
+		return false
+	}
+	return true
+}
+
+func (c *checker) port(field string, n int) {
+	if n < 1 || n > 65535 {
+		c.add(field, fmt.Sprintf("is %d", n), expectPort)
+	}
+}
+
+// user checks a login name; empty means inherited and is fine.
+func (c *checker) user(field, u string) {
+	if u != "" && !userRe.MatchString(u) {
+		c.add(field, quote(u)+" is not a user name", "a login name: letters, digits, _ . -")
+	}
+}
+
+// envName checks the name of an environment variable (empty = not used).
+// The value is never echoed: it may be the secret itself, put there by mistake.
+func (c *checker) envName(field, name string) {
+	if name != "" && !envNameRe.MatchString(name) {
+		c.add(field, "is not a valid environment variable name", expectEnvName)
+	}
+}
+
+func (c *checker) hostKey(field, key string) {
+	if key == "" {
+		return
+	}
+	_, _, options, rest, err := ssh.ParseAuthorizedKey([]byte(key))
+	if err != nil || len(options) > 0 || strings.TrimSpace(string(rest)) != "" {
+		c.add(field, "is not one SSH public key", `one key in authorized_keys format, e.g. "ssh-ed25519 AAAA..."`)
+	}
+}
+
+func (c *checker) kubernetesVersion(field, v string) {
+	expected := fmt.Sprintf("vMAJOR.MINOR.PATCH from v1.%d.0 to v1.%d.x, e.g. %s", minKubernetesMinor, maxKubernetesMinor, defaultKubernetesVersion)
+	m := kubeVersionRe.FindStringSubmatch(v)
+	if m == nil {
+		c.add(field, quote(v)+" is not a version", expected)
+		return
+	}
+	minor, err := strconv.Atoi(m[2])
+	if m[1] != "1" || err != nil || minor < minKubernetesMinor || minor > maxKubernetesMinor {
+		c.add(field, quote(v)+" is not supported", expected)
+	}
+}
+
+// cidr parses a CIDR, reporting it when bad; it returns the zero Prefix then.
+func (c *checker) cidr(field, v string) netip.Prefix {
+	p, err := netip.ParsePrefix(v)
+	if err != nil {
+		c.add(field, quote(v)+" is not a CIDR", "a network such as 10.244.0.0/16")
+		return netip.Prefix{}
+	}
+	if p != p.Masked() {
+		c.add(field, quote(v)+" has host bits set", "the network address, "+p.Masked().String())
+		return netip.Prefix{}
+	}
+	return p
+}
+
+var cronFields = []struct {
+	name   string
+	lo, hi int
+	names  []string // names for lo, lo+1, ...
+}{
+	{"minute", 0, 59, nil},
+	{"hour", 0, 23, nil},
+	{"day of month", 1, 31, nil},
+	{"month", 1, 12, strings.Fields("jan feb mar apr may jun jul aug sep oct nov dec")},
+	{"day of week", 0, 7, strings.Fields("sun mon tue wed thu fri sat")},
+}
+
+func (c *checker) cron(field, spec string) {
+	const expected = `5 cron fields: minute hour day-of-month month day-of-week, e.g. "0 */12 * * *"`
+	fields := strings.Fields(spec)
+	if len(fields) != len(cronFields) {
+		c.add(field, fmt.Sprintf("%s has %d fields", quote(spec), len(fields)), expected)
+		return
+	}
+	for i, f := range fields {
+		if cf := cronFields[i]; !cronFieldOK(f, cf.lo, cf.hi, cf.names) {
+			c.add(field, fmt.Sprintf("the %s field %s is not valid", cf.name, quote(f)),
+				fmt.Sprintf("*, numbers %d-%d, ranges a-b, lists a,b and steps /n", cf.lo, cf.hi))
+		}
+	}
+}
+
+// cronFieldOK checks one cron field: a comma list of *, n or n-m, each
+// optionally followed by /step.
+func cronFieldOK(f string, lo, hi int, names []string) bool {
+	value := func(s string) (int, bool) {
+		for i, n := range names {
+			if strings.EqualFold(s, n) {
+				return lo + i, true
+			}
+		}
+		n, err := strconv.Atoi(s)
+		return n, err == nil && n >= lo && n <= hi
+	}
+	for item := range strings.SplitSeq(f, ",") {
+		rng, step, hasStep := strings.Cut(item, "/")
+		if hasStep {
+			if n, err := strconv.Atoi(step); err != nil || n < 1 {
+				return false
+			}
+		}
+		if rng == "*" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(rng, "-")
+		a, ok := value(lo)
+		if !ok {
+			return false
+		}
+		if isRange {
+			if b, ok := value(hi); !ok || b < a {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Value predicates.
+
+func isIP(s string) bool {
+	ip, err := netip.ParseAddr(s)
+	return err == nil && ip.Zone() == ""
+}
+
+// isDNSName reports whether s is a syntactically valid DNS name (letters of
+// any case, an optional final dot; the last label is not all digits, so
+// that a mistyped IP is not taken for a name).
+func isDNSName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	labels := strings.Split(s, ".")
+	for _, l := range labels {
+		if !dnsLabelCaseRe.MatchString(l) {
+			return false
+		}
+	}
+	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
+}
+
+// isFQDN is a DNS name with at least two labels.
+func isFQDN(s string) bool {
+	return isDNSName(s) && strings.Contains(strings.TrimSuffix(s, "."), ".")
+}
+
+func isAddress(s string) bool {
+	return isIP(s) || isDNSName(s)
+}
+
+// normalAddress makes equal addresses compare equal.
+func normalAddress(s string) string {
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return ip.Unmap().String()
+	}
+	return strings.ToLower(strings.TrimSuffix(s, "."))
+}
+
+func isEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return false
+	}
+	at := strings.LastIndex(s, "@")
+	return at > 0 && isFQDN(s[at+1:])
+}
