@@ -1,0 +1,476 @@
+package nodes
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Host is one connected host. It keeps a single SSH connection (redialled
+// once it is found dead) and runs any number of concurrent commands on it,
+// at most WithMaxSessions at a time. Its methods are safe for concurrent use.
+type Host struct {
+	cfg      Config
+	log      *slog.Logger
+	output   io.Writer
+	retry    Retry
+	keep     time.Duration
+	sessions chan struct{}
+
+	mu     sync.Mutex
+	conn   *conn
+	closed bool
+
+	factsMu sync.Mutex
+	facts   *Facts
+}
+
+// Name is the host's name from its Config.
+func (h *Host) Name() string { return h.cfg.Name }
+
+// Config is the host's defaulted connection settings.
+func (h *Host) Config() Config { return h.cfg }
+
+// IsRoot reports whether commands run as root without sudo.
+func (h *Host) IsRoot() bool { return h.cfg.User == "root" }
+
+// Close ends the connection. Commands still running fail.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	return h.conn.close()
+}
+
+// session opens a session, redialling first if the connection has died.
+// release must be called when the session is over.
+func (h *Host) session(ctx context.Context) (sess *ssh.Session, release func(), err error) {
+	select {
+	case h.sessions <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	release = func() { <-h.sessions }
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
+	for try := 0; ; try++ {
+		h.mu.Lock()
+		if h.closed {
+			h.mu.Unlock()
+			return nil, nil, errors.New("host connection is closed")
+		}
+		c := h.conn
+		if c.dead() {
+			h.log.Info("connection lost, reconnecting")
+			nc, err := h.connect(ctx)
+			if err != nil {
+				h.mu.Unlock()
+				return nil, nil, err
+			}
+			h.conn, c = nc, nc
+		}
+		h.mu.Unlock()
+		sess, err = c.client.NewSession()
+		if err == nil {
+			return sess, release, nil
+		}
+		if try > 0 || !waitDead(c) {
+			return nil, nil, &Error{Host: h.cfg.Name, Op: "open session", Kind: ErrUnreachable, Err: err}
+		}
+	}
+}
+
+// waitDead reports whether c ends within a moment: a failed NewSession on a
+// dying connection is seen slightly before the connection's end.
+func waitDead(c *conn) bool {
+	select {
+	case <-c.done:
+		return true
+	case <-time.After(2 * time.Second):
+		return false
+	}
+}
+
+// RunOption tunes one Run, Sudo or Upload.
+type RunOption func(*runOpts)
+
+type runOpts struct {
+	stdin  io.Reader
+	stream io.Writer
+	label  string
+	redact []string
+	root   bool
+}
+
+// Stdin feeds r to the command's standard input.
+func Stdin(r io.Reader) RunOption { return func(o *runOpts) { o.stdin = r } }
+
+// Stream sends this command's output lines to w instead of the host's
+// default output; nil turns streaming off.
+func Stream(w io.Writer) RunOption { return func(o *runOpts) { o.stream = w } }
+
+// Label names the command in logs and errors instead of its text; use it
+// for long commands and for commands that carry secrets.
+func Label(s string) RunOption { return func(o *runOpts) { o.label = s } }
+
+// Redact replaces each of the given strings by "***" in the streamed and
+// captured output, logs and errors of this command.
+func Redact(secrets ...string) RunOption {
+	return func(o *runOpts) { o.redact = append(o.redact, secrets...) }
+}
+
+// AsRoot runs the command as root: directly when the SSH user is root,
+// otherwise through sudo.
+func AsRoot() RunOption { return func(o *runOpts) { o.root = true } }
+
+// Output is what a command printed, and how it ended.
+type Output struct {
+	Stdout     string
+	Stderr     string
+	ExitStatus int
+	Duration   time.Duration
+}
+
+// Sudo is Run with AsRoot.
+func (h *Host) Sudo(ctx context.Context, cmd string, opts ...RunOption) (Output, error) {
+	return h.Run(ctx, cmd, append(opts, AsRoot())...)
+}
+
+// Run runs cmd with the login user's shell and waits for it, streaming its
+// output line by line (stdout and stderr, in order within each) prefixed
+// "[name] ", and returns what it printed. A non-zero exit is an *ExitError.
+// When ctx ends first, the remote command and the processes it started are
+// sent SIGTERM, the session is closed, and the error wraps ErrTimeout (on a
+// deadline) or context.Canceled.
+//
+// With AsRoot and a non-root user, cmd runs as `sudo -n` or, when a sudo
+// password is configured, `sudo -S` with the password written to standard
+// input only after sudo has asked for it, so it never reaches the command.
+func (h *Host) Run(ctx context.Context, cmd string, opts ...RunOption) (Output, error) {
+	ro := runOpts{stream: h.output}
+	for _, o := range opts {
+		o(&ro)
+	}
+	var sudoPw []byte
+	sudo := ro.root && !h.IsRoot()
+	if sudo && h.cfg.SudoPassword != nil {
+		pw, err := h.cfg.SudoPassword()
+		if err != nil {
+			return Output{}, &Error{Host: h.cfg.Name, Op: "sudo", Kind: ErrSudo, Err: fmt.Errorf("sudo password: %w", err)}
+		}
+		sudoPw = pw
+		ro.redact = append(ro.redact, string(pw))
+	}
+	label := ro.label
+	if label == "" {
+		label = shorten(cmd)
+	}
+	label = redact(label, ro.redact)
+	r := &run{h: h, opts: ro, label: label, sudo: sudo, password: sudoPw, nonce: nonce()}
+	start := time.Now()
+	out, err := r.do(ctx, cmd, start)
+	out.Duration = time.Since(start)
+	attrs := []any{"cmd", label, "took", out.Duration, "exit", out.ExitStatus}
+	if ro.root {
+		attrs = append(attrs, "root", true)
+	}
+	if err != nil {
+		h.log.Debug("command failed", append(attrs, "error", err)...)
+	} else {
+		h.log.Debug("command done", attrs...)
+	}
+	return out, err
+}
+
+// run is one command execution.
+type run struct {
+	h        *Host
+	opts     runOpts
+	label    string
+	sudo     bool
+	password []byte
+	nonce    string
+
+	stdout, stderr strings.Builder
+	started        chan struct{} // closed when the start marker is seen
+	startOnce      sync.Once
+	prompts        int
+	rejected       bool
+}
+
+func nonce() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (r *run) startMarker() string  { return "@@boot-start-" + r.nonce + "@@" }
+func (r *run) promptMarker() string { return "@@boot-sudo-" + r.nonce + "@@" }
+
+// groupScript runs the command ($1) in the background with the original
+// standard input and waits for it; a TERM (sent on timeout) is passed to
+// the whole process group, so children die too.
+const groupScript = `exec 3<&0; sh -c "$1" 0<&3 3<&- & trap 'trap - TERM HUP INT; kill -TERM 0 2>/dev/null' TERM HUP INT; wait $!`
+
+// commandLine wraps cmd for the login shell.
+func (r *run) commandLine(cmd string) string {
+	script := groupScript
+	if !r.sudo {
+		return "sh -c " + Quote(script) + " boot " + Quote(cmd)
+	}
+	script = "echo " + r.startMarker() + " >&2; " + script
+	if r.password == nil {
+		return "sudo -n -- sh -c " + Quote(script) + " boot " + Quote(cmd)
+	}
+	// -k: ignore cached credentials, so sudo asks and we know it read the password.
+	return "sudo -k -S -p " + Quote(r.promptMarker()+"\n") + " -- sh -c " + Quote(script) + " boot " + Quote(cmd)
+}
+
+func (r *run) fail(kind error, err error) error {
+	return &Error{Host: r.h.cfg.Name, Op: "run " + r.label, Kind: kind, Err: err}
+}
+
+func (r *run) do(ctx context.Context, cmd string, start time.Time) (Output, error) {
+	if err := ctx.Err(); err != nil {
+		return Output{}, r.fail(kindOf(err), err)
+	}
+	sess, release, err := r.h.session(ctx)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return Output{}, err
+		}
+		return Output{}, r.fail(kindOf(err), err)
+	}
+	defer release()
+	defer sess.Close()
+
+	stdin, err := sess.StdinPipe()
+	if err != nil {
+		return Output{}, r.fail(nil, err)
+	}
+	outPipe, err := sess.StdoutPipe()
+	if err != nil {
+		return Output{}, r.fail(nil, err)
+	}
+	errPipe, err := sess.StderrPipe()
+	if err != nil {
+		return Output{}, r.fail(nil, err)
+	}
+	r.started = make(chan struct{})
+	if !r.sudo {
+		close(r.started)
+	}
+	finished := make(chan struct{})
+	defer close(finished)
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go func() { defer readers.Done(); r.read(outPipe, false, stdin) }()
+	go func() { defer readers.Done(); r.read(errPipe, true, stdin) }()
+	if err := sess.Start(r.commandLine(cmd)); err != nil {
+		return Output{}, r.fail(ErrUnreachable, err)
+	}
+	// Feed standard input once the command itself is running.
+	go func() {
+		select {
+		case <-r.started:
+		case <-ctx.Done():
+			return
+		case <-finished:
+			return
+		}
+		if r.opts.stdin != nil {
+			_, _ = io.Copy(stdin, r.opts.stdin)
+		}
+		stdin.Close()
+	}()
+
+	waited := make(chan error, 1)
+	go func() { waited <- sess.Wait() }()
+	var werr error
+	select {
+	case werr = <-waited:
+	case <-ctx.Done():
+		_ = sess.Signal(ssh.SIGTERM)
+		select {
+		case <-waited:
+		case <-time.After(2 * time.Second):
+			sess.Close()
+			select {
+			case <-waited:
+			case <-time.After(2 * time.Second):
+			}
+		}
+		readersDone(&readers, 2*time.Second)
+		out := r.output(-1)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return out, r.fail(ErrTimeout, fmt.Errorf("timed out after %s; the command was stopped: %w", time.Since(start).Round(time.Millisecond), ctx.Err()))
+		}
+		return out, r.fail(nil, fmt.Errorf("cancelled; the command was stopped: %w", ctx.Err()))
+	}
+	readersDone(&readers, 5*time.Second)
+
+	status := 0
+	if werr != nil {
+		var ee *ssh.ExitError
+		if !errors.As(werr, &ee) {
+			return r.output(-1), r.fail(ErrUnreachable, fmt.Errorf("connection lost while the command ran: %v", werr))
+		}
+		status = ee.ExitStatus()
+		if ee.Signal() != "" {
+			status = -1
+		}
+	}
+	out := r.output(status)
+	if status == 0 {
+		return out, nil
+	}
+	select {
+	case <-r.started:
+	default:
+		// sudo itself failed: the command never started.
+		msg := strings.TrimSpace(redact(tail(out.Stderr), r.opts.redact))
+		if r.rejected {
+			msg = "sudo rejected the password"
+		}
+		return out, r.fail(ErrSudo, fmt.Errorf("sudo as %s failed: %s", r.h.cfg.User, msg))
+	}
+	return out, r.fail(nil, &ExitError{Status: status, Stderr: strings.TrimSpace(tail(out.Stderr))})
+}
+
+func readersDone(wg *sync.WaitGroup, d time.Duration) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// read consumes one output stream line by line: control lines from sudo
+// and the wrapper are acted upon and dropped, the rest is captured and
+// streamed.
+func (r *run) read(pipe io.Reader, isErr bool, stdin io.WriteCloser) {
+	br := bufio.NewReader(pipe)
+	for {
+		line, err := br.ReadString('\n')
+		if line != "" {
+			if isErr && r.control(line, stdin) {
+				continue
+			}
+			line = redact(line, r.opts.redact)
+			r.h.capture(r, line, isErr)
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// control handles sudo's prompt and the start marker.
+func (r *run) control(line string, stdin io.WriteCloser) bool {
+	switch strings.TrimRight(line, "\r\n") {
+	case r.startMarker():
+		r.startOnce.Do(func() { close(r.started) })
+		return true
+	case r.promptMarker():
+		r.prompts++
+		if r.prompts == 1 {
+			_, _ = stdin.Write(append(append([]byte(nil), r.password...), '\n'))
+		} else {
+			// Asked again: the password was wrong. Give up rather than
+			// let sudo read further input.
+			r.rejected = true
+			stdin.Close()
+		}
+		return true
+	}
+	return false
+}
+
+// outputMu keeps lines from different hosts and streams whole.
+var outputMu sync.Mutex
+
+func (h *Host) capture(r *run, line string, isErr bool) {
+	outputMu.Lock()
+	defer outputMu.Unlock()
+	if isErr {
+		r.stderr.WriteString(line)
+	} else {
+		r.stdout.WriteString(line)
+	}
+	if r.opts.stream != nil {
+		if !strings.HasSuffix(line, "\n") {
+			line += "\n"
+		}
+		_, _ = io.WriteString(r.opts.stream, "["+h.cfg.Name+"] "+line)
+	}
+}
+
+func (r *run) output(status int) Output {
+	outputMu.Lock()
+	defer outputMu.Unlock()
+	return Output{Stdout: r.stdout.String(), Stderr: r.stderr.String(), ExitStatus: status}
+}
+
+func kindOf(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ErrTimeout
+	}
+	return nil
+}
+
+// Quote quotes s for a POSIX shell.
+func Quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// shorten is a command's first line, cut to 80 characters, for labels.
+func shorten(cmd string) string {
+	cmd = strings.TrimSpace(cmd)
+	if i := strings.IndexByte(cmd, '\n'); i >= 0 {
+		cmd = cmd[:i] + " ..."
+	}
+	if len(cmd) > 80 {
+		cmd = cmd[:77] + "..."
+	}
+	return cmd
+}
+
+// tail is the last few lines of s, for error messages.
+func tail(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > 5 {
+		lines = lines[len(lines)-5:]
+	}
+	out := strings.Join(lines, "\n")
+	if len(out) > 1000 {
+		out = "..." + out[len(out)-1000:]
+	}
+	return out
+}
+
+func redact(s string, secrets []string) string {
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "***")
+		}
+	}
+	return s
+}
