@@ -1,0 +1,150 @@
+package addons
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// The "all:" prefix keeps _helpers.tpl and the other partials, which start with "_".
+//
+//go:embed all:charts/registry
+var registryChartFS embed.FS
+
+const registryChartDir = "charts/registry"
+
+// Defaults used when RenderOptions leaves the release name or namespace empty.
+const (
+	DefaultRegistryRelease   = "registry"
+	DefaultRegistryNamespace = "registry"
+)
+
+// Template names inside the rendered map (chart name + path).
+const (
+	registryConfigTemplate = "registry/templates/secret-config.yaml"
+	registryNotesTemplate  = "registry/templates/NOTES.txt"
+	// RegistryConfigKey is the key of config.yml in the config Secret.
+	RegistryConfigKey = "config.yml"
+)
+
+// RegistryChart returns the embedded registry chart, loaded with the Helm SDK.
+// Every call loads a fresh copy, so callers may modify it.
+func RegistryChart() (*chart.Chart, error) {
+	var files []*loader.BufferedFile
+	err := fs.WalkDir(registryChartFS, registryChartDir, func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := registryChartFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		files = append(files, &loader.BufferedFile{Name: strings.TrimPrefix(name, registryChartDir+"/"), Data: data})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read embedded registry chart: %w", err)
+	}
+	c, err := loader.LoadFiles(files)
+	if err != nil {
+		return nil, fmt.Errorf("load embedded registry chart: %w", err)
+	}
+	return c, nil
+}
+
+// RenderOptions says how to render the registry chart.
+type RenderOptions struct {
+	// ReleaseName defaults to DefaultRegistryRelease.
+	ReleaseName string
+	// Namespace defaults to DefaultRegistryNamespace.
+	Namespace string
+	// Values override the chart's values.yaml; they are checked against
+	// values.schema.json. host and credentials.existingSecret are required.
+	Values map[string]any
+}
+
+// RenderRegistry renders the registry chart client-side (no cluster needed), the way
+// `helm template` does, and returns the manifests keyed by template name, e.g.
+// "registry/templates/deployment.yaml". Templates that render to nothing and
+// NOTES.txt are left out.
+func RenderRegistry(opts RenderOptions) (map[string]string, error) {
+	out, err := renderRegistryChart(opts)
+	if err != nil {
+		return nil, err
+	}
+	delete(out, registryNotesTemplate)
+	for name, text := range out {
+		if strings.TrimSpace(text) == "" {
+			delete(out, name)
+		}
+	}
+	return out, nil
+}
+
+// renderRegistryChart renders every template, NOTES.txt included.
+func renderRegistryChart(opts RenderOptions) (map[string]string, error) {
+	c, err := RegistryChart()
+	if err != nil {
+		return nil, err
+	}
+	release := chartutil.ReleaseOptions{
+		Name:      opts.ReleaseName,
+		Namespace: opts.Namespace,
+		Revision:  1,
+		IsInstall: true,
+	}
+	if release.Name == "" {
+		release.Name = DefaultRegistryRelease
+	}
+	if release.Namespace == "" {
+		release.Namespace = DefaultRegistryNamespace
+	}
+	values := opts.Values
+	if values == nil {
+		values = map[string]any{}
+	}
+	top, err := chartutil.ToRenderValues(c, values, release, chartutil.DefaultCapabilities.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("registry chart values: %w", err)
+	}
+	// Strict: a template that reads a value the chart does not define is a bug.
+	out, err := engine.Engine{Strict: true}.Render(c, top)
+	if err != nil {
+		return nil, fmt.Errorf("render registry chart: %w", err)
+	}
+	return out, nil
+}
+
+// RenderRegistryConfig returns the registry's config.yml exactly as the chart puts it
+// into its config Secret, for release DefaultRegistryRelease in DefaultRegistryNamespace.
+// It holds no secret: http.secret, the Redis password and S3 keys reach the registry
+// through environment variables (see the chart's README.md).
+func RenderRegistryConfig(values map[string]any) ([]byte, error) {
+	out, err := RenderRegistry(RenderOptions{Values: values})
+	if err != nil {
+		return nil, err
+	}
+	manifest, ok := out[registryConfigTemplate]
+	if !ok {
+		return nil, fmt.Errorf("registry chart rendered no %s", path.Base(registryConfigTemplate))
+	}
+	var secret corev1.Secret
+	if err := yaml.UnmarshalStrict([]byte(manifest), &secret); err != nil {
+		return nil, fmt.Errorf("decode rendered %s: %w", path.Base(registryConfigTemplate), err)
+	}
+	config, ok := secret.Data[RegistryConfigKey]
+	if !ok || len(bytes.TrimSpace(config)) == 0 {
+		return nil, fmt.Errorf("rendered Secret %s has no %s", secret.Name, RegistryConfigKey)
+	}
+	return config, nil
+}

@@ -1,0 +1,207 @@
+package addons
+
+import (
+	"bytes"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"sigs.k8s.io/yaml"
+)
+
+// requiredValues are the values the chart cannot render without.
+func requiredValues() map[string]any {
+	return map[string]any{
+		"host":        "registry.example.com",
+		"credentials": map[string]any{"existingSecret": "registry-credentials"},
+	}
+}
+
+// withValues returns requiredValues overlaid with more (one level of merge for maps).
+func withValues(more map[string]any) map[string]any {
+	v := requiredValues()
+	for k, val := range more {
+		if m, ok := val.(map[string]any); ok {
+			if old, ok := v[k].(map[string]any); ok {
+				merged := maps.Clone(old)
+				maps.Copy(merged, m)
+				v[k] = merged
+				continue
+			}
+		}
+		v[k] = val
+	}
+	return v
+}
+
+func s3Values() map[string]any {
+	return withValues(map[string]any{
+		"storage": map[string]any{
+			"type": "s3",
+			"s3": map[string]any{
+				"bucket":         "images",
+				"region":         "eu-west-1",
+				"regionEndpoint": "https://minio.example.com",
+				"forcePathStyle": true,
+				"existingSecret": "registry-s3",
+			},
+			"redirect": map[string]any{"disable": true},
+		},
+	})
+}
+
+// parseConfig parses a rendered config.yml with distribution's own parser. The
+// environment must not carry REGISTRY_* overrides unless the test sets them.
+func parseConfig(t *testing.T, raw []byte) *configuration.Configuration {
+	t.Helper()
+	cfg, err := configuration.Parse(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("distribution rejects the rendered config: %v\n%s", err, raw)
+	}
+	return cfg
+}
+
+// v3RedisKeys are the redis keys distribution v3 reads (configuration.RedisOptions).
+var v3RedisKeys = []string{"addrs", "db", "dialtimeout", "readtimeout", "writetimeout",
+	"poolsize", "minidleconns", "maxidleconns", "pooltimeout", "connmaxidletime"}
+
+func TestRenderRegistryConfigDefault(t *testing.T) {
+	raw, err := RenderRegistryConfig(requiredValues())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := parseConfig(t, raw)
+
+	if cfg.Version.Major() != 0 || cfg.Version.Minor() != 1 {
+		t.Errorf("version = %s, want 0.1", cfg.Version)
+	}
+	if got := cfg.Storage.Type(); got != "filesystem" {
+		t.Errorf("storage type = %q, want filesystem", got)
+	}
+	if got := cfg.Storage.Parameters()["rootdirectory"]; got != "/var/lib/registry" {
+		t.Errorf("filesystem rootdirectory = %v", got)
+	}
+	if got := cfg.Storage["delete"]["enabled"]; got != true {
+		t.Errorf("storage.delete.enabled = %v, want true", got)
+	}
+	if got := cfg.Storage["cache"]["blobdescriptor"]; got != "redis" {
+		t.Errorf("storage.cache.blobdescriptor = %v, want redis", got)
+	}
+	purge, ok := cfg.Storage["maintenance"]["uploadpurging"].(map[any]any)
+	if !ok || purge["enabled"] != true || purge["age"] != "168h" || purge["interval"] != "24h" || purge["dryrun"] != false {
+		t.Errorf("storage.maintenance.uploadpurging = %#v", cfg.Storage["maintenance"]["uploadpurging"])
+	}
+	if _, ok := cfg.Storage["maintenance"]["readonly"]; ok {
+		t.Error("config.yml sets readonly; it belongs to the Deployment's env so gc can switch it")
+	}
+
+	if got := cfg.Redis.Options.Addrs; !slices.Equal(got, []string{"registry-redis:6379"}) {
+		t.Errorf("redis.addrs = %v", got)
+	}
+	o := cfg.Redis.Options
+	if o.DB != 0 || o.PoolSize != 10 || o.MinIdleConns != 1 || o.MaxIdleConns != 5 ||
+		o.DialTimeout != 5*time.Second || o.ReadTimeout != 3*time.Second || o.WriteTimeout != 3*time.Second ||
+		o.PoolTimeout != 5*time.Second || o.ConnMaxIdleTime != 5*time.Minute {
+		t.Errorf("redis options = %+v", o)
+	}
+	if o.Password != "" {
+		t.Error("config.yml carries a Redis password; it must come from REGISTRY_REDIS_PASSWORD")
+	}
+
+	// Only v3 keys: v2's addr/pool/idletimeout are silently ignored by v3, which then panics.
+	var doc map[string]any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	redis, _ := doc["redis"].(map[string]any)
+	for _, k := range slices.Sorted(maps.Keys(redis)) {
+		if !slices.Contains(v3RedisKeys, k) {
+			t.Errorf("redis.%s is not a distribution v3 key", k)
+		}
+	}
+	for _, v2 := range []string{"addr", "pool", "idletimeout", "password"} {
+		if _, ok := redis[v2]; ok {
+			t.Errorf("redis.%s present", v2)
+		}
+	}
+
+	if cfg.HTTP.Addr != ":5000" || cfg.HTTP.Host != "https://registry.example.com" {
+		t.Errorf("http addr/host = %q %q", cfg.HTTP.Addr, cfg.HTTP.Host)
+	}
+	if cfg.HTTP.Secret != "" {
+		t.Error("config.yml carries http.secret; it must come from REGISTRY_HTTP_SECRET")
+	}
+	if cfg.HTTP.Debug.Addr != ":5001" || !cfg.HTTP.Debug.Prometheus.Enabled || cfg.HTTP.Debug.Prometheus.Path != "/metrics" {
+		t.Errorf("http.debug = %+v", cfg.HTTP.Debug)
+	}
+	if cfg.HTTP.DrainTimeout != 30*time.Second {
+		t.Errorf("http.draintimeout = %v", cfg.HTTP.DrainTimeout)
+	}
+	if !cfg.Health.StorageDriver.Enabled || cfg.Health.StorageDriver.Interval != 10*time.Second || cfg.Health.StorageDriver.Threshold != 3 {
+		t.Errorf("health.storagedriver = %+v", cfg.Health.StorageDriver)
+	}
+	if cfg.Auth.Type() != "htpasswd" || cfg.Auth.Parameters()["path"] != "/etc/registry/auth/htpasswd" || cfg.Auth.Parameters()["realm"] != "boot-registry" {
+		t.Errorf("auth = %#v", cfg.Auth)
+	}
+}
+
+func TestRenderRegistryConfigS3(t *testing.T) {
+	raw, err := RenderRegistryConfig(s3Values())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := parseConfig(t, raw)
+	if got := cfg.Storage.Type(); got != "s3" {
+		t.Fatalf("storage type = %q, want s3", got)
+	}
+	p := cfg.Storage.Parameters()
+	want := map[string]any{"bucket": "images", "region": "eu-west-1", "regionendpoint": "https://minio.example.com",
+		"forcepathstyle": true, "encrypt": false, "secure": true}
+	for k, v := range want {
+		if p[k] != v {
+			t.Errorf("storage.s3.%s = %v, want %v", k, p[k], v)
+		}
+	}
+	for _, k := range []string{"accesskey", "secretkey", "rootdirectory"} {
+		if _, ok := p[k]; ok {
+			t.Errorf("storage.s3.%s is set; keys come from the AWS environment", k)
+		}
+	}
+	if got := cfg.Storage["redirect"]["disable"]; got != true {
+		t.Errorf("storage.redirect.disable = %v, want true", got)
+	}
+	if got := cfg.Storage["delete"]["enabled"]; got != true {
+		t.Errorf("storage.delete.enabled = %v", got)
+	}
+}
+
+func TestRenderRegistryConfigRedis(t *testing.T) {
+	t.Run("external", func(t *testing.T) {
+		raw, err := RenderRegistryConfig(withValues(map[string]any{"redis": map[string]any{"externalAddress": "127.0.0.1:16379", "db": 3}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := parseConfig(t, raw)
+		if !slices.Equal(cfg.Redis.Options.Addrs, []string{"127.0.0.1:16379"}) || cfg.Redis.Options.DB != 3 {
+			t.Errorf("redis = %+v", cfg.Redis.Options)
+		}
+		if cfg.Storage["cache"]["blobdescriptor"] != "redis" {
+			t.Errorf("cache = %v", cfg.Storage["cache"])
+		}
+	})
+	t.Run("disabled", func(t *testing.T) {
+		raw, err := RenderRegistryConfig(withValues(map[string]any{"redis": map[string]any{"enabled": false}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := parseConfig(t, raw)
+		if len(cfg.Redis.Options.Addrs) != 0 {
+			t.Errorf("redis.addrs = %v with redis disabled", cfg.Redis.Options.Addrs)
+		}
+		if _, ok := cfg.Storage["cache"]; ok {
+			t.Errorf("storage.cache = %v with redis disabled", cfg.Storage["cache"])
+		}
+	})
+}
