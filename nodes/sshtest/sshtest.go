@@ -140,7 +140,8 @@ type Options struct {
 	TCPForwarding bool
 	// HostKey reuses a host key from an earlier server; default a new one.
 	HostKey *Key
-	// Extra lines appended to sshd_config.
+	// Extra sshd_config lines. They come first, so they override the
+	// defaults (sshd keeps the first value of a keyword); no Match blocks.
 	Extra []string
 }
 
@@ -271,18 +272,19 @@ func (s *Server) writeConfig(opts Options) error {
 		}
 		return "no"
 	}
-	lines := []string{
-		"ListenAddress " + s.Addr(),
-		"HostKey " + filepath.Join(s.Dir, "ssh_host_ed25519_key"),
-		"PidFile " + filepath.Join(s.Dir, "sshd.pid"),
-		"AuthorizedKeysFile " + filepath.Join(s.Dir, "authorized_keys", "%u"),
+	lines := append([]string{}, opts.Extra...)
+	lines = append(lines,
+		"ListenAddress "+s.Addr(),
+		"HostKey "+filepath.Join(s.Dir, "ssh_host_ed25519_key"),
+		"PidFile "+filepath.Join(s.Dir, "sshd.pid"),
+		"AuthorizedKeysFile "+filepath.Join(s.Dir, "authorized_keys", "%u"),
 		"UsePAM no",
 		"StrictModes no",
 		"PermitRootLogin yes",
 		"PubkeyAuthentication yes",
-		"PasswordAuthentication " + yesNo(opts.Password),
+		"PasswordAuthentication "+yesNo(opts.Password),
 		"KbdInteractiveAuthentication no",
-		"AllowTcpForwarding " + yesNo(opts.TCPForwarding),
+		"AllowTcpForwarding "+yesNo(opts.TCPForwarding),
 		"AllowAgentForwarding no",
 		"X11Forwarding no",
 		"PrintMotd no",
@@ -291,8 +293,7 @@ func (s *Server) writeConfig(opts Options) error {
 		"MaxStartups 200",
 		"MaxSessions 64",
 		"LogLevel VERBOSE",
-	}
-	lines = append(lines, opts.Extra...)
+	)
 	return os.WriteFile(filepath.Join(s.Dir, "sshd_config"), []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 }
 
