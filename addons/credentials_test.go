@@ -285,4 +285,3 @@ func TestRegistryCredentialsPullSecret(t *testing.T) {
 		t.Error("no error for an empty host")
 	}
 }
-
