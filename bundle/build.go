@@ -1,0 +1,376 @@
+package bundle
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+)
+
+// Options are the inputs of Build.
+type Options struct {
+	// KubernetesVersion is the version to build, e.g. "v1.37.2".
+	KubernetesVersion string
+	// Out is the bundle folder to write. It must not exist, be empty, or
+	// hold an earlier bundle (it is then replaced).
+	Out string
+	// Arch is the target architecture; only "amd64" (the default) is built.
+	Arch string
+	// CacheDir keeps generated modules, binaries, Debian packages, layers
+	// and image archives between builds. Default: $XDG_CACHE_HOME/boot/bundle
+	// (~/.cache/boot/bundle).
+	CacheDir string
+	// Log receives progress lines and the build tools' output.
+	Log io.Writer
+}
+
+//go:embed files
+var files embed.FS
+
+// DefaultImageRepository is the registry the bundle's image names use.
+const DefaultImageRepository = "registry.k8s.io"
+
+// Build builds the offline bundle described in the package documentation.
+func Build(ctx context.Context, o Options) error {
+	start := time.Now()
+	if o.KubernetesVersion == "" {
+		return errors.New("bundle: no Kubernetes version given")
+	}
+	if o.Out == "" {
+		return errors.New("bundle: no output folder given")
+	}
+	if o.Arch == "" {
+		o.Arch = "amd64"
+	}
+	if o.Arch != "amd64" {
+		return fmt.Errorf("bundle: architecture %q: only amd64 is supported", o.Arch)
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if o.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("bundle: no cache folder: %w", err)
+		}
+		o.CacheDir = filepath.Join(dir, "boot", "bundle")
+	}
+	kube, err := kubernetesComponent(o.KubernetesVersion)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	if err := checkOut(o.Out); err != nil {
+		return err
+	}
+	goVersion, err := output(ctx, "", goEnv(false), "go", "env", "GOVERSION")
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	b := &builder{cache: o.CacheDir, log: o.Log, goVersion: strings.TrimSpace(string(goVersion))}
+	if err := os.MkdirAll(b.cache, 0o755); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Log, "bundle: Kubernetes %s for linux/%s, cache %s\n", o.KubernetesVersion, o.Arch, b.cache)
+
+	m := Manifest{
+		KubernetesVersion: o.KubernetesVersion,
+		Arch:              o.Arch,
+		BuiltWith:         BuiltWith{Go: b.goVersion, Modules: map[string]string{}},
+	}
+	built := map[string]string{} // binary name -> path in the cache
+	owner := map[string]goComponent{}
+	for _, c := range append([]goComponent{kube}, otherComponents()...) {
+		dir, err := b.buildGo(ctx, c)
+		if err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
+		m.BuiltWith.Modules[c.module+"@"+c.version] = c.version
+		if c.local != "" && c.local != c.version {
+			m.BuiltWith.Modules[c.module+"@"+c.version+" (in-repository modules)"] = c.local
+		}
+		for _, bin := range c.bins {
+			built[bin.name] = filepath.Join(dir, bin.name)
+			owner[bin.name] = c
+		}
+	}
+
+	lists, err := kubeadmImages(ctx, built["kubeadm"], o.KubernetesVersion)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	pauseTag := ""
+	for _, img := range lists {
+		if strings.HasPrefix(img.repoTag, "pause:") {
+			pauseTag = strings.TrimPrefix(img.repoTag, "pause:")
+		}
+	}
+	if pauseTag == "" {
+		return errors.New("bundle: kubeadm lists no pause image")
+	}
+	pause, pauseSrc, err := b.buildPause(ctx, o.KubernetesVersion, pauseTag)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	m.BuiltWith.Modules[pauseSrc] = o.KubernetesVersion
+
+	deb, debVersions, err := b.debianLayer(ctx, netPackages)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	m.BuiltWith.Debian = debVersions
+
+	// Stage everything in a fresh folder beside Out, then swap it in.
+	stage, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), "."+filepath.Base(o.Out)+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(stage)
+	add := func(rel, src string, data []byte, mode os.FileMode, component, version string) error {
+		dst := filepath.Join(stage, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if src != "" {
+			if err := copyFile(dst, src, mode); err != nil {
+				return err
+			}
+		} else if err := os.WriteFile(dst, data, mode); err != nil {
+			return err
+		}
+		sum, size, err := hashFile(dst)
+		if err != nil {
+			return err
+		}
+		m.Files = append(m.Files, File{Path: rel, SHA256: sum, Size: size, Component: component, Version: version})
+		return nil
+	}
+	for _, c := range append([]goComponent{kube}, otherComponents()...) {
+		for _, bin := range c.bins {
+			if bin.dest == "" {
+				continue
+			}
+			if err := add(bin.dest+"/"+bin.name, built[bin.name], nil, 0o755, c.name, c.version); err != nil {
+				return err
+			}
+		}
+	}
+
+	specs, err := imageSpecs(b, lists, built, owner, pause, pauseTag, deb)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	for _, spec := range specs {
+		t := time.Now()
+		archive, digest, err := b.buildImage(spec)
+		if err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
+		rel := "images/" + spec.file
+		if err := add(rel, archive, nil, 0o644, spec.component, spec.version); err != nil {
+			return err
+		}
+		m.Images = append(m.Images, Image{Name: spec.name, RepoTag: spec.repoTag, Path: rel, Digest: digest, Component: spec.component, Version: spec.version})
+		fmt.Fprintf(o.Log, "bundle: image %s (%s)\n", spec.name, time.Since(t).Round(time.Millisecond))
+	}
+
+	if err := addStaticFiles(add, o.KubernetesVersion, DefaultImageRepository+"/pause:"+pauseTag); err != nil {
+		return err
+	}
+	data, err := m.encode()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(stage, ManifestName), data, 0o644); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(o.Out); err != nil {
+		return err
+	}
+	if err := os.Rename(stage, o.Out); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Log, "bundle: wrote %s (%d files, %d images) in %s\n", o.Out, len(m.Files), len(m.Images), time.Since(start).Round(time.Second))
+	return nil
+}
+
+// checkOut refuses to replace a folder that is neither empty nor a bundle.
+func checkOut(out string) error {
+	entries, err := os.ReadDir(out)
+	if errors.Is(err, os.ErrNotExist) || err == nil && len(entries) == 0 {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bundle: output %s: %w", out, err)
+	}
+	if _, err := os.Stat(filepath.Join(out, ManifestName)); err != nil {
+		return fmt.Errorf("bundle: output %s is not empty and holds no %s: refusing to replace it", out, ManifestName)
+	}
+	return nil
+}
+
+// addStaticFiles adds the systemd units and configuration files.
+func addStaticFiles(add func(rel, src string, data []byte, mode os.FileMode, component, version string) error, kubeVersion, pauseImage string) error {
+	for _, f := range []struct{ src, dst, component, version string }{
+		{"containerd.service", "systemd/containerd.service", "containerd", containerdVersion},
+		{"kubelet.service", "systemd/kubelet.service", "kubernetes", kubeVersion},
+		{"10-kubeadm.conf", "systemd/10-kubeadm.conf", "kubernetes", kubeVersion},
+		{"crictl.yaml", "config/crictl.yaml", "crictl", crictlVersion},
+	} {
+		data, err := files.ReadFile("files/" + f.src)
+		if err != nil {
+			return err
+		}
+		if err := add(f.dst, "", data, 0o644, f.component, f.version); err != nil {
+			return err
+		}
+	}
+	tmpl, err := template.ParseFS(files, "files/containerd-config.toml.tmpl")
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := tmpl.Execute(&buf, struct{ PauseImage string }{pauseImage}); err != nil {
+		return err
+	}
+	return add("config/containerd-config.toml", "", buf.Bytes(), 0o644, "containerd", containerdVersion)
+}
+
+// kubeadmImage is one line of kubeadm's image list.
+type kubeadmImage struct {
+	name    string // under registry.k8s.io
+	repoTag string // under any other repository
+}
+
+// kubeadmImages runs the built kubeadm to learn the images (and their
+// names) it will ask for: once with the default registry, once with another
+// repository (kubeadm names coredns differently there).
+func kubeadmImages(ctx context.Context, kubeadm, version string) ([]kubeadmImage, error) {
+	list := func(repo string) ([]string, error) {
+		out, err := output(ctx, "", os.Environ(), kubeadm, "config", "images", "list",
+			"--kubernetes-version", version, "--image-repository", repo)
+		if err != nil {
+			return nil, err
+		}
+		var names []string
+		sc := bufio.NewScanner(bytes.NewReader(out))
+		for sc.Scan() {
+			if l := strings.TrimSpace(sc.Text()); l != "" {
+				names = append(names, l)
+			}
+		}
+		return names, nil
+	}
+	def, err := list(DefaultImageRepository)
+	if err != nil {
+		return nil, err
+	}
+	const other = "registry.invalid/r"
+	alt, err := list(other)
+	if err != nil {
+		return nil, err
+	}
+	if len(def) != len(alt) || len(def) == 0 {
+		return nil, fmt.Errorf("kubeadm image lists differ: %q and %q", def, alt)
+	}
+	imgs := make([]kubeadmImage, len(def))
+	for i := range def {
+		rt, ok := strings.CutPrefix(alt[i], other+"/")
+		if !ok {
+			return nil, fmt.Errorf("kubeadm listed %q under repository %s", alt[i], other)
+		}
+		imgs[i] = kubeadmImage{name: def[i], repoTag: rt}
+	}
+	return imgs, nil
+}
+
+// imageSpecs describes each image: kubeadm's list plus flannel's two.
+func imageSpecs(b *builder, lists []kubeadmImage, built map[string]string, owner map[string]goComponent, pause, pauseTag string, deb layer) ([]imageSpec, error) {
+	one := func(p, src string) (layer, error) {
+		return b.makeLayer([]layerFile{{path: p, src: src, mode: 0o755}})
+	}
+	var specs []imageSpec
+	for _, li := range lists {
+		repo, _, _ := strings.Cut(li.repoTag, ":")
+		spec := imageSpec{name: li.name, repoTag: li.repoTag, file: repo + ".tar"}
+		var bin, at string
+		switch repo {
+		case "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy":
+			bin, at = repo, "usr/local/bin/"+repo
+			spec.entrypoint = []string{"/" + at}
+		case "etcd":
+			bin, at = "etcd", "usr/local/bin/etcd"
+			spec.cmd = []string{"/" + at}
+		case "coredns":
+			bin, at = "coredns", "coredns"
+			spec.entrypoint = []string{"/coredns"}
+		case "pause":
+			at = "pause"
+			spec.entrypoint = []string{"/pause"}
+			spec.user = "65535:65535"
+			spec.component, spec.version = "pause", pauseTag
+		default:
+			return nil, fmt.Errorf("kubeadm asks for image %s, which the bundle does not know how to build", li.name)
+		}
+		src := pause
+		if bin != "" {
+			src = built[bin]
+			spec.component, spec.version = owner[bin].name, owner[bin].version
+		}
+		l, err := one(at, src)
+		if err != nil {
+			return nil, err
+		}
+		if repo == "kube-proxy" {
+			spec.layers = []layer{deb}
+		}
+		spec.layers = append(spec.layers, l)
+		specs = append(specs, spec)
+	}
+	flanneld, err := one("opt/bin/flanneld", built["flanneld"])
+	if err != nil {
+		return nil, err
+	}
+	plugin, err := one("flannel", built["flannel"])
+	if err != nil {
+		return nil, err
+	}
+	specs = append(specs,
+		imageSpec{
+			name: "ghcr.io/flannel-io/flannel:" + flannelVersion, repoTag: "flannel-io/flannel:" + flannelVersion, file: "flannel.tar",
+			component: "flannel", version: flannelVersion, layers: []layer{deb, flanneld},
+			entrypoint: []string{"/opt/bin/flanneld"},
+		},
+		imageSpec{
+			name: "ghcr.io/flannel-io/flannel-cni-plugin:" + flannelPluginVersion, repoTag: "flannel-io/flannel-cni-plugin:" + flannelPluginVersion,
+			file: "flannel-cni-plugin.tar", component: "flannel-cni-plugin", version: flannelPluginVersion, layers: []layer{deb, plugin},
+			cmd: []string{"cp", "-f", "/flannel", "/opt/cni/bin/flannel"},
+		},
+	)
+	return specs, nil
+}
+
+// copyFile copies src to dst with mode.
+func copyFile(dst, src string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

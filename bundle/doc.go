@@ -1,0 +1,49 @@
+// Package bundle builds and opens boot's offline bundle: everything a host
+// needs to become a Kubernetes node without internet access, built from the
+// Go module proxy and Debian's package mirror at pinned versions.
+//
+// # Building
+//
+//	err := bundle.Build(ctx, bundle.Options{
+//		KubernetesVersion: "v1.37.2",
+//		Out:               "dist/bundle",
+//		Log:               os.Stderr,
+//	})
+//
+// Build compiles every component in a generated throwaway Go module kept in a
+// cache folder (Options.CacheDir, default $XDG_CACHE_HOME/boot/bundle), so a
+// second build whose inputs did not change reuses the binaries and image
+// layers and takes seconds. Builds are reproducible: -trimpath,
+// -buildvcs=false, CGO_ENABLED=0 (runc and pause need cgo/gcc and are linked
+// statically), fixed -ldflags version stamps, image layers with fixed
+// timestamps and owners.
+//
+// # Layout of a bundle folder
+//
+//	manifest.json      the Manifest below
+//	bin/               kubeadm kubelet kubectl containerd containerd-shim-runc-v2
+//	                   ctr runc crictl helm
+//	cni/bin/           bridge host-local loopback portmap bandwidth flannel
+//	images/*.tar       docker-archive image tarballs (loadable by
+//	                   `ctr images import` and go-containerregistry's tarball
+//	                   package), one image each, named as
+//	                   `kubeadm config images list --image-repository registry.k8s.io`
+//	                   prints, plus flannel's images
+//	systemd/           containerd.service, kubelet.service, 10-kubeadm.conf
+//	config/            containerd-config.toml, crictl.yaml
+//
+// # Opening
+//
+//	b, err := bundle.Open(dir) // verifies every file's size and sha256
+//	for _, img := range b.Manifest.Images {
+//		// img.Name is e.g. "registry.k8s.io/coredns/coredns:v1.14.6";
+//		// img.RepoTag is "coredns:v1.14.6": push it as R/coredns:v1.14.6
+//		// for kubeadm's imageRepository R.
+//		i, err := b.Image(img.Name) // a go-containerregistry v1.Image
+//	}
+//	path := b.Path("bin/kubeadm")
+//
+// Open fails with an error naming the file if any file listed in the
+// manifest is missing, has a different size or sha256, or if an image's
+// archive is not listed among the files.
+package bundle

@@ -1,0 +1,245 @@
+package bundle
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// ManifestName is the manifest's file name inside a bundle folder.
+const ManifestName = "manifest.json"
+
+// Manifest describes a bundle folder: what it was built from and the sha256
+// of every file in it.
+type Manifest struct {
+	KubernetesVersion string    `json:"kubernetesVersion"`
+	Arch              string    `json:"arch"`
+	BuiltWith         BuiltWith `json:"builtWith"`
+	Files             []File    `json:"files"`
+	Images            []Image   `json:"images"`
+}
+
+// BuiltWith records the toolchain and every pinned source version.
+type BuiltWith struct {
+	// Go is the toolchain, e.g. "go1.26.8".
+	Go string `json:"go"`
+	// Modules maps each Go module built from the module proxy to its version.
+	Modules map[string]string `json:"modules"`
+	// Debian maps each Debian package taken from the mirror to its version.
+	Debian map[string]string `json:"debian,omitempty"`
+}
+
+// File is one file of the bundle.
+type File struct {
+	// Path is slash-separated and relative to the bundle folder.
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	// Component names what the file belongs to ("kubernetes", "containerd",
+	// ...) and Version is that component's real version.
+	Component string `json:"component"`
+	Version   string `json:"version"`
+}
+
+// Image is one image archive of the bundle.
+type Image struct {
+	// Name is the full reference the archive is tagged with, e.g.
+	// "registry.k8s.io/kube-apiserver:v1.37.2".
+	Name string `json:"name"`
+	// RepoTag is the image's name under any other image repository R:
+	// R + "/" + RepoTag is what kubeadm asks for with imageRepository R
+	// (e.g. "coredns:v1.14.6", where the default registry's name is
+	// registry.k8s.io/coredns/coredns:v1.14.6).
+	RepoTag string `json:"repoTag"`
+	// Path is the archive, relative to the bundle folder; it is also listed
+	// in Files.
+	Path string `json:"path"`
+	// Digest is the image manifest's digest, as a registry reports it
+	// after a push.
+	Digest string `json:"digest"`
+	// Component and Version name what the image runs (for etcd the real
+	// etcd version, which may differ from the tag kubeadm asks for).
+	Component string `json:"component"`
+	Version   string `json:"version"`
+}
+
+// Bundle is an opened, verified bundle folder.
+type Bundle struct {
+	Dir      string
+	Manifest Manifest
+}
+
+// Open reads DIR/manifest.json and verifies that every file it lists exists
+// with the recorded size and sha256.
+func Open(dir string) (*Bundle, error) {
+	mpath := filepath.Join(dir, ManifestName)
+	data, err := os.ReadFile(mpath)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
+	}
+	m, err := ParseManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", mpath, err)
+	}
+	for _, f := range m.Files {
+		sum, size, err := hashFile(filepath.Join(dir, filepath.FromSlash(f.Path)))
+		if err != nil {
+			return nil, fmt.Errorf("bundle %s: file %s: %w", dir, f.Path, err)
+		}
+		if size != f.Size {
+			return nil, fmt.Errorf("bundle %s: file %s: size %d, manifest says %d", dir, f.Path, size, f.Size)
+		}
+		if sum != f.SHA256 {
+			return nil, fmt.Errorf("bundle %s: file %s: sha256 %s, manifest says %s", dir, f.Path, sum, f.SHA256)
+		}
+	}
+	return &Bundle{Dir: dir, Manifest: *m}, nil
+}
+
+// Path returns the absolute-or-relative path (as Dir is) of a bundle file
+// given its slash-separated manifest path.
+func (b *Bundle) Path(rel string) string {
+	return filepath.Join(b.Dir, filepath.FromSlash(rel))
+}
+
+// Image loads the image archive named name (an Image.Name of the manifest).
+func (b *Bundle) Image(ref string) (v1.Image, error) {
+	for _, img := range b.Manifest.Images {
+		if img.Name != ref {
+			continue
+		}
+		tag, err := name.NewTag(img.Name, name.StrictValidation)
+		if err != nil {
+			return nil, fmt.Errorf("bundle image %s: %w", ref, err)
+		}
+		i, err := tarball.ImageFromPath(b.Path(img.Path), &tag)
+		if err != nil {
+			return nil, fmt.Errorf("bundle image %s in %s: %w", ref, img.Path, err)
+		}
+		return i, nil
+	}
+	return nil, fmt.Errorf("bundle %s: no image %s", b.Dir, ref)
+}
+
+// ParseManifest decodes and validates a manifest. Errors name the field.
+func ParseManifest(data []byte) (*Manifest, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var m Manifest
+	if err := dec.Decode(&m); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			line := 1 + bytes.Count(data[:se.Offset], []byte("\n"))
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		return nil, err
+	}
+	if err := m.validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+func (m *Manifest) validate() error {
+	if m.KubernetesVersion == "" {
+		return errors.New("kubernetesVersion: missing")
+	}
+	if m.Arch == "" {
+		return errors.New("arch: missing")
+	}
+	files := make(map[string]bool, len(m.Files))
+	for i, f := range m.Files {
+		if err := checkRelPath(f.Path); err != nil {
+			return fmt.Errorf("files[%d].path: %w", i, err)
+		}
+		if files[f.Path] {
+			return fmt.Errorf("files[%d].path: %q listed twice", i, f.Path)
+		}
+		files[f.Path] = true
+		if b, err := hex.DecodeString(f.SHA256); err != nil || len(b) != sha256.Size {
+			return fmt.Errorf("files[%d].sha256 (%s): not a hex sha256", i, f.Path)
+		}
+		if f.Size < 0 {
+			return fmt.Errorf("files[%d].size (%s): negative", i, f.Path)
+		}
+	}
+	for i, img := range m.Images {
+		if _, err := name.NewTag(img.Name, name.StrictValidation); err != nil {
+			return fmt.Errorf("images[%d].name: %w", i, err)
+		}
+		if _, err := name.NewTag("registry.invalid/"+img.RepoTag, name.StrictValidation); err != nil || img.RepoTag == "" {
+			return fmt.Errorf("images[%d].repoTag (%s): %q is not repository:tag", i, img.Name, img.RepoTag)
+		}
+		if !files[img.Path] {
+			return fmt.Errorf("images[%d].path (%s): not listed in files", i, img.Path)
+		}
+		if _, err := v1.NewHash(img.Digest); err != nil {
+			return fmt.Errorf("images[%d].digest (%s): %w", i, img.Name, err)
+		}
+	}
+	return nil
+}
+
+func checkRelPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("empty")
+	case path.IsAbs(p) || strings.Contains(p, `\`):
+		return fmt.Errorf("%q is not a relative slash path", p)
+	case path.Clean(p) != p || p == ".." || strings.HasPrefix(p, "../"):
+		return fmt.Errorf("%q is not a clean path inside the bundle", p)
+	case p == ManifestName:
+		return fmt.Errorf("%q is the manifest itself", p)
+	}
+	return nil
+}
+
+// encode renders the manifest with files and images sorted, so equal
+// bundles have byte-equal manifests.
+func (m *Manifest) encode() ([]byte, error) {
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	sort.Slice(m.Images, func(i, j int) bool { return m.Images[i].Name < m.Images[j].Name })
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("bundle manifest: %w", err)
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(data, '\n'), nil
+}
+
+// hashFile returns the hex sha256 and size of a regular file.
+func hashFile(p string) (string, int64, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", 0, err
+	}
+	if !st.Mode().IsRegular() {
+		return "", 0, fmt.Errorf("%s: not a regular file", p)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return "", 0, err
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}

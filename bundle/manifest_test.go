@@ -1,0 +1,282 @@
+package bundle
+
+import (
+	"archive/tar"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// smallBundle writes a bundle folder with two files and one real image
+// archive, the way Build does, and returns it.
+func smallBundle(t *testing.T) string {
+	t.Helper()
+	b := &builder{cache: t.TempDir(), log: os.Stderr}
+	dir := t.TempDir()
+	m := Manifest{KubernetesVersion: "v1.37.2", Arch: "amd64", BuiltWith: BuiltWith{Go: "go1.26.8", Modules: map[string]string{"example.com/m@v1.0.0": "v1.0.0"}}}
+	add := func(rel string, data []byte) {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sum, size, err := hashFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Files = append(m.Files, File{Path: rel, SHA256: sum, Size: size, Component: "test", Version: "v1"})
+	}
+	add("bin/tool", []byte("#!/bin/sh\necho tool\n"))
+	add("config/crictl.yaml", []byte("timeout: 10\n"))
+
+	l, err := b.makeLayer([]layerFile{{path: "pause", data: []byte("not really pause"), mode: 0o755}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	archive, digest, err := b.buildImage(imageSpec{name: "registry.k8s.io/pause:3.10.2", repoTag: "pause:3.10.2", layers: []layer{l}, entrypoint: []string{"/pause"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("images/pause.tar", data)
+	m.Images = append(m.Images, Image{Name: "registry.k8s.io/pause:3.10.2", RepoTag: "pause:3.10.2", Path: "images/pause.tar", Digest: digest, Component: "pause", Version: "3.10.2"})
+	enc, err := m.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ManifestName), enc, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestOpenVerifiesFiles(t *testing.T) {
+	dir := smallBundle(t)
+	b, err := Open(dir)
+	if err != nil {
+		t.Fatalf("Open of an intact bundle: %v", err)
+	}
+	if len(b.Manifest.Files) != 3 || len(b.Manifest.Images) != 1 {
+		t.Fatalf("manifest has %d files and %d images, want 3 and 1", len(b.Manifest.Files), len(b.Manifest.Images))
+	}
+	img, err := b.Image("registry.k8s.io/pause:3.10.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.String() != b.Manifest.Images[0].Digest {
+		t.Errorf("loaded image digest %s, manifest says %s", d, b.Manifest.Images[0].Digest)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cf.Config.Entrypoint, " ") != "/pause" || cf.Architecture != "amd64" || cf.OS != "linux" {
+		t.Errorf("image config %+v: want entrypoint /pause on linux/amd64", cf.Config)
+	}
+	if _, err := b.Image("registry.k8s.io/nope:1"); err == nil {
+		t.Error("Image of an unknown name succeeded")
+	}
+
+	tamper := []struct {
+		name, file string
+		change     func(p string) error
+		want       string
+	}{
+		{"changed byte", "bin/tool", func(p string) error { return os.WriteFile(p, []byte("#!/bin/sh\necho TOOL\n"), 0o644) }, "bin/tool: sha256"},
+		{"grown", "config/crictl.yaml", func(p string) error { return os.WriteFile(p, []byte("timeout: 100\n"), 0o644) }, "config/crictl.yaml: size"},
+		{"missing", "images/pause.tar", os.Remove, "images/pause.tar"},
+	}
+	for _, tc := range tamper {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := smallBundle(t)
+			if err := tc.change(filepath.Join(dir, filepath.FromSlash(tc.file))); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Open of a tampered bundle: got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseManifestErrors(t *testing.T) {
+	good := Manifest{KubernetesVersion: "v1.37.2", Arch: "amd64",
+		Files:  []File{{Path: "images/a.tar", SHA256: strings.Repeat("ab", 32), Size: 1}},
+		Images: []Image{{Name: "registry.k8s.io/a:v1", RepoTag: "a:v1", Path: "images/a.tar", Digest: "sha256:" + strings.Repeat("cd", 32)}},
+	}
+	cases := []struct {
+		name string
+		edit func(m *Manifest)
+		raw  string
+		want string
+	}{
+		{name: "valid", edit: func(*Manifest) {}},
+		{name: "no version", edit: func(m *Manifest) { m.KubernetesVersion = "" }, want: "kubernetesVersion"},
+		{name: "escaping path", edit: func(m *Manifest) { m.Files[0].Path = "../etc/passwd" }, want: "files[0].path"},
+		{name: "absolute path", edit: func(m *Manifest) { m.Files[0].Path = "/etc/passwd" }, want: "files[0].path"},
+		{name: "bad sha", edit: func(m *Manifest) { m.Files[0].SHA256 = "xyz" }, want: "files[0].sha256"},
+		{name: "image not a file", edit: func(m *Manifest) { m.Images[0].Path = "images/b.tar" }, want: "images[0].path"},
+		{name: "bad image name", edit: func(m *Manifest) { m.Images[0].Name = "Not A Name" }, want: "images[0].name"},
+		{name: "bad repoTag", edit: func(m *Manifest) { m.Images[0].RepoTag = "" }, want: "images[0].repoTag"},
+		{name: "bad digest", edit: func(m *Manifest) { m.Images[0].Digest = "md5:00" }, want: "images[0].digest"},
+		{name: "unknown field", raw: `{"kubernetesVersion":"v1","arch":"amd64","extra":1}`, want: `unknown field "extra"`},
+		{name: "syntax", raw: "{\n\"arch\": \"amd64\",\n}", want: "line 3"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			data := []byte(tc.raw)
+			if tc.raw == "" {
+				m := good
+				m.Files = append([]File{}, good.Files...)
+				m.Images = append([]Image{}, good.Images...)
+				tc.edit(&m)
+				var err error
+				if data, err = json.Marshal(m); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := ParseManifest(data)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("valid manifest: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLayersAndImagesAreReproducible(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "bin")
+	if err := os.WriteFile(src, []byte("binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	build := func() (string, string) {
+		b := &builder{cache: t.TempDir()}
+		l, err := b.makeLayer([]layerFile{{path: "usr/local/bin/tool", src: src, mode: 0o755}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		archive, digest, err := b.buildImage(imageSpec{name: "example.com/tool:v1", repoTag: "tool:v1", layers: []layer{l}, cmd: []string{"/usr/local/bin/tool"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, _, err := hashFile(archive)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum, digest
+	}
+	sum1, d1 := build()
+	sum2, d2 := build()
+	if sum1 != sum2 || d1 != d2 {
+		t.Fatalf("two builds of the same image differ: archives %s / %s, digests %s / %s", sum1, sum2, d1, d2)
+	}
+	// The layer holds the parent folders and the file with fixed metadata.
+	b := &builder{cache: t.TempDir()}
+	l, err := b.makeLayer([]layerFile{{path: "usr/local/bin/tool", src: src, mode: 0o755}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := tarball.LayerFromFile(l.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := tl.Uncompressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	names := tarNames(t, rc)
+	if got := strings.Join(names, " "); got != "usr/ usr/local/ usr/local/bin/ usr/local/bin/tool" {
+		t.Errorf("layer entries %q", got)
+	}
+}
+
+func TestCheckOut(t *testing.T) {
+	if err := checkOut(filepath.Join(t.TempDir(), "new")); err != nil {
+		t.Errorf("missing folder: %v", err)
+	}
+	if err := checkOut(t.TempDir()); err != nil {
+		t.Errorf("empty folder: %v", err)
+	}
+	busy := t.TempDir()
+	if err := os.WriteFile(filepath.Join(busy, "thesis.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkOut(busy); err == nil || !strings.Contains(err.Error(), "refusing") {
+		t.Errorf("folder with other files: got %v, want a refusal", err)
+	}
+	if err := checkOut(smallBundle(t)); err != nil {
+		t.Errorf("earlier bundle: %v", err)
+	}
+}
+
+func TestKubernetesComponent(t *testing.T) {
+	c, err := kubernetesComponent("v1.37.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.local != "v0.37.2" || c.module != "k8s.io/kubernetes" || len(c.bins) != 7 {
+		t.Errorf("got %+v", c)
+	}
+	if !strings.Contains(strings.Join(c.ldflags, " "), "k8s.io/component-base/version.gitVersion=v1.37.2") {
+		t.Errorf("ldflags %q lack the version stamp", c.ldflags)
+	}
+	for _, bad := range []string{"1.37.2", "v1.37", "v1.x.2", ""} {
+		if _, err := kubernetesComponent(bad); err == nil {
+			t.Errorf("version %q accepted", bad)
+		}
+	}
+}
+
+func TestDefaultBinName(t *testing.T) {
+	for pkg, want := range map[string]string{
+		"go.etcd.io/etcd/server/v3":     "server",
+		"k8s.io/kubernetes/cmd/kubeadm": "kubeadm",
+		"github.com/flannel-io/flannel": "flannel",
+		"helm.sh/helm/v3/cmd/helm":      "helm",
+	} {
+		if got := defaultBinName(pkg); got != want {
+			t.Errorf("defaultBinName(%s) = %s, want %s", pkg, got, want)
+		}
+	}
+}
+
+// tarNames lists the entry names of a tar stream.
+func tarNames(t *testing.T, r io.Reader) []string {
+	t.Helper()
+	var names []string
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return names
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Uid != 0 || h.Gid != 0 || !h.ModTime.Equal(epoch) {
+			t.Errorf("entry %s: owner %d:%d, time %s; want 0:0 at %s", h.Name, h.Uid, h.Gid, h.ModTime, epoch)
+		}
+		names = append(names, h.Name)
+	}
+}
