@@ -77,7 +77,7 @@ func (d *decoder) fail(line int, field, msg, expected string) {
 // covers reports whether field is, or is inside, a field that failed to decode.
 func (d *decoder) covers(field string) bool {
 	for _, b := range d.bad {
-		if field == b || strings.HasPrefix(field, b+".") || strings.HasPrefix(field, b+"[") {
+		if b == "" || field == b || strings.HasPrefix(field, b+".") || strings.HasPrefix(field, b+"[") {
 			return true
 		}
 	}
@@ -126,9 +126,18 @@ var durationType = reflect.TypeFor[time.Duration]()
 
 // value decodes node n into v, the field at path.
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
+	// Anchors and aliases are refused, but a value still decodes (an alias
+	// only when it names a single value) so that one mistake does not make
+	// others up: a missing role, say.
 	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		d.fail(n.Line, path, "YAML anchors and aliases are not supported", "write the value out")
-		return
+		d.problems = append(d.problems, Problem{File: d.file, Line: n.Line, Field: path,
+			Message: "YAML anchors and aliases are not supported", Expected: "write the value out"})
+		if n.Kind == yaml.AliasNode {
+			if n.Alias == nil || n.Alias.Kind != yaml.ScalarNode {
+				return
+			}
+			n = n.Alias
+		}
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
 		return // an explicit empty value leaves the field unset
@@ -174,6 +183,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 		p := join(path, key)
 		if k.Kind != yaml.ScalarNode || k.Anchor != "" {
 			d.fail(k.Line, path, "has a key that is not a plain name", "field names such as "+fields.names[0])
+			continue
+		}
+		if key == "<<" {
+			d.fail(k.Line, p, "YAML merge keys are not supported", "write the fields out")
 			continue
 		}
 		if first, dup := seen[key]; dup {
@@ -237,15 +250,21 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v.SetInt(int64(dur))
 		return
+	case v.Kind() == reflect.String && !plainTags[tag]:
+		d.fail(n.Line, path, "has the YAML tag "+tag, "a plain value")
+		return
 	case v.Kind() == reflect.Int && tag != "!!int",
 		v.Kind() == reflect.Bool && tag != "!!bool":
-		d.fail(n.Line, path, fmt.Sprintf("%s is not %s", quote(n.Value), want), want)
+		d.fail(n.Line, path, fmt.Sprintf("%s is not %s", quote(n.Value), want), "")
 		return
 	}
 	if err := n.Decode(v.Addr().Interface()); err != nil {
-		d.fail(n.Line, path, fmt.Sprintf("%s is not %s", quote(n.Value), want), want)
+		d.fail(n.Line, path, fmt.Sprintf("%s is not %s", quote(n.Value), want), "")
 	}
 }
+
+// plainTags are the tags of a plain scalar that a text field takes as written.
+var plainTags = map[string]bool{"!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!timestamp": true}
 
 // describe names the kind of a node for messages.
 func describe(n *yaml.Node) string {
@@ -425,16 +444,18 @@ func overrideFromEnv(inv *Inventory) []Problem {
 		name := envName(l.path)
 		val, ok := parseEnv(raw, l.typ)
 		if !ok {
-			want := describeType(l.typ)
 			problems = append(problems, Problem{File: inv.Path, Env: name, Field: l.path,
-				Message: fmt.Sprintf("%s is not %s", quote(raw), want), Expected: want})
+				Message: fmt.Sprintf("%s is not %s", quote(raw), describeType(val.Type()))})
 			continue
 		}
 		field := reflect.ValueOf(inv).Elem()
-		for _, i := range l.index {
+		segments := strings.Split(l.path, ".")
+		for depth, i := range l.index {
 			if field.Kind() == reflect.Pointer {
 				if field.IsNil() {
+					// A section the file does not have: it comes from this variable.
 					field.Set(reflect.New(field.Type().Elem()))
+					inv.origins[strings.Join(segments[:depth], ".")] = origin{env: name}
 				}
 				field = field.Elem()
 			}

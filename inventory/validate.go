@@ -128,7 +128,9 @@ func (c *checker) cluster() {
 		c.add("cluster.cni", "unknown CNI "+quote(cl.CNI), CNIFlannel)
 	}
 	c.port("cluster.apiServerPort", cl.APIServerPort)
-	if ep := cl.ControlPlaneEndpoint; ep != "" {
+	// The default endpoint is made of fields checked on their own.
+	cp := c.inv.ControlPlane()
+	if ep := cl.ControlPlaneEndpoint; ep != "" && ep != net.JoinHostPort(cp.Address, strconv.Itoa(cl.APIServerPort)) {
 		host, port, err := net.SplitHostPort(ep)
 		n, perr := strconv.Atoi(port)
 		if err != nil || !isAddress(host) || perr != nil || n < 1 || n > 65535 {
@@ -206,6 +208,7 @@ func (c *checker) hosts() {
 				names[h.Name] = i
 			}
 		}
+		addressOK := false
 		switch {
 		case h.Address == "":
 			c.add(f("address"), "is missing", expectAddress)
@@ -217,9 +220,11 @@ func (c *checker) hosts() {
 				c.add(f("address"), fmt.Sprintf("%s is also the address of hosts[%d]", quote(h.Address), j), "unique addresses")
 			} else {
 				addrs[key] = i
+				addressOK = true
 			}
 		}
-		if h.PrivateAddress != "" {
+		// A private address defaulted from a bad address is not reported twice.
+		if h.PrivateAddress != "" && (addressOK || h.PrivateAddress != h.Address) {
 			ip, err := netip.ParseAddr(h.PrivateAddress)
 			switch {
 			case err != nil || ip.Zone() != "":

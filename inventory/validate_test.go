@@ -1,0 +1,281 @@
+package inventory
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func TestBaseIsValid(t *testing.T) {
+	isolate(t)
+	if got := problems(t, base); got != nil {
+		t.Fatalf("base inventory has problems:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+// TestValidationRules checks each rule with an edit of the base inventory
+// and the exact report it must produce.
+func TestValidationRules(t *testing.T) {
+	isolate(t)
+	const (
+		w1       = "  - name: w1\n    address: 192.0.2.11\n    role: worker\n"
+		registry = "registry:\n"
+		email    = "  acmeEmail: ops@example.org\n"
+	)
+	cases := []struct {
+		name  string
+		edits []string // old, new, ...
+		add   string   // appended after line 21
+		want  []string
+	}{
+		// header
+		{name: "apiVersion", edits: []string{"boot/v1alpha1", "boot/v1"},
+			want: []string{`inv.yaml:1: apiVersion: is "boot/v1" (boot/v1alpha1)`}},
+		{name: "kind", edits: []string{"kind: Cluster", "kind: cluster"},
+			want: []string{`inv.yaml:2: kind: is "cluster" (Cluster)`}},
+		{name: "name not a DNS label", edits: []string{"name: lab", "name: Lab_1"},
+			want: []string{`inv.yaml:4: metadata.name: "Lab_1" is not a DNS label (a DNS label: lower-case letters, digits and -, at most 63)`}},
+		{name: "name missing", edits: []string{"metadata:\n  name: lab", "metadata: {}"},
+			want: []string{`inv.yaml:3: metadata.name: is missing (a DNS label: lower-case letters, digits and -, at most 63)`}},
+
+		// cluster
+		{name: "kubernetes version without v", edits: []string{"v1.37.2", "1.37.2"},
+			want: []string{`inv.yaml:6: cluster.kubernetesVersion: "1.37.2" is not a version (vMAJOR.MINOR.PATCH from v1.30.0 to v1.37.x, e.g. v1.37.2)`}},
+		{name: "kubernetes version too old", edits: []string{"v1.37.2", "v1.29.9"},
+			want: []string{`inv.yaml:6: cluster.kubernetesVersion: "v1.29.9" is not supported (vMAJOR.MINOR.PATCH from v1.30.0 to v1.37.x, e.g. v1.37.2)`}},
+		{name: "kubernetes version too new", edits: []string{"v1.37.2", "v1.38.0"},
+			want: []string{`inv.yaml:6: cluster.kubernetesVersion: "v1.38.0" is not supported (vMAJOR.MINOR.PATCH from v1.30.0 to v1.37.x, e.g. v1.37.2)`}},
+		{name: "kubernetes version 2.x", edits: []string{"v1.37.2", "v2.37.2"},
+			want: []string{`inv.yaml:6: cluster.kubernetesVersion: "v2.37.2" is not supported (vMAJOR.MINOR.PATCH from v1.30.0 to v1.37.x, e.g. v1.37.2)`}},
+		{name: "pod CIDR not a CIDR", edits: []string{"10.244.0.0/16", "10.244.0.0/33"},
+			want: []string{`inv.yaml:7: cluster.podCIDR: "10.244.0.0/33" is not a CIDR (a network such as 10.244.0.0/16)`}},
+		{name: "pod CIDR host bits", edits: []string{"10.244.0.0/16", "10.244.1.0/16"},
+			want: []string{`inv.yaml:7: cluster.podCIDR: "10.244.1.0/16" has host bits set (the network address, 10.244.0.0/16)`}},
+		{name: "pod CIDR too small for one node", edits: []string{"10.244.0.0/16", "10.244.0.0/25"},
+			want: []string{`inv.yaml:7: cluster.podCIDR: /25 is smaller than one node's /24 (a prefix of /24 or shorter)`}},
+		{name: "pod CIDR too small for the hosts", edits: []string{"10.244.0.0/16", "10.244.0.0/24"},
+			want: []string{`inv.yaml:7: cluster.podCIDR: /24 has room for 1 nodes (one /24 each), the inventory has 2 hosts (a larger range)`}},
+		{name: "service CIDR overlaps pod CIDR", edits: []string{"10.96.0.0/12", "10.244.128.0/20"},
+			want: []string{`inv.yaml:8: cluster.serviceCIDR: 10.244.128.0/20 overlaps cluster.podCIDR 10.244.0.0/16 (separate ranges)`}},
+		{name: "service CIDR too large", edits: []string{"10.96.0.0/12", "172.0.0.0/8"},
+			want: []string{`inv.yaml:8: cluster.serviceCIDR: /8 is too large (a prefix of /12 or longer)`}},
+		{name: "IP families differ", edits: []string{"10.96.0.0/12", "fd00:10:96::/112"},
+			want: []string{`inv.yaml:8: cluster.serviceCIDR: is not of the same IP family as cluster.podCIDR (both IPv4 or both IPv6)`}},
+		{name: "host inside pod CIDR", edits: []string{"    address: 192.0.2.11\n", "    address: 192.0.2.11\n    privateAddress: 10.244.3.7\n"},
+			want: []string{`inv.yaml:18: hosts[1].privateAddress: 10.244.3.7 is inside cluster.podCIDR 10.244.0.0/16 (host addresses outside the pod and service ranges)`}},
+		{name: "host inside service CIDR", edits: []string{"address: 192.0.2.10", "address: 10.100.0.1"},
+			want: []string{`inv.yaml:14: hosts[0].privateAddress: 10.100.0.1 is inside cluster.serviceCIDR 10.96.0.0/12 (host addresses outside the pod and service ranges)`}},
+		{name: "cni", edits: []string{"  serviceCIDR: 10.96.0.0/12\n", "  serviceCIDR: 10.96.0.0/12\n  cni: calico\n"},
+			want: []string{`inv.yaml:9: cluster.cni: unknown CNI "calico" (flannel)`}},
+		{name: "api server port", edits: []string{"  serviceCIDR: 10.96.0.0/12\n", "  serviceCIDR: 10.96.0.0/12\n  apiServerPort: 70000\n"},
+			want: []string{`inv.yaml:9: cluster.apiServerPort: is 70000 (a port, 1-65535)`}},
+		{name: "control plane endpoint", edits: []string{"  serviceCIDR: 10.96.0.0/12\n", "  serviceCIDR: 10.96.0.0/12\n  controlPlaneEndpoint: api.example.com:http\n"},
+			want: []string{`inv.yaml:9: cluster.controlPlaneEndpoint: "api.example.com:http" is not host or host:port (an IP address or DNS name, optionally with :port)`}},
+		{name: "image repository with scheme", edits: []string{"  serviceCIDR: 10.96.0.0/12\n", "  serviceCIDR: 10.96.0.0/12\n  imageRepository: https://registry.k8s.io\n"},
+			want: []string{`inv.yaml:9: cluster.imageRepository: "https://registry.k8s.io" is not an image repository (host[:port]/path without a scheme, e.g. registry.k8s.io)`}},
+
+		// ssh
+		{name: "ssh user", edits: []string{"user: root", "user: bad user"},
+			want: []string{`inv.yaml:10: ssh.user: "bad user" is not a user name (a login name: letters, digits, _ . -)`}},
+		{name: "ssh port", edits: []string{"port: 22", "port: 65536"},
+			want: []string{`inv.yaml:11: ssh.port: is 65536 (a port, 1-65535)`}},
+		{name: "negative ssh port", edits: []string{"port: 22", "port: -1"},
+			want: []string{`inv.yaml:11: ssh.port: is -1 (a port, 1-65535)`}},
+		{name: "host key policy", edits: []string{"port: 22", "port: 22\n  hostKeyPolicy: insecure"},
+			want: []string{`inv.yaml:12: ssh.hostKeyPolicy: unknown policy "insecure" (strict or accept-new)`}},
+		{name: "connect timeout", edits: []string{"port: 22", "port: 22\n  connectTimeout: -5s"},
+			want: []string{`inv.yaml:12: ssh.connectTimeout: is -5s (a positive duration such as 10s)`}},
+		{name: "env var name", edits: []string{"port: 22", "port: 22\n  passwordEnv: 1PASSWORD"},
+			want: []string{`inv.yaml:12: ssh.passwordEnv: is not a valid environment variable name (the NAME of an environment variable: letters, digits and _, not starting with a digit)`}},
+		{name: "sudo env var name", edits: []string{"port: 22", "port: 22\n  sudo:\n    passwordEnv: SUDO-PW"},
+			want: []string{`inv.yaml:13: ssh.sudo.passwordEnv: is not a valid environment variable name (the NAME of an environment variable: letters, digits and _, not starting with a digit)`}},
+		{name: "bastion without address", edits: []string{"port: 22", "port: 22\n  bastion:\n    user: jump"},
+			want: []string{`inv.yaml:12: ssh.bastion.address: is missing (an IP address or a DNS name)`}},
+		{name: "bastion address and port", edits: []string{"port: 22", "port: 22\n  bastion:\n    address: jump_host\n    port: 99999"},
+			want: []string{
+				`inv.yaml:13: ssh.bastion.address: "jump_host" is not an IP address or DNS name (an IP address or a DNS name)`,
+				`inv.yaml:14: ssh.bastion.port: is 99999 (a port, 1-65535)`}},
+		{name: "bastion host key", edits: []string{"port: 22", "port: 22\n  bastion:\n    address: jump.example.com\n    hostKey: ssh-ed25519 AAAA"},
+			want: []string{`inv.yaml:14: ssh.bastion.hostKey: is not one SSH public key (one key in authorized_keys format, e.g. "ssh-ed25519 AAAA...")`}},
+
+		// hosts
+		{name: "no hosts", edits: []string{"hosts:\n" + "  - name: cp1\n    address: 192.0.2.10\n    role: control-plane\n" + w1, "hosts: []\n"},
+			want: []string{`inv.yaml:12: hosts: no hosts (one control-plane host and at least one worker)`}},
+		{name: "two control planes", edits: []string{registry, "  - name: cp2\n    address: 192.0.2.12\n    role: control-plane\n" + registry},
+			want: []string{`inv.yaml:12: hosts: has 2 control-plane hosts (exactly one host with role: control-plane)`}},
+		{name: "no control plane", edits: []string{"role: control-plane", "role: worker"},
+			want: []string{`inv.yaml:12: hosts: has 0 control-plane hosts (exactly one host with role: control-plane)`}},
+		{name: "no worker", edits: []string{w1, ""},
+			want: []string{
+				`inv.yaml:12: hosts: has no worker (at least one host with role: worker)`,
+				`inv.yaml:12: hosts: no host runs the ingress controller (at least one host with ingress: true (workers by default))`}},
+		{name: "no ingress host", edits: []string{"    role: worker\n", "    role: worker\n    ingress: false\n"},
+			want: []string{`inv.yaml:12: hosts: no host runs the ingress controller (at least one host with ingress: true (workers by default))`}},
+		{name: "unknown role", edits: []string{"role: worker", "role: master"},
+			want: []string{
+				`inv.yaml:12: hosts: has no worker (at least one host with role: worker)`,
+				`inv.yaml:12: hosts: no host runs the ingress controller (at least one host with ingress: true (workers by default))`,
+				`inv.yaml:18: hosts[1].role: unknown role "master" (control-plane or worker)`}},
+		{name: "host name", edits: []string{"name: w1", "name: W_1"},
+			want: []string{`inv.yaml:16: hosts[1].name: "W_1" is not a DNS label (a DNS label: lower-case letters, digits and -, at most 63)`}},
+		{name: "host name missing", edits: []string{"  - name: w1\n", "  - ingress: true\n"},
+			want: []string{`inv.yaml:16: hosts[1].name: is missing (a DNS label: lower-case letters, digits and -, at most 63)`}},
+		{name: "duplicate names", edits: []string{"name: w1", "name: cp1"},
+			want: []string{`inv.yaml:16: hosts[1].name: "cp1" is also the name of hosts[0] (unique host names)`}},
+		{name: "duplicate addresses", edits: []string{"192.0.2.11", "192.0.2.10"},
+			want: []string{`inv.yaml:17: hosts[1].address: "192.0.2.10" is also the address of hosts[0] (unique addresses)`}},
+		{name: "duplicate private addresses", edits: []string{"    address: 192.0.2.11\n", "    address: 192.0.2.11\n    privateAddress: 192.0.2.10\n"},
+			want: []string{`inv.yaml:18: hosts[1].privateAddress: "192.0.2.10" is also the private address of hosts[0] (unique addresses)`}},
+		{name: "address neither IP nor name", edits: []string{"192.0.2.11", "192.0.2.300"},
+			want: []string{`inv.yaml:17: hosts[1].address: "192.0.2.300" is not an IP address or DNS name (an IP address or a DNS name)`}},
+		{name: "address missing", edits: []string{"    address: 192.0.2.11\n", ""},
+			want: []string{`inv.yaml:16: hosts[1].address: is missing (an IP address or a DNS name)`}},
+		{name: "DNS address needs a private IP", edits: []string{"192.0.2.11", "w1.example.com"},
+			want: []string{`inv.yaml:17: hosts[1].privateAddress: "w1.example.com" is not an IP address (the host's cluster-internal IP; set privateAddress when address is a DNS name)`}},
+		{name: "DNS address with private IP", edits: []string{"    address: 192.0.2.11\n", "    address: w1.example.com\n    privateAddress: 192.0.2.11\n"}},
+		{name: "host ssh overrides", edits: []string{"    role: worker\n", "    role: worker\n    ssh:\n      user: \"x y\"\n      port: 70000\n      sudoPasswordEnv: \"a b\"\n"},
+			want: []string{
+				`inv.yaml:20: hosts[1].ssh.user: "x y" is not a user name (a login name: letters, digits, _ . -)`,
+				`inv.yaml:21: hosts[1].ssh.port: is 70000 (a port, 1-65535)`,
+				`inv.yaml:22: hosts[1].ssh.sudoPasswordEnv: is not a valid environment variable name (the NAME of an environment variable: letters, digits and _, not starting with a digit)`}},
+		{name: "host key not a key", edits: []string{"    role: worker\n", "    role: worker\n    hostKey: not-a-key\n"},
+			want: []string{`inv.yaml:19: hosts[1].hostKey: is not one SSH public key (one key in authorized_keys format, e.g. "ssh-ed25519 AAAA...")`}},
+		{name: "host key with options", edits: []string{"    role: worker\n", "    role: worker\n    hostKey: 'from=\"x\" " + testHostKey(t) + "'\n"},
+			want: []string{`inv.yaml:19: hosts[1].hostKey: is not one SSH public key (one key in authorized_keys format, e.g. "ssh-ed25519 AAAA...")`}},
+		{name: "host key good", edits: []string{"    role: worker\n", "    role: worker\n    hostKey: " + testHostKey(t) + "\n"}},
+
+		// packages
+		{name: "package source", add: "packages:\n  source: ftp\n",
+			want: []string{`inv.yaml:23: packages.source: unknown source "ftp" (online or bundle)`}},
+		{name: "bundle without folder", add: "packages:\n  source: bundle\n",
+			want: []string{`inv.yaml:22: packages.bundle: is missing (the bundle folder, required when source is bundle)`}},
+		{name: "runtime binary relative", add: "packages:\n  runtimeBinary: bin/runc\n",
+			want: []string{`inv.yaml:23: packages.runtimeBinary: "bin/runc" is not an absolute path (an absolute path on the hosts)`}},
+		{name: "package version latest", add: "packages:\n  versions:\n    helm: latest\n",
+			want: []string{`inv.yaml:24: packages.versions.helm: "latest" is not a pinned version (an exact version, or empty for boot's pinned one)`}},
+
+		// registry
+		{name: "registry host missing", edits: []string{"  host: registry.example.com\n", ""},
+			want: []string{`inv.yaml:19: registry.host: is missing (the registry's DNS name, e.g. registry.example.com)`}},
+		{name: "registry host single label", edits: []string{"registry.example.com", "registry"},
+			want: []string{`inv.yaml:20: registry.host: "registry" is not a DNS name (a fully qualified DNS name, e.g. registry.example.com)`}},
+		{name: "registry host an IP", edits: []string{"registry.example.com", "192.0.2.20"},
+			want: []string{`inv.yaml:20: registry.host: "192.0.2.20" is not a DNS name (a fully qualified DNS name, e.g. registry.example.com)`}},
+		{name: "acme email missing", edits: []string{email, ""},
+			want: []string{`inv.yaml:19: registry.acmeEmail: is missing (an e-mail address for the Let's Encrypt account, required with issuer letsencrypt)`}},
+		{name: "acme email not needed when self-signed", edits: []string{email, "  issuer: selfsigned\n"}},
+		{name: "acme email invalid", edits: []string{"ops@example.org", "Ops <ops@example.org>"},
+			want: []string{`inv.yaml:21: registry.acmeEmail: "Ops <ops@example.org>" is not an e-mail address (name@domain.tld)`}},
+		{name: "acme email without domain dot", edits: []string{"ops@example.org", "ops@localhost"},
+			want: []string{`inv.yaml:21: registry.acmeEmail: "ops@localhost" is not an e-mail address (name@domain.tld)`}},
+		{name: "issuer", edits: []string{email, email + "  issuer: vault\n"},
+			want: []string{`inv.yaml:22: registry.issuer: unknown issuer "vault" (letsencrypt, letsencrypt-staging or selfsigned)`}},
+		{name: "namespace", edits: []string{email, email + "  namespace: Docker.Registry\n"},
+			want: []string{`inv.yaml:22: registry.namespace: "Docker.Registry" is not a DNS label (a DNS label: lower-case letters, digits and -, at most 63)`}},
+		{name: "storage type", edits: []string{email, email + "  storage:\n    type: nfs\n"},
+			want: []string{`inv.yaml:23: registry.storage.type: unknown storage type "nfs" (pvc or s3)`}},
+		{name: "storage size", edits: []string{email, email + "  storage:\n    size: 20GB\n"},
+			want: []string{`inv.yaml:23: registry.storage.size: "20GB" is not a size (a positive Kubernetes quantity such as 20Gi)`}},
+		{name: "storage size zero", edits: []string{email, email + "  storage:\n    size: 0Gi\n"},
+			want: []string{`inv.yaml:23: registry.storage.size: "0Gi" is not a size (a positive Kubernetes quantity such as 20Gi)`}},
+		{name: "storage class", edits: []string{email, email + "  storage:\n    storageClass: Fast_SSD\n"},
+			want: []string{`inv.yaml:23: registry.storage.storageClass: "Fast_SSD" is not a storage class name (a lower-case DNS name)`}},
+		{name: "s3 without section", edits: []string{email, email + "  storage:\n    type: s3\n"},
+			want: []string{`inv.yaml:22: registry.storage.s3: is missing (bucket and region, required when storage.type is s3)`}},
+		{name: "s3 without bucket and region", edits: []string{email, email + "  storage:\n    type: s3\n    s3:\n      endpoint: minio:9000\n"},
+			want: []string{
+				`inv.yaml:24: registry.storage.s3.bucket: "" is not a bucket name (3-63 lower-case letters, digits, '.' and '-')`,
+				`inv.yaml:24: registry.storage.s3.region: "" is not a region (a region such as eu-west-1)`,
+				`inv.yaml:25: registry.storage.s3.endpoint: "minio:9000" is not a URL (http(s)://host[:port] of an S3-compatible service)`}},
+		{name: "s3 with one credential", edits: []string{email, email + "  storage:\n    type: s3\n    s3:\n      bucket: images\n      region: eu-west-1\n      accessKeyEnv: AWS_ACCESS_KEY_ID\n"},
+			want: []string{`inv.yaml:24: registry.storage.s3: names only one of accessKeyEnv and secretKeyEnv (both (static credentials) or neither (the nodes' AWS identity))`}},
+		{name: "s3 credential env names", edits: []string{email, email + "  storage:\n    type: s3\n    s3:\n      bucket: images\n      region: eu-west-1\n      accessKeyEnv: AKIA/EXAMPLE\n      secretKeyEnv: AWS_SECRET_ACCESS_KEY\n"},
+			want: []string{`inv.yaml:27: registry.storage.s3.accessKeyEnv: is not a valid environment variable name (the NAME of an environment variable: letters, digits and _, not starting with a digit)`}},
+		{name: "s3 good", edits: []string{email, email + "  storage:\n    type: s3\n    s3:\n      bucket: images\n      region: eu-west-1\n      endpoint: https://s3.example.com\n      accessKeyEnv: AWS_ACCESS_KEY_ID\n      secretKeyEnv: AWS_SECRET_ACCESS_KEY\n"}},
+		{name: "s3 section with pvc", edits: []string{email, email + "  storage:\n    s3:\n      bucket: images\n"},
+			want: []string{`inv.yaml:23: registry.storage.s3: is set but storage.type is pvc (type: s3 to use S3, or no s3 section)`}},
+		{name: "auth user", edits: []string{email, email + "  auth:\n    user: \"ad:min\"\n"},
+			want: []string{`inv.yaml:23: registry.auth.user: "ad:min" is not a user name (a name without spaces or ':')`}},
+		{name: "redis max memory", edits: []string{email, email + "  redis:\n    maxMemory: lots\n"},
+			want: []string{`inv.yaml:23: registry.redis.maxMemory: "lots" is not a memory size (a positive Redis size such as 256mb)`}},
+		{name: "gc schedule fields", edits: []string{email, email + "  gc:\n    schedule: \"0 */12 * *\"\n"},
+			want: []string{`inv.yaml:23: registry.gc.schedule: "0 */12 * *" has 4 fields (5 cron fields: minute hour day-of-month month day-of-week, e.g. "0 */12 * * *")`}},
+		{name: "pruner schedule range", edits: []string{email, email + "  pruner:\n    schedule: \"61 * * * *\"\n"},
+			want: []string{`inv.yaml:23: registry.pruner.schedule: the minute field "61" is not valid (*, numbers 0-59, ranges a-b, lists a,b and steps /n)`}},
+		{name: "cron names and steps", edits: []string{email, email + "  pruner:\n    schedule: \"*/15 1-5,22 * jan-jun mon-FRI\"\n"}},
+		{name: "cron bad step", edits: []string{email, email + "  gc:\n    schedule: \"0 */0 * * *\"\n"},
+			want: []string{`inv.yaml:23: registry.gc.schedule: the hour field "*/0" is not valid (*, numbers 0-23, ranges a-b, lists a,b and steps /n)`}},
+		{name: "max deletions", edits: []string{email, email + "  pruner:\n    maxDeletions: -1\n"},
+			want: []string{`inv.yaml:23: registry.pruner.maxDeletions: is -1 (0 or more (0 = 500))`}},
+		{name: "prune rule keeps nothing", edits: []string{email, email + "  pruner:\n    rules:\n      - match: [\"^PR-\"]\n"},
+			want: []string{`inv.yaml:24: registry.pruner.rules[0]: keeps nothing (at least one of keepLatest, keepSemver, keepDays)`}},
+		{name: "prune rule regex and glob", edits: []string{email, email + "  pruner:\n    rules:\n      - repositories: [\"rel[\"]\n        match: [\"(PR\"]\n        ignore: [\"*x\"]\n        keepLatest: 3\n"},
+			want: []string{
+				`inv.yaml:24: registry.pruner.rules[0].repositories[0]: "rel[" is not a glob (a repository pattern such as releases/*)`,
+				`inv.yaml:25: registry.pruner.rules[0].match[0]: "(PR" is not a regular expression: missing closing ): ` + "`(PR`" + ` (Go RE2 syntax, e.g. ^PR-)`,
+				`inv.yaml:26: registry.pruner.rules[0].ignore[0]: "*x" is not a regular expression: missing argument to repetition operator: ` + "`*`" + ` (Go RE2 syntax, e.g. ^PR-)`}},
+		{name: "prune rule negative counts", edits: []string{email, email + "  pruner:\n    rules:\n      - keepLatest: -1\n        keepDays: -2\n        keepSemver: {highest: -3}\n"},
+			want: []string{
+				`inv.yaml:24: registry.pruner.rules[0].keepLatest: is -1 (0 or more)`,
+				`inv.yaml:25: registry.pruner.rules[0].keepDays: is -2 (0 or more)`,
+				`inv.yaml:26: registry.pruner.rules[0].keepSemver.highest: is -3 (0 or more (0 = every valid version))`}},
+
+		// dns
+		{name: "dns provider", add: "dns:\n  provider: cloudflare\n",
+			want: []string{`inv.yaml:23: dns.provider: unknown provider "cloudflare" (route53 or none)`}},
+		{name: "route53 needs a zone", add: "dns:\n  provider: route53\n",
+			want: []string{`inv.yaml:22: dns.zone: is missing (the hosted zone's name, required with provider route53)`}},
+		{name: "registry host outside the zone", add: "dns:\n  provider: route53\n  zone: example.org\n",
+			want: []string{`inv.yaml:20: registry.host: "registry.example.com" is not inside dns.zone "example.org" (a name in the zone, e.g. registry.example.org)`}},
+		{name: "zone suffix is not enough", edits: []string{"registry.example.com", "registry.badexample.com"}, add: "dns:\n  provider: route53\n  zone: example.com.\n",
+			want: []string{`inv.yaml:20: registry.host: "registry.badexample.com" is not inside dns.zone "example.com." (a name in the zone, e.g. registry.example.com)`}},
+		{name: "route53 good", add: "dns:\n  provider: route53\n  zone: Example.COM.\n  ttl: 60\n  addresses: [192.0.2.11, \"2001:db8::1\"]\n"},
+		{name: "dns ttl and addresses", add: "dns:\n  ttl: 90000\n  addresses: [192.0.2.11, w1.example.com]\n",
+			want: []string{
+				`inv.yaml:23: dns.ttl: is 90000 (seconds, 1-86400)`,
+				`inv.yaml:24: dns.addresses[1]: "w1.example.com" is not an IP address (IPv4 or IPv6 addresses)`}},
+		{name: "route53 record from a DNS-named ingress host", edits: []string{"    address: 192.0.2.11\n", "    address: w1.example.com\n    privateAddress: 192.0.2.11\n"},
+			add: "dns:\n  provider: route53\n  zone: example.com\n",
+			want: []string{`inv.yaml:23: dns.addresses: is empty and ingress host w1 has the DNS name "w1.example.com" (the IP addresses the registry's record points at)`}},
+
+		// addons
+		{name: "chart version latest", add: "addons:\n  ingressNginx:\n    version: latest\n",
+			want: []string{`inv.yaml:24: addons.ingressNginx.version: "latest" is not pinned (an exact version such as 1.2.3 or v1.2.3)`}},
+		{name: "chart version range", add: "addons:\n  certManager:\n    version: \"^1.19\"\n",
+			want: []string{`inv.yaml:24: addons.certManager.version: "^1.19" is not pinned (an exact version such as 1.2.3 or v1.2.3)`}},
+		{name: "chart repository", add: "addons:\n  certManager:\n    repository: ftp://charts.example.com\n",
+			want: []string{`inv.yaml:24: addons.certManager.repository: "ftp://charts.example.com" is not a chart repository (an https:// repository or an oci:// chart reference)`}},
+		{name: "chart name for https repository", add: "addons:\n  certManager:\n    repository: https://charts.jetstack.io\n",
+			want: []string{`inv.yaml:23: addons.certManager.name: is missing (the chart's name in the repository)`}},
+		{name: "local chart needs no version", add: "addons:\n  certManager:\n    path: charts/cert-manager\n"},
+		{name: "ingress mode", add: "addons:\n  ingressMode: loadBalancer\n",
+			want: []string{`inv.yaml:23: addons.ingressMode: unknown mode "loadBalancer" (hostNetwork or nodePort)`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			text := edit(t, base, tc.edits...) + tc.add
+			got := problems(t, text)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+}
+
+// testHostKey returns a fresh ed25519 public key in authorized_keys format.
+func testHostKey(t *testing.T) string {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+}
