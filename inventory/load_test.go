@@ -23,7 +23,7 @@ func TestDecodeProblems(t *testing.T) {
 		name  string
 		edits []string
 		add   string
-		whole bool   // text is the whole file, instead of base+edits+add
+		whole bool // text is the whole file, instead of base+edits+add
 		text  string
 		want  []string
 	}{

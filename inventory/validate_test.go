@@ -239,7 +239,7 @@ func TestValidationRules(t *testing.T) {
 				`inv.yaml:23: dns.ttl: is 90000 (seconds, 1-86400)`,
 				`inv.yaml:24: dns.addresses[1]: "w1.example.com" is not an IP address (IPv4 or IPv6 addresses)`}},
 		{name: "route53 record from a DNS-named ingress host", edits: []string{"    address: 192.0.2.11\n", "    address: w1.example.com\n    privateAddress: 192.0.2.11\n"},
-			add: "dns:\n  provider: route53\n  zone: example.com\n",
+			add:  "dns:\n  provider: route53\n  zone: example.com\n",
 			want: []string{`inv.yaml:23: dns.addresses: is empty and ingress host w1 has the DNS name "w1.example.com" (the IP addresses the registry's record points at)`}},
 
 		// addons
