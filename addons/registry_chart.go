@@ -37,6 +37,17 @@ const (
 	RegistryConfigKey = "config.yml"
 )
 
+// The registry's read-only switch. The chart sets it on the registry container as an
+// environment variable (distribution parses the value as YAML into
+// storage.maintenance.readonly); the gc job patches it to RegistryReadOnlyOn for the
+// garbage collection and back. Note that REGISTRY_STORAGE_MAINTENANCE_READONLY_ENABLED
+// does not work: distribution ignores env overrides below a map parsed from YAML.
+const (
+	RegistryReadOnlyEnv = "REGISTRY_STORAGE_MAINTENANCE_READONLY"
+	RegistryReadOnlyOn  = `{"enabled":true}`
+	RegistryReadOnlyOff = `{"enabled":false}`
+)
+
 // RegistryChart returns the embedded registry chart, loaded with the Helm SDK.
 // Every call loads a fresh copy, so callers may modify it.
 func RegistryChart() (*chart.Chart, error) {

@@ -1,0 +1,771 @@
+package addons
+
+import (
+	"bufio"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/runtime"
+	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current chart")
+
+// strictDecoder decodes YAML into the typed Kubernetes API objects the chart may
+// produce; an unknown or duplicate field is an error.
+var strictDecoder = func() runtime.Decoder {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		appsv1.AddToScheme, corev1.AddToScheme, batchv1.AddToScheme, networkingv1.AddToScheme, rbacv1.AddToScheme,
+	} {
+		if err := add(scheme); err != nil {
+			panic(err)
+		}
+	}
+	return kjson.NewSerializerWithOptions(kjson.DefaultMetaFactory, scheme, scheme,
+		kjson.SerializerOptions{Yaml: true, Strict: true})
+}()
+
+// rendered is one rendered chart: objects by "Kind/name", plus the raw manifests.
+type rendered struct {
+	manifests map[string]string
+	objects   map[string]runtime.Object
+}
+
+func (r rendered) names() []string { return slices.Sorted(maps.Keys(r.objects)) }
+
+func get[T runtime.Object](t *testing.T, r rendered, key string) T {
+	t.Helper()
+	o, ok := r.objects[key].(T)
+	if !ok {
+		t.Fatalf("no %s among %v", key, r.names())
+	}
+	return o
+}
+
+// decodeManifests splits every rendered template into documents and decodes each
+// strictly.
+func decodeManifests(t *testing.T, manifests map[string]string) rendered {
+	t.Helper()
+	r := rendered{manifests: manifests, objects: map[string]runtime.Object{}}
+	for _, name := range slices.Sorted(maps.Keys(manifests)) {
+		reader := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(manifests[name])))
+		for {
+			doc, err := reader.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: split YAML: %v", name, err)
+			}
+			if isBlankYAML(doc) {
+				continue
+			}
+			obj, gvk, err := strictDecoder.Decode(doc, nil, nil)
+			if err != nil {
+				t.Fatalf("%s: strict decode: %v\n%s", name, err, doc)
+			}
+			meta, ok := obj.(interface {
+				GetName() string
+				GetNamespace() string
+			})
+			if !ok {
+				t.Fatalf("%s: %s has no object metadata", name, gvk)
+			}
+			key := gvk.Kind + "/" + meta.GetName()
+			if _, dup := r.objects[key]; dup {
+				t.Fatalf("%s: %s rendered twice", name, key)
+			}
+			r.objects[key] = obj
+		}
+	}
+	return r
+}
+
+func isBlankYAML(doc []byte) bool {
+	for line := range strings.SplitSeq(string(doc), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && line != "---" && !strings.HasPrefix(line, "#") {
+			return false
+		}
+	}
+	return true
+}
+
+// checkGolden compares the manifests with testdata/<name>.golden (-update rewrites).
+func checkGolden(t *testing.T, name string, manifests map[string]string) {
+	t.Helper()
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(manifests)) {
+		fmt.Fprintf(&b, "# Source: %s\n%s\n---\n", k, strings.TrimSpace(manifests[k]))
+	}
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./addons -run TestRenderRegistry -update)", err)
+	}
+	if got := b.String(); got != string(want) {
+		t.Errorf("rendered manifests differ from %s (rerun with -update and review the diff):\n%s", path, firstDiff(string(want), got))
+	}
+}
+
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return fmt.Sprintf("line %d:\n  golden:   %q\n  rendered: %q", i+1, wl, gl)
+		}
+	}
+	return ""
+}
+
+type renderCase struct {
+	name      string
+	release   string
+	namespace string
+	values    map[string]any
+	fullname  string
+	objects   []string
+	s3        bool
+	redis     string // address the registry uses, "" = cache off
+	inChart   bool   // in-chart Redis deployed
+	pruner    bool
+}
+
+func renderCases() []renderCase {
+	s3 := s3Values()
+	s3["replicaCount"] = 2
+	s3["ingress"] = map[string]any{"clusterIssuer": "", "tlsSecretName": "wildcard-tls", "proxyTimeoutSeconds": 1800}
+	s3["maintenance"] = map[string]any{"imagePullSecrets": []any{map[string]any{"name": "registry-pull"}}}
+	s3["pruner"] = map[string]any{
+		"enabled":      true,
+		"maxDeletions": 50,
+		"rules": []any{
+			map[string]any{"repositories": []any{"app/*"}, "match": []any{"^PR-"}, "keepLatest": 5},
+			map[string]any{"keepSemver": map[string]any{"highest": 20}, "keepDays": 14},
+		},
+	}
+	gcObjects := func(full string) []string {
+		return []string{"CronJob/" + full + "-gc", "Role/" + full + "-gc", "RoleBinding/" + full + "-gc", "ServiceAccount/" + full + "-gc"}
+	}
+	redisObjects := func(full string) []string {
+		return []string{"Deployment/" + full + "-redis", "NetworkPolicy/" + full + "-redis", "Service/" + full + "-redis"}
+	}
+	base := func(full string) []string {
+		return []string{"Secret/" + full + "-config", "Deployment/" + full, "Service/" + full, "Ingress/" + full}
+	}
+	return []renderCase{
+		{
+			name: "default", values: requiredValues(), fullname: "registry",
+			objects: slices.Concat(base("registry"), []string{"PersistentVolumeClaim/registry"}, redisObjects("registry"), gcObjects("registry")),
+			redis:   "registry-redis:6379", inChart: true,
+		},
+		{
+			name: "s3", release: "docker", namespace: "images", values: s3, fullname: "docker-registry",
+			objects: slices.Concat(base("docker-registry"), redisObjects("docker-registry"), gcObjects("docker-registry"),
+				[]string{"ConfigMap/docker-registry-prune-rules", "CronJob/docker-registry-prune"}),
+			s3: true, redis: "docker-registry-redis:6379", inChart: true, pruner: true,
+		},
+		{
+			name:     "redis-external",
+			values:   withValues(map[string]any{"redis": map[string]any{"externalAddress": "cache.internal:6380"}, "ingress": map[string]any{"enabled": false}}),
+			fullname: "registry",
+			objects:  slices.Concat([]string{"Secret/registry-config", "Deployment/registry", "Service/registry", "PersistentVolumeClaim/registry"}, gcObjects("registry")),
+			redis:    "cache.internal:6380",
+		},
+		{
+			name:     "redis-disabled",
+			values:   withValues(map[string]any{"redis": map[string]any{"enabled": false}, "gc": map[string]any{"enabled": false}}),
+			fullname: "registry",
+			objects:  slices.Concat(base("registry"), []string{"PersistentVolumeClaim/registry"}),
+		},
+	}
+}
+
+func TestRenderRegistry(t *testing.T) {
+	for _, tc := range renderCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := RenderRegistry(RenderOptions{ReleaseName: tc.release, Namespace: tc.namespace, Values: tc.values})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := decodeManifests(t, out)
+			if got, want := r.names(), slices.Sorted(slices.Values(tc.objects)); !slices.Equal(got, want) {
+				t.Fatalf("rendered objects:\n  %v\nwant\n  %v", got, want)
+			}
+			checkGolden(t, tc.name, out)
+			checkWorkloads(t, r)
+			checkRegistry(t, r, tc)
+			checkRedis(t, r, tc)
+			checkMaintenance(t, r, tc)
+		})
+	}
+}
+
+// podSpecs returns every pod template the chart renders, by owner key.
+func podSpecs(r rendered) map[string]corev1.PodTemplateSpec {
+	out := map[string]corev1.PodTemplateSpec{}
+	for k, o := range r.objects {
+		switch o := o.(type) {
+		case *appsv1.Deployment:
+			out[k] = o.Spec.Template
+		case *batchv1.CronJob:
+			out[k] = o.Spec.JobTemplate.Spec.Template
+		}
+	}
+	return out
+}
+
+// checkWorkloads holds every container of the chart to the same rules: non-root,
+// read-only root, no capabilities, RuntimeDefault seccomp, resources, and secrets
+// only by reference to the credentials Secret (or the S3 Secret).
+func checkWorkloads(t *testing.T, r rendered) {
+	t.Helper()
+	for owner, tpl := range podSpecs(r) {
+		pod := tpl.Spec
+		psc := pod.SecurityContext
+		if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
+			t.Errorf("%s: pod not forced non-root: %+v", owner, psc)
+		}
+		if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("%s: pod seccomp not RuntimeDefault", owner)
+		}
+		wantToken := strings.HasSuffix(owner, "-gc")
+		if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken != wantToken {
+			t.Errorf("%s: automountServiceAccountToken = %v, want %v", owner, pod.AutomountServiceAccountToken, wantToken)
+		}
+		for _, c := range append(slices.Clone(pod.InitContainers), pod.Containers...) {
+			sc := c.SecurityContext
+			if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+				sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+				sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot ||
+				sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0 ||
+				sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+				t.Errorf("%s/%s: container security context too loose: %+v", owner, c.Name, sc)
+			}
+			if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() || c.Resources.Limits.Memory().IsZero() {
+				t.Errorf("%s/%s: resources incomplete: %+v", owner, c.Name, c.Resources)
+			}
+			if strings.HasSuffix(c.Image, ":latest") || !strings.Contains(c.Image, ":") {
+				t.Errorf("%s/%s: image %q is not pinned", owner, c.Name, c.Image)
+			}
+			for _, e := range c.Env {
+				if ref := e.ValueFrom; ref != nil && ref.SecretKeyRef != nil {
+					s := ref.SecretKeyRef
+					known := []string{CredentialsKeyUsername, CredentialsKeyPassword, CredentialsKeyHTTPSecret, CredentialsKeyRedisPassword}
+					if s.Name == "registry-s3" {
+						known = []string{"accessKeyID", "secretAccessKey"}
+					} else if s.Name != "registry-credentials" {
+						t.Errorf("%s/%s: env %s reads unknown Secret %q", owner, c.Name, e.Name, s.Name)
+					}
+					if !slices.Contains(known, s.Key) {
+						t.Errorf("%s/%s: env %s reads key %q of %s", owner, c.Name, e.Name, s.Key, s.Name)
+					}
+				}
+			}
+			for _, m := range c.VolumeMounts {
+				if m.SubPath != "" {
+					t.Errorf("%s/%s: volume %s mounted with subPath (updates would not reach the pod)", owner, c.Name, m.Name)
+				}
+			}
+		}
+	}
+}
+
+func envOf(c corev1.Container) map[string]corev1.EnvVar {
+	out := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		out[e.Name] = e
+	}
+	return out
+}
+
+func secretEnv(e corev1.EnvVar) string {
+	if e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil {
+		return ""
+	}
+	return e.ValueFrom.SecretKeyRef.Name + "/" + e.ValueFrom.SecretKeyRef.Key
+}
+
+// subset reports whether every label of sel is in labels.
+func subset(sel, labels map[string]string) bool {
+	for k, v := range sel {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return len(sel) > 0
+}
+
+func checkRegistry(t *testing.T, r rendered, tc renderCase) {
+	t.Helper()
+	d := get[*appsv1.Deployment](t, r, "Deployment/"+tc.fullname)
+	if tc.s3 {
+		if d.Spec.Strategy.Type == appsv1.RecreateDeploymentStrategyType || *d.Spec.Replicas != 2 {
+			t.Errorf("s3: strategy %q replicas %d, want rolling with 2", d.Spec.Strategy.Type, *d.Spec.Replicas)
+		}
+	} else if d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType || *d.Spec.Replicas != 1 {
+		t.Errorf("RWO volume: strategy %q replicas %d, want Recreate with 1", d.Spec.Strategy.Type, *d.Spec.Replicas)
+	}
+	if !subset(d.Spec.Selector.MatchLabels, d.Spec.Template.Labels) {
+		t.Errorf("selector %v does not match pod labels", d.Spec.Selector.MatchLabels)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	if !strings.HasPrefix(c.Image, "docker.io/library/registry:3.") {
+		t.Errorf("registry image %q", c.Image)
+	}
+	if !slices.Equal(c.Args, []string{"serve", "/etc/distribution/config.yml"}) {
+		t.Errorf("registry args %v", c.Args)
+	}
+	for _, p := range []*corev1.Probe{c.StartupProbe, c.ReadinessProbe} {
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/debug/health" || p.HTTPGet.Port.String() != "debug" {
+			t.Errorf("probe not on the debug health endpoint: %+v", p)
+		}
+	}
+	if c.LivenessProbe == nil {
+		t.Error("no liveness probe")
+	}
+	env := envOf(c)
+	if got := secretEnv(env["REGISTRY_HTTP_SECRET"]); got != "registry-credentials/httpSecret" {
+		t.Errorf("REGISTRY_HTTP_SECRET from %q", got)
+	}
+	wantRedisEnv := ""
+	if tc.redis != "" {
+		wantRedisEnv = "registry-credentials/redisPassword"
+	}
+	if got := secretEnv(env["REGISTRY_REDIS_PASSWORD"]); got != wantRedisEnv {
+		t.Errorf("REGISTRY_REDIS_PASSWORD from %q, want %q", got, wantRedisEnv)
+	}
+	if got := env[RegistryReadOnlyEnv].Value; got != RegistryReadOnlyOff {
+		t.Errorf("%s = %q, want %q", RegistryReadOnlyEnv, got, RegistryReadOnlyOff)
+	}
+	if tc.s3 {
+		if secretEnv(env["AWS_ACCESS_KEY_ID"]) != "registry-s3/accessKeyID" || secretEnv(env["AWS_SECRET_ACCESS_KEY"]) != "registry-s3/secretAccessKey" {
+			t.Error("S3 keys not from the S3 Secret")
+		}
+	}
+
+	volumes := map[string]corev1.Volume{}
+	for _, v := range d.Spec.Template.Spec.Volumes {
+		volumes[v.Name] = v
+	}
+	mounts := map[string]corev1.VolumeMount{}
+	for _, m := range c.VolumeMounts {
+		mounts[m.Name] = m
+	}
+	if a := volumes["auth"].Secret; a == nil || a.SecretName != "registry-credentials" ||
+		!slices.Equal(a.Items, []corev1.KeyToPath{{Key: CredentialsKeyHtpasswd, Path: "htpasswd"}}) ||
+		mounts["auth"].MountPath != "/etc/registry/auth" {
+		t.Errorf("htpasswd volume %+v mount %+v", volumes["auth"], mounts["auth"])
+	}
+	if cv := volumes["config"].Secret; cv == nil || cv.SecretName != tc.fullname+"-config" || mounts["config"].MountPath != "/etc/distribution" {
+		t.Errorf("config volume %+v", volumes["config"])
+	}
+	_, hasData := volumes["data"]
+	if hasData == tc.s3 {
+		t.Errorf("data volume present=%v with s3=%v", hasData, tc.s3)
+	}
+	if !tc.s3 {
+		pvc := get[*corev1.PersistentVolumeClaim](t, r, "PersistentVolumeClaim/"+tc.fullname)
+		if volumes["data"].PersistentVolumeClaim.ClaimName != pvc.Name || mounts["data"].MountPath != "/var/lib/registry" {
+			t.Error("data volume is not the PVC at /var/lib/registry")
+		}
+		if !pvc.Spec.Resources.Requests.Storage().Equal(resource.MustParse("20Gi")) ||
+			!slices.Equal(pvc.Spec.AccessModes, []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}) {
+			t.Errorf("pvc spec %+v", pvc.Spec)
+		}
+	}
+
+	svc := get[*corev1.Service](t, r, "Service/"+tc.fullname)
+	if !subset(svc.Spec.Selector, d.Spec.Template.Labels) || svc.Spec.Ports[0].Port != 5000 || svc.Spec.Ports[0].TargetPort.String() != "http" {
+		t.Errorf("service %+v does not reach the registry", svc.Spec)
+	}
+
+	ing, ok := r.objects["Ingress/"+tc.fullname].(*networkingv1.Ingress)
+	if !ok {
+		return
+	}
+	a := ing.Annotations
+	if a["nginx.ingress.kubernetes.io/proxy-body-size"] != "0" || a["nginx.ingress.kubernetes.io/proxy-request-buffering"] != "off" {
+		t.Errorf("ingress annotations %v", a)
+	}
+	for _, k := range []string{"nginx.ingress.kubernetes.io/proxy-read-timeout", "nginx.ingress.kubernetes.io/proxy-send-timeout"} {
+		if n, err := strconv.Atoi(a[k]); err != nil || n < 600 {
+			t.Errorf("%s = %q, want >= 600", k, a[k])
+		}
+	}
+	wantIssuer, wantTLS := "letsencrypt", tc.fullname+"-tls"
+	if tc.s3 {
+		wantIssuer, wantTLS = "", "wildcard-tls"
+	}
+	if a["cert-manager.io/cluster-issuer"] != wantIssuer {
+		t.Errorf("cluster-issuer = %q, want %q", a["cert-manager.io/cluster-issuer"], wantIssuer)
+	}
+	if *ing.Spec.IngressClassName != "nginx" || len(ing.Spec.TLS) != 1 || ing.Spec.TLS[0].SecretName != wantTLS ||
+		!slices.Equal(ing.Spec.TLS[0].Hosts, []string{"registry.example.com"}) || ing.Spec.Rules[0].Host != "registry.example.com" ||
+		ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name != svc.Name {
+		t.Errorf("ingress spec %+v", ing.Spec)
+	}
+}
+
+func checkRedis(t *testing.T, r rendered, tc renderCase) {
+	t.Helper()
+	if !tc.inChart {
+		return
+	}
+	d := get[*appsv1.Deployment](t, r, "Deployment/"+tc.fullname+"-redis")
+	c := d.Spec.Template.Spec.Containers[0]
+	args := strings.Join(c.Args, " ")
+	for _, want := range []string{"--requirepass $(REDIS_PASSWORD)", "--maxmemory 256mb", "--maxmemory-policy allkeys-lru", "--save  --appendonly no"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("redis args %q lack %q", args, want)
+		}
+	}
+	env := envOf(c)
+	if secretEnv(env["REDIS_PASSWORD"]) != "registry-credentials/redisPassword" || secretEnv(env["REDISCLI_AUTH"]) != "registry-credentials/redisPassword" {
+		t.Error("redis password not from the credentials Secret")
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.Exec == nil || c.LivenessProbe == nil {
+		t.Error("redis probes missing")
+	}
+	svc := get[*corev1.Service](t, r, "Service/"+tc.fullname+"-redis")
+	if !subset(svc.Spec.Selector, d.Spec.Template.Labels) || svc.Spec.Ports[0].Port != 6379 {
+		t.Errorf("redis service %+v", svc.Spec)
+	}
+
+	np := get[*networkingv1.NetworkPolicy](t, r, "NetworkPolicy/"+tc.fullname+"-redis")
+	if !subset(np.Spec.PodSelector.MatchLabels, d.Spec.Template.Labels) {
+		t.Error("network policy does not select the redis pods")
+	}
+	if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].Ports) != 1 || np.Spec.Ingress[0].Ports[0].Port.String() != "redis" {
+		t.Fatalf("network policy ingress %+v", np.Spec.Ingress)
+	}
+	// Exactly the registry pods and the gc job pods may connect.
+	pods := podSpecs(r)
+	allowed := map[string]bool{}
+	for _, peer := range np.Spec.Ingress[0].From {
+		if peer.NamespaceSelector != nil || peer.IPBlock != nil || peer.PodSelector == nil {
+			t.Errorf("peer %+v reaches beyond the release's pods", peer)
+			continue
+		}
+		for owner, tpl := range pods {
+			if subset(peer.PodSelector.MatchLabels, tpl.Labels) {
+				allowed[owner] = true
+			}
+		}
+	}
+	want := []string{"Deployment/" + tc.fullname, "CronJob/" + tc.fullname + "-gc"}
+	if got := slices.Sorted(maps.Keys(allowed)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Errorf("pods allowed to reach redis: %v, want %v", got, want)
+	}
+}
+
+func checkMaintenance(t *testing.T, r rendered, tc renderCase) {
+	t.Helper()
+	wantImage := "registry.example.com/boot/boot:0.1.0"
+	if gc, ok := r.objects["CronJob/"+tc.fullname+"-gc"].(*batchv1.CronJob); ok {
+		if gc.Spec.Schedule != "30 */12 * * *" || gc.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+			t.Errorf("gc schedule %q policy %q", gc.Spec.Schedule, gc.Spec.ConcurrencyPolicy)
+		}
+		pod := gc.Spec.JobTemplate.Spec.Template.Spec
+		c := pod.Containers[0]
+		if c.Image != wantImage || pod.ServiceAccountName != tc.fullname+"-gc" || pod.RestartPolicy != corev1.RestartPolicyNever {
+			t.Errorf("gc pod image %q sa %q restart %q", c.Image, pod.ServiceAccountName, pod.RestartPolicy)
+		}
+		ns := tc.namespace
+		if ns == "" {
+			ns = DefaultRegistryNamespace
+		}
+		want := []string{"registry", "gc", "--namespace", ns, "--deployment", tc.fullname, "--container", "registry",
+			"--config", "/etc/distribution/config.yml"}
+		if tc.redis != "" {
+			want = append(want, "--redis", tc.redis, "--redis-db", "0")
+		}
+		want = append(want, "--timeout", "30m")
+		if !slices.Equal(c.Command, []string{"boot"}) || !slices.Equal(c.Args, want) {
+			t.Errorf("gc command %v %v, want boot %v", c.Command, c.Args, want)
+		}
+		wantPw := ""
+		if tc.redis != "" {
+			wantPw = "registry-credentials/redisPassword"
+		}
+		if got := secretEnv(envOf(c)["BOOT_REDIS_PASSWORD"]); got != wantPw {
+			t.Errorf("BOOT_REDIS_PASSWORD from %q, want %q", got, wantPw)
+		}
+		role := get[*rbacv1.Role](t, r, "Role/"+tc.fullname+"-gc")
+		wantRules := []rbacv1.PolicyRule{
+			{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, ResourceNames: []string{tc.fullname}, Verbs: []string{"get", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}},
+			{APIGroups: []string{""}, Resources: []string{"pods/exec"}, Verbs: []string{"create", "get"}},
+		}
+		if fmt.Sprint(role.Rules) != fmt.Sprint(wantRules) {
+			t.Errorf("gc role rules %+v", role.Rules)
+		}
+		rb := get[*rbacv1.RoleBinding](t, r, "RoleBinding/"+tc.fullname+"-gc")
+		if rb.RoleRef.Name != role.Name || rb.RoleRef.Kind != "Role" || len(rb.Subjects) != 1 ||
+			rb.Subjects[0].Kind != "ServiceAccount" || rb.Subjects[0].Name != pod.ServiceAccountName || rb.Subjects[0].Namespace != ns {
+			t.Errorf("gc role binding %+v", rb)
+		}
+	}
+	if !tc.pruner {
+		return
+	}
+	cj := get[*batchv1.CronJob](t, r, "CronJob/"+tc.fullname+"-prune")
+	if cj.Spec.Schedule != "0 */12 * * *" || cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+		t.Errorf("prune schedule %q policy %q", cj.Spec.Schedule, cj.Spec.ConcurrencyPolicy)
+	}
+	pod := cj.Spec.JobTemplate.Spec.Template.Spec
+	c := pod.Containers[0]
+	want := []string{"prune", "--registry", "http://" + tc.fullname + "." + tc.namespace + ".svc:5000",
+		"--rules", "/etc/boot/prune/rules.yaml", "--max-deletions", "50"}
+	if c.Image != wantImage || !slices.Equal(c.Args, want) {
+		t.Errorf("prune image %q args %v, want %v", c.Image, c.Args, want)
+	}
+	if !slices.Equal(pod.ImagePullSecrets, []corev1.LocalObjectReference{{Name: "registry-pull"}}) {
+		t.Errorf("prune pull secrets %v", pod.ImagePullSecrets)
+	}
+	env := envOf(c)
+	if secretEnv(env["BOOT_REGISTRY_USERNAME"]) != "registry-credentials/username" || secretEnv(env["BOOT_REGISTRY_PASSWORD"]) != "registry-credentials/password" {
+		t.Error("prune credentials not from the credentials Secret")
+	}
+	cm := get[*corev1.ConfigMap](t, r, "ConfigMap/"+tc.fullname+"-prune-rules")
+	want2 := "rules:\n- keepLatest: 5\n  match:\n  - ^PR-\n  repositories:\n  - app/*\n- keepDays: 14\n  keepSemver:\n    highest: 20\n"
+	if cm.Data["rules.yaml"] != want2 {
+		t.Errorf("rules.yaml =\n%s\nwant\n%s", cm.Data["rules.yaml"], want2)
+	}
+	var rulesMounted bool
+	for _, v := range pod.Volumes {
+		if v.ConfigMap != nil && v.ConfigMap.Name == cm.Name {
+			for _, m := range c.VolumeMounts {
+				rulesMounted = rulesMounted || (m.Name == v.Name && m.MountPath == "/etc/boot/prune")
+			}
+		}
+	}
+	if !rulesMounted {
+		t.Error("rules ConfigMap not mounted at /etc/boot/prune")
+	}
+}
+
+// TestRegistryChartSchemaRejects feeds bad values and expects a message that names
+// the value and the problem.
+func TestRegistryChartSchemaRejects(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		want   []string
+	}{
+		{"no host", withValues(map[string]any{"host": ""}), []string{"/host", "minLength"}},
+		{"bad host", withValues(map[string]any{"host": "Registry_Example"}), []string{"/host", "does not match pattern"}},
+		{"no credentials", withValues(map[string]any{"credentials": map[string]any{"existingSecret": ""}}), []string{"/credentials/existingSecret", "minLength"}},
+		{"registry 3.0", withValues(map[string]any{"image": map[string]any{"tag": "3.0.0"}}), []string{"/image/tag", "does not match pattern"}},
+		{"registry 2", withValues(map[string]any{"image": map[string]any{"tag": "2.8.3"}}), []string{"/image/tag"}},
+		{"latest tag", withValues(map[string]any{"image": map[string]any{"tag": "latest"}}), []string{"/image/tag"}},
+		{"unknown key", withValues(map[string]any{"hots": "x"}), []string{"additional properties 'hots' not allowed"}},
+		{"unknown storage", withValues(map[string]any{"storage": map[string]any{"type": "gcs"}}), []string{"/storage/type", "'filesystem'", "'s3'"}},
+		{"s3 without bucket", withValues(map[string]any{"storage": map[string]any{"type": "s3"}}), []string{"/storage/s3/bucket", "minLength"}},
+		{"bad size", withValues(map[string]any{"storage": map[string]any{"filesystem": map[string]any{"size": "20GB"}}}), []string{"/storage/filesystem/size"}},
+		{"bad access mode", withValues(map[string]any{"storage": map[string]any{"filesystem": map[string]any{"accessMode": "RWO"}}}), []string{"/storage/filesystem/accessMode"}},
+		{"bad purge age", withValues(map[string]any{"storage": map[string]any{"uploadPurging": map[string]any{"age": "1 week"}}}), []string{"/storage/uploadPurging/age"}},
+		{"redis address without port", withValues(map[string]any{"redis": map[string]any{"externalAddress": "redis.internal"}}), []string{"/redis/externalAddress"}},
+		{"redis db", withValues(map[string]any{"redis": map[string]any{"db": 16}}), []string{"/redis/db", "maximum"}},
+		{"redis maxmemory", withValues(map[string]any{"redis": map[string]any{"maxMemory": "lots"}}), []string{"/redis/maxMemory"}},
+		{"short proxy timeout", withValues(map[string]any{"ingress": map[string]any{"proxyTimeoutSeconds": 60}}), []string{"/ingress/proxyTimeoutSeconds", "minimum"}},
+		{"bad schedule", withValues(map[string]any{"gc": map[string]any{"schedule": "every 12h"}}), []string{"/gc/schedule"}},
+		{"bad gc timeout", withValues(map[string]any{"gc": map[string]any{"timeout": "30 minutes"}}), []string{"/gc/timeout"}},
+		{"pruner without rules", withValues(map[string]any{"pruner": map[string]any{"enabled": true}}), []string{"/pruner/rules", "minItems"}},
+		{"wrong type", withValues(map[string]any{"readOnly": "yes"}), []string{"/readOnly", "want boolean"}},
+		{"long fullname", withValues(map[string]any{"fullnameOverride": strings.Repeat("r", 41)}), []string{"/fullnameOverride", "maxLength"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := RenderRegistry(RenderOptions{Values: tc.values})
+			if err == nil {
+				t.Fatal("rendered")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// TestRegistryChartTemplateChecks covers what the schema cannot say and what holds
+// even when a caller skips schema validation (helm --skip-schema-validation).
+func TestRegistryChartTemplateChecks(t *testing.T) {
+	t.Run("replicas need shared storage", func(t *testing.T) {
+		_, err := RenderRegistry(RenderOptions{Values: withValues(map[string]any{"replicaCount": 2})})
+		if err == nil || !strings.Contains(err.Error(), "replicaCount > 1 needs storage.type s3") {
+			t.Fatalf("error = %v", err)
+		}
+	})
+	c, err := RegistryChart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		values map[string]any
+		want   string
+	}{
+		{"credentials", withValues(map[string]any{"credentials": map[string]any{"existingSecret": ""}}), "credentials.existingSecret is required"},
+		{"host", withValues(map[string]any{"host": ""}), "host is required"},
+		{"s3 bucket", withValues(map[string]any{"storage": map[string]any{"type": "s3"}}), "storage.s3.bucket is required when storage.type is s3"},
+		{"pruner rules", withValues(map[string]any{"pruner": map[string]any{"enabled": true}}), "pruner.enabled is true but pruner.rules is empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			top, err := chartutil.ToRenderValuesWithSchemaValidation(c, tc.values,
+				chartutil.ReleaseOptions{Name: "registry", Namespace: "registry"}, nil, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = engine.Engine{Strict: true}.Render(c, top)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestRegistryChartLint runs the Helm SDK's linter (what `helm lint` runs) on the
+// chart's source folder with the required values and with S3 values.
+func TestRegistryChartLint(t *testing.T) {
+	for name, values := range map[string]map[string]any{"default": requiredValues(), "s3": renderCases()[1].values} {
+		t.Run(name, func(t *testing.T) {
+			l := lint.All(filepath.Join("charts", "registry"), values, "registry", false)
+			for _, m := range l.Messages {
+				t.Errorf("lint: %s", m)
+			}
+			if l.HighestSeverity != support.UnknownSev {
+				t.Errorf("highest lint severity %d", l.HighestSeverity)
+			}
+		})
+	}
+	t.Run("refuses without credentials", func(t *testing.T) {
+		l := lint.All(filepath.Join("charts", "registry"), map[string]any{"host": "registry.example.com"}, "registry", false)
+		if l.HighestSeverity < support.ErrorSev {
+			t.Fatalf("lint passes without credentials.existingSecret: %v", l.Messages)
+		}
+	})
+}
+
+// TestRegistryChartEmbedded checks the embedded chart is the chart in the source tree.
+func TestRegistryChartEmbedded(t *testing.T) {
+	c, err := RegistryChart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Metadata.Name != "registry" || c.Metadata.APIVersion != "v2" || c.Schema == nil {
+		t.Fatalf("chart %s %s schema=%v", c.Metadata.Name, c.Metadata.APIVersion, c.Schema != nil)
+	}
+	var names []string
+	for _, tpl := range c.Templates {
+		names = append(names, tpl.Name)
+	}
+	onDisk, err := filepath.Glob(filepath.Join("charts", "registry", "templates", "*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range onDisk {
+		want := "templates/" + filepath.Base(p)
+		if !slices.Contains(names, want) {
+			t.Errorf("%s is not embedded (templates: %v)", want, names)
+		}
+	}
+}
+
+func TestRegistryChartNotes(t *testing.T) {
+	out, err := renderRegistryChart(RenderOptions{Values: requiredValues()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := out[registryNotesTemplate]
+	for _, want := range []string{"https://registry.example.com", "docker login registry.example.com", "--password-stdin", "secret registry-credentials"} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("NOTES.txt lacks %q:\n%s", want, notes)
+		}
+	}
+	manifests, err := RenderRegistry(RenderOptions{Values: requiredValues()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := manifests[registryNotesTemplate]; ok {
+		t.Error("RenderRegistry returns NOTES.txt among the manifests")
+	}
+}
+
+// TestRegistryChartHoldsNoSecret renders every case next to real credentials and
+// checks no secret value reaches a manifest; the same check finds them in the
+// credentials Secret itself, so it can see them when they are there.
+func TestRegistryChartHoldsNoSecret(t *testing.T) {
+	creds, err := NewRegistryCredentials("admin", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretYAML, err := runtime.Encode(kjson.NewYAMLSerializer(kjson.DefaultMetaFactory, nil, nil), creds.Secret("registry-credentials", "registry"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks := func(text string) []string {
+		var found []string
+		for i, s := range secretsOf(creds) {
+			for _, form := range []string{s, base64.StdEncoding.EncodeToString([]byte(s))} {
+				if strings.Contains(text, form) {
+					found = append(found, fmt.Sprintf("secret %d", i))
+				}
+			}
+		}
+		return found
+	}
+	if len(leaks(string(secretYAML))) == 0 {
+		t.Fatal("the leak check does not find the secrets in the credentials Secret")
+	}
+	for _, tc := range renderCases() {
+		out, err := renderRegistryChart(RenderOptions{ReleaseName: tc.release, Namespace: tc.namespace, Values: tc.values})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, text := range out {
+			if l := leaks(text); len(l) > 0 {
+				t.Errorf("%s/%s holds %v", tc.name, name, l)
+			}
+		}
+	}
+}
