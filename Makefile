@@ -1,0 +1,41 @@
+# boot — see README.md. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/boot
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -s -w -X github.com/bootctl/boot/cmd.version=$(VERSION)
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
+FUZZTIME ?= 20s
+
+.PHONY: help build test unit fuzz lint bench deps demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+build: ## build bin/boot
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+deps: ## install what the tests need (apt packages, Go tools, test users); idempotent, needs root
+	bash .ci/deps
+
+test: deps unit fuzz ## install test needs, then run every test
+
+unit: ## go test ./... (needs `make deps` once)
+	CI=$${CI:-true} $(GO) test -count=1 ./...
+
+fuzz: ## run each fuzz target briefly
+	$(GO) test ./inventory -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+
+lint: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+bench: ## run the benchmarks once and print their figures
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+demo: build ## the main job: build boot and check the example inventory (connects nowhere)
+	$(BIN) validate -i examples/inventory.yaml
+
+clean: ## remove build outputs
+	rm -rf bin

@@ -1,0 +1,136 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/bootctl/boot/inventory"
+	"github.com/bootctl/boot/nodes"
+)
+
+// ConnectOptions tune Connect.
+type ConnectOptions struct {
+	Parallel int // hosts connected at once
+	Log      *slog.Logger
+	Report   func(Event)
+	// Output receives the hosts' command output, line by line, prefixed by
+	// host name; nil discards it.
+	Output io.Writer
+}
+
+// Connect opens one SSH connection per inventory host, in parallel, verifying
+// host keys, and gathers each host's facts. It returns every host's failure,
+// not just the first; on error the hosts that did connect are closed.
+func Connect(ctx context.Context, inv *inventory.Inventory, o ConnectOptions) (*Cluster, error) {
+	c := &Cluster{Inventory: inv, Parallel: o.Parallel, Log: o.Log, Report: o.Report}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	cfgs := make([]nodes.Config, len(inv.Hosts))
+	for i, h := range inv.Hosts {
+		cfgs[i] = nodeConfig(inv.SSHFor(h))
+	}
+	opts := []nodes.Option{nodes.WithLogger(c.Log)}
+	if o.Output != nil {
+		opts = append(opts, nodes.WithOutput(o.Output))
+	}
+	conns, errs := nodes.Connect(ctx, cfgs, o.Parallel, opts...)
+	for i, h := range inv.Hosts {
+		if errs[i] != nil {
+			c.report(Event{Phase: "connect", Host: h.Name, Status: StatusFailed, Message: errs[i].Error()})
+			continue
+		}
+		c.Nodes = append(c.Nodes, &Node{Spec: h, Conn: conns[i]})
+		c.report(Event{Phase: "connect", Host: h.Name, Status: StatusOK, Message: fmt.Sprintf("%s@%s", cfgs[i].User, conns[i].Config().Address)})
+	}
+	if err := errors.Join(errs...); err != nil {
+		c.Close()
+		return nil, err
+	}
+
+	hosts := make([]*nodes.Host, len(c.Nodes))
+	for i, n := range c.Nodes {
+		hosts[i] = n.Conn
+	}
+	results := nodes.ForEach(ctx, hosts, o.Parallel, func(ctx context.Context, h *nodes.Host) error {
+		_, err := h.Facts(ctx)
+		return err
+	})
+	for i, r := range results {
+		n := c.Nodes[i]
+		if r.Err != nil {
+			c.report(Event{Phase: "facts", Host: n.Spec.Name, Status: StatusFailed, Message: r.Err.Error(), Duration: r.Duration})
+			continue
+		}
+		n.Facts, _ = n.Conn.Facts(ctx) // cached by the call above
+		c.report(Event{Phase: "facts", Host: n.Spec.Name, Status: StatusOK, Message: summary(n), Duration: r.Duration})
+	}
+	if err := nodes.Errors(results); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close closes every host connection.
+func (c *Cluster) Close() {
+	for _, n := range c.Nodes {
+		n.Conn.Close()
+	}
+}
+
+// nodeConfig turns the inventory's view of a host's SSH settings into the
+// nodes package's connection settings. Secrets stay behind their env vars
+// until the connection needs them.
+func nodeConfig(r inventory.ResolvedSSH) nodes.Config {
+	cfg := nodes.Config{
+		Name:           r.Host,
+		Address:        r.Address,
+		Port:           r.Port,
+		User:           r.User,
+		KeyPath:        r.KeyPath,
+		Agent:          r.Agent,
+		KnownHostsPath: r.KnownHosts,
+		HostKeyPolicy:  nodes.HostKeyPolicy(r.HostKeyPolicy),
+		PinnedHostKey:  r.HostKey,
+		ConnectTimeout: r.ConnectTimeout,
+	}
+	if r.KeyPath != "" {
+		cfg.KeyPassphrase = nodes.EnvOrPrompt(r.KeyPassphraseEnv, "passphrase for "+r.KeyPath)
+	}
+	if r.PasswordEnv != "" {
+		cfg.Password = nodes.EnvSecret(r.PasswordEnv)
+	}
+	if r.NeedsSudo() && r.SudoPasswordEnv != "" {
+		cfg.SudoPassword = nodes.EnvSecret(r.SudoPasswordEnv)
+	}
+	if b := r.Bastion; b != nil {
+		bc := &nodes.Config{
+			Name:           r.Host + " via bastion " + b.Address,
+			Address:        b.Address,
+			Port:           b.Port,
+			User:           b.User,
+			KeyPath:        b.KeyPath,
+			Agent:          b.Agent,
+			KnownHostsPath: b.KnownHosts,
+			HostKeyPolicy:  nodes.HostKeyPolicy(b.HostKeyPolicy),
+			PinnedHostKey:  b.HostKey,
+		}
+		if b.KeyPath != "" {
+			bc.KeyPassphrase = nodes.EnvOrPrompt(b.KeyPassphraseEnv, "passphrase for "+b.KeyPath)
+		}
+		if b.PasswordEnv != "" {
+			bc.Password = nodes.EnvSecret(b.PasswordEnv)
+		}
+		cfg.Bastion = bc
+	}
+	return cfg
+}
+
+// UpPhases lists, in order, the phases of `boot up` that have landed.
+func UpPhases() []Phase {
+	return []Phase{Preflight{}}
+}
