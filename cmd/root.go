@@ -86,6 +86,15 @@ example BOOT_INVENTORY=inventory.yaml or BOOT_OUTPUT=json.`,
 		newValidateCmd(g),
 		newVersionCmd(g),
 	)
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Example = "  source <(boot completion bash)\n  boot completion zsh > \"${fpath[1]}/_boot\""
+			for _, shell := range c.Commands() {
+				shell.Example = fmt.Sprintf("  boot completion %s > boot-completion.%s", shell.Name(), shell.Name())
+			}
+		}
+	}
 	return root, g
 }
 
