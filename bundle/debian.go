@@ -123,7 +123,7 @@ func (b *builder) debianLayer(ctx context.Context, pkgs []string) (layer, map[st
 	for _, p := range closure {
 		deb := findDeb(debDir, p, versions[p])
 		if deb == "" {
-			return layer{}, nil, fmt.Errorf("Debian package %s %s: apt-get download left no .deb in %s", p, versions[p], debDir)
+			return layer{}, nil, fmt.Errorf("debian package %s %s: apt-get download left no .deb in %s", p, versions[p], debDir)
 		}
 		if err := b.run(ctx, "", env, "dpkg-deb", "-x", deb, root); err != nil {
 			return layer{}, nil, err
@@ -174,7 +174,7 @@ func candidateVersions(ctx context.Context, pkgs []string) (map[string]string, e
 	}
 	for _, p := range pkgs {
 		if versions[p] == "" {
-			return nil, fmt.Errorf("Debian package %s: no installable candidate (apt-cache policy)", p)
+			return nil, fmt.Errorf("debian package %s: no installable candidate (apt-cache policy)", p)
 		}
 	}
 	return versions, nil

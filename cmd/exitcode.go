@@ -14,7 +14,6 @@ const (
 	ExitInvalid     = 2 // invalid inventory or command line
 	ExitUnreachable = 3 // a host cannot be reached, authenticated or verified
 	ExitPreflight   = 4 // a preflight check failed; nothing was changed
-	ExitAborted     = 5 // the operator declined a confirmation
 )
 
 // exitError carries an exit code through cobra's error return.
