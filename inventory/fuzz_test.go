@@ -37,7 +37,11 @@ func FuzzLoad(f *testing.F) {
 		if !errors.As(err, &ie) || len(ie.Problems) == 0 {
 			t.Fatalf("err = %T %v, want *Error with problems", err, err)
 		}
-		lines := strings.Count(string(data), "\n") + 1
+		// YAML also breaks lines at \r (and libyaml at NEL, LS and PS).
+		lines := 1
+		for _, brk := range []string{"\n", "\r", "\u0085", "\u2028", "\u2029"} {
+			lines += strings.Count(string(data), brk)
+		}
 		for _, p := range ie.Problems {
 			if p.Message == "" || p.Line < 0 || p.Line > lines {
 				t.Fatalf("malformed problem %+v (input has %d lines)", p, lines)

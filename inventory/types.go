@@ -81,7 +81,8 @@ type Inventory struct {
 
 // Metadata names the cluster.
 type Metadata struct {
-	// Name is the cluster's name: a DNS label, used for the kubeconfig context.
+	// Name is the cluster's name (required): a DNS label, used for the
+	// kubeconfig context and the default kubeconfig file name.
 	Name string `yaml:"name" mapstructure:"name"`
 }
 
@@ -136,7 +137,8 @@ type Sudo struct {
 	PasswordEnv string `yaml:"passwordEnv" mapstructure:"passwordEnv"` // env var with the sudo password; empty = passwordless sudo
 }
 
-// HostSSH holds the per-host overrides of SSH. Empty fields inherit.
+// HostSSH holds the per-host overrides of SSH. Empty fields inherit; a host's
+// own KeyPath does not inherit SSH.KeyPassphraseEnv.
 type HostSSH struct {
 	User             string `yaml:"user" mapstructure:"user"`
 	Port             int    `yaml:"port" mapstructure:"port"`
@@ -150,7 +152,7 @@ type HostSSH struct {
 type Host struct {
 	Name           string  `yaml:"name" mapstructure:"name"`                     // node name, a DNS label
 	Address        string  `yaml:"address" mapstructure:"address"`               // where SSH (and the operator) reach it: IP or DNS name
-	PrivateAddress string  `yaml:"privateAddress" mapstructure:"privateAddress"` // cluster-internal IP; default Address
+	PrivateAddress string  `yaml:"privateAddress" mapstructure:"privateAddress"` // cluster-internal IP; default Address (then Address must be an IP)
 	Role           string  `yaml:"role" mapstructure:"role"`                     // control-plane | worker
 	SSH            HostSSH `yaml:"ssh" mapstructure:"ssh"`
 	HostKey        string  `yaml:"hostKey" mapstructure:"hostKey"` // pinned public key, authorized_keys format
@@ -179,7 +181,7 @@ type Versions struct {
 
 // Registry is the private Docker registry boot installs.
 type Registry struct {
-	Host      string       `yaml:"host" mapstructure:"host"`           // e.g. registry.example.com
+	Host      string       `yaml:"host" mapstructure:"host"`           // required DNS name, e.g. registry.example.com
 	ACMEEmail string       `yaml:"acmeEmail" mapstructure:"acmeEmail"` // Let's Encrypt account e-mail; required for the letsencrypt issuers
 	Issuer    string       `yaml:"issuer" mapstructure:"issuer"`       // letsencrypt (default) | letsencrypt-staging | selfsigned
 	Namespace string       `yaml:"namespace" mapstructure:"namespace"` // default docker-registry
