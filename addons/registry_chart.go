@@ -3,9 +3,11 @@ package addons
 import (
 	"bytes"
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"path"
+	"regexp"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/chart"
@@ -126,7 +128,7 @@ func renderRegistryChart(opts RenderOptions) (map[string]string, error) {
 	}
 	top, err := chartutil.ToRenderValues(c, values, release, chartutil.DefaultCapabilities.Copy())
 	if err != nil {
-		return nil, fmt.Errorf("registry chart values: %w", err)
+		return nil, fmt.Errorf("registry chart values: %w", explainSchemaError(c.Schema, err))
 	}
 	// Strict: a template that reads a value the chart does not define is a bug.
 	out, err := engine.Engine{Strict: true}.Render(c, top)
@@ -158,4 +160,75 @@ func RenderRegistryConfig(values map[string]any) ([]byte, error) {
 		return nil, fmt.Errorf("rendered Secret %s has no %s", secret.Name, RegistryConfigKey)
 	}
 	return config, nil
+}
+
+// schemaErrorPath finds the values a JSON schema error names: "at '/image/tag': ...".
+var schemaErrorPath = regexp.MustCompile(`at '(/[^']+)'`)
+
+// explainSchemaError adds the schema's description of every value the error names,
+// so "does not match pattern '^(3\\.[1-9]...'" comes with "image.tag: distribution
+// 3.1 or newer ...".
+func explainSchemaError(schema []byte, err error) error {
+	var root map[string]any
+	if json.Unmarshal(schema, &root) != nil {
+		return err
+	}
+	var hints []string
+	seen := map[string]bool{}
+	for _, m := range schemaErrorPath.FindAllStringSubmatch(err.Error(), -1) {
+		if seen[m[1]] {
+			continue
+		}
+		seen[m[1]] = true
+		if d := schemaDescription(root, strings.Split(strings.TrimPrefix(m[1], "/"), "/")); d != "" {
+			hints = append(hints, strings.ReplaceAll(strings.TrimPrefix(m[1], "/"), "/", ".")+": "+d)
+		}
+	}
+	if len(hints) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w\n%s", err, strings.Join(hints, "\n"))
+}
+
+// schemaDescription walks properties along path and returns the description of the
+// last one, looking through "$ref" and "allOf" to the definitions.
+func schemaDescription(root map[string]any, path []string) string {
+	node := root
+	for _, name := range path {
+		props, _ := node["properties"].(map[string]any)
+		next, ok := props[name].(map[string]any)
+		if !ok {
+			return ""
+		}
+		node = next
+	}
+	for _, n := range schemaAlternatives(root, node) {
+		if d, ok := n["description"].(string); ok {
+			return d
+		}
+	}
+	return ""
+}
+
+// schemaAlternatives returns node, then the definitions it refers to directly or
+// through allOf.
+func schemaAlternatives(root, node map[string]any) []map[string]any {
+	out := []map[string]any{node}
+	refs := []any{node["$ref"]}
+	if all, ok := node["allOf"].([]any); ok {
+		for _, a := range all {
+			if m, ok := a.(map[string]any); ok {
+				refs = append(refs, m["$ref"])
+			}
+		}
+	}
+	defs, _ := root["$defs"].(map[string]any)
+	for _, r := range refs {
+		if s, ok := r.(string); ok {
+			if def, ok := defs[strings.TrimPrefix(s, "#/$defs/")].(map[string]any); ok {
+				out = append(out, def)
+			}
+		}
+	}
+	return out
 }
