@@ -90,24 +90,23 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 func (d *decoder) document(data []byte, inv *Inventory) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			d.fail(0, "", "the file is empty", "an inventory, see examples/inventory.yaml")
-		} else {
-			d.syntax(err)
-		}
+	err := dec.Decode(&doc)
+	if err != nil && !errors.Is(err, io.EOF) {
+		d.syntax(err)
+		return
+	}
+	if err != nil || len(doc.Content) == 0 || doc.Content[0].ShortTag() == "!!null" {
+		d.fail(0, "", "the file is empty", "an inventory, see examples/inventory.yaml")
 		return
 	}
 	var next yaml.Node
 	switch err := dec.Decode(&next); {
 	case err == nil:
-		d.fail(next.Line, "", "a second YAML document starts here", "one document per inventory file")
+		// Not a failure of the first document's fields: they are still checked.
+		d.problems = append(d.problems, Problem{File: d.file, Line: next.Line,
+			Message: "a second YAML document starts here", Expected: "one document per inventory file"})
 	case !errors.Is(err, io.EOF):
 		d.syntax(err)
-	}
-	if len(doc.Content) == 0 {
-		d.fail(doc.Line, "", "the file holds no value", "a mapping with apiVersion, kind, metadata, ...")
-		return
 	}
 	d.value(doc.Content[0], reflect.ValueOf(inv).Elem(), "")
 }
@@ -211,8 +210,10 @@ var secretWords = []string{"password", "passwd", "passphrase", "secret", "token"
 // The value is never echoed (it may be a secret).
 func (d *decoder) unknown(line int, path, key string, fields structFields) {
 	lower := strings.ToLower(key)
+	// A name, a path or a file is not the secret itself (e.g. a misspelt passwordEnv).
+	reference := strings.Contains(lower, "env") || strings.Contains(lower, "path") || strings.Contains(lower, "file")
 	for _, w := range secretWords {
-		if !strings.Contains(lower, w) {
+		if reference || !strings.Contains(lower, w) {
 			continue
 		}
 		hint := "reference an environment variable with a field ending in Env"
@@ -431,9 +432,7 @@ func overrideFromEnv(inv *Inventory) []Problem {
 	v := viper.New()
 	leaves := envLeaves()
 	for _, l := range leaves {
-		if err := v.BindEnv(l.path, envName(l.path)); err != nil {
-			panic(err) // BindEnv fails only without a key
-		}
+		v.MustBindEnv(l.path, envName(l.path))
 	}
 	var problems []Problem
 	for _, l := range leaves {
