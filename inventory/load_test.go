@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -346,4 +347,30 @@ func hostNames(hosts []Host) []string {
 		out = append(out, h.Name)
 	}
 	return out
+}
+
+// TestExampleDocumentsEveryField keeps examples/inventory.yaml a complete
+// reference: every field of the schema appears in it (set or commented out).
+func TestExampleDocumentsEveryField(t *testing.T) {
+	example, err := os.ReadFile("../examples/inventory.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(rt reflect.Type, path string)
+	walk = func(rt reflect.Type, path string) {
+		for rt.Kind() == reflect.Pointer || rt.Kind() == reflect.Slice {
+			rt = rt.Elem()
+		}
+		if rt.Kind() != reflect.Struct || rt == durationType {
+			return
+		}
+		fs := fieldsOf(rt)
+		for _, name := range fs.names {
+			if !strings.Contains(string(example), name+":") {
+				t.Errorf("examples/inventory.yaml does not show %s", join(path, name))
+			}
+			walk(rt.Field(fs.byName[name]).Type, join(path, name))
+		}
+	}
+	walk(reflect.TypeFor[Inventory](), "")
 }
