@@ -1,0 +1,88 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Down removes everything Up made: the lab's containers, network, volumes and
+// images, the dockerd it started, any change to Docker's daemon.json, and the
+// files it wrote in the lab folder (the host image cache is kept). It is safe
+// to run after a failed Up and when the lab is already down.
+func Down(ctx context.Context, opts Options) error {
+	if err := opts.complete(); err != nil {
+		return err
+	}
+	logf := logger(opts.Log)
+	l, err := loadState(opts.Dir)
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		l = &Lab{Dir: opts.Dir}
+	}
+	d, err := newDockerCLI()
+	if err != nil {
+		return err
+	}
+	var errs []error
+	if _, verr := d.serverVersion(ctx); verr == nil {
+		errs = append(errs, removeLabObjects(ctx, d, logf))
+		errs = append(errs, restoreDaemonConfig(ctx, d, l.DaemonConfig))
+	} else if l.DaemonPID != 0 || l.DaemonConfig != nil || len(l.Hosts) > 0 {
+		if !isOurDaemon(l.DaemonPID) {
+			errs = append(errs, fmt.Errorf("no Docker daemon answers, so the lab's containers could not be removed: %w", verr))
+		}
+	}
+	if l.DaemonPID != 0 {
+		if err := stopDaemon(ctx, l.DaemonPID); err != nil {
+			errs = append(errs, err)
+		} else {
+			logf("stopped dockerd (pid %d)", l.DaemonPID)
+			errs = append(errs, os.RemoveAll(runDir), os.RemoveAll(filepath.Join(opts.Dir, "docker")))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, name := range []string{inventoryFile, knownHosts, keyFile, keyFile + ".pub", "registry", "bin", "dockerd.log", stateFile} {
+		if err := os.RemoveAll(filepath.Join(opts.Dir, name)); err != nil {
+			return err
+		}
+	}
+	logf("lab down")
+	return nil
+}
+
+// removeLabObjects removes every container, network, volume and image that
+// carries the lab's label.
+func removeLabObjects(ctx context.Context, d *dockerCLI, logf func(string, ...any)) error {
+	for _, kind := range []string{"container", "network", "volume", "image"} {
+		names, err := d.listByLabel(ctx, kind)
+		if err != nil {
+			return err
+		}
+		if len(names) == 0 {
+			continue
+		}
+		var args []string
+		switch kind {
+		case "container":
+			args = append([]string{"rm", "-f", "-v"}, names...)
+		case "network":
+			args = append([]string{"network", "rm"}, names...)
+		case "volume":
+			args = append([]string{"volume", "rm", "-f"}, names...)
+		case "image":
+			args = append([]string{"image", "rm", "-f"}, names...)
+		}
+		if _, err := d.run(ctx, args...); err != nil {
+			return err
+		}
+		logf("removed %s %v", kind, names)
+	}
+	return nil
+}

@@ -1,0 +1,307 @@
+// Package lab brings up boot's test lab on one machine: four Debian hosts
+// (cp1, w1, w2, w3) as privileged systemd containers on a bridge network the
+// lab creates, an image registry on that network serving an offline bundle's
+// images, and a ready inventory for boot (strict host-key checking against the
+// lab's own known_hosts file).
+//
+//	l, err := lab.Up(ctx, lab.Options{Dir: ".lab", Bundle: "dist/bundle", Log: os.Stderr})
+//	// l.Inventory is ".lab/inventory.yaml"
+//	err = lab.Down(ctx, lab.Options{Dir: ".lab", Log: os.Stderr})
+//
+// It needs root, Docker (it starts dockerd itself when none answers, and stops
+// it again at Down) and debootstrap. The host image is made once with
+// debootstrap from the machine's own Debian mirror and cached by a hash of its
+// inputs in Options.CacheDir.
+//
+// On machines whose capability bounding set is smaller than the kernel's
+// capability list (some VMs), privileged containers fail with "unable to apply
+// caps". Only there, the lab runs its containers through runc-capwrap (see
+// lab/runc-capwrap), places the same program in every host at
+// /usr/local/sbin/runc-capwrap, and sets packages.runtimeBinary to it in the
+// inventory so that privileged pods work too.
+//
+// The lab needs two helper programs from this module, built static:
+// lab/runc-capwrap (only on such machines) and lab/lab-registry (the
+// distribution registry with its filesystem driver). Options.ToolsDir names
+// the folder holding them (default: the folder of the running executable):
+//
+//	CGO_ENABLED=0 go build -o bin/ ./lab/runc-capwrap ./lab/lab-registry
+//
+// The lab contacts only addresses on the bridge network it created, after it
+// exists, with a timeout on every probe.
+package lab
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Names of what the lab creates in Docker. Every object carries labelKey.
+const (
+	labelKey      = "boot.lab"
+	networkName   = "boot-lab"
+	bridgeName    = "boot-lab0"
+	containerPfx  = "boot-lab-"
+	registryName  = "boot-lab-registry"
+	registryPort  = 5000
+	registryVol   = "boot-lab-registry-data"
+	networkMTU    = 1400
+	stateFile     = "state.json"
+	inventoryFile = "inventory.yaml"
+	knownHosts    = "known_hosts"
+	keyFile       = "id_ed25519"
+	// HostWrapperPath is where runc-capwrap is in every host when the machine needs it.
+	HostWrapperPath = "/usr/local/sbin/runc-capwrap"
+	wrapperTool     = "runc-capwrap"
+	registryTool    = "lab-registry"
+)
+
+// Options configure Up, Down and Status. Down and Status need only Dir and Log.
+type Options struct {
+	// Dir is the lab folder: state, SSH key, known_hosts, registry certificates,
+	// inventory.yaml, and the data of a dockerd the lab started. Required.
+	Dir string
+	// Bundle is an offline bundle folder (see package bundle) whose images the
+	// lab registry serves. Empty: the registry starts empty and the inventory
+	// names no bundle.
+	Bundle string
+	// CacheDir keeps the host image tarball between labs. Default
+	// $XDG_CACHE_HOME/boot/lab (~/.cache/boot/lab).
+	CacheDir string
+	// ToolsDir holds the runc-capwrap and lab-registry programs. Default: the
+	// folder of the running executable.
+	ToolsDir string
+	// Mirror is the Debian mirror for debootstrap. Default: the one apt uses.
+	Mirror string
+	// KubernetesVersion goes into the inventory when there is no bundle
+	// (with a bundle, the bundle's version is used). Default v1.37.2.
+	KubernetesVersion string
+	// Log receives progress lines. Nil: discarded.
+	Log io.Writer
+}
+
+// Host is one lab host.
+type Host struct {
+	Name      string `json:"name"`
+	Role      string `json:"role"`
+	Address   string `json:"address"`
+	Container string `json:"container"`
+}
+
+// Timing is how long one stage of Up took.
+type Timing struct {
+	Stage    string        `json:"stage"`
+	Duration time.Duration `json:"duration"`
+}
+
+// Lab is a running lab.
+type Lab struct {
+	Dir        string `json:"dir"`
+	Network    string `json:"network"`
+	Subnet     string `json:"subnet"`
+	Gateway    string `json:"gateway"`
+	Image      string `json:"image"`
+	Hosts      []Host `json:"hosts"`
+	Registry   string `json:"registry"` // host:port on the lab network (HTTPS, lab CA)
+	RegistryCA string `json:"registryCA"`
+	// Images are the repository:tag names pushed to the registry.
+	Images []string `json:"images,omitempty"`
+	// CapWrap is true when the machine needs runc-capwrap.
+	CapWrap bool `json:"capWrap"`
+	// DaemonPID is the dockerd the lab started (0: it used a running one).
+	DaemonPID int `json:"daemonPID,omitempty"`
+	// DaemonConfig is set when the lab changed Docker's daemon.json; Down restores it.
+	DaemonConfig *fileBackup `json:"daemonConfig,omitempty"`
+	Inventory    string      `json:"inventory"`
+	KnownHosts   string      `json:"knownHosts"`
+	KeyPath      string      `json:"keyPath"`
+	Timings      []Timing    `json:"timings"`
+}
+
+// hostLayout is the lab's fixed set of hosts and their last address octet.
+var hostLayout = []struct {
+	name, role string
+	octet      int
+}{
+	{"cp1", "control-plane", 10},
+	{"w1", "worker", 11},
+	{"w2", "worker", 12},
+	{"w3", "worker", 13},
+}
+
+const registryOctet = 2
+
+func logger(w io.Writer) func(string, ...any) {
+	if w == nil {
+		w = io.Discard
+	}
+	var mu sync.Mutex
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(w, "lab: "+format+"\n", args...)
+	}
+}
+
+func (o *Options) complete() error {
+	if o.Dir == "" {
+		return errors.New("lab: no lab folder given")
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return err
+	}
+	o.Dir = dir
+	if o.Bundle != "" {
+		if o.Bundle, err = filepath.Abs(o.Bundle); err != nil {
+			return err
+		}
+	}
+	if o.CacheDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("lab: no cache folder: %w", err)
+		}
+		o.CacheDir = filepath.Join(base, "boot", "lab")
+	}
+	if o.ToolsDir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("lab: %w", err)
+		}
+		o.ToolsDir = filepath.Dir(exe)
+	}
+	if o.KubernetesVersion == "" {
+		o.KubernetesVersion = "v1.37.2"
+	}
+	return nil
+}
+
+// loadState reads the lab folder's state; (nil, nil) when there is none.
+func loadState(dir string) (*Lab, error) {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var l Lab
+	if err := json.Unmarshal(data, &l); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, stateFile), err)
+	}
+	return &l, nil
+}
+
+// save writes the state, so that Down can undo a half-finished Up.
+func (l *Lab) save() error {
+	data, err := json.MarshalIndent(l, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(l.Dir, stateFile), append(data, '\n'), 0o600)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, mode); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// registryClient is an HTTPS client that trusts only the lab CA.
+func registryClient(caFile string) (*http.Client, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no certificate", caFile)
+	}
+	tr := &http.Transport{
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		TLSHandshakeTimeout: 5 * time.Second,
+		MaxIdleConnsPerHost: 8,
+	}
+	return &http.Client{Transport: tr, Timeout: 10 * time.Minute}, nil
+}
+
+// pingRegistry asks the registry's /v2/ endpoint once, with a short timeout.
+func pingRegistry(ctx context.Context, client *http.Client, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/v2/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("registry %s: /v2/ answered %s", addr, resp.Status)
+	}
+	return nil
+}
+
+// catalog lists the registry's repositories.
+func catalog(ctx context.Context, client *http.Client, addr string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/v2/_catalog?n=1000", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("registry %s: catalog answered %s", addr, resp.Status)
+	}
+	var c struct {
+		Repositories []string `json:"repositories"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		return nil, err
+	}
+	return c.Repositories, nil
+}
+
+// tcpReachable dials addr once with a timeout.
+func tcpReachable(ctx context.Context, addr string) bool {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func hostPort(host string, port int) string {
+	return net.JoinHostPort(host, fmt.Sprint(port))
+}
+
+func containerName(host string) string { return containerPfx + host }
+
+func volumeName(host string) string { return containerPfx + host + "-var" }

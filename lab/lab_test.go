@@ -1,0 +1,511 @@
+//go:build lab
+
+// The lab test brings the real lab up from nothing and takes it down again.
+// It needs root, docker.io and debootstrap, and takes a few minutes:
+//
+//	BOOT_LAB_BUNDLE=$PWD/dist/bundle go test -tags lab -run TestLab -v -timeout 30m ./lab/
+//
+// Without BOOT_LAB_BUNDLE the bundle checks (registry contents, containerd
+// pulling an image) are skipped, and fail when CI is set.
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/bootctl/boot/bundle"
+	"github.com/bootctl/boot/inventory"
+)
+
+// need fails under CI and skips elsewhere.
+func need(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf(format, args...)
+	}
+	t.Skipf(format, args...)
+}
+
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// buildTools builds runc-capwrap and lab-registry static into a temporary folder.
+func buildTools(t *testing.T) string {
+	dir := t.TempDir()
+	start := time.Now()
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./runc-capwrap", "./lab-registry")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build lab tools: %v\n%s", err, out)
+	}
+	t.Logf("timing: tools %s", time.Since(start).Round(time.Millisecond))
+	return dir
+}
+
+// machineState is what must be the same before Up and after Down.
+type machineState struct {
+	daemonJSON      string
+	dockerAnswering bool
+	links           string
+	procs           []string
+}
+
+// labProcessPatterns match the processes the lab and its hosts run.
+var labProcessPatterns = []string{"dockerd", "containerd", "/sbin/init", "systemd-journald", "lab-registry", "sshd", "dbus-daemon", runDir}
+
+// labProcesses lists the command lines of running processes that match a
+// pattern or run from the lab folder.
+func labProcesses(labDir string) []string {
+	var out []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err != nil || len(cmdline) == 0 {
+			continue
+		}
+		s := strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
+		if labDir != "" && strings.Contains(s, labDir) {
+			out = append(out, s)
+			continue
+		}
+		for _, pat := range labProcessPatterns {
+			if strings.Contains(s, pat) {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func snapshot(t *testing.T, labDir string) machineState {
+	s := machineState{procs: labProcesses(labDir)}
+	if b, err := os.ReadFile(daemonJSONPath); err == nil {
+		s.daemonJSON = string(b)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	d, err := newDockerCLI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.serverVersion(context.Background())
+	s.dockerAnswering = err == nil
+	out, err := exec.Command("ip", "-o", "link", "show").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		// veth names change; only lasting interfaces matter.
+		if f := strings.Fields(line); len(f) > 1 && !strings.HasPrefix(f[1], "veth") {
+			s.links += f[1] + " "
+		}
+	}
+	return s
+}
+
+func sshClient(t *testing.T, l *Lab, address, knownHostsFile string) (*ssh.Client, error) {
+	key, err := os.ReadFile(l.KeyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostKeys, err := knownhosts.New(knownHostsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ssh.Dial("tcp", net.JoinHostPort(address, "22"), &ssh.ClientConfig{
+		User:            "root",
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: hostKeys,
+		Timeout:         10 * time.Second,
+	})
+}
+
+// run runs a shell command on a host and returns its combined output.
+func run(c *ssh.Client, command string, stdin []byte) (string, error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	if stdin != nil {
+		s.Stdin = bytes.NewReader(stdin)
+	}
+	out, err := s.CombinedOutput(command)
+	return strings.TrimSpace(string(out)), err
+}
+
+func TestLab(t *testing.T) {
+	if os.Geteuid() != 0 {
+		need(t, "the lab test needs root")
+	}
+	for _, tool := range []string{"docker", "dockerd", "debootstrap", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			need(t, "the lab test needs %s (apt-get install docker.io debootstrap): %v", tool, err)
+		}
+	}
+	bundleDir := os.Getenv("BOOT_LAB_BUNDLE")
+	if bundleDir == "" && os.Getenv("CI") != "" {
+		t.Fatal("BOOT_LAB_BUNDLE is not set: CI must run the lab test with a bundle")
+	}
+	tools := buildTools(t)
+	dir := t.TempDir()
+	before := snapshot(t, dir)
+	opts := Options{Dir: dir, Bundle: bundleDir, ToolsDir: tools, Log: testLog{t}}
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	downDone := false
+	t.Cleanup(func() {
+		if !downDone {
+			if err := Down(context.Background(), opts); err != nil {
+				t.Errorf("cleanup: lab down: %v", err)
+			}
+		}
+	})
+
+	l, err := Up(ctx, opts)
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	for _, tm := range l.Timings {
+		t.Logf("timing: %s %s", tm.Stage, tm.Duration)
+	}
+	missing, err := missingCaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.CapWrap != (len(missing) > 0) {
+		t.Errorf("CapWrap = %v with missing capabilities %v", l.CapWrap, missing)
+	}
+
+	t.Run("inventory", func(t *testing.T) { checkInventory(t, l, bundleDir) })
+
+	clients := map[string]*ssh.Client{}
+	for _, h := range l.Hosts {
+		c, err := sshClient(t, l, h.Address, l.KnownHosts)
+		if err != nil {
+			t.Fatalf("ssh %s (%s) with the lab's known_hosts: %v", h.Name, h.Address, err)
+		}
+		defer c.Close()
+		clients[h.Name] = c
+	}
+	t.Run("strict host keys", func(t *testing.T) { checkStrict(t, l) })
+	t.Run("hosts", func(t *testing.T) { checkHosts(t, l, clients) })
+	t.Run("network", func(t *testing.T) { checkNetwork(t, l, clients) })
+	t.Run("registry", func(t *testing.T) { checkRegistry(t, l, clients) })
+	t.Run("status", func(t *testing.T) {
+		s, err := Status(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		s.Print(&buf)
+		t.Log("\n" + buf.String())
+		if !s.Up {
+			t.Errorf("status: lab not up")
+		}
+	})
+	t.Run("containerd from the bundle", func(t *testing.T) {
+		if bundleDir == "" {
+			need(t, "BOOT_LAB_BUNDLE not set")
+		}
+		checkContainerd(t, l, bundleDir, clients["w1"])
+	})
+
+	for _, c := range clients {
+		c.Close()
+	}
+	start := time.Now()
+	downDone = true
+	if err := Down(ctx, opts); err != nil {
+		t.Fatalf("lab down: %v", err)
+	}
+	t.Logf("timing: down %s", time.Since(start).Round(time.Millisecond))
+	checkGone(t, l, before)
+}
+
+func checkInventory(t *testing.T, l *Lab, bundleDir string) {
+	inv, err := inventory.Load(l.Inventory)
+	if err != nil {
+		t.Fatalf("the lab's inventory does not load: %v", err)
+	}
+	if len(inv.Hosts) != 4 || inv.Hosts[0].Name != "cp1" || inv.Hosts[0].Role != inventory.RoleControlPlane {
+		t.Errorf("hosts = %+v", inv.Hosts)
+	}
+	for i, h := range inv.Hosts {
+		if h.Address != l.Hosts[i].Address {
+			t.Errorf("host %s address %s, lab says %s", h.Name, h.Address, l.Hosts[i].Address)
+		}
+	}
+	if inv.SSH.HostKeyPolicy != inventory.HostKeyStrict || inv.SSH.KnownHosts != l.KnownHosts || inv.SSH.KeyPath != l.KeyPath {
+		t.Errorf("ssh = %+v", inv.SSH)
+	}
+	if inv.Cluster.ImageRepository != l.Registry {
+		t.Errorf("imageRepository = %q, want %q", inv.Cluster.ImageRepository, l.Registry)
+	}
+	wantRuntime := ""
+	if l.CapWrap {
+		wantRuntime = HostWrapperPath
+	}
+	if inv.Packages.RuntimeBinary != wantRuntime {
+		t.Errorf("packages.runtimeBinary = %q, want %q", inv.Packages.RuntimeBinary, wantRuntime)
+	}
+	if bundleDir != "" && (inv.Packages.Source != inventory.SourceBundle || inv.Packages.Bundle != bundleDir) {
+		t.Errorf("packages = %+v, want the bundle %s", inv.Packages, bundleDir)
+	}
+	info, err := os.Stat(l.KeyPath)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("lab key %s: %v, mode %v; want 0600", l.KeyPath, err, info.Mode())
+	}
+}
+
+// checkStrict proves the host keys are checked: a known_hosts that gives cp1's
+// address another host's keys is refused.
+func checkStrict(t *testing.T, l *Lab) {
+	data, err := os.ReadFile(l.KnownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp1, w1 := l.Hosts[0].Address, l.Hosts[1].Address
+	var swapped []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if strings.HasPrefix(line, w1+" ") {
+			swapped = append(swapped, cp1+strings.TrimPrefix(line, w1))
+		}
+	}
+	wrong := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(wrong, []byte(strings.Join(swapped, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := sshClient(t, l, cp1, wrong)
+	if err == nil {
+		c.Close()
+		t.Fatal("ssh to cp1 succeeded with w1's host keys in known_hosts")
+	}
+	var keyErr *knownhosts.KeyError
+	if !errors.As(err, &keyErr) || len(keyErr.Want) == 0 {
+		t.Fatalf("ssh to cp1 with w1's keys: %v; want a host key mismatch", err)
+	}
+}
+
+func checkHosts(t *testing.T, l *Lab, clients map[string]*ssh.Client) {
+	machineIDs := map[string]string{}
+	for _, h := range l.Hosts {
+		c := clients[h.Name]
+		name, err := run(c, "hostname", nil)
+		if err != nil || name != h.Name {
+			t.Errorf("%s: hostname = %q, %v", h.Name, name, err)
+		}
+		id, err := run(c, "cat /etc/machine-id", nil)
+		if err != nil || len(id) != 32 {
+			t.Errorf("%s: machine-id %q, %v", h.Name, id, err)
+		}
+		if other, dup := machineIDs[id]; dup {
+			t.Errorf("%s and %s share machine-id %s", h.Name, other, id)
+		}
+		machineIDs[id] = h.Name
+		state, _ := run(c, "systemctl is-system-running", nil)
+		if state != "running" && state != "degraded" {
+			t.Errorf("%s: systemd is %q", h.Name, state)
+		}
+		if state == "degraded" {
+			failed, _ := run(c, "systemctl --failed --no-legend --plain", nil)
+			t.Logf("%s: systemd degraded, failed units: %s", h.Name, failed)
+		}
+		mtu, err := run(c, "cat /sys/class/net/eth0/mtu", nil)
+		if err != nil || mtu != fmt.Sprint(networkMTU) {
+			t.Errorf("%s: eth0 mtu %q, %v", h.Name, mtu, err)
+		}
+		fs, err := run(c, "stat -f -c %T /var", nil)
+		if err != nil || fs == "overlayfs" {
+			t.Errorf("%s: /var is %q (%v); it must be a volume, not overlayfs", h.Name, fs, err)
+		}
+		if l.CapWrap {
+			if out, err := run(c, "test -x "+HostWrapperPath, nil); err != nil {
+				t.Errorf("%s: %s missing: %v %s", h.Name, HostWrapperPath, err, out)
+			}
+		}
+	}
+	keys, err := os.ReadFile(l.KnownHosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(keys)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 || seen[f[2]] {
+			t.Errorf("known_hosts line %q: malformed or a key shared between hosts", line)
+		}
+		seen[f[2]] = true
+	}
+}
+
+// checkNetwork has every host reach every other one by name and address:
+// ICMP and a TCP connection to sshd.
+func checkNetwork(t *testing.T, l *Lab, clients map[string]*ssh.Client) {
+	var wg sync.WaitGroup
+	for _, h := range l.Hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, o := range l.Hosts {
+				if o.Name == h.Name {
+					continue
+				}
+				cmd := fmt.Sprintf("getent hosts %s && ping -c1 -W2 %s && timeout 3 bash -c '</dev/tcp/%s/22'", o.Name, o.Address, o.Name)
+				if out, err := run(clients[h.Name], cmd, nil); err != nil {
+					t.Errorf("%s cannot reach %s (%s): %v\n%s", h.Name, o.Name, o.Address, err, out)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// checkRegistry has every host reach the registry over HTTPS, trusting the lab CA
+// through the system store, and checks the bundle's images are listed.
+func checkRegistry(t *testing.T, l *Lab, clients map[string]*ssh.Client) {
+	for _, h := range l.Hosts {
+		out, err := run(clients[h.Name], "curl -fsS --max-time 5 https://"+l.Registry+"/v2/_catalog", nil)
+		if err != nil {
+			t.Errorf("%s: registry: %v\n%s", h.Name, err, out)
+			continue
+		}
+		for _, img := range l.Images {
+			repo, _, _ := strings.Cut(img, ":")
+			if !strings.Contains(out, `"`+repo+`"`) {
+				t.Errorf("%s: registry catalog %s lacks %s", h.Name, out, repo)
+			}
+		}
+	}
+}
+
+// checkContainerd installs containerd, its shim, ctr and runc from the bundle on
+// one host by hand, pulls the bundle's pause image from the lab registry by
+// name, and runs it privileged (through runc-capwrap when the machine needs it).
+func checkContainerd(t *testing.T, l *Lab, bundleDir string, c *ssh.Client) {
+	b, err := bundle.Open(bundleDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for _, f := range []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc"} {
+		data, err := os.ReadFile(b.Path("bin/" + f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out, err := run(c, "cat > /usr/local/bin/"+f+" && chmod 755 /usr/local/bin/"+f, data); err != nil {
+			t.Fatalf("upload %s: %v %s", f, err, out)
+		}
+	}
+	t.Logf("timing: upload containerd %s", time.Since(start).Round(time.Millisecond))
+	if out, err := run(c, "mkdir -p /etc/containerd && cat > /etc/containerd/config.toml", []byte("version = 3\n")); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if out, err := run(c, "systemd-run --unit lab-test-containerd /usr/local/bin/containerd --config /etc/containerd/config.toml", nil); err != nil {
+		t.Fatalf("start containerd: %v %s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := run(c, "ctr version", nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			logs, _ := run(c, "journalctl -u lab-test-containerd --no-pager | tail -20", nil)
+			t.Fatalf("containerd not answering: %v %s\n%s", err, out, logs)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	var pause string
+	for _, img := range b.Manifest.Images {
+		if strings.HasPrefix(img.RepoTag, "pause:") {
+			pause = l.Registry + "/" + img.RepoTag
+		}
+	}
+	if pause == "" {
+		t.Fatal("the bundle has no pause image")
+	}
+	start = time.Now()
+	if out, err := run(c, "ctr -n k8s.io images pull "+pause, nil); err != nil {
+		t.Fatalf("pull %s: %v\n%s", pause, err, out)
+	}
+	t.Logf("timing: pull %s %s", pause, time.Since(start).Round(time.Millisecond))
+	if out, err := run(c, "ctr -n k8s.io images ls -q", nil); err != nil || !strings.Contains(out, pause) {
+		t.Fatalf("images ls: %v\n%s", err, out)
+	}
+	out, err := run(c, "ctr -n k8s.io run --rm --privileged "+pause+" plain /pause -v", nil)
+	if l.CapWrap {
+		if err == nil || !strings.Contains(out, capsProblem) {
+			t.Errorf("a privileged container without runc-capwrap: %v %s; want %q", err, out, capsProblem)
+		}
+		out, err = run(c, "ctr -n k8s.io run --rm --privileged --runc-binary "+HostWrapperPath+" "+pause+" wrapped /pause -v", nil)
+	}
+	if err != nil || !strings.Contains(out, "pause") {
+		t.Errorf("privileged pause container: %v\n%s", err, out)
+	}
+}
+
+// checkGone asserts that Down left nothing: no container, network, volume,
+// image or process of the lab, and the machine's settings as before.
+func checkGone(t *testing.T, l *Lab, before machineState) {
+	after := snapshot(t, l.Dir)
+	if after.daemonJSON != before.daemonJSON {
+		t.Errorf("%s changed:\nbefore %q\nafter  %q", daemonJSONPath, before.daemonJSON, after.daemonJSON)
+	}
+	if after.dockerAnswering != before.dockerAnswering {
+		t.Errorf("docker daemon answering: before %v, after %v", before.dockerAnswering, after.dockerAnswering)
+	}
+	if after.links != before.links {
+		t.Errorf("network interfaces changed:\nbefore %s\nafter  %s", before.links, after.links)
+	}
+	if after.dockerAnswering {
+		d, err := newDockerCLI()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, kind := range []string{"container", "network", "volume", "image"} {
+			names, err := d.listByLabel(context.Background(), kind)
+			if err != nil || len(names) > 0 {
+				t.Errorf("left %s: %v %v", kind, names, err)
+			}
+		}
+	}
+	if l.DaemonPID != 0 {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", l.DaemonPID)); err == nil {
+			t.Errorf("dockerd pid %d still exists", l.DaemonPID)
+		}
+	}
+	if !slices.Equal(after.procs, before.procs) {
+		t.Errorf("processes changed:\nbefore %q\nafter  %q", before.procs, after.procs)
+	}
+	for _, p := range []string{runDir, filepath.Join(l.Dir, "docker"), l.Inventory, l.KeyPath, filepath.Join(l.Dir, stateFile)} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s left behind", p)
+		}
+	}
+}

@@ -1,0 +1,215 @@
+package lab
+
+import (
+	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/bootctl/boot/inventory"
+)
+
+func TestRoutedPrefixesAndSubnetChoice(t *testing.T) {
+	// /proc/net/route with a default route, eth0 192.0.2.0/24, and a bridge on 172.29.40.0/24.
+	route := "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n" +
+		"eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n" +
+		"eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n" +
+		"br0\t00281DAC\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n" +
+		"br1\t0000A0AC\t00000000\t0001\t0\t0\t0\t0000F0FF\t0\t0\t0\n"
+	path := filepath.Join(t.TempDir(), "route")
+	if err := os.WriteFile(path, []byte(route), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	routes, err := routedPrefixes(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"192.0.2.0/24", "172.29.40.0/24", "172.160.0.0/12"}
+	if len(routes) != len(want) {
+		t.Fatalf("routes = %v, want %v", routes, want)
+	}
+	for i, r := range routes {
+		if r.String() != want[i] {
+			t.Errorf("route %d = %s, want %s", i, r, want[i])
+		}
+	}
+	got, err := chooseSubnet(subnetCandidates(), routes)
+	if err != nil || got.String() != "172.29.41.0/24" {
+		t.Errorf("chooseSubnet = %v, %v; want 172.29.41.0/24 (40 is taken)", got, err)
+	}
+	for _, c := range subnetCandidates() {
+		if !netip.MustParsePrefix("172.16.0.0/12").Contains(c.Addr()) {
+			t.Errorf("candidate %s is outside 172.16.0.0/12", c)
+		}
+	}
+	if _, err := chooseSubnet(subnetCandidates(), []netip.Prefix{netip.MustParsePrefix("172.29.0.0/16")}); err == nil {
+		t.Error("no error when every candidate is routed")
+	}
+	if _, err := routedPrefixes(filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Error("no error for a missing route file")
+	}
+}
+
+func TestAptMirrorParsing(t *testing.T) {
+	dir := t.TempDir()
+	deb822 := filepath.Join(dir, "debian.sources")
+	os.WriteFile(deb822, []byte("Types: deb-src\nURIs: http://src.invalid/debian\nSuites: bookworm\n\n"+
+		"Types: deb\n# a comment: here\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\nComponents: main\n"), 0o644)
+	if got := mirrorFromDeb822(deb822); got != "http://mirror.invalid/debian" {
+		t.Errorf("deb822 mirror = %q", got)
+	}
+	list := filepath.Join(dir, "sources.list")
+	os.WriteFile(list, []byte("# deb http://old.invalid/debian bookworm main\n"+
+		"deb http://sec.invalid/debian-security bookworm-security main\n"+
+		"deb [arch=amd64 signed-by=/k.gpg] http://list.invalid/debian bookworm main\n"), 0o644)
+	if got := mirrorFromList(list); got != "http://list.invalid/debian" {
+		t.Errorf("sources.list mirror = %q", got)
+	}
+	if imageKey("http://a.invalid") == imageKey("http://b.invalid") {
+		t.Error("the image key ignores the mirror")
+	}
+}
+
+func TestKnownHostsLines(t *testing.T) {
+	dir := t.TempDir()
+	var pubs []string
+	for i := 0; i < 2; i++ {
+		line, err := ensureKey(filepath.Join(dir, "key"+string(rune('a'+i))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, string(line))
+	}
+	info, err := os.Stat(filepath.Join(dir, "keya"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("private key mode %v, %v", info.Mode(), err)
+	}
+	// A second call keeps the key.
+	again, err := ensureKey(filepath.Join(dir, "keya"))
+	if err != nil || string(again) != pubs[0] {
+		t.Fatalf("ensureKey made a new key: %v", err)
+	}
+	lines, err := knownHostsLines("172.29.40.10", strings.Join(pubs, ""))
+	if err != nil || len(lines) != 2 {
+		t.Fatalf("lines = %v, %v", lines, err)
+	}
+	khFile := filepath.Join(dir, "known_hosts")
+	os.WriteFile(khFile, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	cb, err := knownhosts.New(khFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, _, _, _ := ssh.ParseAuthorizedKey([]byte(pubs[1]))
+	addr := &fakeAddr{"172.29.40.10:22"}
+	if err := cb("172.29.40.10:22", addr, key); err != nil {
+		t.Errorf("recorded key refused: %v", err)
+	}
+	if err := cb("172.29.40.11:22", &fakeAddr{"172.29.40.11:22"}, key); err == nil {
+		t.Error("key accepted for another address")
+	}
+	if _, err := knownHostsLines("h", "garbage"); err == nil {
+		t.Error("no error for garbage host keys")
+	}
+	if _, err := knownHostsLines("h", ""); err == nil {
+		t.Error("no error for no host keys")
+	}
+}
+
+type fakeAddr struct{ s string }
+
+func (a *fakeAddr) Network() string { return "tcp" }
+func (a *fakeAddr) String() string  { return a.s }
+
+func testLabValue(dir string) *Lab {
+	l := &Lab{
+		Dir: dir, Subnet: "172.29.40.0/24", Registry: "172.29.40.2:5000",
+		KnownHosts: filepath.Join(dir, "known_hosts"), KeyPath: filepath.Join(dir, "id_ed25519"),
+		Inventory: filepath.Join(dir, "inventory.yaml"),
+	}
+	for _, h := range hostLayout {
+		l.Hosts = append(l.Hosts, Host{Name: h.name, Role: h.role, Address: l.addr(h.octet), Container: containerName(h.name)})
+	}
+	return l
+}
+
+func TestInventoryLoads(t *testing.T) {
+	for _, capWrap := range []bool{false, true} {
+		dir := t.TempDir()
+		bundleDir := filepath.Join(dir, "my bundle: \"quoted\"")
+		l := testLabValue(dir)
+		l.CapWrap = capWrap
+		for _, f := range []string{l.KnownHosts, l.KeyPath} {
+			os.WriteFile(f, nil, 0o600)
+		}
+		os.Mkdir(bundleDir, 0o755)
+		text, err := l.renderInventory(bundleDir, "v1.37.2", time.Unix(0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(l.Inventory, text, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		inv, err := inventory.Load(l.Inventory)
+		if err != nil {
+			t.Fatalf("inventory does not load: %v\n%s", err, text)
+		}
+		if inv.Packages.Source != inventory.SourceBundle || inv.Packages.Bundle != bundleDir {
+			t.Errorf("packages = %+v", inv.Packages)
+		}
+		want := ""
+		if capWrap {
+			want = HostWrapperPath
+		}
+		if inv.Packages.RuntimeBinary != want {
+			t.Errorf("capWrap %v: runtimeBinary = %q, want %q", capWrap, inv.Packages.RuntimeBinary, want)
+		}
+		if inv.Cluster.ImageRepository != "172.29.40.2:5000" || inv.SSH.HostKeyPolicy != inventory.HostKeyStrict ||
+			inv.SSH.KnownHosts != l.KnownHosts || len(inv.Hosts) != 4 || inv.Hosts[3].Address != "172.29.40.13" {
+			t.Errorf("inventory = %+v", inv)
+		}
+	}
+}
+
+func TestAddRuntimeConfig(t *testing.T) {
+	out, err := addRuntimeConfig([]byte(`{"log-level":"warn","runtimes":{"other":{"path":"/x"}}}`), "r", "/w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		LogLevel string                       `json:"log-level"`
+		Runtimes map[string]map[string]string `json:"runtimes"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LogLevel != "warn" || cfg.Runtimes["other"]["path"] != "/x" || cfg.Runtimes["r"]["path"] != "/w" {
+		t.Errorf("config = %s", out)
+	}
+	if out, err := addRuntimeConfig(nil, "r", "/w"); err != nil || !strings.Contains(string(out), `"/w"`) {
+		t.Errorf("empty config: %s %v", out, err)
+	}
+	if _, err := addRuntimeConfig([]byte(`{`), "r", "/w"); err == nil || !strings.Contains(err.Error(), daemonJSONPath) {
+		t.Errorf("broken config: %v", err)
+	}
+}
+
+func TestDaemonFlagsKeepGlobalSettings(t *testing.T) {
+	flags := strings.Join(daemonFlags("/lab", ""), " ")
+	for _, f := range []string{"--iptables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none", "--data-root /lab/docker"} {
+		if !strings.Contains(flags, f) {
+			t.Errorf("dockerd flags %q lack %s", flags, f)
+		}
+	}
+	if strings.Contains(flags, "--add-runtime") {
+		t.Error("runtime added without a wrapper")
+	}
+	if !strings.Contains(strings.Join(daemonFlags("/lab", "/lab/bin/w"), " "), "--add-runtime "+capWrapRuntime+"=/lab/bin/w") {
+		t.Error("wrapper runtime missing")
+	}
+}
