@@ -130,6 +130,9 @@ func TestRenderRegistryConfigDefault(t *testing.T) {
 	if cfg.HTTP.Addr != ":5000" || cfg.HTTP.Host != "https://registry.example.com" {
 		t.Errorf("http addr/host = %q %q", cfg.HTTP.Addr, cfg.HTTP.Host)
 	}
+	if !cfg.HTTP.RelativeURLs {
+		t.Error("http.relativeurls is off: pushes through the Service would be sent to the public host")
+	}
 	if cfg.HTTP.Secret != "" {
 		t.Error("config.yml carries http.secret; it must come from REGISTRY_HTTP_SECRET")
 	}

@@ -115,7 +115,7 @@ AWS default chain).
 {{- $_ := set $storage "cache" (dict "blobdescriptor" "redis") -}}
 {{- end -}}
 {{- $debug := dict "addr" ":5001" "prometheus" (dict "enabled" .Values.metrics.enabled "path" "/metrics") -}}
-{{- $http := dict "addr" ":5000" "host" (include "registry.httpHost" .) "draintimeout" .Values.drainTimeout "debug" $debug "headers" (dict "X-Content-Type-Options" (list "nosniff")) -}}
+{{- $http := dict "addr" ":5000" "host" (include "registry.httpHost" .) "relativeurls" .Values.relativeURLs "draintimeout" .Values.drainTimeout "debug" $debug "headers" (dict "X-Content-Type-Options" (list "nosniff")) -}}
 {{- $cfg := dict "version" "0.1" -}}
 {{- $_ := set $cfg "log" (dict "level" .Values.log.level "formatter" .Values.log.formatter "accesslog" (dict "disabled" (not .Values.log.accessLog))) -}}
 {{- $_ := set $cfg "storage" $storage -}}
