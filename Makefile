@@ -24,7 +24,7 @@ unit: ## go test ./... (needs `make deps` once)
 	CI=$${CI:-true} $(GO) test -count=1 ./...
 
 fuzz: ## run each fuzz target briefly
-	$(GO) test ./inventory -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./inventory -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
