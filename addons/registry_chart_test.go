@@ -24,9 +24,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
 	kjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/apimachinery/pkg/util/validation"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 )
 
@@ -232,6 +234,7 @@ func TestRenderRegistry(t *testing.T) {
 			}
 			checkGolden(t, tc.name, out)
 			checkWorkloads(t, r)
+			checkNames(t, r)
 			checkRegistry(t, r, tc)
 			checkRedis(t, r, tc)
 			checkMaintenance(t, r, tc)
@@ -767,5 +770,58 @@ func TestRegistryChartHoldsNoSecret(t *testing.T) {
 				t.Errorf("%s/%s holds %v", tc.name, name, l)
 			}
 		}
+	}
+}
+
+// checkNames holds every object to the API server's naming rules: names are DNS
+// subdomains (Services DNS labels, CronJobs at most 52 characters so their Jobs fit)
+// and labels are valid.
+func checkNames(t *testing.T, r rendered) {
+	t.Helper()
+	for key, o := range r.objects {
+		meta, err := apimeta.Accessor(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := meta.GetName()
+		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+			t.Errorf("%s: %v", key, errs)
+		}
+		switch o.(type) {
+		case *corev1.Service:
+			if errs := validation.IsDNS1035Label(name); len(errs) > 0 {
+				t.Errorf("%s: %v", key, errs)
+			}
+		case *batchv1.CronJob:
+			if len(name) > 52 {
+				t.Errorf("%s: CronJob name longer than 52 characters", key)
+			}
+		}
+		labels := maps.Clone(meta.GetLabels())
+		for owner, tpl := range podSpecs(r) {
+			if owner == key {
+				maps.Copy(labels, tpl.Labels)
+			}
+		}
+		for k, v := range labels {
+			if errs := slices.Concat(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)); len(errs) > 0 {
+				t.Errorf("%s: label %s=%s: %v", key, k, v, errs)
+			}
+		}
+	}
+}
+
+// TestRegistryChartLongReleaseName renders with the longest release name Helm
+// allows (53 characters).
+func TestRegistryChartLongReleaseName(t *testing.T) {
+	release := "a-very-long-release-name-for-the-registry-of-team-x42"[:52] + "z"
+	out, err := RenderRegistry(RenderOptions{ReleaseName: release, Namespace: "registry", Values: renderCases()[1].values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := decodeManifests(t, out)
+	checkNames(t, r)
+	if _, ok := r.objects["CronJob/"+release[:40]+"-gc"]; !ok {
+		t.Errorf("gc CronJob not named after the 40-character fullname: %v", r.names())
 	}
 }
