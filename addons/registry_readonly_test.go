@@ -17,30 +17,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 )
 
-// kubeletEnv resolves the registry container's env from the rendered Deployment the
-// way the kubelet does: literal values, and secretKeyRefs against the credentials
-// Secret that NewRegistryCredentials makes.
-func kubeletEnv(t *testing.T, d *appsv1.Deployment, creds *RegistryCredentials) map[string]string {
-	t.Helper()
-	secret := creds.Secret("registry-credentials", "registry")
-	env := map[string]string{}
-	for _, e := range d.Spec.Template.Spec.Containers[0].Env {
-		switch {
-		case e.ValueFrom == nil:
-			env[e.Name] = e.Value
-		case e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == secret.Name:
-			v, ok := secret.Data[e.ValueFrom.SecretKeyRef.Key]
-			if !ok {
-				t.Fatalf("env %s: credentials Secret has no key %q", e.Name, e.ValueFrom.SecretKeyRef.Key)
-			}
-			env[e.Name] = string(v)
-		default:
-			t.Fatalf("env %s: unexpected source %+v", e.Name, e.ValueFrom)
-		}
-	}
-	return env
-}
-
 // startRegistry runs the real distribution registry handler with config.yml and env,
 // as the registry pod would, and returns its URL.
 func startRegistry(t *testing.T, config []byte, env map[string]string) string {
@@ -101,7 +77,7 @@ func TestRegistryRunsRenderedChart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := kubeletEnv(t, d, creds)
+	env := containerEnv(t, d.Spec.Template.Spec.Containers[0], creds)
 
 	// The pod's mounts, moved into a temporary folder with distribution's env overrides.
 	dir := t.TempDir()
@@ -180,7 +156,7 @@ func TestRegistryRedisPasswordEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := get[*appsv1.Deployment](t, decodeManifests(t, out), "Deployment/registry")
-	for k, v := range kubeletEnv(t, d, creds) {
+	for k, v := range containerEnv(t, d.Spec.Template.Spec.Containers[0], creds) {
 		t.Setenv(k, v)
 	}
 	config, err := RenderRegistryConfig(requiredValues())
