@@ -133,10 +133,11 @@ func (h *Host) connect(ctx context.Context) (*conn, error) {
 			c.startKeepAlive(h.keep, h.log)
 			return c, nil
 		}
-		e := &Error{Host: h.cfg.Name, Op: "connect", Kind: classify(err), Err: err}
+		op := "connect " + h.cfg.User + "@" + h.cfg.addr()
+		e := &Error{Host: h.cfg.Name, Op: op, Kind: classify(err), Err: err}
 		if e.Kind != ErrUnreachable || attempt >= h.retry.Attempts || ctx.Err() != nil {
 			if attempt > 1 {
-				e.Op = fmt.Sprintf("connect (after %d attempts)", attempt)
+				e.Op = fmt.Sprintf("%s (after %d attempts)", op, attempt)
 			}
 			h.log.Warn("connect failed", "error", e.Err, "attempt", attempt)
 			return nil, e
@@ -147,7 +148,7 @@ func (h *Host) connect(ctx context.Context) (*conn, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, &Error{Host: h.cfg.Name, Op: "connect", Kind: ErrUnreachable, Err: fmt.Errorf("%w (last error: %v)", ctx.Err(), err)}
+			return nil, &Error{Host: h.cfg.Name, Op: op, Kind: ErrUnreachable, Err: fmt.Errorf("%w (last error: %v)", ctx.Err(), err)}
 		case <-t.C:
 		}
 	}
@@ -213,24 +214,36 @@ func (c *conn) startKeepAlive(every time.Duration, log *slog.Logger) {
 	}()
 }
 
-// dialOnce makes one connection attempt, through the bastion if there is one.
+// dialOnce makes one connection attempt, through the bastion if there is
+// one. Credentials are loaded (and a passphrase asked for) before any
+// connection is opened, so a prompt does not hold one open.
 func dialOnce(ctx context.Context, cfg *Config, log *slog.Logger) (*conn, error) {
+	auth, closeAuth, err := authMethods(cfg)
+	if err != nil {
+		return nil, &authError{err}
+	}
+	defer closeAuth()
 	if cfg.Bastion == nil {
 		raw, err := dialTCP(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
-		client, err := handshake(ctx, raw, cfg, log)
+		client, err := handshake(ctx, raw, cfg, auth, log)
 		if err != nil {
 			return nil, err
 		}
 		return newConn(client, nil), nil
 	}
+	bauth, closeBAuth, err := authMethods(cfg.Bastion)
+	if err != nil {
+		return nil, fmt.Errorf("bastion %s: %w", cfg.Bastion.addr(), &authError{err})
+	}
+	defer closeBAuth()
 	braw, err := dialTCP(ctx, cfg.Bastion)
 	if err != nil {
 		return nil, fmt.Errorf("bastion %s: %w", cfg.Bastion.addr(), err)
 	}
-	bastion, err := handshake(ctx, braw, cfg.Bastion, log)
+	bastion, err := handshake(ctx, braw, cfg.Bastion, bauth, log)
 	if err != nil {
 		return nil, fmt.Errorf("bastion %s: %w", cfg.Bastion.addr(), err)
 	}
@@ -241,7 +254,7 @@ func dialOnce(ctx context.Context, cfg *Config, log *slog.Logger) (*conn, error)
 		bastion.Close()
 		return nil, &netError{fmt.Errorf("via bastion %s: %w", cfg.Bastion.addr(), err)}
 	}
-	client, err := handshake(ctx, raw, cfg, log)
+	client, err := handshake(ctx, raw, cfg, auth, log)
 	if err != nil {
 		bastion.Close()
 		return nil, fmt.Errorf("via bastion %s: %w", cfg.Bastion.addr(), err)
@@ -284,18 +297,12 @@ func dialTCP(ctx context.Context, cfg *Config) (net.Conn, error) {
 
 // handshake runs the SSH handshake and authentication over raw, bounded by
 // cfg.ConnectTimeout and ctx.
-func handshake(ctx context.Context, raw net.Conn, cfg *Config, log *slog.Logger) (*ssh.Client, error) {
+func handshake(ctx context.Context, raw net.Conn, cfg *Config, auth []ssh.AuthMethod, log *slog.Logger) (*ssh.Client, error) {
 	hostKeyCB, algos, err := hostKeyCheck(cfg, log)
 	if err != nil {
 		raw.Close()
 		return nil, err
 	}
-	auth, closeAuth, err := authMethods(cfg)
-	if err != nil {
-		raw.Close()
-		return nil, &authError{err}
-	}
-	defer closeAuth()
 	sc := &ssh.ClientConfig{
 		User:              cfg.User,
 		Auth:              auth,

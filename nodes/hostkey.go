@@ -43,9 +43,9 @@ func (e *HostKeyError) Error() string {
 		return fmt.Sprintf("host key of %s is %s, not the pinned key %s; refusing to connect (update the pinned key if the host was reinstalled)",
 			e.Host, presented, e.Pinned)
 	case e.Changed:
-		return fmt.Sprintf("HOST KEY OF %s HAS CHANGED: it presented %s but %s expects %s; this may be a man-in-the-middle attack, refusing to connect. "+
+		return fmt.Sprintf("HOST KEY OF %s HAS CHANGED: it presented %s but the known key is %s; this may be a man-in-the-middle attack, refusing to connect. "+
 			"If the host was reinstalled, remove the old entry and add this line to %s:\n%s",
-			e.Host, presented, e.KnownHostsPath, strings.Join(e.Known, ", "), e.KnownHostsPath, e.Line)
+			e.Host, presented, strings.Join(e.Known, ", "), e.KnownHostsPath, e.Line)
 	default:
 		return fmt.Sprintf("host key of %s is unknown (%s) and the host-key policy is strict; if this is the right host, add this line to %s (or use accept-new):\n%s",
 			e.Host, presented, e.KnownHostsPath, e.Line)
