@@ -83,7 +83,7 @@ func Build(ctx context.Context, o Options) error {
 	m := Manifest{
 		KubernetesVersion: o.KubernetesVersion,
 		Arch:              o.Arch,
-		BuiltWith:         BuiltWith{Go: b.goVersion, Modules: map[string]string{}},
+		BuiltWith:         BuiltWith{Go: b.goVersion},
 	}
 	built := map[string]string{} // binary name -> path in the cache
 	owner := map[string]goComponent{}
@@ -92,10 +92,11 @@ func Build(ctx context.Context, o Options) error {
 		if err != nil {
 			return fmt.Errorf("bundle: %w", err)
 		}
-		m.BuiltWith.Modules[c.module+"@"+c.version] = c.version
-		if c.local != "" && c.local != c.version {
-			m.BuiltWith.Modules[c.module+"@"+c.version+" (in-repository modules)"] = c.local
+		mod := Module{Component: c.name, Path: c.module, Version: c.version}
+		if c.local != c.version {
+			mod.InRepository = c.local
 		}
+		m.BuiltWith.Modules = append(m.BuiltWith.Modules, mod)
 		for _, bin := range c.bins {
 			built[bin.name] = filepath.Join(dir, bin.name)
 			owner[bin.name] = c
@@ -119,7 +120,10 @@ func Build(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
-	m.BuiltWith.Modules[pauseSrc] = o.KubernetesVersion
+	m.BuiltWith.Modules = append(m.BuiltWith.Modules, Module{Component: "pause", Path: pauseSrc, Version: o.KubernetesVersion})
+	if seccomp, err := output(ctx, "", os.Environ(), "dpkg-query", "-W", "-f", "${Version}", "libseccomp-dev"); err == nil {
+		m.BuiltWith.Linked = map[string]string{"runc": "libseccomp-dev " + string(seccomp) + " (static)"}
+	}
 
 	deb, debVersions, err := b.debianLayer(ctx, netPackages)
 	if err != nil {

@@ -36,10 +36,25 @@ type Manifest struct {
 type BuiltWith struct {
 	// Go is the toolchain, e.g. "go1.26.8".
 	Go string `json:"go"`
-	// Modules maps each Go module built from the module proxy to its version.
-	Modules map[string]string `json:"modules"`
-	// Debian maps each Debian package taken from the mirror to its version.
+	// Modules are the Go modules built from the module proxy.
+	Modules []Module `json:"modules"`
+	// Debian maps each Debian package taken from the mirror (for the
+	// kube-proxy and flannel images) to its version.
 	Debian map[string]string `json:"debian,omitempty"`
+	// Linked lists what was linked into a binary from this machine, e.g.
+	// "runc": "libseccomp-dev 2.5.4-1+deb12u1 (static)".
+	Linked map[string]string `json:"linked,omitempty"`
+}
+
+// Module is one Go module (or source file of one) the bundle was built from.
+type Module struct {
+	Component string `json:"component"`
+	Path      string `json:"path"`
+	Version   string `json:"version"`
+	// InRepository is the version of the modules that upstream's go.mod
+	// replaces with folders of its repository (Kubernetes' staging
+	// modules), which the build takes from the module proxy instead.
+	InRepository string `json:"inRepository,omitempty"`
 }
 
 // File is one file of the bundle.

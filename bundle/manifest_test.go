@@ -18,7 +18,7 @@ func smallBundle(t *testing.T) string {
 	t.Helper()
 	b := &builder{cache: t.TempDir(), log: os.Stderr}
 	dir := t.TempDir()
-	m := Manifest{KubernetesVersion: "v1.37.2", Arch: "amd64", BuiltWith: BuiltWith{Go: "go1.26.8", Modules: map[string]string{"example.com/m@v1.0.0": "v1.0.0"}}}
+	m := Manifest{KubernetesVersion: "v1.37.2", Arch: "amd64", BuiltWith: BuiltWith{Go: "go1.26.8", Modules: []Module{{Component: "m", Path: "example.com/m", Version: "v1.0.0"}}}}
 	add := func(rel string, data []byte) {
 		p := filepath.Join(dir, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -34,7 +34,7 @@ func (b *builder) buildPause(ctx context.Context, kubeVersion, tag string) (stri
 	dir := filepath.Join(b.cache, "pause-"+tag)
 	args := []string{"-Os", "-Wall", "-Werror", "-static", "-DVERSION=v" + tag, "-o", "pause", src}
 	key := keyOf(string(code), string(gccVersion), strings.Join(args[:len(args)-1], " "))
-	source := "k8s.io/kubernetes@" + kubeVersion + "/build/pause/linux/pause.c"
+	source := "k8s.io/kubernetes/build/pause/linux/pause.c"
 	if cached(dir, key) {
 		fmt.Fprintf(b.log, "bundle: pause %s: cached\n", tag)
 		return filepath.Join(dir, "pause"), source, nil

@@ -1,0 +1,297 @@
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+)
+
+// builtBundle opens the bundle named by BOOT_BUNDLE_DIR (made with
+// `boot bundle build`); without it the test skips, or fails under CI.
+func builtBundle(t *testing.T) *Bundle {
+	t.Helper()
+	dir := os.Getenv("BOOT_BUNDLE_DIR")
+	if dir == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("BOOT_BUNDLE_DIR is not set: CI must build the bundle and point this test at it")
+		}
+		t.Skip("set BOOT_BUNDLE_DIR to a built bundle to run this test")
+	}
+	b, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// needRoot skips (or under CI fails) a test that needs root.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("this test needs root")
+	}
+	t.Skip("this test needs root")
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func TestBundle(t *testing.T) {
+	b := builtBundle(t)
+	m := b.Manifest
+	kubeadm := b.Path("bin/kubeadm")
+
+	t.Run("versions", func(t *testing.T) {
+		if got := strings.TrimSpace(run(t, kubeadm, "version", "-o", "short")); got != m.KubernetesVersion {
+			t.Errorf("kubeadm version -o short = %q, want %q", got, m.KubernetesVersion)
+		}
+		if got := strings.TrimSpace(run(t, b.Path("bin/kubelet"), "--version")); got != "Kubernetes "+m.KubernetesVersion {
+			t.Errorf("kubelet --version = %q, want %q", got, "Kubernetes "+m.KubernetesVersion)
+		}
+		if got := run(t, b.Path("bin/kubectl"), "version", "--client"); !strings.Contains(got, "Client Version: "+m.KubernetesVersion) {
+			t.Errorf("kubectl version --client = %q", got)
+		}
+		for bin, want := range map[string]string{
+			"bin/containerd":  containerdVersion,
+			"bin/ctr":         containerdVersion,
+			"bin/runc":        strings.TrimPrefix(runcVersion, "v"),
+			"bin/crictl":      crictlVersion,
+			"cni/bin/bridge":  cniPluginsVersion,
+			"cni/bin/flannel": flannelPluginVersion,
+			"bin/helm":        helmVersion,
+		} {
+			arg := "--version"
+			switch bin {
+			case "bin/helm":
+				arg = "version"
+			case "cni/bin/bridge", "cni/bin/flannel":
+				arg = ""
+			}
+			cmd := exec.Command(b.Path(bin))
+			if arg != "" {
+				cmd.Args = append(cmd.Args, arg)
+			} else {
+				cmd.Env = []string{"CNI_COMMAND=VERSION"}
+			}
+			out, _ := cmd.CombinedOutput() // CNI plugins print their about text and exit 1 without a command
+			if !strings.Contains(string(out), want) {
+				t.Errorf("%s %s printed %q, want it to contain %s", bin, arg, out, want)
+			}
+		}
+	})
+
+	t.Run("images are the ones kubeadm asks for", func(t *testing.T) {
+		names := map[string]Image{}
+		for _, img := range m.Images {
+			names[img.Name] = img
+		}
+		want := strings.Fields(run(t, kubeadm, "config", "images", "list", "--kubernetes-version", m.KubernetesVersion, "--image-repository", DefaultImageRepository))
+		const other = "registry.example/boot"
+		alt := strings.Fields(run(t, kubeadm, "config", "images", "list", "--kubernetes-version", m.KubernetesVersion, "--image-repository", other))
+		if len(want) < 7 || len(alt) != len(want) {
+			t.Fatalf("kubeadm lists %q and %q", want, alt)
+		}
+		for i, n := range want {
+			img, ok := names[n]
+			if !ok {
+				t.Errorf("bundle lacks image %s", n)
+				continue
+			}
+			if other+"/"+img.RepoTag != alt[i] {
+				t.Errorf("image %s: repoTag %s, but kubeadm asks for %s under %s", n, img.RepoTag, alt[i], other)
+			}
+		}
+	})
+
+	t.Run("every image archive loads", func(t *testing.T) {
+		for _, img := range m.Images {
+			i, err := b.Image(img.Name)
+			if err != nil {
+				t.Error(err)
+				continue
+			}
+			d, err := i.Digest()
+			if err != nil {
+				t.Errorf("%s: %v", img.Name, err)
+				continue
+			}
+			if d.String() != img.Digest {
+				t.Errorf("%s: digest %s, manifest says %s", img.Name, d, img.Digest)
+			}
+			cf, err := i.ConfigFile()
+			if err != nil {
+				t.Errorf("%s: %v", img.Name, err)
+				continue
+			}
+			if cf.OS != "linux" || cf.Architecture != "amd64" || len(cf.Config.Entrypoint)+len(cf.Config.Cmd) == 0 {
+				t.Errorf("%s: config %s/%s entrypoint %q cmd %q", img.Name, cf.OS, cf.Architecture, cf.Config.Entrypoint, cf.Config.Cmd)
+			}
+		}
+	})
+
+	t.Run("a tampered file fails Open", func(t *testing.T) {
+		// A shadow folder linking every file of the bundle, but with one
+		// small file copied and changed.
+		shadow := t.TempDir()
+		const victim = "config/crictl.yaml"
+		for _, f := range append(m.Files, File{Path: ManifestName}) {
+			dst := filepath.Join(shadow, filepath.FromSlash(f.Path))
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			src, err := filepath.Abs(b.Path(f.Path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Path == victim {
+				data, err := os.ReadFile(src)
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = os.WriteFile(dst, bytes.Replace(data, []byte("timeout: 10"), []byte("timeout: 99"), 1), 0o644)
+				if err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			if err := os.Symlink(src, dst); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := Open(shadow)
+		if err == nil || !strings.Contains(err.Error(), victim+": sha256") {
+			t.Fatalf("Open of a bundle with a changed %s: got %v", victim, err)
+		}
+	})
+
+	t.Run("containerd imports every image", func(t *testing.T) {
+		needRoot(t)
+		testContainerdImport(t, b)
+	})
+
+	t.Run("kube-proxy image runs its tools", func(t *testing.T) {
+		needRoot(t)
+		testImageTools(t, b)
+	})
+}
+
+// testContainerdImport starts the bundle's containerd on a private socket
+// and folders, checks it accepts the bundle's config, and imports (and
+// unpacks) every image archive with the bundle's ctr.
+func testContainerdImport(t *testing.T, b *Bundle) {
+	dir, err := os.MkdirTemp("/var/tmp", "boot-containerd-") // overlayfs needs a real file system, not tmpfs
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	run(t, b.Path("bin/containerd"), "--config", b.Path("config/containerd-config.toml"), "config", "dump")
+
+	sock := filepath.Join(dir, "c.sock")
+	cfg := filepath.Join(dir, "config.toml")
+	conf := fmt.Sprintf("version = 3\nroot = %q\nstate = %q\ndisabled_plugins = ['io.containerd.grpc.v1.cri', 'io.containerd.cri.v1.runtime', 'io.containerd.cri.v1.images']\n[grpc]\n  address = %q\n",
+		filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock)
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	cmd := exec.Command(b.Path("bin/containerd"), "--config", cfg)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("containerd log:\n%s", log.String())
+		}
+	})
+	ctr := func(args ...string) string {
+		return run(t, b.Path("bin/ctr"), append([]string{"--address", sock, "--namespace", "boot-test"}, args...)...)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			if out, err := exec.Command(b.Path("bin/ctr"), "--address", sock, "version").CombinedOutput(); err == nil && strings.Contains(string(out), containerdVersion) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("containerd did not answer on %s within 30s", sock)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, img := range b.Manifest.Images {
+		ctr("images", "import", "--platform", "linux/amd64", b.Path(img.Path))
+	}
+	var want []string
+	for _, img := range b.Manifest.Images {
+		want = append(want, img.Name)
+	}
+	sort.Strings(want)
+	got := strings.Fields(ctr("images", "list", "--quiet"))
+	sort.Strings(got)
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("containerd holds %q after the import, want %q", got, want)
+	}
+}
+
+// testImageTools unpacks the kube-proxy image and runs, chrooted into it,
+// the commands kube-proxy and flannel need: the iptables wrapper must pick
+// a backend and hand over to the real iptables.
+func testImageTools(t *testing.T, b *Bundle) {
+	var name string
+	for _, img := range b.Manifest.Images {
+		if strings.Contains(img.Name, "/kube-proxy:") {
+			name = img.Name
+		}
+	}
+	img, err := b.Image(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tarCmd := exec.Command("tar", "-x", "-C", root)
+	tarCmd.Stdin = rc
+	if out, err := tarCmd.CombinedOutput(); err != nil {
+		t.Fatalf("unpacking %s: %v\n%s", name, err, out)
+	}
+	chroot := func(args ...string) string {
+		return run(t, "chroot", append([]string{root}, args...)...)
+	}
+	if got := chroot("/usr/local/bin/kube-proxy", "--version"); !strings.Contains(got, b.Manifest.KubernetesVersion) {
+		t.Errorf("kube-proxy --version: %q", got)
+	}
+	if got := chroot("iptables", "--version"); !strings.Contains(got, "iptables v") {
+		t.Errorf("iptables --version: %q", got)
+	}
+	link, err := os.Readlink(filepath.Join(root, "usr/sbin/iptables"))
+	if err != nil || (link != "xtables-nft-multi" && link != "xtables-legacy-multi") {
+		t.Errorf("after the first call usr/sbin/iptables points to %q (%v), want an xtables backend", link, err)
+	}
+	for _, tool := range [][]string{{"conntrack", "--version"}, {"ipset", "version"}, {"ip", "-V"}, {"nft", "--version"}, {"ip6tables-save", "--version"}} {
+		chroot(tool...)
+	}
+}
