@@ -225,7 +225,6 @@ func importImage(ctx context.Context, d *dockerCLI, tarPath, tag string) error {
 	_, err := d.run(ctx, "import",
 		"--change", `CMD ["/sbin/init"]`,
 		"--change", "ENV container=docker",
-		"--change", "STOPSIGNAL SIGRTMIN+3",
 		"--change", "LABEL "+labelKey+"=image",
 		tarPath, tag)
 	return err

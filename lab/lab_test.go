@@ -69,29 +69,31 @@ type machineState struct {
 	procs           []string
 }
 
-// labProcessPatterns match the processes the lab and its hosts run.
-var labProcessPatterns = []string{"dockerd", "containerd", "/sbin/init", "systemd-journald", "lab-registry", "sshd", "dbus-daemon", runDir}
+// labPrograms are the programs the lab and its hosts run.
+var labPrograms = map[string]bool{
+	"dockerd": true, "containerd": true, "containerd-shim": true, "containerd-shim-runc-v2": true,
+	"docker-proxy": true, "init": true, "systemd": true, "systemd-journald": true, "systemd-logind": true,
+	"sshd": true, "dbus-daemon": true, "lab-registry": true, "runc": true, "runc-capwrap": true,
+}
 
-// labProcesses lists the command lines of running processes that match a
-// pattern or run from the lab folder.
+// labProcesses lists the command lines of running processes of a lab program
+// or mentioning the lab's folders.
 func labProcesses(labDir string) []string {
 	var out []string
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		cmdline, err := os.ReadFile(p)
-		if err != nil || len(cmdline) == 0 {
+		if err != nil || len(cmdline) == 0 || p == "/proc/1/cmdline" {
 			continue
 		}
-		s := strings.TrimSpace(strings.ReplaceAll(string(cmdline), "\x00", " "))
-		if labDir != "" && strings.Contains(s, labDir) {
+		args := strings.Split(string(cmdline), "\x00")
+		s := strings.TrimSpace(strings.Join(args, " "))
+		prog := ""
+		if f := strings.Fields(args[0]); len(f) > 0 {
+			prog = strings.TrimSuffix(filepath.Base(f[0]), ":")
+		}
+		if labPrograms[prog] || strings.Contains(s, runDir) || labDir != "" && strings.Contains(s, labDir) {
 			out = append(out, s)
-			continue
-		}
-		for _, pat := range labProcessPatterns {
-			if strings.Contains(s, pat) {
-				out = append(out, s)
-				break
-			}
 		}
 	}
 	sort.Strings(out)

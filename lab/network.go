@@ -101,6 +101,7 @@ func (l *Lab) createNetwork(ctx context.Context, d *dockerCLI) error {
 	}
 	l.Subnet = subnet.String()
 	l.Gateway = l.addr(1)
+	l.Registry = hostPort(l.addr(registryOctet), registryPort)
 	_, err = d.run(ctx, "network", "create", "--driver", "bridge",
 		"--subnet", l.Subnet, "--gateway", l.Gateway,
 		"-o", "com.docker.network.bridge.name="+bridgeName,
