@@ -50,14 +50,19 @@ func (e *Error) Unwrap() []error {
 
 // ExitError is a command that ran and exited with a non-zero status.
 type ExitError struct {
-	Status int
+	Status int    // -1 when killed by a signal
+	Signal string // the signal's name (without "SIG") when killed by one
 	// Stderr is the last part of the command's standard error.
 	Stderr string
 }
 
 func (e *ExitError) Error() string {
-	if e.Stderr == "" {
-		return fmt.Sprintf("exit status %d", e.Status)
+	how := fmt.Sprintf("exit status %d", e.Status)
+	if e.Signal != "" {
+		how = "killed by signal " + e.Signal
 	}
-	return fmt.Sprintf("exit status %d: %s", e.Status, e.Stderr)
+	if e.Stderr == "" {
+		return how
+	}
+	return how + ": " + e.Stderr
 }

@@ -326,14 +326,14 @@ func (r *run) do(ctx context.Context, cmd string, start time.Time) (Output, erro
 	}
 	readersDone(&readers, 5*time.Second)
 
-	status := 0
+	status, signal := 0, ""
 	if werr != nil {
 		var ee *ssh.ExitError
 		if !errors.As(werr, &ee) {
 			return r.output(-1), r.fail(ErrUnreachable, fmt.Errorf("connection lost while the command ran: %v", werr))
 		}
-		status = ee.ExitStatus()
-		if ee.Signal() != "" {
+		status, signal = ee.ExitStatus(), ee.Signal()
+		if signal != "" {
 			status = -1
 		}
 	}
@@ -351,7 +351,7 @@ func (r *run) do(ctx context.Context, cmd string, start time.Time) (Output, erro
 		}
 		return out, r.fail(ErrSudo, fmt.Errorf("sudo as %s failed: %s", r.h.cfg.User, msg))
 	}
-	return out, r.fail(nil, &ExitError{Status: status, Stderr: strings.TrimSpace(tail(out.Stderr))})
+	return out, r.fail(nil, &ExitError{Status: status, Signal: signal, Stderr: strings.TrimSpace(tail(out.Stderr))})
 }
 
 func readersDone(wg *sync.WaitGroup, d time.Duration) {

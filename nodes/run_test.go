@@ -225,6 +225,12 @@ func TestRunExitStatus(t *testing.T) {
 	if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTimeout) {
 		t.Fatalf("exit error misclassified: %v", err)
 	}
+	// A session whose process is killed by a signal says so (the command's
+	// parent is the wrapper that sshd started).
+	_, err = h.Run(testCtx(t), "kill -KILL $PPID")
+	if !errors.As(err, &ee) || ee.Signal != "KILL" || !strings.Contains(err.Error(), "killed by signal KILL") {
+		t.Fatalf("want killed by signal KILL, got %v", err)
+	}
 	// Quoting survives the wrapper.
 	if got := mustRun(t, h, `printf '%s|' "a b" 'c'"'"'d' $((1+1))`); got != "a b|c'd|2|" {
 		t.Fatalf("quoting: %q", got)
