@@ -83,6 +83,7 @@ example BOOT_INVENTORY=inventory.yaml or BOOT_OUTPUT=json.`,
 		newUpCmd(g),
 		newAddonsCmd(g),
 		newTeardownCmd(g),
+		newPruneCmd(g),
 		newValidateCmd(g),
 		newVersionCmd(g),
 	)
