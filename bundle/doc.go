@@ -18,6 +18,12 @@
 // statically), fixed -ldflags version stamps, image layers with fixed
 // timestamps and owners.
 //
+// Kubernetes v1.37.2's kubelet runs on a cgroup v1 host when its
+// configuration sets failCgroupV1: false (it logs that cgroup v1 is
+// deprecated and goes on; with the default it refuses to start). Checked
+// on the test lab's cgroup-v1-only kernel with the bundle's kubelet and
+// containerd 2.4.2.
+//
 // # Layout of a bundle folder
 //
 //	manifest.json      the Manifest below
@@ -31,6 +37,14 @@
 //	                   prints, plus flannel's images
 //	systemd/           containerd.service, kubelet.service, 10-kubeadm.conf
 //	config/            containerd-config.toml, crictl.yaml
+//
+// Where the files go on a host: bin/* in /usr/local/bin, cni/bin/* in
+// /opt/cni/bin, systemd/*.service in /etc/systemd/system,
+// systemd/10-kubeadm.conf in /etc/systemd/system/kubelet.service.d,
+// config/containerd-config.toml as /etc/containerd/config.toml and
+// config/crictl.yaml as /etc/crictl.yaml. The containerd configuration
+// names registry.k8s.io's pause image and /usr/local/bin/runc; a cluster
+// using another image repository or runc wrapper rewrites those two lines.
 //
 // # Opening
 //
