@@ -28,6 +28,8 @@ const capWrapRuntime = "boot-lab-capwrap"
 func daemonFlags(dir, wrapper string) []string {
 	flags := []string{
 		"--pidfile", filepath.Join(runDir, "dockerd.pid"),
+		// dockerd 20.10 would otherwise create /etc/docker/key.json.
+		"--deprecated-key-path", filepath.Join(runDir, "key.json"),
 		"--exec-root", filepath.Join(runDir, "docker"),
 		"--data-root", filepath.Join(dir, "docker"),
 		"--bridge=none", "--iptables=false", "--ip-forward=false", "--ip-masq=false",

@@ -42,8 +42,11 @@ func daemonHasRuntime(ctx context.Context, d *dockerCLI, runtime string) bool {
 	return ok
 }
 
-// addRuntimeConfig returns daemon.json's text with the runtime added under "runtimes".
-func addRuntimeConfig(original []byte, runtime, path string) ([]byte, error) {
+// setRuntimeConfig returns daemon.json's text with the runtime added under
+// "runtimes" (path != "") or removed from it (path == ""). "runtimes" is
+// always present in the result: dockerd's reload only replaces the runtimes
+// when the file names them.
+func setRuntimeConfig(original []byte, runtime, path string) ([]byte, error) {
 	cfg := map[string]json.RawMessage{}
 	if len(strings.TrimSpace(string(original))) > 0 {
 		if err := json.Unmarshal(original, &cfg); err != nil {
@@ -56,11 +59,15 @@ func addRuntimeConfig(original []byte, runtime, path string) ([]byte, error) {
 			return nil, fmt.Errorf("%s: runtimes: %w", daemonJSONPath, err)
 		}
 	}
-	entry, err := json.Marshal(map[string]string{"path": path})
-	if err != nil {
-		return nil, err
+	delete(runtimes, runtime)
+	if path != "" {
+		entry, err := json.Marshal(map[string]string{"path": path})
+		if err != nil {
+			return nil, err
+		}
+		runtimes[runtime] = entry
 	}
-	runtimes[runtime] = entry
+	var err error
 	if cfg["runtimes"], err = json.Marshal(runtimes); err != nil {
 		return nil, err
 	}
@@ -88,7 +95,7 @@ func registerRuntime(ctx context.Context, d *dockerCLI, wrapper string) (*fileBa
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, err
 	}
-	updated, err := addRuntimeConfig(original, capWrapRuntime, wrapper)
+	updated, err := setRuntimeConfig(original, capWrapRuntime, wrapper)
 	if err != nil {
 		return nil, err
 	}
@@ -98,34 +105,41 @@ func registerRuntime(ctx context.Context, d *dockerCLI, wrapper string) (*fileBa
 	if err := writeFileAtomic(daemonJSONPath, updated, 0o644); err != nil {
 		return nil, err
 	}
-	if err := reloadDaemon(ctx, d, pid, func() bool { return daemonHasRuntime(ctx, d, capWrapRuntime) }); err != nil {
+	if err := reloadDaemon(ctx, pid, func() bool { return daemonHasRuntime(ctx, d, capWrapRuntime) }); err != nil {
 		return backup, err
 	}
 	return backup, nil
 }
 
-// restoreDaemonConfig puts daemon.json back as it was and reloads the daemon.
+// restoreDaemonConfig makes the daemon drop the runtime (reloading from the
+// original configuration with its runtimes spelled out), then puts daemon.json
+// back exactly as it was, or removes it if there was none.
 func restoreDaemonConfig(ctx context.Context, d *dockerCLI, b *fileBackup) error {
 	if b == nil {
 		return nil
 	}
-	var err error
-	if b.Existed {
-		err = writeFileAtomic(b.Path, b.Content, os.FileMode(b.Mode))
-	} else {
-		err = os.Remove(b.Path)
-		if errors.Is(err, os.ErrNotExist) {
-			err = nil
+	if pid, err := runningDaemonPID(); err == nil {
+		interim, err := setRuntimeConfig(b.Content, capWrapRuntime, "")
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(b.Path, interim, 0o644); err != nil {
+			return fmt.Errorf("restore %s: %w", b.Path, err)
+		}
+		if err := reloadDaemon(ctx, pid, func() bool { return !daemonHasRuntime(ctx, d, capWrapRuntime) }); err != nil {
+			return err
 		}
 	}
-	if err != nil {
+	if !b.Existed {
+		if err := os.Remove(b.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("restore %s: %w", b.Path, err)
+		}
+		return nil
+	}
+	if err := writeFileAtomic(b.Path, b.Content, os.FileMode(b.Mode)); err != nil {
 		return fmt.Errorf("restore %s: %w", b.Path, err)
 	}
-	pid, perr := runningDaemonPID()
-	if perr != nil {
-		return nil // no daemon running: it reads the restored file when it starts
-	}
-	return reloadDaemon(ctx, d, pid, func() bool { return !daemonHasRuntime(ctx, d, capWrapRuntime) })
+	return nil
 }
 
 // runningDaemonPID reads the pid of the machine's own dockerd.
@@ -142,7 +156,7 @@ func runningDaemonPID() (int, error) {
 }
 
 // reloadDaemon sends SIGHUP to dockerd and waits until done() holds.
-func reloadDaemon(ctx context.Context, d *dockerCLI, pid int, done func() bool) error {
+func reloadDaemon(ctx context.Context, pid int, done func() bool) error {
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		return fmt.Errorf("reload dockerd (pid %d): %w", pid, err)
 	}

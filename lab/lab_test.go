@@ -64,6 +64,7 @@ func buildTools(t *testing.T) string {
 // machineState is what must be the same before Up and after Down.
 type machineState struct {
 	daemonJSON      string
+	dockerConfDir   []string
 	dockerAnswering bool
 	links           string
 	procs           []string
@@ -106,6 +107,10 @@ func snapshot(t *testing.T, labDir string) machineState {
 		s.daemonJSON = string(b)
 	} else if !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(daemonJSONPath))
+	for _, e := range entries {
+		s.dockerConfDir = append(s.dockerConfDir, e.Name())
 	}
 	d, err := newDockerCLI()
 	if err != nil {
@@ -479,6 +484,9 @@ func checkGone(t *testing.T, l *Lab, before machineState) {
 	if after.daemonJSON != before.daemonJSON {
 		t.Errorf("%s changed:\nbefore %q\nafter  %q", daemonJSONPath, before.daemonJSON, after.daemonJSON)
 	}
+	if !slices.Equal(after.dockerConfDir, before.dockerConfDir) {
+		t.Errorf("%s changed: before %v, after %v", filepath.Dir(daemonJSONPath), before.dockerConfDir, after.dockerConfDir)
+	}
 	if after.dockerAnswering != before.dockerAnswering {
 		t.Errorf("docker daemon answering: before %v, after %v", before.dockerAnswering, after.dockerAnswering)
 	}
@@ -510,4 +518,113 @@ func checkGone(t *testing.T, l *Lab, before machineState) {
 			t.Errorf("%s left behind", p)
 		}
 	}
+}
+
+// TestLabOnRunningDocker runs the lab on a dockerd that was already running,
+// as on a workstation: the lab must leave that daemon running, and when the
+// machine needs runc-capwrap, register it through daemon.json and restore
+// that file at Down.
+func TestLabOnRunningDocker(t *testing.T) {
+	if os.Geteuid() != 0 {
+		need(t, "the lab test needs root")
+	}
+	for _, tool := range []string{"docker", "dockerd", "debootstrap", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			need(t, "the lab test needs %s (apt-get install docker.io debootstrap): %v", tool, err)
+		}
+	}
+	d, err := newDockerCLI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.serverVersion(context.Background()); err == nil {
+		t.Skip("a Docker daemon is already running; this test starts its own")
+	}
+	if _, err := os.Stat(daemonPIDPath); err == nil {
+		t.Skipf("%s exists: another dockerd may own it", daemonPIDPath)
+	}
+	tools := buildTools(t)
+	// The machine's "own" dockerd, started the way its service would start it
+	// (default socket, pid file and configuration file), with its data in a
+	// temporary folder and no changes to the host's network settings.
+	data := t.TempDir()
+	execRoot := "/run/boot-lab-test-docker"
+	daemon := exec.Command("dockerd", "--data-root", data, "--exec-root", execRoot,
+		"--deprecated-key-path", filepath.Join(data, "key.json"),
+		"--bridge=none", "--iptables=false", "--ip-forward=false", "--ip-masq=false")
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "dockerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon.Stdout, daemon.Stderr = logFile, logFile
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = daemon.Process.Signal(os.Interrupt)
+		_ = daemon.Wait()
+		os.RemoveAll(execRoot)
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := d.serverVersion(context.Background()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(logFile.Name())
+			t.Fatalf("test dockerd not answering:\n%s", log)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+
+	dir := t.TempDir()
+	before := snapshot(t, dir)
+	opts := Options{Dir: dir, ToolsDir: tools, Log: testLog{t}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	downDone := false
+	t.Cleanup(func() {
+		if !downDone {
+			if err := Down(context.Background(), opts); err != nil {
+				t.Errorf("cleanup: lab down: %v", err)
+			}
+		}
+	})
+	l, err := Up(ctx, opts)
+	if err != nil {
+		t.Fatalf("lab up: %v", err)
+	}
+	if l.DaemonPID != 0 {
+		t.Errorf("the lab started a dockerd (pid %d) although one was running", l.DaemonPID)
+	}
+	missing, err := missingCaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) > 0 {
+		if l.DaemonConfig == nil || !daemonHasRuntime(ctx, d, capWrapRuntime) {
+			t.Errorf("capabilities %v missing, but the runtime is not registered through %s", missing, daemonJSONPath)
+		}
+	} else if l.DaemonConfig != nil {
+		t.Errorf("%s changed on a machine that does not need runc-capwrap", daemonJSONPath)
+	}
+	for _, h := range l.Hosts {
+		c, err := sshClient(t, l, h.Address, l.KnownHosts)
+		if err != nil {
+			t.Fatalf("ssh %s: %v", h.Name, err)
+		}
+		out, err := run(c, "hostname", nil)
+		c.Close()
+		if err != nil || out != h.Name {
+			t.Errorf("%s: hostname %q, %v", h.Name, out, err)
+		}
+	}
+	downDone = true
+	if err := Down(ctx, opts); err != nil {
+		t.Fatalf("lab down: %v", err)
+	}
+	if daemonHasRuntime(ctx, d, capWrapRuntime) {
+		t.Errorf("runtime %s still registered after down", capWrapRuntime)
+	}
+	checkGone(t, l, before)
 }

@@ -176,8 +176,8 @@ func TestInventoryLoads(t *testing.T) {
 	}
 }
 
-func TestAddRuntimeConfig(t *testing.T) {
-	out, err := addRuntimeConfig([]byte(`{"log-level":"warn","runtimes":{"other":{"path":"/x"}}}`), "r", "/w")
+func TestSetRuntimeConfig(t *testing.T) {
+	out, err := setRuntimeConfig([]byte(`{"log-level":"warn","runtimes":{"other":{"path":"/x"}}}`), "r", "/w")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,10 +191,15 @@ func TestAddRuntimeConfig(t *testing.T) {
 	if cfg.LogLevel != "warn" || cfg.Runtimes["other"]["path"] != "/x" || cfg.Runtimes["r"]["path"] != "/w" {
 		t.Errorf("config = %s", out)
 	}
-	if out, err := addRuntimeConfig(nil, "r", "/w"); err != nil || !strings.Contains(string(out), `"/w"`) {
+	if out, err := setRuntimeConfig(nil, "r", "/w"); err != nil || !strings.Contains(string(out), `"/w"`) {
 		t.Errorf("empty config: %s %v", out, err)
 	}
-	if _, err := addRuntimeConfig([]byte(`{`), "r", "/w"); err == nil || !strings.Contains(err.Error(), daemonJSONPath) {
+	// Removing keeps the others and spells out "runtimes", even when empty.
+	out, err = setRuntimeConfig([]byte(`{"runtimes":{"r":{"path":"/w"}}}`), "r", "")
+	if err != nil || strings.TrimSpace(string(out)) != "{\n  \"runtimes\": {}\n}" {
+		t.Errorf("removed: %s %v", out, err)
+	}
+	if _, err := setRuntimeConfig([]byte(`{`), "r", "/w"); err == nil || !strings.Contains(err.Error(), daemonJSONPath) {
 		t.Errorf("broken config: %v", err)
 	}
 }
