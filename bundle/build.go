@@ -92,7 +92,7 @@ func Build(ctx context.Context, o Options) error {
 		if err != nil {
 			return fmt.Errorf("bundle: %w", err)
 		}
-		mod := Module{Component: c.name, Path: c.module, Version: c.version}
+		mod := Module{Component: c.name, Path: c.module, Version: c.version, Pinned: c.pins}
 		if c.local != c.version {
 			mod.InRepository = c.local
 		}

@@ -13,7 +13,10 @@ type goComponent struct {
 	version string
 	// local is the version that replaces upstream's in-repository replace
 	// directives (Kubernetes' staging modules, etcd's sibling modules).
-	local   string
+	local string
+	// pins replaces dependencies whose required version the module proxy
+	// does not serve.
+	pins    map[string]string
 	bins    []goBinary
 	tags    []string
 	cgo     bool // needs cgo: linked statically with netgo/osusergo
@@ -134,7 +137,10 @@ func otherComponents() []goComponent {
 		},
 		{
 			name: "flannel", module: "github.com/flannel-io/flannel", version: flannelVersion,
-			bins:    []goBinary{{pkg: "github.com/flannel-io/flannel", name: "flanneld"}},
+			bins: []goBinary{{pkg: "github.com/flannel-io/flannel", name: "flanneld"}},
+			// v1.3.188 (flannel's tencentvpc backend) is not served by the
+			// module proxy; v1.0.900 is and compiles with it.
+			pins:    map[string]string{"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc": "v1.0.900"},
 			ldflags: []string{"-X", "github.com/flannel-io/flannel/pkg/version.Version=" + flannelVersion},
 		},
 		{

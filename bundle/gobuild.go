@@ -197,7 +197,7 @@ func (b *builder) buildGo(ctx context.Context, c goComponent) (string, error) {
 	for _, bin := range c.bins {
 		pkgs = append(pkgs, bin.pkg)
 	}
-	seed, err := generateModule("boot.bundle/"+c.name, c.module, c.version, up, c.local, pkgs)
+	seed, err := generateModule("boot.bundle/"+c.name, c.module, c.version, up, c.local, c.pins, pkgs)
 	if err != nil {
 		return "", err
 	}

@@ -55,6 +55,9 @@ type Module struct {
 	// replaces with folders of its repository (Kubernetes' staging
 	// modules), which the build takes from the module proxy instead.
 	InRepository string `json:"inRepository,omitempty"`
+	// Pinned are dependencies built at another version than upstream
+	// asks for, because the module proxy does not serve that one.
+	Pinned map[string]string `json:"pinned,omitempty"`
 }
 
 // File is one file of the bundle.

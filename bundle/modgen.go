@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"fmt"
+	"sort"
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/semver"
@@ -17,8 +18,10 @@ const minToolGo = "1.24"
 // is carried over. A replace pointing at a folder inside upstream's
 // repository (k8s.io/api => ./staging/src/k8s.io/api) cannot work from the
 // module proxy, so it becomes a replace by the published module at
-// localVersion (k8s.io/api => k8s.io/api v0.37.2).
-func generateModule(self, mod, version string, upstream []byte, localVersion string, tools []string) ([]byte, error) {
+// localVersion (k8s.io/api => k8s.io/api v0.37.2). pins replaces further
+// modules by a version of theirs (for a dependency version the module proxy
+// does not serve).
+func generateModule(self, mod, version string, upstream []byte, localVersion string, pins map[string]string, tools []string) ([]byte, error) {
 	up, err := modfile.Parse(mod+"@"+version+"/go.mod", upstream, nil)
 	if err != nil {
 		return nil, err
@@ -57,6 +60,16 @@ func generateModule(self, mod, version string, upstream []byte, localVersion str
 			newPath, newVersion = r.Old.Path, localVersion
 		}
 		if err := f.AddReplace(r.Old.Path, r.Old.Version, newPath, newVersion); err != nil {
+			return nil, err
+		}
+	}
+	var pinned []string
+	for p := range pins {
+		pinned = append(pinned, p)
+	}
+	sort.Strings(pinned)
+	for _, p := range pinned {
+		if err := f.AddReplace(p, "", p, pins[p]); err != nil {
 			return nil, err
 		}
 	}

@@ -15,7 +15,7 @@ func TestGenerateModuleGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := generateModule("boot.bundle/big", "example.com/big", "v1.2.0", up, "v0.2.0",
-		[]string{"example.com/big/cmd/one", "example.com/big/cmd/two"})
+		map[string]string{"example.com/unserved": "v1.0.0"}, []string{"example.com/big/cmd/one", "example.com/big/cmd/two"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestGenerateModuleLocalReplaceNeedsVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = generateModule("boot.bundle/big", "example.com/big", "v1.2.0", up, "", nil)
+	_, err = generateModule("boot.bundle/big", "example.com/big", "v1.2.0", up, "", nil, nil)
 	if err == nil || !strings.Contains(err.Error(), "go.mod:14") || !strings.Contains(err.Error(), "example.com/big/staging/api") {
 		t.Fatalf("want an error naming go.mod line 14 and the module, got %v", err)
 	}
@@ -47,7 +47,7 @@ func TestGenerateModuleLocalReplaceNeedsVersion(t *testing.T) {
 
 func TestGenerateModuleRaisesOldGoForTools(t *testing.T) {
 	up := []byte("module example.com/old\n\ngo 1.14\n")
-	got, err := generateModule("boot.bundle/old", "example.com/old", "v0.9.1", up, "", []string{"example.com/old/cmd"})
+	got, err := generateModule("boot.bundle/old", "example.com/old", "v0.9.1", up, "", nil, []string{"example.com/old/cmd"})
 	if err != nil {
 		t.Fatal(err)
 	}
