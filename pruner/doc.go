@@ -93,9 +93,23 @@
 // garbage-collect --delete-untagged -> delete the Redis keys blobs::* and
 // repository::* (SCAN + UNLINK in batches, never FLUSHALL) -> read-write.
 // Without the flush Redis still describes swept blobs: a push then skips a
-// layer because HEAD says it exists, and pulls fail with "blob unknown". If
-// any step fails the procedure stops, flushes the cache when the sweep may
-// have run, and switches the registry back to read-write. The parts that
-// depend on where the registry runs (read-only switch, running the GC) come
-// through the Maintenance interface.
+// layer because HEAD says it exists, and pulls fail with "blob unknown".
+//
+// A stale cache silently corrupts later pushes while a read-only registry
+// still serves every pull, so the failure policy is:
+//
+//   - prune fails: stop, the registry was never read-only;
+//   - the switch to read-only fails, or garbage-collect reports that it did
+//     not start (ErrGarbageCollectNotStarted): nothing was deleted, switch
+//     back to read-write;
+//   - garbage-collect fails otherwise: it may have deleted blobs, so flush
+//     the cache anyway and stay read-only;
+//   - the flush fails: stay read-only.
+//
+// Every failure is an error (the job fails). When the registry is left
+// read-only the error says so and how to recover: fix the cause and run the
+// garbage collection again, or make sure no garbage-collect still runs,
+// delete blobs::* and repository::* by hand and switch to read-write. The
+// parts that depend on where the registry runs (read-only switch, running
+// the GC) come through the Maintenance interface.
 package pruner

@@ -79,7 +79,24 @@ type GCReport struct {
 	FlushedKeys   int64 `json:"flushedKeys"`
 	CacheFlushed  bool  `json:"cacheFlushed"`
 	ReadWriteBack bool  `json:"readWrite"`
+	// LeftReadOnly is true when the procedure failed after blobs may have
+	// been deleted and deliberately left the registry read-only.
+	LeftReadOnly bool `json:"leftReadOnly,omitempty"`
 }
+
+// ErrGarbageCollectNotStarted is what a Maintenance's GarbageCollect wraps
+// when it knows the garbage collection never started (no pod to run it in,
+// the command could not be started), so nothing was deleted. Any other
+// error from GarbageCollect counts as "may have deleted blobs".
+var ErrGarbageCollectNotStarted = errors.New("garbage collection did not start")
+
+// recovery is how an operator gets a registry that CollectGarbage left
+// read-only back to read-write safely.
+const recovery = "the registry stays read-only (pulls work, pushes are refused) because a stale blob-descriptor cache " +
+	"would make pushes skip swept layers and break the images they push; to recover, fix the cause and run the " +
+	"garbage collection again (it flushes the cache and switches back to read-write), or make sure no " +
+	"garbage-collect is still running, delete the Redis keys blobs::* and repository::* by hand, then switch " +
+	"the registry back to read-write"
 
 // CollectGarbage runs the maintenance in the only safe order: prune (API) ->
 // read-only -> garbage-collect --delete-untagged -> delete the Redis
@@ -87,10 +104,20 @@ type GCReport struct {
 // otherwise Redis still claims the swept blobs exist, pushes skip those
 // layers and pulls then fail with "blob unknown".
 //
-// If a step fails the procedure stops and the registry is switched back to
-// read-write. When the garbage collection itself fails (it may have deleted
-// some blobs), the cache is still flushed before read-write. Once read-only
-// has been requested, read-write is restored even if ctx is cancelled.
+// Failure policy. A stale cache silently corrupts later pushes, while a
+// read-only registry still serves every pull, so:
+//   - a failure before anything can have been deleted (prune, the switch to
+//     read-only, or a GarbageCollect error wrapping
+//     ErrGarbageCollectNotStarted) switches the registry back to read-write;
+//   - when garbage-collect fails otherwise it may have deleted blobs (and
+//     may, for all we know, still be running): the cache is flushed all the
+//     same, but the registry stays read-only;
+//   - when the flush fails the registry stays read-only.
+//
+// Every failure is returned as an error; when the registry was left
+// read-only the error says so and how to recover, and the report has
+// LeftReadOnly set. Once read-only has been requested, the flush and the
+// switch back run even if ctx is cancelled (bounded by RestoreTimeout).
 func CollectGarbage(ctx context.Context, m Maintenance, opts GCOptions) (*GCReport, error) {
 	if opts.RestoreTimeout <= 0 {
 		opts.RestoreTimeout = 2 * time.Minute
@@ -103,33 +130,48 @@ func CollectGarbage(ctx context.Context, m Maintenance, opts GCOptions) (*GCRepo
 		rep.Pruned = true
 	}
 	if err := m.SetReadOnly(ctx, true); err != nil {
-		return rep, errors.Join(fmt.Errorf("set read-only: %w", err), restore(ctx, m, opts, rep))
+		return rep, errors.Join(fmt.Errorf("set read-only: %w (nothing collected)", err), restore(ctx, m, opts, rep))
 	}
-	gcErr := m.GarbageCollect(ctx)
-	if gcErr != nil {
-		gcErr = fmt.Errorf("garbage-collect: %w", gcErr)
-	} else {
-		rep.Collected = true
-	}
-	var flushErr error
-	if opts.Redis != nil {
-		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.RestoreTimeout)
-		rep.FlushedKeys, flushErr = FlushBlobDescriptorCache(fctx, opts.Redis, opts.Batch)
-		cancel()
-		if flushErr != nil {
-			flushErr = fmt.Errorf("flush the blob-descriptor cache (it may be stale: run the maintenance again before pushing): %w", flushErr)
-		} else {
-			rep.CacheFlushed = true
+	if err := m.GarbageCollect(ctx); err != nil {
+		if errors.Is(err, ErrGarbageCollectNotStarted) {
+			return rep, errors.Join(fmt.Errorf("garbage-collect: %w (nothing was deleted)", err), restore(ctx, m, opts, rep))
 		}
+		rep.LeftReadOnly = true
+		gcErr := fmt.Errorf("garbage-collect: %w; it may have deleted blobs, so %s", err, recovery)
+		if flushErr := flush(ctx, opts, rep); flushErr != nil {
+			return rep, errors.Join(gcErr, flushErr)
+		}
+		return rep, gcErr
 	}
-	return rep, errors.Join(gcErr, flushErr, restore(ctx, m, opts, rep))
+	rep.Collected = true
+	if err := flush(ctx, opts, rep); err != nil {
+		rep.LeftReadOnly = true
+		return rep, fmt.Errorf("%w; %s", err, recovery)
+	}
+	return rep, restore(ctx, m, opts, rep)
+}
+
+// flush deletes the blob-descriptor keys when there is a cache.
+func flush(ctx context.Context, opts GCOptions, rep *GCReport) error {
+	if opts.Redis == nil {
+		return nil
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.RestoreTimeout)
+	defer cancel()
+	n, err := FlushBlobDescriptorCache(fctx, opts.Redis, opts.Batch)
+	rep.FlushedKeys = n
+	if err != nil {
+		return fmt.Errorf("flush the blob-descriptor cache: %w", err)
+	}
+	rep.CacheFlushed = true
+	return nil
 }
 
 func restore(ctx context.Context, m Maintenance, opts GCOptions, rep *GCReport) error {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.RestoreTimeout)
 	defer cancel()
 	if err := m.SetReadOnly(rctx, false); err != nil {
-		return fmt.Errorf("set read-write again: %w", err)
+		return fmt.Errorf("set read-write again: %w (the registry may still be read-only; the cache is consistent, so switch it to read-write)", err)
 	}
 	rep.ReadWriteBack = true
 	return nil
