@@ -75,7 +75,7 @@ func startRedis(t testing.TB, password string) *redisInstance {
 		}
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		client := redis.NewClient(&redis.Options{Addr: addr, Password: password, DialTimeout: time.Second})
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(30 * time.Second) // generous: CI runs packages in parallel on 2 cores
 		var err error
 		for time.Now().Before(deadline) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
