@@ -28,8 +28,7 @@ const capWrapRuntime = "boot-lab-capwrap"
 func daemonFlags(dir, wrapper string) []string {
 	flags := []string{
 		"--pidfile", filepath.Join(runDir, "dockerd.pid"),
-		// dockerd 20.10 would otherwise create /etc/docker/key.json.
-		"--deprecated-key-path", filepath.Join(runDir, "key.json"),
+		"--config-file", filepath.Join(runDir, "daemon.json"),
 		"--exec-root", filepath.Join(runDir, "docker"),
 		"--data-root", filepath.Join(dir, "docker"),
 		"--bridge=none", "--iptables=false", "--ip-forward=false", "--ip-masq=false",
@@ -48,6 +47,12 @@ func startDaemon(ctx context.Context, d *dockerCLI, dir, wrapper string, logf fu
 		return 0, fmt.Errorf("no Docker daemon answers and dockerd is not installed (Debian: apt-get install docker.io): %w", err)
 	}
 	if err := os.MkdirAll(runDir, 0o700); err != nil {
+		return 0, err
+	}
+	// Its own configuration file, not the machine's; it keeps dockerd 20.10
+	// from creating /etc/docker/key.json.
+	config := fmt.Appendf(nil, "{\"deprecated-key-path\": %q}\n", filepath.Join(runDir, "key.json"))
+	if err := writeFileAtomic(filepath.Join(runDir, "daemon.json"), config, 0o600); err != nil {
 		return 0, err
 	}
 	logFile, err := os.OpenFile(filepath.Join(dir, "dockerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)

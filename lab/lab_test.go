@@ -550,7 +550,6 @@ func TestLabOnRunningDocker(t *testing.T) {
 	data := t.TempDir()
 	execRoot := "/run/boot-lab-test-docker"
 	daemon := exec.Command("dockerd", "--data-root", data, "--exec-root", execRoot,
-		"--deprecated-key-path", filepath.Join(data, "key.json"),
 		"--bridge=none", "--iptables=false", "--ip-forward=false", "--ip-masq=false")
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "dockerd.log"))
 	if err != nil {
@@ -560,10 +559,16 @@ func TestLabOnRunningDocker(t *testing.T) {
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// dockerd 20.10 creates a trust key beside its configuration file.
+	trustKey := filepath.Join(filepath.Dir(daemonJSONPath), "key.json")
+	_, statErr := os.Stat(trustKey)
 	t.Cleanup(func() {
 		_ = daemon.Process.Signal(os.Interrupt)
 		_ = daemon.Wait()
 		os.RemoveAll(execRoot)
+		if errors.Is(statErr, os.ErrNotExist) {
+			os.Remove(trustKey)
+		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
