@@ -44,8 +44,8 @@ packages:
   source: online
 {{- end}}
 {{- if .RuntimeBinary}}
-  # This machine's capability bounding set is incomplete: privileged pods need
-  # runc-capwrap, which the lab placed in every host.
+  # This machine's capability bounding set is incomplete: containers asking for
+  # a missing capability need runc-capwrap, which the lab placed in every host.
   runtimeBinary: {{q .RuntimeBinary}}
 {{- end}}
 registry:

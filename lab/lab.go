@@ -14,11 +14,14 @@
 // inputs in Options.CacheDir.
 //
 // On machines whose capability bounding set is smaller than the kernel's
-// capability list (some VMs), privileged containers fail with "unable to apply
-// caps". Only there, the lab runs its containers through runc-capwrap (see
+// capability list (some VMs), Docker's privileged containers fail with "unable
+// to apply caps", and so does any container that asks for a missing
+// capability. Only there, the lab runs its hosts through runc-capwrap (see
 // lab/runc-capwrap), places the same program in every host at
 // /usr/local/sbin/runc-capwrap, and sets packages.runtimeBinary to it in the
-// inventory so that privileged pods work too.
+// inventory, so that pods asking for such a capability work too. (containerd's
+// privileged containers get the capabilities containerd holds, so they work
+// either way.)
 //
 // The lab needs two helper programs from this module, built static:
 // lab/runc-capwrap (only on such machines) and lab/lab-registry (the
