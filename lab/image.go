@@ -121,8 +121,8 @@ func buildRootfsTar(ctx context.Context, mirror, tarPath string, logf func(strin
 		logf("host image: cached %s", tarPath)
 		return nil
 	}
-	if _, err := exec.LookPath("debootstrap"); err != nil {
-		return fmt.Errorf("building the host image needs debootstrap (Debian: apt-get install debootstrap): %w", err)
+	if err := ensureCommands(ctx, map[string]string{"debootstrap": "debootstrap"}, logf); err != nil {
+		return err
 	}
 	if err := os.MkdirAll(filepath.Dir(tarPath), 0o755); err != nil {
 		return err

@@ -8,8 +8,9 @@
 //	// l.Inventory is ".lab/inventory.yaml"
 //	err = lab.Down(ctx, lab.Options{Dir: ".lab", Log: os.Stderr})
 //
-// It needs root, Docker (it starts dockerd itself when none answers, and stops
-// it again at Down) and debootstrap. The host image is made once with
+// It needs root, Docker and debootstrap (on Debian it installs docker.io and
+// debootstrap with apt-get when they are missing; it starts dockerd itself
+// when none answers, and stops it again at Down). The host image is made once with
 // debootstrap from the machine's own Debian mirror and cached by a hash of its
 // inputs in Options.CacheDir.
 //

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"net/netip"
 	"os"
@@ -216,5 +217,21 @@ func TestDaemonFlagsKeepGlobalSettings(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(daemonFlags("/lab", "/lab/bin/w"), " "), "--add-runtime "+capWrapRuntime+"=/lab/bin/w") {
 		t.Error("wrapper runtime missing")
+	}
+}
+
+func TestEnsureCommands(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "present"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	if err := ensureCommands(context.Background(), map[string]string{"present": "pkg-present"}, logger(nil)); err != nil {
+		t.Errorf("present command: %v", err)
+	}
+	// No apt-get on this PATH: the error names the missing packages.
+	err := ensureCommands(context.Background(), map[string]string{"present": "pkg-present", "absent-tool": "pkg-absent"}, logger(nil))
+	if err == nil || !strings.Contains(err.Error(), "pkg-absent") || strings.Contains(err.Error(), "pkg-present") {
+		t.Errorf("err = %v; want it to name pkg-absent only", err)
 	}
 }

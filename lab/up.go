@@ -34,6 +34,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, err
 	}
+	if err := ensureCommands(ctx, map[string]string{"docker": "docker.io", "dockerd": "docker.io"}, logf); err != nil {
+		return nil, err
+	}
 	d, err := newDockerCLI()
 	if err != nil {
 		return nil, err
