@@ -20,13 +20,18 @@
 //
 // A rule selects a tag when the repository matches one of its globs (or it
 // has none), the tag matches one of its match regexes (or it has none), and
-// no ignore regex matches it. The tag "latest" is protected: a rule selects
-// it only when one of its match patterns names it explicitly (contains the
-// word "latest" and matches it, e.g. "^latest$").
+// none of its ignore regexes matches it: ignore wins over match, even over
+// a match that names "latest". Ignore works within its own rule; another
+// rule may still select the tag (to protect a tag from every rule, ignore
+// it in each). The tag "latest" is protected: a rule selects it only when
+// one of its match patterns names it explicitly (contains the word
+// "latest" and matches it, e.g. "^latest$"; ".*" does not).
 //
 // # What a rule keeps
 //
-// A rule keeps a selected tag when any of its keep settings keeps it:
+// A rule keeps a selected tag when any of its keep settings keeps it (the
+// settings of one rule are a union). keepLatest and keepSemver highest rank
+// only the tags this rule selects in this repository:
 //
 //   - keepLatest N: the N newest selected tags, by the image's creation time
 //     (the config's "created"; for a multi-arch index its
@@ -81,11 +86,17 @@
 //
 // # Running it
 //
-// NewClient, LoadRules or ParseRules, NewPlan (changes nothing; prints as
-// text with Plan.WriteText or as JSON), then Execute, which refuses the
-// whole plan when it exceeds MaxDeletions, deletes with bounded
-// parallelism, and with DryRun deletes nothing. Credentials never appear in
-// plans, results or errors.
+// NewClient, LoadRules or ParseRules, NewPlan (reads only; prints as text
+// with Plan.WriteText or as JSON, every tag with its action and reason),
+// then Execute, which deletes with bounded parallelism. Guards:
+//
+//   - MaxDeletions: when the plan deletes more tags than this (referrer
+//     tags count), Execute refuses the whole plan with ErrTooManyDeletions
+//     before it deletes anything; 0 means no limit.
+//   - DryRun: Execute sends no request at all and reports every planned
+//     deletion as would-delete.
+//
+// Credentials never appear in plans, results or errors.
 //
 // # Garbage collection
 //

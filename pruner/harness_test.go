@@ -29,6 +29,7 @@ import (
 
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 )
 
 const redisServer = "/usr/bin/redis-server"
@@ -147,6 +148,7 @@ type registryStack struct {
 	Redis    *redisInstance // nil without cache
 	config   []byte
 	env      map[string]string
+	opts     registryOptions
 
 	handler atomic.Pointer[http.Handler]
 	app     atomic.Pointer[handlers.App]
@@ -202,12 +204,30 @@ func fastAuth(t testing.TB, c *addons.RegistryCredentials) registryAuth {
 	return registryAuth{c.Username(), c.Password(), c.Username() + ":" + string(hash), c.HTTPSecret()}
 }
 
+// registryOptions are the benchmarks' departures from the chart's config.
+type registryOptions struct {
+	// anonymous drops auth: the benchmarks measure the registry's storage
+	// and cache paths and the pruner, not one bcrypt check per request.
+	anonymous bool
+	// inMemory uses distribution's inmemory storage driver instead of the
+	// filesystem (a registry of 100,000 tags without a million files).
+	inMemory bool
+	// root, when set, is the filesystem root to share with another
+	// registry (the same storage with and without a cache).
+	root string
+}
+
 // startRegistry runs the registry in process with the chart-rendered config.
 // Secrets reach it the way the chart passes them: REGISTRY_HTTP_SECRET and
 // REGISTRY_REDIS_PASSWORD; the test also overrides the storage root, the
 // htpasswd path and http.host (a loopback URL, so Location headers never
 // point elsewhere) through distribution's env overrides.
 func startRegistry(t testing.TB, rdb *redisInstance, auth registryAuth) *registryStack {
+	t.Helper()
+	return startRegistryWith(t, rdb, auth, registryOptions{})
+}
+
+func startRegistryWith(t testing.TB, rdb *redisInstance, auth registryAuth, opts registryOptions) *registryStack {
 	t.Helper()
 	// The registry logs every 404 (each HEAD before an upload) as an error;
 	// BOOT_TEST_REGISTRY_LOGS=1 shows them.
@@ -233,6 +253,10 @@ func startRegistry(t testing.TB, rdb *redisInstance, auth registryAuth) *registr
 		User:     auth.user,
 		Password: auth.password,
 		Redis:    rdb,
+		opts:     opts,
+	}
+	if opts.root != "" {
+		s.Root = opts.root
 	}
 	redisAddr := ""
 	if rdb != nil {
@@ -297,6 +321,13 @@ func (s *registryStack) parseConfig(readOnly bool) *configuration.Configuration 
 	// The in-process App registers Prometheus collectors globally, once per
 	// process; the debug listener that serves them is not run here anyway.
 	cfg.HTTP.Debug.Prometheus.Enabled = false
+	if s.opts.anonymous {
+		cfg.Auth = nil
+	}
+	if s.opts.inMemory {
+		delete(cfg.Storage, "filesystem")
+		cfg.Storage["inmemory"] = configuration.Parameters{}
+	}
 	if readOnly {
 		m := cfg.Storage["maintenance"]
 		if m == nil {

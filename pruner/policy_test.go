@@ -166,6 +166,56 @@ func TestEvaluateRules(t *testing.T) {
 			deleted: []string{"dev"},
 		},
 		{
+			name:    "ignore wins even over a match that names latest",
+			rules:   "rules: [{match: ['^latest$', '^PR-'], ignore: ['^latest$', '^PR-7$'], keepLatest: 0}]",
+			tags:    mixed,
+			deleted: []string{"PR-123"},
+			reasons: map[string]string{"latest": "latest is protected", "PR-7": "no rule selects it"},
+		},
+		{
+			name: "ignore applies within its own rule: another rule may still select the tag",
+			rules: `rules:
+  - ignore: ["^PR-"]
+    keepSemver: {}
+  - match: ["^PR-"]
+    keepLatest: 1
+`,
+			tags:    mixed,
+			deleted: []string{"1.2", "3f9a2c1", "PR-7"},
+			reasons: map[string]string{
+				"PR-123":  "rule 2 (line 4) keepLatest 1: newest #1",
+				"PR-7":    "rule 2 (line 4) selects it and keeps it not: not among the 1 newest",
+				"3f9a2c1": "rule 1 (line 2) selects it and keeps it not: not a semantic version",
+			},
+		},
+		{
+			name:  "keepSemver is strict: build metadata yes; partial, leading zeros, words no",
+			rules: "rules: [{keepSemver: {}}]",
+			tags: []pruner.Tag{
+				tag("1.0.0+build.5", sha(1), daysAgo(1), 1), tag("v1.2.3", sha(2), daysAgo(1), 2),
+				tag("1.0", sha(3), daysAgo(1), 3), tag("01.2.3", sha(4), daysAgo(1), 4),
+				tag("stable", sha(5), daysAgo(1), 5), tag("1.2.3.4", sha(6), daysAgo(1), 6),
+			},
+			deleted: []string{"01.2.3", "1.0", "1.2.3.4", "stable"},
+		},
+		{
+			name: "keep settings of different rules never add up: each rule ranks what it selects",
+			rules: `rules:
+  - match: ["^PR-"]
+    keepLatest: 1
+  - match: ["^[0-9a-f]{7}$", "^PR-"]
+    keepLatest: 1
+`,
+			tags: []pruner.Tag{
+				tag("PR-1", sha(1), daysAgo(3), 1), tag("PR-2", sha(2), daysAgo(2), 2),
+				tag("abcdef1", sha(3), daysAgo(1), 3),
+			},
+			// Rule 1 keeps PR-2 (its newest PR); rule 2's newest is abcdef1,
+			// so PR-1 is kept by neither.
+			deleted: []string{"PR-1"},
+			reasons: map[string]string{"PR-2": "rule 1 (line 2) keepLatest 1: newest #1", "abcdef1": "rule 2 (line 4)"},
+		},
+		{
 			name: "rules combine: any selecting rule keeping wins; unselected untouched",
 			rules: `rules:
   - match: ["^PR-"]
@@ -296,5 +346,30 @@ func TestEvaluateIsDeterministic(t *testing.T) {
 	// Equal created and no push order: the tie breaks by name, highest first.
 	if got := deleted(first); !reflect.DeepEqual(got, []string{"a"}) {
 		t.Errorf("deleted %q, want [a]", got)
+	}
+}
+
+// TestEvaluateRepositoryScopedAndGlobalRules: a rule for some repositories
+// and a rule for all combine per repository.
+func TestEvaluateRepositoryScopedAndGlobalRules(t *testing.T) {
+	rs := mustRules(t, `rules:
+  - repositories: ["app/*"]
+    keepLatest: 2
+  - keepLatest: 1
+`)
+	tags := []pruner.Tag{tag("a", sha(1), daysAgo(1), 1), tag("b", sha(2), daysAgo(2), 2), tag("c", sha(3), daysAgo(3), 3)}
+	for repo, want := range map[string][]string{"app/web": {"c"}, "lib/base": {"b", "c"}} {
+		if !rs.SelectsRepository(repo) {
+			t.Errorf("%s: no rule applies", repo)
+		}
+		if got := deleted(rs.Evaluate(repo, tags, now)); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: deleted %q, want %q", repo, got, want)
+		}
+	}
+	scoped := mustRules(t, "rules: [{repositories: ['app/*', 'lib/base'], keepDays: 1}]")
+	for repo, want := range map[string]bool{"app/web": true, "lib/base": true, "lib/base/x": false, "tools/app": false, "app": false} {
+		if got := scoped.SelectsRepository(repo); got != want {
+			t.Errorf("SelectsRepository(%q) = %v, want %v", repo, got, want)
+		}
 	}
 }
