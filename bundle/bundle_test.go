@@ -45,13 +45,18 @@ func needRoot(t *testing.T) {
 	t.Skip("this test needs root")
 }
 
+// run runs a command and returns its standard output; on failure the test
+// fails with both outputs.
 func run(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, stderr.Bytes())
 	}
 	return string(out)
 }
@@ -91,9 +96,9 @@ func TestBundle(t *testing.T) {
 			if arg != "" {
 				cmd.Args = append(cmd.Args, arg)
 			} else {
-				cmd.Env = []string{"CNI_COMMAND=VERSION"}
+				cmd.Env = []string{} // no CNI_COMMAND: the plugin prints its name and version
 			}
-			out, _ := cmd.CombinedOutput() // CNI plugins print their about text and exit 1 without a command
+			out, _ := cmd.CombinedOutput() // CNI plugins exit 1 after printing it
 			if !strings.Contains(string(out), want) {
 				t.Errorf("%s %s printed %q, want it to contain %s", bin, arg, out, want)
 			}

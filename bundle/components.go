@@ -138,6 +138,7 @@ func otherComponents() []goComponent {
 		{
 			name: "flannel", module: "github.com/flannel-io/flannel", version: flannelVersion,
 			bins: []goBinary{{pkg: "github.com/flannel-io/flannel", name: "flanneld"}},
+			cgo:  true, // the udp backend's proxy is C on amd64
 			// v1.3.188 (flannel's tencentvpc backend) is not served by the
 			// module proxy; v1.0.900 is and compiles with it.
 			pins:    map[string]string{"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc": "v1.0.900"},
