@@ -194,7 +194,7 @@ func TestBundle(t *testing.T) {
 		testContainerdImport(t, b)
 	})
 
-	t.Run("kube-proxy image runs its tools", func(t *testing.T) {
+	t.Run("image programs run", func(t *testing.T) {
 		needRoot(t)
 		testImageTools(t, b)
 	})
@@ -261,17 +261,10 @@ func testContainerdImport(t *testing.T, b *Bundle) {
 	}
 }
 
-// testImageTools unpacks the kube-proxy image and runs, chrooted into it,
-// the commands kube-proxy and flannel need: the iptables wrapper must pick
-// a backend and hand over to the real iptables.
-func testImageTools(t *testing.T, b *Bundle) {
-	var name string
-	for _, img := range b.Manifest.Images {
-		if strings.Contains(img.Name, "/kube-proxy:") {
-			name = img.Name
-		}
-	}
-	img, err := b.Image(name)
+// unpack writes the flattened file system of a bundle image to a new folder.
+func unpack(t *testing.T, b *Bundle, ref string) string {
+	t.Helper()
+	img, err := b.Image(ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,22 +274,66 @@ func testImageTools(t *testing.T, b *Bundle) {
 	tarCmd := exec.Command("tar", "-x", "-C", root)
 	tarCmd.Stdin = rc
 	if out, err := tarCmd.CombinedOutput(); err != nil {
-		t.Fatalf("unpacking %s: %v\n%s", name, err, out)
+		t.Fatalf("unpacking %s: %v\n%s", ref, err, out)
 	}
-	chroot := func(args ...string) string {
-		return run(t, "chroot", append([]string{root}, args...)...)
-	}
-	if got := chroot("/usr/local/bin/kube-proxy", "--version"); !strings.Contains(got, b.Manifest.KubernetesVersion) {
-		t.Errorf("kube-proxy --version: %q", got)
-	}
-	if got := chroot("iptables", "--version"); !strings.Contains(got, "iptables v") {
-		t.Errorf("iptables --version: %q", got)
-	}
-	link, err := os.Readlink(filepath.Join(root, "usr/sbin/iptables"))
-	if err != nil || (link != "xtables-nft-multi" && link != "xtables-legacy-multi") {
-		t.Errorf("after the first call usr/sbin/iptables points to %q (%v), want an xtables backend", link, err)
-	}
-	for _, tool := range [][]string{{"conntrack", "--version"}, {"ipset", "version"}, {"ip", "-V"}, {"nft", "--version"}, {"ip6tables-save", "--version"}} {
-		chroot(tool...)
+	return root
+}
+
+// testImageTools unpacks every image and runs, chrooted into it, its
+// program with a version flag (so the binary runs from its place in the
+// image) and, in the kube-proxy and flannel images, the commands they
+// need: the iptables wrapper must pick a backend and hand over to the real
+// iptables.
+func testImageTools(t *testing.T, b *Bundle) {
+	for _, img := range b.Manifest.Images {
+		t.Run(img.RepoTag, func(t *testing.T) {
+			root := unpack(t, b, img.Name)
+			chroot := func(env []string, args ...string) string {
+				t.Helper()
+				cmd := exec.Command("chroot", append([]string{root}, args...)...)
+				cmd.Env = env
+				out, err := cmd.CombinedOutput()
+				if err != nil && env == nil {
+					t.Fatalf("chroot %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+				return string(out)
+			}
+			want := strings.TrimPrefix(img.Version, "v")
+			var got string
+			switch img.Component {
+			case "kubernetes":
+				repo, _, _ := strings.Cut(img.RepoTag, ":")
+				got = chroot(nil, "/usr/local/bin/"+repo, "--version")
+			case "etcd":
+				got = chroot(nil, "/usr/local/bin/etcd", "--version")
+			case "coredns":
+				got = chroot(nil, "/coredns", "-version")
+			case "pause":
+				got = chroot(nil, "/pause", "-v")
+			case "flannel":
+				got = chroot(nil, "/opt/bin/flanneld", "--version")
+			case "flannel-cni-plugin":
+				got = chroot([]string{}, "/flannel") // prints its about text, exits 1
+				chroot(nil, "cp", "--version")
+			default:
+				t.Fatalf("no check for component %s", img.Component)
+			}
+			if !strings.Contains(got, want) {
+				t.Errorf("%s printed %q, want %s", img.Name, got, want)
+			}
+			if img.Component != "flannel" && !strings.Contains(img.RepoTag, "kube-proxy:") {
+				return
+			}
+			if got := chroot(nil, "iptables", "--version"); !strings.Contains(got, "iptables v") {
+				t.Errorf("iptables --version: %q", got)
+			}
+			link, err := os.Readlink(filepath.Join(root, "usr/sbin/iptables"))
+			if err != nil || (link != "xtables-nft-multi" && link != "xtables-legacy-multi") {
+				t.Errorf("after the first call usr/sbin/iptables points to %q (%v), want an xtables backend", link, err)
+			}
+			for _, tool := range [][]string{{"conntrack", "--version"}, {"ipset", "version"}, {"ip", "-V"}, {"nft", "--version"}, {"ip6tables-save", "--version"}} {
+				chroot(nil, tool...)
+			}
+		})
 	}
 }
