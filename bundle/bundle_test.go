@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -276,6 +277,13 @@ func unpack(t *testing.T, b *Bundle, ref string) string {
 	if out, err := tarCmd.CombinedOutput(); err != nil {
 		t.Fatalf("unpacking %s: %v\n%s", ref, err, out)
 	}
+	// A container runtime gives every container a /dev/null.
+	if err := os.MkdirAll(filepath.Join(root, "dev"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mknod(filepath.Join(root, "dev/null"), syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
+		t.Fatal(err)
+	}
 	return root
 }
 
@@ -333,6 +341,29 @@ func testImageTools(t *testing.T, b *Bundle) {
 			}
 			for _, tool := range [][]string{{"conntrack", "--version"}, {"ipset", "version"}, {"ip", "-V"}, {"nft", "--version"}, {"ip6tables-save", "--version"}} {
 				chroot(nil, tool...)
+			}
+
+			// A host whose rules live in iptables-legacy: the wrapper must
+			// choose legacy. A stand-in legacy backend reports many rules.
+			legacy := filepath.Join(root, "usr/sbin/xtables-legacy-multi")
+			fake := "#!/bin/sh\ncase \"$1\" in *-save) i=0; while [ $i -lt 5000 ]; do echo \"-A KUBE-TEST-$i -j ACCEPT\"; i=$((i + 1)); done; exit 0 ;; esac\necho \"stand-in legacy backend called as $0 $*\"\n"
+			if err := os.WriteFile(legacy, []byte(fake), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range iptablesCommands {
+				p := filepath.Join(root, "usr/sbin", c)
+				if err := os.Remove(p); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink("iptables-wrapper", p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := chroot(nil, "iptables", "-L"); !strings.Contains(got, "stand-in legacy backend called as /usr/sbin/iptables -L") {
+				t.Errorf("with 5000 legacy rules, iptables -L ran %q, want the legacy backend", got)
+			}
+			if link, _ := os.Readlink(filepath.Join(root, "usr/sbin/ip6tables-restore")); link != "xtables-legacy-multi" {
+				t.Errorf("ip6tables-restore points to %q, want xtables-legacy-multi", link)
 			}
 		})
 	}
