@@ -78,6 +78,11 @@ func Build(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(b.cache, 0o755); err != nil {
 		return err
 	}
+	unlock, err := lockCache(b.cache, o.Log)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	fmt.Fprintf(o.Log, "bundle: Kubernetes %s for linux/%s, cache %s\n", o.KubernetesVersion, o.Arch, b.cache)
 
 	m := Manifest{
