@@ -14,9 +14,22 @@
 // cache folder (Options.CacheDir, default $XDG_CACHE_HOME/boot/bundle), so a
 // second build whose inputs did not change reuses the binaries and image
 // layers and takes seconds. Builds are reproducible: -trimpath,
-// -buildvcs=false, CGO_ENABLED=0 (runc and pause need cgo/gcc and are linked
-// statically), fixed -ldflags version stamps, image layers with fixed
-// timestamps and owners.
+// -buildvcs=false, CGO_ENABLED=0 (runc, flanneld and pause need cgo/gcc and
+// are linked statically; runc needs libseccomp-dev), fixed -ldflags version
+// stamps, image layers with fixed timestamps and owners. The kube-proxy and
+// flannel images carry a layer of Debian packages (iptables nft and legacy,
+// nftables, conntrack, ipset, iproute2, coreutils, dash) resolved with
+// apt-cache and unpacked with dpkg-deb, so the build needs apt's package
+// lists (apt-get update). Their iptables commands start as a wrapper that
+// switches to the backend (nft or legacy) already holding the host's rules.
+// One build at a time uses a cache folder (it is locked); the cache may be
+// deleted at any time.
+//
+// flannel's CNI plugin is the last one published in
+// github.com/containernetworking/plugins (v0.9.1, plugins/meta/flannel; the
+// later github.com/flannel-io/cni-plugin is not served by the module
+// proxy): it speaks CNI spec versions up to 0.4.0, so flannel's conflist
+// must say cniVersion "0.3.1" or "0.4.0".
 //
 // Kubernetes v1.37.2's kubelet runs on a cgroup v1 host when its
 // configuration sets failCgroupV1: false (it logs that cgroup v1 is
