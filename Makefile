@@ -12,8 +12,9 @@ FUZZTIME ?= 20s
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-build: ## build bin/boot
+build: ## build bin/boot and the lab's helper programs beside it
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/ ./lab/runc-capwrap ./lab/lab-registry
 
 deps: ## install what the tests need (apt packages, Go tools, test users); idempotent, needs root
 	bash .ci/deps

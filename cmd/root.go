@@ -84,6 +84,8 @@ example BOOT_INVENTORY=inventory.yaml or BOOT_OUTPUT=json.`,
 		newAddonsCmd(g),
 		newTeardownCmd(g),
 		newPruneCmd(g),
+		newBundleCmd(g),
+		newLabCmd(g),
 		newValidateCmd(g),
 		newVersionCmd(g),
 	)

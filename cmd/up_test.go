@@ -23,15 +23,15 @@ const (
 	testLoginPassword = sshtest.PasswordUserPassword
 )
 
-// lab is four real sshd servers on 127.0.0.2-5, all on this machine.
-type lab struct {
+// sshLab is four real sshd servers on 127.0.0.2-5, all on this machine.
+type sshLab struct {
 	dir, inventory, knownHosts string
 }
 
 // startLab starts the four sshd servers and writes an inventory for them:
 // cp1 as root, w1 with passwordless sudo, w2 with a sudo password, w3 with a
 // login password and no sudo rights at all.
-func startLab(t *testing.T) lab {
+func startLab(t *testing.T) sshLab {
 	t.Helper()
 	for _, u := range []string{sshtest.SudoUser, sshtest.SudoPasswordUser, sshtest.PasswordUser} {
 		sshtest.RequireUser(t, u)
@@ -51,7 +51,7 @@ func startLab(t *testing.T) lab {
 		fmt.Fprintln(&known, s.KnownHostsLine())
 		fmt.Fprintf(&hosts, "  - name: %s\n    address: %s\n    role: %s\n    ssh: %s\n", h.name, s.Address, h.role, strings.TrimSuffix(h.ssh, "}")+fmt.Sprintf("%sport: %d}", sep(h.ssh), s.Port))
 	}
-	l := lab{dir: dir, inventory: filepath.Join(dir, "inventory.yaml"), knownHosts: filepath.Join(dir, "known_hosts")}
+	l := sshLab{dir: dir, inventory: filepath.Join(dir, "inventory.yaml"), knownHosts: filepath.Join(dir, "known_hosts")}
 	if err := os.WriteFile(l.knownHosts, []byte(known.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,87 @@
+package cmd
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bootctl/boot/lab"
+)
+
+func newLabCmd(g *globals) *cobra.Command {
+	o := lab.Options{}
+	c := &cobra.Command{
+		Use:   "lab",
+		Short: "Four throwaway Linux hosts on this machine, to try boot on",
+		Long: `lab runs four Debian hosts (cp1, w1, w2, w3) as privileged systemd
+containers on a bridge network it creates, with an image registry on that
+network serving an offline bundle's images, and writes a ready inventory for
+them (strict host-key checking against the lab's own known_hosts). It needs
+root and Docker (installed and started when missing) and debootstrap.
+"lab down" removes everything the lab made and restores what it changed.`,
+		Example: `  boot lab up --bundle dist/bundle
+  boot up -i .lab/inventory.yaml --dry-run
+  boot lab status
+  boot lab down`,
+	}
+	c.PersistentFlags().StringVar(&o.Dir, "dir", ".lab", "lab folder: state, SSH key, known_hosts, inventory")
+	up := &cobra.Command{
+		Use:     "up",
+		Short:   "Create the lab hosts and registry and write the inventory",
+		Example: "  boot lab up --bundle dist/bundle",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			o.Log = g.stderr
+			l, err := lab.Up(ctx, o)
+			if err != nil {
+				return err
+			}
+			if g.Output == "json" {
+				return json.NewEncoder(g.stdout).Encode(l)
+			}
+			for _, t := range l.Timings {
+				fmt.Fprintf(g.stdout, "  %-10s %s\n", t.Stage, t.Duration.Round(time.Second))
+			}
+			fmt.Fprintf(g.stdout, "lab up: %d hosts, registry %s\ninventory: %s\n", len(l.Hosts), l.Registry, l.Inventory)
+			return nil
+		},
+	}
+	up.Flags().StringVar(&o.Bundle, "bundle", "", "offline bundle whose images the lab registry serves")
+	up.Flags().StringVar(&o.ToolsDir, "tools-dir", "", "folder with runc-capwrap and lab-registry (default: beside boot)")
+	down := &cobra.Command{
+		Use:     "down",
+		Short:   "Remove the lab: containers, network, volumes, registry, and what it changed",
+		Example: "  boot lab down",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			o.Log = g.stderr
+			return lab.Down(c.Context(), o)
+		},
+	}
+	status := &cobra.Command{
+		Use:     "status",
+		Short:   "Show the lab's hosts, addresses and registry",
+		Example: "  boot lab status -o json",
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			r, err := lab.Status(c.Context(), o)
+			if err != nil {
+				return err
+			}
+			if g.Output == "json" {
+				return json.NewEncoder(g.stdout).Encode(r)
+			}
+			r.Print(g.stdout)
+			return nil
+		},
+	}
+	c.AddCommand(up, down, status)
+	return c
+}
