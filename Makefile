@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X github.com/bootctl/boot/cmd.version=$(VERSION)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 FUZZTIME ?= 20s
 
-.PHONY: help build test unit fuzz lint bench deps demo clean
+.PHONY: help build test unit fuzz lint bench deps demo clean bundle lab-up lab-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -37,6 +37,18 @@ bench: ## run the benchmarks once and print their figures
 
 demo: build ## the main job: build boot and check the example inventory (connects nowhere)
 	$(BIN) validate -i examples/inventory.yaml
+
+KUBERNETES ?= v1.37.2
+BUNDLE ?= dist/bundle
+
+bundle: build ## build the offline bundle into $(BUNDLE) (cached: seconds when warm, ~25 min cold)
+	$(BIN) bundle build --kubernetes $(KUBERNETES) --out $(BUNDLE)
+
+lab-up: bundle ## bring the lab up: four hosts and a registry serving the bundle (needs root)
+	$(BIN) lab up --bundle $(BUNDLE)
+
+lab-down: build ## remove the lab and everything it changed
+	$(BIN) lab down
 
 clean: ## remove build outputs
 	rm -rf bin
