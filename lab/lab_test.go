@@ -70,16 +70,17 @@ type machineState struct {
 	procs           []string
 }
 
-// labPrograms are the programs the lab and its hosts run.
+// labPrograms are the programs the lab runs on the machine itself.
 var labPrograms = map[string]bool{
 	"dockerd": true, "containerd": true, "containerd-shim": true, "containerd-shim-runc-v2": true,
-	"docker-proxy": true, "init": true, "systemd": true, "systemd-journald": true, "systemd-logind": true,
-	"sshd": true, "dbus-daemon": true, "lab-registry": true, "runc": true, "runc-capwrap": true,
+	"docker-proxy": true, "lab-registry": true, "runc": true, "runc-capwrap": true,
 }
 
-// labProcesses lists the command lines of running processes of a lab program
-// or mentioning the lab's folders.
+// labProcesses lists the command lines of running processes of a lab
+// program, mentioning the lab's folders, or in another PID namespace (what
+// runs inside containers: the hosts' systemd, sshd, ...).
 func labProcesses(labDir string) []string {
+	ourNS, _ := os.Readlink("/proc/self/ns/pid")
 	var out []string
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
@@ -91,9 +92,10 @@ func labProcesses(labDir string) []string {
 		s := strings.TrimSpace(strings.Join(args, " "))
 		prog := ""
 		if f := strings.Fields(args[0]); len(f) > 0 {
-			prog = strings.TrimSuffix(filepath.Base(f[0]), ":")
+			prog = filepath.Base(f[0])
 		}
-		if labPrograms[prog] || strings.Contains(s, runDir) || labDir != "" && strings.Contains(s, labDir) {
+		ns, _ := os.Readlink(filepath.Join(filepath.Dir(p), "ns", "pid"))
+		if labPrograms[prog] || ns != ourNS || strings.Contains(s, runDir) || labDir != "" && strings.Contains(s, labDir) {
 			out = append(out, s)
 		}
 	}
@@ -243,6 +245,10 @@ func TestLab(t *testing.T) {
 		checkContainerd(t, l, bundleDir, clients["w1"])
 	})
 
+	// The process check below can see the lab's processes.
+	if running := labProcesses(dir); len(running) <= len(before.procs)+len(l.Hosts) {
+		t.Errorf("with the lab up, the process check sees only %q", running)
+	}
 	for _, c := range clients {
 		c.Close()
 	}

@@ -52,13 +52,15 @@ func startTestRegistry(t *testing.T) *Lab {
 	config.HTTP.TLS.Key = filepath.Join(dir, "registry", "tls.key")
 	config.Storage["filesystem"]["rootdirectory"] = filepath.Join(dir, "data")
 	config.Log.Level = "error"
+	t.Setenv("OTEL_TRACES_EXPORTER", "none") // as lab-registry does: no collector to send traces to
 	reg, err := registry.NewRegistry(context.Background(), config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = reg.ListenAndServe() }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Idle keep-alive connections would hold Shutdown until its deadline.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_ = reg.Shutdown(ctx)
 	})
