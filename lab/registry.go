@@ -43,7 +43,7 @@ func (l *Lab) startRegistry(ctx context.Context, d *dockerCLI, registryBin strin
 	}
 	if _, err := d.run(ctx, "run", "-d", "--name", registryName, "--hostname", "registry",
 		"--label", labelKey+"=registry",
-		"--network", networkName, "--ip", l.addr(registryOctet),
+		"--network", networkName, "--ip", l.addr(registryOctet), "--dns", l.Gateway,
 		"-v", registryVol+":/var/lib/registry",
 		"-v", dir+":/etc/lab-registry:ro",
 		"-v", registryBin+":/usr/local/bin/lab-registry:ro",

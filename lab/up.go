@@ -252,6 +252,10 @@ func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, logf
 			"-v", volumeName(h.name) + ":/var",
 			"--stop-signal", "SIGRTMIN+3",
 			"-e", "container=docker",
+			// Docker's embedded DNS answers the lab's names and forwards the
+			// rest to this server: the machine's end of the lab bridge, so no
+			// lookup leaves the lab network.
+			"--dns", l.Gateway,
 		}
 		args = append(args, addHosts...)
 		if runtime != "" {
