@@ -41,11 +41,27 @@ func need(t *testing.T, format string, args ...any) {
 	t.Skipf(format, args...)
 }
 
-type testLog struct{ t *testing.T }
+// testLog sends the lab's progress lines to the test log and keeps them.
+type testLog struct {
+	t   *testing.T
+	mu  *sync.Mutex
+	buf *bytes.Buffer
+}
+
+func newTestLog(t *testing.T) testLog { return testLog{t, &sync.Mutex{}, &bytes.Buffer{}} }
 
 func (w testLog) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+func (w testLog) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 // buildTools builds runc-capwrap and lab-registry static into a temporary folder.
@@ -184,7 +200,8 @@ func TestLab(t *testing.T) {
 	tools := buildTools(t)
 	dir := t.TempDir()
 	before := snapshot(t, dir)
-	opts := Options{Dir: dir, Bundle: bundleDir, ToolsDir: tools, Log: testLog{t}}
+	log := newTestLog(t)
+	opts := Options{Dir: dir, Bundle: bundleDir, ToolsDir: tools, Log: log}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	downDone := false
@@ -212,6 +229,7 @@ func TestLab(t *testing.T) {
 	}
 
 	t.Run("inventory", func(t *testing.T) { checkInventory(t, l, bundleDir) })
+	t.Run("no secrets in the log", func(t *testing.T) { checkNoSecrets(t, l, log.String()) })
 
 	clients := map[string]*ssh.Client{}
 	for _, h := range l.Hosts {
@@ -226,6 +244,18 @@ func TestLab(t *testing.T) {
 	t.Run("hosts", func(t *testing.T) { checkHosts(t, l, clients) })
 	t.Run("network", func(t *testing.T) { checkNetwork(t, l, clients) })
 	t.Run("registry", func(t *testing.T) { checkRegistry(t, l, clients) })
+	t.Run("dns stays in the lab", func(t *testing.T) {
+		d, err := newDockerCLI()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range append([]string{registryName}, containerName("cp1"), containerName("w3")) {
+			out, err := d.run(ctx, "inspect", "--format", "{{json .HostConfig.Dns}}", c)
+			if err != nil || out != `["`+l.Gateway+`"]` {
+				t.Errorf("%s: DNS upstream %s, %v; want only the lab gateway %s", c, out, err, l.Gateway)
+			}
+		}
+	})
 	t.Run("status", func(t *testing.T) {
 		s, err := Status(ctx, opts)
 		if err != nil {
@@ -296,6 +326,21 @@ func checkInventory(t *testing.T, l *Lab, bundleDir string) {
 	}
 }
 
+// checkNoSecrets: the private keys the lab made never reach its log.
+func checkNoSecrets(t *testing.T, l *Lab, log string) {
+	for _, f := range []string{l.KeyPath, filepath.Join(l.Dir, "registry", "tls.key")} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if len(line) > 16 && !strings.HasPrefix(line, "-----") && strings.Contains(log, line) {
+				t.Errorf("the lab's log contains a line of %s", f)
+			}
+		}
+	}
+}
+
 // checkStrict proves the host keys are checked: a known_hosts that gives cp1's
 // address another host's keys is refused.
 func checkStrict(t *testing.T, l *Lab) {
@@ -348,6 +393,9 @@ func checkHosts(t *testing.T, l *Lab, clients map[string]*ssh.Client) {
 		if state == "degraded" {
 			failed, _ := run(c, "systemctl --failed --no-legend --plain", nil)
 			t.Logf("%s: systemd degraded, failed units: %s", h.Name, failed)
+		}
+		if out, err := run(c, "cat /etc/resolv.conf", nil); err != nil || !strings.Contains(out, "127.0.0.11") {
+			t.Errorf("%s: resolv.conf %q, %v; want Docker's embedded DNS", h.Name, out, err)
 		}
 		mtu, err := run(c, "cat /sys/class/net/eth0/mtu", nil)
 		if err != nil || mtu != fmt.Sprint(networkMTU) {
@@ -604,7 +652,7 @@ func TestLabOnRunningDocker(t *testing.T) {
 
 	dir := t.TempDir()
 	before := snapshot(t, dir)
-	opts := Options{Dir: dir, ToolsDir: tools, Log: testLog{t}}
+	opts := Options{Dir: dir, ToolsDir: tools, Log: newTestLog(t)}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	downDone := false
