@@ -137,7 +137,11 @@ func Build(ctx context.Context, o Options) error {
 	m.BuiltWith.Debian = debVersions
 
 	// Stage everything in a fresh folder beside Out, then swap it in.
-	stage, err := os.MkdirTemp(filepath.Dir(filepath.Clean(o.Out)), "."+filepath.Base(o.Out)+"-")
+	parent := filepath.Dir(filepath.Clean(o.Out))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	stage, err := os.MkdirTemp(parent, "."+filepath.Base(o.Out)+"-")
 	if err != nil {
 		return err
 	}
