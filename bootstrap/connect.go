@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/nodes"
@@ -92,7 +93,7 @@ func nodeConfig(r inventory.ResolvedSSH) nodes.Config {
 		Port:           r.Port,
 		User:           r.User,
 		KeyPath:        r.KeyPath,
-		Agent:          r.Agent,
+		Agent:          useAgent(r.Agent),
 		KnownHostsPath: r.KnownHosts,
 		HostKeyPolicy:  nodes.HostKeyPolicy(r.HostKeyPolicy),
 		PinnedHostKey:  r.HostKey,
@@ -114,7 +115,7 @@ func nodeConfig(r inventory.ResolvedSSH) nodes.Config {
 			Port:           b.Port,
 			User:           b.User,
 			KeyPath:        b.KeyPath,
-			Agent:          b.Agent,
+			Agent:          useAgent(b.Agent),
 			KnownHostsPath: b.KnownHosts,
 			HostKeyPolicy:  nodes.HostKeyPolicy(b.HostKeyPolicy),
 			PinnedHostKey:  b.HostKey,
@@ -128,6 +129,12 @@ func nodeConfig(r inventory.ResolvedSSH) nodes.Config {
 		cfg.Bastion = bc
 	}
 	return cfg
+}
+
+// useAgent applies the inventory's rule for agent: true, "use the ssh-agent
+// when $SSH_AUTH_SOCK is set"; without an agent the other methods remain.
+func useAgent(wanted bool) bool {
+	return wanted && os.Getenv("SSH_AUTH_SOCK") != ""
 }
 
 // UpPhases lists, in order, the phases of `boot up` that have landed.
