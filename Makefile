@@ -6,8 +6,10 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -s -w -X github.com/bootctl/boot/cmd.version=$(VERSION)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin/staticcheck)
 FUZZTIME ?= 20s
+KUBERNETES ?= v1.37.2
+BUNDLE ?= dist/bundle
 
-.PHONY: help build test unit fuzz lint bench deps demo clean bundle lab-up lab-down
+.PHONY: help build test unit fuzz lab-test lint bench deps demo clean bundle lab-up lab-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -19,27 +21,30 @@ build: ## build bin/boot and the lab's helper programs beside it
 deps: ## install what the tests need (apt packages, Go tools, test users); idempotent, needs root
 	bash .ci/deps
 
-test: deps unit fuzz ## install test needs, then run every test
+test: deps bundle unit fuzz lab-test ## install what the tests need, build the bundle, run every test (root)
 
-unit: ## go test ./... (needs `make deps` once)
-	CI=$${CI:-true} $(GO) test -count=1 ./...
+unit: ## go test ./... (needs `make deps` and `make bundle` once)
+	CI=$${CI:-true} BOOT_BUNDLE_DIR=$(abspath $(BUNDLE)) $(GO) test -count=1 ./...
+
+lab-test: ## the lab end-to-end tests: four real hosts from the bundle (root, Docker)
+	CI=$${CI:-true} BOOT_LAB_BUNDLE=$(abspath $(BUNDLE)) $(GO) test -count=1 -tags lab -v -timeout 40m \
+		-run '^(TestLab|TestLabOnRunningDocker|TestBootUpDryRunOnLab)$$' ./lab/ ./cmd/
 
 fuzz: ## run each fuzz target briefly
 	$(GO) test ./inventory -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(STATICCHECK) ./...
+	$(GO) vet -tags lab ./...
+	$(STATICCHECK) -tags lab ./...
 
 bench: ## run the benchmarks once and print their figures
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
-demo: build ## the main job: build boot and check the example inventory (connects nowhere)
+demo: bundle ## the main job: build the bundle if needed, bring the lab up, plan `boot up` on it
 	$(BIN) validate -i examples/inventory.yaml
-
-KUBERNETES ?= v1.37.2
-BUNDLE ?= dist/bundle
+	$(BIN) lab status -o json | grep -q '"up":true' || $(BIN) lab up --bundle $(BUNDLE)
+	$(BIN) up -i .lab/inventory.yaml --dry-run
 
 bundle: build ## build the offline bundle into $(BUNDLE) (cached: seconds when warm, ~25 min cold)
 	$(BIN) bundle build --kubernetes $(KUBERNETES) --out $(BUNDLE)

@@ -1,0 +1,92 @@
+//go:build lab
+
+// The lab end-to-end test of the command line: `boot lab up`, then
+// `boot up --dry-run` against the four real lab hosts (systemd, their own
+// machine-ids and host keys, strict host-key checking), then `boot lab down`.
+// It needs root, Docker and debootstrap, and a bundle:
+//
+//	BOOT_LAB_BUNDLE=$PWD/dist/bundle go test -tags lab -run TestBootUpDryRunOnLab -v ./cmd/
+package cmd
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestBootUpDryRunOnLab(t *testing.T) {
+	bundleDir := os.Getenv("BOOT_LAB_BUNDLE")
+	if bundleDir == "" || os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("the lab test needs root and BOOT_LAB_BUNDLE (a built bundle)")
+		}
+		t.Skip("needs root and BOOT_LAB_BUNDLE")
+	}
+	tools := t.TempDir()
+	build := exec.Command("go", "build", "-o", tools+"/", "../lab/runc-capwrap", "../lab/lab-registry")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the lab's helpers: %v\n%s", err, out)
+	}
+	dir := filepath.Join(t.TempDir(), "lab")
+	t.Cleanup(func() {
+		if code, _, stderr := run(t, "lab", "down", "--dir", dir); code != 0 {
+			t.Errorf("boot lab down: exit %d\n%s", code, stderr)
+		}
+	})
+	if code, out, stderr := run(t, "lab", "up", "--dir", dir, "--bundle", bundleDir, "--tools-dir", tools); code != 0 {
+		t.Fatalf("boot lab up: exit %d\n%s\n%s", code, out, stderr)
+	}
+	inv := filepath.Join(dir, "inventory.yaml")
+	before := snapshot(t, filepath.Join(dir, "known_hosts"))
+
+	code, stdout, stderr := run(t, "up", "-i", inv, "--dry-run", "-o", "json")
+	t.Logf("boot up --dry-run:\n%s%s", stdout, stderr)
+	if code != ExitOK {
+		t.Fatalf("boot up --dry-run on the lab: exit %d", code)
+	}
+	ok := map[string]map[string]bool{}
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		var e struct{ Phase, Host, Status, Message string }
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("not a JSON event: %q", sc.Text())
+		}
+		switch e.Status {
+		case "failed", "changed":
+			t.Errorf("unexpected event %+v", e)
+		case "ok":
+			if ok[e.Phase] == nil {
+				ok[e.Phase] = map[string]bool{}
+			}
+			ok[e.Phase][e.Host] = true
+		}
+	}
+	for _, phase := range []string{"connect", "facts", "preflight"} {
+		for _, h := range []string{"cp1", "w1", "w2", "w3"} {
+			if !ok[phase][h] {
+				t.Errorf("%s: no ok event for %s", phase, h)
+			}
+		}
+	}
+	if !ok["up"][""] {
+		t.Errorf("no final 'nothing was changed' event")
+	}
+	after := snapshot(t, filepath.Join(dir, "known_hosts"))
+	for p, v := range before {
+		if after[p] != v {
+			t.Errorf("the dry run changed %s", p)
+		}
+	}
+	// The hosts are still untouched: no Kubernetes state anywhere.
+	for _, h := range []string{"cp1", "w1", "w2", "w3"} {
+		out, err := exec.Command("docker", "exec", "boot-lab-"+h, "sh", "-c", "ls /etc/kubernetes /var/lib/kubelet 2>&1 || true").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "No such file") || strings.Contains(string(out), ".conf") {
+			t.Errorf("%s: after a dry run: %s %v", h, out, err)
+		}
+	}
+}
