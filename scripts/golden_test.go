@@ -1,0 +1,267 @@
+package scripts
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// testToken is a well-formed bootstrap token used only by tests.
+const testToken Token = "x7k2qp.4m9zt1c8vw0rj5hy"
+
+const testCAHash = "sha256:8f14e45fceea167a5a36dedd4bea2543a1b4d2e7c0b7e5b5a8e5f0c3d7e9a1b2"
+
+// scriptCases are the parameter sets every rendered script is checked with.
+var scriptCases = []struct {
+	name   string
+	render func() (string, error)
+}{
+	{"host-prep-lab.sh", func() (string, error) {
+		return HostPrep(HostPrepParams{Hostname: "lab-cp", Address: "172.30.0.10"})
+	}},
+	{"host-prep-packages.sh", func() (string, error) {
+		return HostPrep(HostPrepParams{Hostname: "node-1.example.com", Address: "10.0.0.11", Packages: []string{"conntrack", "socat", "ebtables"}})
+	}},
+	{"runtime-bundle-lab.sh", func() (string, error) {
+		return RuntimeBundle(RuntimeBundleParams{
+			StagingDir: "/var/tmp/boot/bundle", ImageRepository: "registry.lab.internal/k8s", PauseTag: "3.10.2",
+			RuntimeBinary: "/usr/local/bin/runc-caps", ReadyTimeout: 90 * time.Second,
+		})
+	}},
+	{"runtime-bundle-default.sh", func() (string, error) {
+		return RuntimeBundle(RuntimeBundleParams{StagingDir: "/var/tmp/boot/bundle", PauseTag: "3.10.2"})
+	}},
+	{"runtime-online-ubuntu-noble.sh", func() (string, error) {
+		return RuntimeOnline(RuntimeOnlineParams{
+			OSID: "ubuntu", Codename: "noble", DockerVersion: "28.1.1", ContainerdVersion: "1.7.27",
+			PauseTag: "3.10.2",
+		})
+	}},
+	{"runtime-online-debian-trixie-wrapper.sh", func() (string, error) {
+		return RuntimeOnline(RuntimeOnlineParams{
+			OSID: "debian", Codename: "trixie", ImageRepository: "registry.example.com/k8s", PauseTag: "3.10.2",
+			RuntimeBinary: "/usr/local/sbin/runc-wrapper",
+		})
+	}},
+	{"kube-bundle.sh", func() (string, error) {
+		return KubeBundle(KubeBundleParams{StagingDir: "/var/tmp/boot/bundle"})
+	}},
+	{"kube-online-v1.37.2.sh", func() (string, error) {
+		return KubeOnline(KubeOnlineParams{KubernetesVersion: "v1.37.2"})
+	}},
+}
+
+// kubeadmCases are the kubeadm configurations checked against golden files
+// and, where the binary is available, kubeadm config validate.
+var kubeadmCases = []struct {
+	name   string
+	render func() ([]byte, error)
+}{
+	{"kubeadm-init-lab-cgroupv1.yaml", func() ([]byte, error) {
+		return KubeadmInit(KubeadmParams{
+			KubernetesVersion: "v1.37.2", NodeName: "lab-cp", AdvertiseAddress: "172.30.0.10",
+			ControlPlaneEndpoint: "172.30.0.10:6443", PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12",
+			ImageRepository: "registry.lab.internal/k8s", CgroupV1: true, ConntrackReadOnly: true,
+			IgnorePreflightErrors: []string{"SystemVerification"},
+		})
+	}},
+	{"kubeadm-init-online-ubuntu-cgroupv2.yaml", func() ([]byte, error) {
+		return KubeadmInit(KubeadmParams{
+			KubernetesVersion: "v1.36.4", NodeName: "cp-1", AdvertiseAddress: "10.0.0.10",
+			ControlPlaneEndpoint: "10.0.0.10:6443", PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12",
+		})
+	}},
+	{"kubeadm-init-public-san.yaml", func() ([]byte, error) {
+		return KubeadmInit(KubeadmParams{
+			KubernetesVersion: "v1.37.2", NodeName: "cp-1", AdvertiseAddress: "10.0.0.10", BindPort: 8443,
+			ControlPlaneEndpoint: "k8s.example.com:8443", PodSubnet: "10.32.0.0/16", ServiceSubnet: "10.96.0.0/16",
+			CertSANs: []string{"203.0.113.7", "k8s.example.com"},
+		})
+	}},
+	{"kubeadm-join-worker.yaml", func() ([]byte, error) {
+		return KubeadmJoin(JoinParams{
+			NodeName: "lab-w1", NodeIP: "172.30.0.11", APIServerEndpoint: "172.30.0.10:6443",
+			Token: testToken, CACertHashes: []string{testCAHash}, IgnorePreflightErrors: []string{"SystemVerification"},
+		})
+	}},
+}
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./scripts -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test ./scripts -update rewrites it after review):\n%s", name, lineDiff(string(want), string(got)))
+	}
+}
+
+// lineDiff names the first line where two texts differ.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return "line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl
+		}
+	}
+	return "(same lines, different bytes)"
+}
+
+func TestScriptsGolden(t *testing.T) {
+	for _, c := range scriptCases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := c.render()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, c.name, []byte(s))
+		})
+	}
+}
+
+func TestKubeadmGolden(t *testing.T) {
+	for _, c := range kubeadmCases {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := c.render()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, c.name, b)
+		})
+	}
+}
+
+// needTool finds an installed prerequisite: with CI set a missing one fails
+// the test, otherwise the test is skipped.
+func needTool(t *testing.T, name, hint string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed (%s)", name, hint)
+		}
+		t.Skipf("%s is not installed (%s)", name, hint)
+	}
+	return p
+}
+
+// bundleBinary finds a binary of the offline bundle: $BOOT_BUNDLE_DIR/bin
+// when CI is set (failing when it is missing), else the bundle engineer's
+// default folder (skipping when it is absent).
+func bundleBinary(t *testing.T, name string) string {
+	t.Helper()
+	dir := os.Getenv("BOOT_BUNDLE_DIR")
+	if dir == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("BOOT_BUNDLE_DIR is not set: CI must point it at the built bundle (for bin/%s)", name)
+		}
+		dir = "/var/tmp/boot-bundle/v1.37.2"
+	}
+	p := filepath.Join(dir, "bin", name)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s: %v (build the bundle first)", p, err)
+		}
+		t.Skipf("%s is absent (build the bundle with make bundle)", p)
+	}
+	return p
+}
+
+func TestScriptsShellcheck(t *testing.T) {
+	shellcheck := needTool(t, "shellcheck", "apt-get install shellcheck")
+	dir := t.TempDir()
+	for _, c := range scriptCases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := c.render()
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := filepath.Join(dir, c.name)
+			if err := os.WriteFile(f, []byte(s), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(shellcheck, "--shell=bash", "--severity=style", "--external-sources", f).CombinedOutput()
+			if err != nil {
+				t.Errorf("shellcheck %s: %v\n%s", c.name, err, out)
+			}
+			if out, err := exec.Command("bash", "-n", f).CombinedOutput(); err != nil {
+				t.Errorf("bash -n %s: %v\n%s", c.name, err, out)
+			}
+		})
+	}
+}
+
+func TestScriptsHeader(t *testing.T) {
+	for _, c := range scriptCases {
+		s, err := c.render()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.SplitN(s, "\n", 3)
+		if lines[0] != "#!/usr/bin/env bash" {
+			t.Errorf("%s starts with %q, want #!/usr/bin/env bash", c.name, lines[0])
+		}
+		if !strings.Contains(s, "\nset -euo pipefail\n") {
+			t.Errorf("%s has no set -euo pipefail", c.name)
+		}
+	}
+}
+
+func TestKubeadmValidate(t *testing.T) {
+	kubeadm := bundleBinary(t, "kubeadm")
+	dir := t.TempDir()
+	for _, c := range kubeadmCases {
+		t.Run(c.name, func(t *testing.T) {
+			b, err := c.render()
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := filepath.Join(dir, c.name)
+			if err := os.WriteFile(f, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(kubeadm, "config", "validate", "--config", f).CombinedOutput()
+			if err != nil {
+				t.Errorf("kubeadm config validate %s: %v\n%s", c.name, err, out)
+			}
+		})
+	}
+	// The check can fail: kubeadm refuses a misspelt field.
+	b, err := kubeadmCases[0].render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, bytes.Replace(b, []byte("maxPerCore"), []byte("maxPerCores"), 1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(kubeadm, "config", "validate", "--config", bad).CombinedOutput(); err == nil {
+		t.Errorf("kubeadm config validate accepted a misspelt field:\n%s", out)
+	}
+}

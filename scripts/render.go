@@ -1,0 +1,78 @@
+package scripts
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/template"
+	"unicode"
+	"unicode/utf8"
+)
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+// templates holds every embedded template, parsed once. Scripts share the
+// prelude defined in templates/prelude.sh.tmpl.
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"q":     shellQuote,
+	"tomlq": tomlQuote,
+	"yamlq": yamlQuote,
+}).ParseFS(templateFS, "templates/*.tmpl"))
+
+func render(name string, data any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := templates.ExecuteTemplate(&b, name, data); err != nil {
+		// Template errors name the template and the field, never values.
+		return nil, fmt.Errorf("render %s: %w", name, err)
+	}
+	return b.Bytes(), nil
+}
+
+// shellQuote returns s as one shell word that bash reads back as exactly s:
+// single quotes around it, each single quote inside closed, escaped and
+// reopened.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// tomlQuote returns s as a TOML basic string. Parameters never hold control
+// characters (checkText refuses them), so only " and \ need escaping.
+func tomlQuote(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return `"` + r.Replace(s) + `"`
+}
+
+// yamlQuote returns s as a YAML double-quoted scalar (a JSON string is one).
+func yamlQuote(s string) (string, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
+}
+
+// checkText refuses control characters (newlines included) and invalid
+// UTF-8 in a parameter. The error names the field, not the value.
+func checkText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%s holds a control character (newline, tab, ...)", field)
+		}
+	}
+	return nil
+}
+
+// wrapError prefixes a public function's error with its name.
+func wrapError(err *error, function string) {
+	if *err != nil {
+		*err = fmt.Errorf("scripts.%s: %w", function, *err)
+	}
+}

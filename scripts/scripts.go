@@ -1,0 +1,186 @@
+package scripts
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// HostPrepParams are the inputs of the host preparation script.
+type HostPrepParams struct {
+	// Hostname is the node's inventory name (a DNS name), set as the
+	// host's name now and at boot.
+	Hostname string
+	// Address is the node's cluster-internal IP, mapped to Hostname in
+	// /etc/hosts.
+	Address string
+	// Packages are Debian/Ubuntu packages installed with apt-get when
+	// missing; may be empty.
+	Packages []string
+}
+
+// HostPrep renders the host preparation script: kernel modules overlay and
+// br_netfilter (loaded and listed in /etc/modules-load.d only where they are
+// loadable modules; loaded or built-in ones need nothing), the forwarding and
+// bridge-netfilter sysctls in /etc/sysctl.d (a key that is read-only on the
+// host is a warning), swap off now and in /etc/fstab (backed up once to
+// /etc/fstab.boot-backup), missing packages, the hostname and its
+// /etc/hosts entry.
+func HostPrep(p HostPrepParams) (_ string, err error) {
+	defer wrapError(&err, "HostPrep")
+	if err := checkDNSName("Hostname", p.Hostname); err != nil {
+		return "", err
+	}
+	if err := checkIP("Address", p.Address); err != nil {
+		return "", err
+	}
+	for i, pkg := range p.Packages {
+		if !aptPackageRe.MatchString(pkg) {
+			return "", fmt.Errorf("%s[%d] is not a Debian package name", "Packages", i)
+		}
+	}
+	return renderString("hostprep.sh.tmpl", p)
+}
+
+// RuntimeBundleParams are the inputs of the bundle container runtime script.
+type RuntimeBundleParams struct {
+	// StagingDir is the absolute path on the host where the bundle's bin/,
+	// cni/bin/ and systemd/ folders were uploaded.
+	StagingDir string
+	// ImageRepository holds the pause image; empty means
+	// DefaultImageRepository.
+	ImageRepository string
+	// PauseTag is the pause image's tag, e.g. 3.10.2.
+	PauseTag string
+	// RuntimeBinary, when set, is the absolute path of the OCI runtime
+	// containerd runs instead of runc (the runc runtime's BinaryName).
+	RuntimeBinary string
+	// ReadyTimeout bounds the wait for the CRI runtime to report ready;
+	// zero means two minutes.
+	ReadyTimeout time.Duration
+}
+
+// RuntimeBundle renders the script that installs containerd 2.x, its shim,
+// ctr, runc and crictl into /usr/local/bin and the CNI plugins into
+// /opt/cni/bin from StagingDir (only files that differ), containerd's unit,
+// /etc/containerd/config.toml (config version 3: SystemdCgroup, pinned
+// sandbox image, BinaryName) and /etc/crictl.yaml; enables and (re)starts
+// containerd as needed and waits until crictl info reports RuntimeReady.
+func RuntimeBundle(p RuntimeBundleParams) (_ string, err error) {
+	defer wrapError(&err, "RuntimeBundle")
+	if err := checkAbsPath("StagingDir", p.StagingDir); err != nil {
+		return "", err
+	}
+	rc, err := newRuntimeConfig(p.ImageRepository, p.PauseTag, p.RuntimeBinary, p.ReadyTimeout)
+	if err != nil {
+		return "", err
+	}
+	return renderString("runtime-bundle.sh.tmpl", struct {
+		runtimeConfig
+		StagingDir string
+	}{rc, p.StagingDir})
+}
+
+// The operating systems whose Docker apt repository RuntimeOnline knows, by
+// os-release ID and VERSION_CODENAME.
+var dockerCodenames = map[string][]string{
+	"debian": {"bookworm", "trixie"}, // 12, 13
+	"ubuntu": {"jammy", "noble"},     // 22.04, 24.04
+}
+
+// RuntimeOnlineParams are the inputs of the online container runtime script.
+type RuntimeOnlineParams struct {
+	// OSID and Codename are the host's os-release ID and VERSION_CODENAME:
+	// debian bookworm|trixie or ubuntu jammy|noble.
+	OSID     string
+	Codename string
+	// DockerVersion pins docker-ce and docker-ce-cli, ContainerdVersion
+	// pins containerd.io: an upstream version (28.1.1, 1.7.27) or an
+	// exact apt version. Empty: whatever is installed, else the newest.
+	DockerVersion     string
+	ContainerdVersion string
+	// ImageRepository, PauseTag, RuntimeBinary and ReadyTimeout are as in
+	// RuntimeBundleParams.
+	ImageRepository string
+	PauseTag        string
+	RuntimeBinary   string
+	ReadyTimeout    time.Duration
+}
+
+// RuntimeOnline renders the script that installs Docker Engine (docker-ce,
+// docker-ce-cli, containerd.io) from Docker's apt repository, with the
+// repository signed by its key in /etc/apt/keyrings, and replaces the
+// package's containerd configuration (which disables CRI) with one that
+// enables CRI with SystemdCgroup in the layout of the installed containerd
+// major version (1.x: config version 2, 2.x: version 3). It then enables and
+// starts containerd and docker and waits until the CRI runtime is ready.
+func RuntimeOnline(p RuntimeOnlineParams) (_ string, err error) {
+	defer wrapError(&err, "RuntimeOnline")
+	names, ok := dockerCodenames[p.OSID]
+	if !ok {
+		return "", fmt.Errorf("%s is not debian or ubuntu", "OSID")
+	}
+	known := false
+	for _, n := range names {
+		known = known || n == p.Codename
+	}
+	if !known {
+		return "", fmt.Errorf("%s is not one of %s for %s", "Codename", strings.Join(names, ", "), p.OSID)
+	}
+	for _, v := range []struct{ field, value string }{{"DockerVersion", p.DockerVersion}, {"ContainerdVersion", p.ContainerdVersion}} {
+		if v.value != "" && !aptVersionRe.MatchString(v.value) {
+			return "", fmt.Errorf("%s is not a package version", v.field)
+		}
+	}
+	rc, err := newRuntimeConfig(p.ImageRepository, p.PauseTag, p.RuntimeBinary, p.ReadyTimeout)
+	if err != nil {
+		return "", err
+	}
+	return renderString("runtime-online.sh.tmpl", struct {
+		runtimeConfig
+		OSID, Codename, DockerVersion, ContainerdVersion string
+	}{rc, p.OSID, p.Codename, p.DockerVersion, p.ContainerdVersion})
+}
+
+// KubeBundleParams are the inputs of the bundle Kubernetes packages script.
+type KubeBundleParams struct {
+	// StagingDir is where the bundle's bin/ and systemd/ were uploaded.
+	StagingDir string
+}
+
+// KubeBundle renders the script that installs kubeadm, kubelet and kubectl
+// into /usr/local/bin and kubelet.service and its 10-kubeadm.conf drop-in
+// into /etc/systemd/system from StagingDir (only files that differ), and
+// enables kubelet (kubeadm init/join starts it).
+func KubeBundle(p KubeBundleParams) (_ string, err error) {
+	defer wrapError(&err, "KubeBundle")
+	if err := checkAbsPath("StagingDir", p.StagingDir); err != nil {
+		return "", err
+	}
+	return renderString("kube-bundle.sh.tmpl", p)
+}
+
+// KubeOnlineParams are the inputs of the online Kubernetes packages script.
+type KubeOnlineParams struct {
+	// KubernetesVersion is vMAJOR.MINOR.PATCH, e.g. v1.37.2.
+	KubernetesVersion string
+}
+
+// KubeOnline renders the script that adds the pkgs.k8s.io apt repository of
+// the version's minor release (its current key in /etc/apt/keyrings),
+// installs kubeadm, kubelet and kubectl at exactly that version, holds them
+// (apt-mark hold) and enables kubelet.
+func KubeOnline(p KubeOnlineParams) (_ string, err error) {
+	defer wrapError(&err, "KubeOnline")
+	if err := checkKubeVersion("KubernetesVersion", p.KubernetesVersion); err != nil {
+		return "", err
+	}
+	v := strings.TrimPrefix(p.KubernetesVersion, "v")
+	minor := p.KubernetesVersion[:strings.LastIndexByte(p.KubernetesVersion, '.')]
+	return renderString("kube-online.sh.tmpl", struct{ Minor, Version string }{minor, v})
+}
+
+func renderString(name string, data any) (string, error) {
+	b, err := render(name, data)
+	return string(b), err
+}

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# host-prep.sh: rendered by boot from typed parameters; safe to run again.
+# Usage: host-prep.sh [check]
+#   check  report what would change ("would: ...") and change nothing.
+# Every change is reported on stdout as "changed: ...".
+set -euo pipefail
+umask 022
+
+mode=apply
+if [[ ${1:-} == check ]]; then
+  mode=check
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# change WHAT COMMAND [ARG...]: run COMMAND and report WHAT; in check mode
+# only report that WHAT would be done.
+change() {
+  local what=$1
+  shift
+  if [[ $mode == check ]]; then
+    printf 'would: %s\n' "$what"
+    return 0
+  fi
+  printf 'changed: %s\n' "$what"
+  "$@"
+}
+
+warn() {
+  printf 'warning: %s\n' "$*" >&2
+}
+
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# put_file SRC DEST PERM: install SRC as DEST (mode PERM, parents created)
+# unless DEST already has that content and mode. Succeeds only when it
+# changed (or, in check mode, would change) DEST.
+put_file() {
+  local src=$1 dest=$2 perm=$3
+  if [[ -f $dest ]] && cmp -s -- "$src" "$dest" && [[ $(stat -c %a -- "$dest") == "${perm#0}" ]]; then
+    return 1
+  fi
+  change "install $dest" install -D -m "$perm" -- "$src" "$dest"
+}
+
+# put_content DEST PERM: put_file with the content read from stdin.
+put_content() {
+  local src
+  src=$(mktemp -p "$tmp")
+  cat >"$src"
+  put_file "$src" "$1" "$2"
+}
+
+# Parameters.
+hostname='node-1.example.com'
+address='10.0.0.11'
+packages=( 'conntrack' 'socat' 'ebtables' )
+
+# Kernel modules: containerd's overlayfs snapshotter and bridged pod traffic
+# through iptables. A module that is loaded or built into the kernel needs
+# nothing; a loadable one is loaded now and listed for boot.
+modules_conf=/etc/modules-load.d/boot-kubernetes.conf
+loadable=()
+for m in overlay br_netfilter; do
+  if [[ -e /sys/module/$m/initstate ]]; then
+    loadable+=("$m") # a loaded module: load it at boot too
+  elif [[ -d /sys/module/$m ]] || grep -qs "/$m\.ko" "/lib/modules/$(uname -r)/modules.builtin"; then
+    continue # built into the kernel
+  elif command -v modprobe >/dev/null && modprobe -n -q "$m" 2>/dev/null; then
+    loadable+=("$m")
+    change "load kernel module $m" modprobe "$m"
+  else
+    warn "kernel module $m is neither loaded, built in nor loadable here"
+  fi
+done
+if ((${#loadable[@]} > 0)); then
+  printf '%s\n' "# Written by boot: kernel modules Kubernetes needs." "${loadable[@]}" |
+    put_content "$modules_conf" 0644 || true
+fi
+
+# Forwarding and bridge netfilter sysctls, applied now and at boot. A key
+# that is read-only here (a container sharing the host's settings) is
+# reported, not fatal.
+sysctl_conf=/etc/sysctl.d/90-boot-kubernetes.conf
+put_content "$sysctl_conf" 0644 <<'BOOT_EOF' || true
+# Written by boot: kernel settings Kubernetes needs.
+net.ipv4.ip_forward = 1
+net.bridge.bridge-nf-call-iptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+BOOT_EOF
+for key in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables; do
+  if [[ $(sysctl -n "$key" 2>/dev/null || true) == 1 ]]; then
+    continue
+  fi
+  if [[ $mode == check ]]; then
+    printf 'would: set %s = 1\n' "$key"
+    continue
+  fi
+  sysctl --system >/dev/null 2>&1 || true
+  value=$(sysctl -n "$key" 2>/dev/null || true)
+  if [[ $value == 1 ]]; then
+    printf 'changed: set %s = 1\n' "$key"
+  elif [[ -z $value ]]; then
+    warn "$key does not exist on this kernel (is br_netfilter available?)"
+  elif [[ ! -w /proc/sys/${key//.//} ]]; then
+    warn "$key is read-only here and stays $value"
+  else
+    die "$key is $value after sysctl --system, want 1"
+  fi
+done
+
+# Swap off now and at boot (the kubelet refuses to run with swap by default).
+if [[ -n $(swapon --show=NAME --noheadings 2>/dev/null || true) ]]; then
+  change "turn swap off" swapoff -a
+fi
+if [[ -f /etc/fstab ]] && grep -Eq '^[[:space:]]*[^#[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]' /etc/fstab; then
+  if [[ ! -e /etc/fstab.boot-backup ]]; then
+    change "back up /etc/fstab to /etc/fstab.boot-backup" cp -p /etc/fstab /etc/fstab.boot-backup
+  fi
+  change "comment out swap in /etc/fstab" \
+    sed -i -E 's/^([[:space:]]*[^#[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]])/#\1/' /etc/fstab
+fi
+
+# Packages the node needs, installed when missing.
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} > 0)); then
+  command -v apt-get >/dev/null || die "packages missing and no apt-get: ${missing[*]}"
+  change "install packages ${missing[*]}" \
+    env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Hostname: the inventory name, now and at boot.
+set_hostname() {
+  if command -v hostnamectl >/dev/null && hostnamectl set-hostname "$hostname" 2>/dev/null; then
+    return 0
+  fi
+  # No hostnamectl, or it cannot replace /etc/hostname (a bind mount in a
+  # container): write the file in place and set the running name.
+  printf '%s\n' "$hostname" >/etc/hostname
+  hostname "$hostname"
+}
+if [[ $(hostname) != "$hostname" || $(cat /etc/hostname 2>/dev/null || true) != "$hostname" ]]; then
+  change "set hostname to $hostname" set_hostname
+fi
+
+# /etc/hosts maps the name to the node's address. Appended in place: the
+# file may be a bind mount.
+if ! awk -v a="$address" -v n="$hostname" '
+    $1 == a { for (i = 2; i <= NF && $i !~ /^#/; i++) if ($i == n) found = 1 }
+    END { exit !found }' /etc/hosts 2>/dev/null; then
+  add_host() {
+    printf '%s %s # added by boot\n' "$address" "$hostname" >>/etc/hosts
+  }
+  change "map $hostname to $address in /etc/hosts" add_host
+fi

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# kube-online.sh: rendered by boot from typed parameters; safe to run again.
+# Usage: kube-online.sh [check]
+#   check  report what would change ("would: ...") and change nothing.
+# Every change is reported on stdout as "changed: ...".
+set -euo pipefail
+umask 022
+
+mode=apply
+if [[ ${1:-} == check ]]; then
+  mode=check
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# change WHAT COMMAND [ARG...]: run COMMAND and report WHAT; in check mode
+# only report that WHAT would be done.
+change() {
+  local what=$1
+  shift
+  if [[ $mode == check ]]; then
+    printf 'would: %s\n' "$what"
+    return 0
+  fi
+  printf 'changed: %s\n' "$what"
+  "$@"
+}
+
+warn() {
+  printf 'warning: %s\n' "$*" >&2
+}
+
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# put_file SRC DEST PERM: install SRC as DEST (mode PERM, parents created)
+# unless DEST already has that content and mode. Succeeds only when it
+# changed (or, in check mode, would change) DEST.
+put_file() {
+  local src=$1 dest=$2 perm=$3
+  if [[ -f $dest ]] && cmp -s -- "$src" "$dest" && [[ $(stat -c %a -- "$dest") == "${perm#0}" ]]; then
+    return 1
+  fi
+  change "install $dest" install -D -m "$perm" -- "$src" "$dest"
+}
+
+# put_content DEST PERM: put_file with the content read from stdin.
+put_content() {
+  local src
+  src=$(mktemp -p "$tmp")
+  cat >"$src"
+  put_file "$src" "$1" "$2"
+}
+
+# Parameters.
+minor='v1.37'
+version='1.37.2'
+
+export DEBIAN_FRONTEND=noninteractive
+installed_version() {
+  dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null | awk '$3 == "installed" { print $4 }'
+}
+
+need=()
+for p in ca-certificates curl; do
+  [[ -n $(installed_version "$p") ]] || need+=("$p")
+done
+if ((${#need[@]} > 0)); then
+  change "refresh apt package lists" apt-get update -q
+  change "install ${need[*]}" apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+# The Kubernetes apt repository of this minor version at pkgs.k8s.io, signed
+# by its current key (fetched each run: it rotates).
+repo=https://pkgs.k8s.io/core:/stable:/$minor/deb/
+repo_changed=0
+if [[ $mode == apply ]] || command -v curl >/dev/null; then
+  curl -fsSL --retry 3 --max-time 60 -o "$tmp/kubernetes.asc" "${repo}Release.key" ||
+    die "cannot download the Kubernetes apt key from ${repo}Release.key"
+  if put_file "$tmp/kubernetes.asc" /etc/apt/keyrings/kubernetes-apt-keyring.asc 0644; then
+    repo_changed=1
+  fi
+else
+  printf 'would: install /etc/apt/keyrings/kubernetes-apt-keyring.asc\n'
+fi
+if put_content /etc/apt/sources.list.d/kubernetes.list 0644 <<BOOT_EOF; then
+deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.asc] $repo /
+BOOT_EOF
+  repo_changed=1
+fi
+
+# kubeadm, kubelet and kubectl at exactly $version, held there.
+find_version() {
+  apt-cache madison "$1" 2>/dev/null | awk -F'|' -v want="$version" '
+    { v = $2; gsub(/[[:space:]]/, "", v) }
+    index(v, want "-") == 1 { print v; exit }'
+}
+pkgs=(kubeadm kubelet kubectl)
+updated=0
+if ((repo_changed)); then
+  change "refresh apt package lists" apt-get update -q
+  updated=1
+fi
+install=()
+restart=0
+for p in "${pkgs[@]}"; do
+  have=$(installed_version "$p")
+  if [[ $have == "$version"-* ]]; then
+    continue
+  fi
+  v=$(find_version "$p")
+  if [[ -z $v && $mode == apply ]] && ((updated == 0)); then
+    change "refresh apt package lists" apt-get update -q
+    updated=1
+    v=$(find_version "$p")
+  fi
+  if [[ -z $v ]]; then
+    if [[ $mode == check ]]; then
+      printf 'would: install %s %s\n' "$p" "$version"
+      continue
+    fi
+    die "$p $version is not in $repo"
+  fi
+  install+=("$p=$v")
+  if [[ $p == kubelet ]]; then
+    restart=1
+  fi
+done
+if ((${#install[@]} > 0)); then
+  change "install ${install[*]}" apt-get install -y -q --allow-downgrades --allow-change-held-packages "${install[@]}"
+fi
+held=$(apt-mark showhold 2>/dev/null || true)
+for p in "${pkgs[@]}"; do
+  if ! grep -qx -- "$p" <<<"$held"; then
+    change "hold $p at $version" apt-mark hold "$p"
+  fi
+done
+# kubelet on at boot. kubeadm init/join start it; a kubelet already running
+# (a node that joined) is restarted when its binary or unit changed.
+if ! systemctl is-enabled --quiet kubelet 2>/dev/null; then
+  change "enable kubelet at boot" systemctl enable kubelet
+fi
+if ((restart)) && systemctl is-active --quiet kubelet; then
+  change "restart kubelet" systemctl restart kubelet
+fi

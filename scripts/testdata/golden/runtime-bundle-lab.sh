@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# runtime-bundle.sh: rendered by boot from typed parameters; safe to run again.
+# Usage: runtime-bundle.sh [check]
+#   check  report what would change ("would: ...") and change nothing.
+# Every change is reported on stdout as "changed: ...".
+set -euo pipefail
+umask 022
+
+mode=apply
+if [[ ${1:-} == check ]]; then
+  mode=check
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# change WHAT COMMAND [ARG...]: run COMMAND and report WHAT; in check mode
+# only report that WHAT would be done.
+change() {
+  local what=$1
+  shift
+  if [[ $mode == check ]]; then
+    printf 'would: %s\n' "$what"
+    return 0
+  fi
+  printf 'changed: %s\n' "$what"
+  "$@"
+}
+
+warn() {
+  printf 'warning: %s\n' "$*" >&2
+}
+
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# put_file SRC DEST PERM: install SRC as DEST (mode PERM, parents created)
+# unless DEST already has that content and mode. Succeeds only when it
+# changed (or, in check mode, would change) DEST.
+put_file() {
+  local src=$1 dest=$2 perm=$3
+  if [[ -f $dest ]] && cmp -s -- "$src" "$dest" && [[ $(stat -c %a -- "$dest") == "${perm#0}" ]]; then
+    return 1
+  fi
+  change "install $dest" install -D -m "$perm" -- "$src" "$dest"
+}
+
+# put_content DEST PERM: put_file with the content read from stdin.
+put_content() {
+  local src
+  src=$(mktemp -p "$tmp")
+  cat >"$src"
+  put_file "$src" "$1" "$2"
+}
+
+# Parameters.
+staging='/var/tmp/boot/bundle'
+
+# containerd, its runc shim, ctr, runc and crictl from the uploaded bundle
+# into /usr/local/bin, the CNI plugins into /opt/cni/bin: only files that
+# differ are replaced.
+restart=0
+reload=0
+for b in containerd containerd-shim-runc-v2 ctr runc crictl; do
+  [[ -f $staging/bin/$b ]] || die "$staging/bin/$b is missing (upload the bundle first)"
+  if put_file "$staging/bin/$b" "/usr/local/bin/$b" 0755; then
+    restart=1
+  fi
+done
+shopt -s nullglob
+plugins=("$staging"/cni/bin/*)
+shopt -u nullglob
+((${#plugins[@]} > 0)) || die "$staging/cni/bin holds no CNI plugins (upload the bundle first)"
+for p in "${plugins[@]}"; do
+  put_file "$p" "/opt/cni/bin/${p##*/}" 0755 || true
+done
+
+[[ -f $staging/systemd/containerd.service ]] || die "$staging/systemd/containerd.service is missing (upload the bundle first)"
+if put_file "$staging/systemd/containerd.service" /etc/systemd/system/containerd.service 0644; then
+  reload=1
+  restart=1
+fi
+
+if put_content /etc/containerd/config.toml 0644 <<'BOOT_EOF'; then
+# Written by boot: containerd 2.x with the CRI plugin for Kubernetes.
+version = 3
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = "registry.lab.internal/k8s/pause:3.10.2"
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd]
+  default_runtime_name = 'runc'
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+  runtime_type = 'io.containerd.runc.v2'
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  BinaryName = "/usr/local/bin/runc-caps"
+  SystemdCgroup = true
+BOOT_EOF
+  restart=1
+fi
+put_content /etc/crictl.yaml 0644 <<'BOOT_EOF' || true
+# Written by boot.
+runtime-endpoint: unix:///run/containerd/containerd.sock
+image-endpoint: unix:///run/containerd/containerd.sock
+timeout: 10
+BOOT_EOF
+
+if ((reload)); then
+  change "reload systemd units" systemctl daemon-reload
+fi
+if ! systemctl is-enabled --quiet containerd 2>/dev/null; then
+  change "enable containerd at boot" systemctl enable containerd
+fi
+if ! systemctl is-active --quiet containerd; then
+  change "start containerd" systemctl start containerd
+elif ((restart)); then
+  change "restart containerd" systemctl restart containerd
+fi
+
+# Wait (bounded) until containerd's CRI runtime reports RuntimeReady
+# (crictl info; before crictl is installed, the CRI plugin's status in ctr).
+cri_ready() {
+  if command -v crictl >/dev/null; then
+    [[ $(crictl info -o go-template --template "$ready_template" 2>/dev/null || true) == true ]]
+  else
+    ctr plugins ls 2>/dev/null | awk '$1 == "io.containerd.grpc.v1" && $2 == "cri" && $NF == "ok" { ok = 1 } END { exit !ok }'
+  fi
+}
+if [[ $mode == apply ]]; then
+  ready_template='{{range .status.conditions}}{{if eq .type "RuntimeReady"}}{{.status}}{{end}}{{end}}'
+  deadline=$((SECONDS + 90))
+  until cri_ready; do
+    if ((SECONDS >= deadline)); then
+      systemctl status containerd --no-pager -l >&2 || true
+      die "containerd's CRI runtime is not ready after 90s"
+    fi
+    sleep 1
+  done
+fi
