@@ -39,6 +39,9 @@ type fakeRoute53 struct {
 	calls        map[string]int     // operation -> requests received
 	faults       map[string][]fault // operation -> errors to answer, in order
 	nextChange   int
+	// beforeChange, when set, runs (under the lock) before a change batch is
+	// validated: someone else changing the zone meanwhile.
+	beforeChange func(z *fakeZone)
 }
 
 type fakeZone struct {
@@ -402,6 +405,9 @@ func (f *fakeRoute53) changeSets(w http.ResponseWriter, r *http.Request, body []
 	if z == nil {
 		writeAWSError(w, http.StatusNotFound, "NoSuchHostedZone", "No hosted zone found with ID: "+r.PathValue("id"))
 		return
+	}
+	if f.beforeChange != nil {
+		f.beforeChange(z)
 	}
 	var req xmlChangeRequest
 	if err := xml.Unmarshal(body, &req); err != nil {

@@ -510,3 +510,34 @@ func TestDNSNoSecretInOutput(t *testing.T) {
 		}
 	}
 }
+
+// Route53 rejects a DELETE whose values are not the current ones: when the
+// record changed between boot's read and its change, the error says so in
+// Route53's words and nothing is deleted.
+func TestDNSRemoveRejectedAfterConcurrentChange(t *testing.T) {
+	f, c := newTestRoute53(t)
+	zone := f.addZone("ZPUB", "example.com", false)
+	var lines []string
+	d := testDNS(c, &lines)
+	if _, err := d.Ensure(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f.beforeChange = func(z *fakeZone) {
+		for i, rs := range z.sets {
+			if rs.Type == "A" {
+				z.sets[i].Values = []string{"203.0.113.9"}
+			}
+		}
+	}
+	removed, err := d.Remove(context.Background())
+	want := "InvalidChangeBatch: ChangeBatch errors occurred: Tried to delete resource record set [name='registry.example.com.', type='A', set-identifier=''] but the values provided do not match the current values"
+	if removed || err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Remove = %v, %v; want false and an error with %q", removed, err, want)
+	}
+	if got := f.sets(zone); !slices.Contains(got, "registry.example.com. A 300 203.0.113.9") || !slices.Contains(got, "registry.example.com. TXT 300 "+ownerTXT) {
+		t.Errorf("records after the rejected batch: %q", got)
+	}
+	if n := f.callCount("ChangeResourceRecordSets"); n != 2 {
+		t.Errorf("ChangeResourceRecordSets called %d times, want 2 (a rejected batch is not retried)", n)
+	}
+}
