@@ -125,17 +125,48 @@ if [[ -f /etc/fstab ]] && grep -Eq '^[[:space:]]*[^#[:space:]]+[[:space:]]+[^[:s
 fi
 
 # Packages the node needs, installed when missing.
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$p")
+# apt helpers: non-interactive, waiting for another apt's lock.
+export DEBIAN_FRONTEND=noninteractive
+apt_get() {
+  apt-get -o DPkg::Lock::Timeout=300 -q "$@"
+}
+
+# apt_update: refresh the package lists, once per run.
+updated=0
+apt_update() {
+  if ((updated == 0)); then
+    change "refresh apt package lists" apt_get update
+    updated=1
   fi
-done
-if ((${#missing[@]} > 0)); then
-  command -v apt-get >/dev/null || die "packages missing and no apt-get: ${missing[*]}"
-  change "install packages ${missing[*]}" \
-    env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+}
+
+# installed_version PKG: the installed version of PKG, empty if none.
+installed_version() {
+  { dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null || true; } | awk '$3 == "installed" { print $4 }'
+}
+
+# apt_version PKG WANT: the newest available version of PKG that is WANT
+# exactly or has WANT as its upstream version (28.1.1 matches
+# 5:28.1.1-1~debian.12~bookworm, 1.37.2 matches 1.37.2-1.1); empty if none.
+apt_version() {
+  { apt-cache madison "$1" 2>/dev/null || true; } | awk -F'|' -v want="$2" '
+    { v = $2; gsub(/[[:space:]]/, "", v); u = v; sub(/^[0-9]+:/, "", u) }
+    v == want || index(u, want "-") == 1 || index(u, want "~") == 1 { print v; exit }'
+}
+
+# ensure_packages PKG...: install those of the packages that are missing.
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    [[ -n $(installed_version "$p") ]] || missing+=("$p")
+  done
+  if ((${#missing[@]} > 0)); then
+    command -v apt-get >/dev/null || die "packages missing and no apt-get: ${missing[*]}"
+    apt_update
+    change "install ${missing[*]}" apt_get install -y --no-install-recommends "${missing[@]}"
+  fi
+}
+ensure_packages "${packages[@]}"
 
 # Hostname: the inventory name, now and at boot.
 set_hostname() {

@@ -58,19 +58,49 @@ put_content() {
 minor='v1.37'
 version='1.37.2'
 
+# apt helpers: non-interactive, waiting for another apt's lock.
 export DEBIAN_FRONTEND=noninteractive
-installed_version() {
-  dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null | awk '$3 == "installed" { print $4 }'
+apt_get() {
+  apt-get -o DPkg::Lock::Timeout=300 -q "$@"
 }
 
-need=()
-for p in ca-certificates curl; do
-  [[ -n $(installed_version "$p") ]] || need+=("$p")
-done
-if ((${#need[@]} > 0)); then
-  change "refresh apt package lists" apt-get update -q
-  change "install ${need[*]}" apt-get install -y -q --no-install-recommends "${need[@]}"
-fi
+# apt_update: refresh the package lists, once per run.
+updated=0
+apt_update() {
+  if ((updated == 0)); then
+    change "refresh apt package lists" apt_get update
+    updated=1
+  fi
+}
+
+# installed_version PKG: the installed version of PKG, empty if none.
+installed_version() {
+  { dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null || true; } | awk '$3 == "installed" { print $4 }'
+}
+
+# apt_version PKG WANT: the newest available version of PKG that is WANT
+# exactly or has WANT as its upstream version (28.1.1 matches
+# 5:28.1.1-1~debian.12~bookworm, 1.37.2 matches 1.37.2-1.1); empty if none.
+apt_version() {
+  { apt-cache madison "$1" 2>/dev/null || true; } | awk -F'|' -v want="$2" '
+    { v = $2; gsub(/[[:space:]]/, "", v); u = v; sub(/^[0-9]+:/, "", u) }
+    v == want || index(u, want "-") == 1 || index(u, want "~") == 1 { print v; exit }'
+}
+
+# ensure_packages PKG...: install those of the packages that are missing.
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    [[ -n $(installed_version "$p") ]] || missing+=("$p")
+  done
+  if ((${#missing[@]} > 0)); then
+    command -v apt-get >/dev/null || die "packages missing and no apt-get: ${missing[*]}"
+    apt_update
+    change "install ${missing[*]}" apt_get install -y --no-install-recommends "${missing[@]}"
+  fi
+}
+
+ensure_packages ca-certificates curl
 
 # The Kubernetes apt repository of this minor version at pkgs.k8s.io, signed
 # by its current key (fetched each run: it rotates).
@@ -92,16 +122,10 @@ BOOT_EOF
 fi
 
 # kubeadm, kubelet and kubectl at exactly $version, held there.
-find_version() {
-  apt-cache madison "$1" 2>/dev/null | awk -F'|' -v want="$version" '
-    { v = $2; gsub(/[[:space:]]/, "", v) }
-    index(v, want "-") == 1 { print v; exit }'
-}
 pkgs=(kubeadm kubelet kubectl)
-updated=0
 if ((repo_changed)); then
-  change "refresh apt package lists" apt-get update -q
-  updated=1
+  updated=0
+  apt_update
 fi
 install=()
 restart=0
@@ -110,11 +134,10 @@ for p in "${pkgs[@]}"; do
   if [[ $have == "$version"-* ]]; then
     continue
   fi
-  v=$(find_version "$p")
+  v=$(apt_version "$p" "$version")
   if [[ -z $v && $mode == apply ]] && ((updated == 0)); then
-    change "refresh apt package lists" apt-get update -q
-    updated=1
-    v=$(find_version "$p")
+    apt_update
+    v=$(apt_version "$p" "$version")
   fi
   if [[ -z $v ]]; then
     if [[ $mode == check ]]; then
@@ -129,7 +152,7 @@ for p in "${pkgs[@]}"; do
   fi
 done
 if ((${#install[@]} > 0)); then
-  change "install ${install[*]}" apt-get install -y -q --allow-downgrades --allow-change-held-packages "${install[@]}"
+  change "install ${install[*]}" apt_get install -y --allow-downgrades --allow-change-held-packages "${install[@]}"
 fi
 held=$(apt-mark showhold 2>/dev/null || true)
 for p in "${pkgs[@]}"; do

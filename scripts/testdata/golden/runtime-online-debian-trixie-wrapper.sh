@@ -60,36 +60,50 @@ codename='trixie'
 docker_version=''
 containerd_version=''
 
+# apt helpers: non-interactive, waiting for another apt's lock.
 export DEBIAN_FRONTEND=noninteractive
+apt_get() {
+  apt-get -o DPkg::Lock::Timeout=300 -q "$@"
+}
+
+# apt_update: refresh the package lists, once per run.
 updated=0
 apt_update() {
   if ((updated == 0)); then
-    change "refresh apt package lists" apt-get update -q
+    change "refresh apt package lists" apt_get update
     updated=1
   fi
 }
 
+# installed_version PKG: the installed version of PKG, empty if none.
 installed_version() {
-  dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null | awk '$3 == "installed" { print $4 }'
+  { dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null || true; } | awk '$3 == "installed" { print $4 }'
 }
 
-# apt_version PKG WANT: the available version of PKG that is WANT exactly
-# or WANT's upstream version (28.1.1 matches 5:28.1.1-1~debian.12~bookworm).
+# apt_version PKG WANT: the newest available version of PKG that is WANT
+# exactly or has WANT as its upstream version (28.1.1 matches
+# 5:28.1.1-1~debian.12~bookworm, 1.37.2 matches 1.37.2-1.1); empty if none.
 apt_version() {
-  apt-cache madison "$1" 2>/dev/null | awk -F'|' -v want="$2" '
+  { apt-cache madison "$1" 2>/dev/null || true; } | awk -F'|' -v want="$2" '
     { v = $2; gsub(/[[:space:]]/, "", v); u = v; sub(/^[0-9]+:/, "", u) }
     v == want || index(u, want "-") == 1 || index(u, want "~") == 1 { print v; exit }'
 }
 
+# ensure_packages PKG...: install those of the packages that are missing.
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    [[ -n $(installed_version "$p") ]] || missing+=("$p")
+  done
+  if ((${#missing[@]} > 0)); then
+    command -v apt-get >/dev/null || die "packages missing and no apt-get: ${missing[*]}"
+    apt_update
+    change "install ${missing[*]}" apt_get install -y --no-install-recommends "${missing[@]}"
+  fi
+}
+
 # What apt needs to fetch over HTTPS and check signatures.
-need=()
-for p in ca-certificates curl; do
-  [[ -n $(installed_version "$p") ]] || need+=("$p")
-done
-if ((${#need[@]} > 0)); then
-  apt_update
-  change "install ${need[*]}" apt-get install -y -q --no-install-recommends "${need[@]}"
-fi
+ensure_packages ca-certificates curl
 
 # Docker's apt repository, signed by its key in /etc/apt/keyrings.
 repo_changed=0
@@ -140,7 +154,7 @@ for spec in "docker-ce:$docker_version" "docker-ce-cli:$docker_version" "contain
   [[ $have == "$version" ]] || install+=("$pkg=$version")
 done
 if ((${#install[@]} > 0)); then
-  change "install ${install[*]}" apt-get install -y -q --allow-downgrades "${install[@]}"
+  change "install ${install[*]}" apt_get install -y --allow-downgrades "${install[@]}"
 fi
 
 # containerd's CRI plugin on (the package turns it off) with the systemd
