@@ -86,10 +86,10 @@ func TestJoinErrorsHoldNoToken(t *testing.T) {
 func TestDecodeStrictErrorsHoldNoValues(t *testing.T) {
 	tok := string(testToken)
 	cases := map[string]string{
-		"wrong type": "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    caCertHashes: " + tok + "\n",
+		"wrong type":  "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    caCertHashes: " + tok + "\n",
 		"secret part": "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery:\n  bootstrapToken:\n    caCertHashes: " + tok[7:] + "\n",
-		"bad kind":   "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\n---\napiVersion: v1\nkind: " + "Secret\n",
-		"bad yaml":   "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery: [" + tok + "\n",
+		"bad kind":    "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\n---\napiVersion: v1\nkind: " + "Secret\n",
+		"bad yaml":    "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\ndiscovery: [" + tok + "\n",
 	}
 	for name, doc := range cases {
 		err := decodeStrict([]byte(doc))
