@@ -43,7 +43,9 @@
 // Both decode their output strictly into mirror types of the documented
 // fields before returning it, so a misspelt key never reaches kubeadm. The
 // join configuration holds the bootstrap token: send it to the host on stdin
-// or as an uploaded 0600 file, never on a command line or in a log. Token's
+// (`kubeadm join --config /dev/stdin`; kubeadm reads it, as the tests check
+// with `kubeadm config validate --config /dev/stdin`) or as an uploaded 0600
+// file, never on a command line or in a log. Token's
 // String, GoString and MarshalText print "[redacted]", and no error of this
 // package holds a parameter's value that could be the token.
 //

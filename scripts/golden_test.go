@@ -252,6 +252,16 @@ func TestKubeadmValidate(t *testing.T) {
 			}
 		})
 	}
+	// The join configuration reaches kubeadm on stdin, never as an argument.
+	join, err := kubeadmCases[len(kubeadmCases)-1].render()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(kubeadm, "config", "validate", "--config", "/dev/stdin")
+	cmd.Stdin = bytes.NewReader(join)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("kubeadm config validate --config /dev/stdin: %v\n%s", err, out)
+	}
 	// The check can fail: kubeadm refuses a misspelt field.
 	b, err := kubeadmCases[0].render()
 	if err != nil {
