@@ -22,8 +22,9 @@ type HostPrepParams struct {
 // HostPrep renders the host preparation script: kernel modules overlay and
 // br_netfilter (loaded and listed in /etc/modules-load.d only where they are
 // loadable modules; loaded or built-in ones need nothing), the forwarding and
-// bridge-netfilter sysctls in /etc/sysctl.d (a key that is read-only on the
-// host is a warning), swap off now and in /etc/fstab (backed up once to
+// bridge-netfilter sysctls in /etc/sysctl.d, applied from that file alone
+// (not sysctl --system, which in a privileged container would rewrite the
+// machine's global keys; a key that is read-only on the host is a warning), swap off now and in /etc/fstab (backed up once to
 // /etc/fstab.boot-backup), missing packages, the hostname and its
 // /etc/hosts entry.
 func HostPrep(p HostPrepParams) (_ string, err error) {

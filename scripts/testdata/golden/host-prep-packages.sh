@@ -99,7 +99,9 @@ for key in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bri
     printf 'would: set %s = 1\n' "$key"
     continue
   fi
-  sysctl --system >/dev/null 2>&1 || true
+  # Only this file: sysctl --system would re-apply every sysctl.d file,
+  # and in a privileged container that rewrites the machine's global keys.
+  sysctl -p "$sysctl_conf" >/dev/null 2>&1 || true
   value=$(sysctl -n "$key" 2>/dev/null || true)
   if [[ $value == 1 ]]; then
     printf 'changed: set %s = 1\n' "$key"
@@ -108,7 +110,7 @@ for key in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bri
   elif [[ ! -w /proc/sys/${key//.//} ]]; then
     warn "$key is read-only here and stays $value"
   else
-    die "$key is $value after sysctl --system, want 1"
+    die "$key is $value after sysctl -p $sysctl_conf, want 1"
   fi
 done
 
