@@ -22,7 +22,7 @@ type HostPrepParams struct {
 // HostPrep renders the host preparation script: kernel modules overlay and
 // br_netfilter (loaded and listed in /etc/modules-load.d only where they are
 // loadable modules; loaded or built-in ones need nothing), the forwarding and
-// bridge-netfilter sysctls in /etc/sysctl.d, applied from that file alone
+// bridge-netfilter sysctls in /etc/sysctl.d for boot and set now key by key
 // (not sysctl --system, which in a privileged container would rewrite the
 // machine's global keys; a key that is read-only on the host is a warning), swap off now and in /etc/fstab (backed up once to
 // /etc/fstab.boot-backup), missing packages, the hostname and its

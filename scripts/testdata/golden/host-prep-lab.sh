@@ -59,74 +59,6 @@ hostname='lab-cp'
 address='172.30.0.10'
 packages=( )
 
-# Kernel modules: containerd's overlayfs snapshotter and bridged pod traffic
-# through iptables. A module that is loaded or built into the kernel needs
-# nothing; a loadable one is loaded now and listed for boot.
-modules_conf=/etc/modules-load.d/boot-kubernetes.conf
-loadable=()
-for m in overlay br_netfilter; do
-  if [[ -e /sys/module/$m/initstate ]]; then
-    loadable+=("$m") # a loaded module: load it at boot too
-  elif [[ -d /sys/module/$m ]] || grep -qs "/$m\.ko" "/lib/modules/$(uname -r)/modules.builtin"; then
-    continue # built into the kernel
-  elif command -v modprobe >/dev/null && modprobe -n -q "$m" 2>/dev/null; then
-    loadable+=("$m")
-    change "load kernel module $m" modprobe "$m"
-  else
-    warn "kernel module $m is neither loaded, built in nor loadable here"
-  fi
-done
-if ((${#loadable[@]} > 0)); then
-  printf '%s\n' "# Written by boot: kernel modules Kubernetes needs." "${loadable[@]}" |
-    put_content "$modules_conf" 0644 || true
-fi
-
-# Forwarding and bridge netfilter sysctls, applied now and at boot. A key
-# that is read-only here (a container sharing the host's settings) is
-# reported, not fatal.
-sysctl_conf=/etc/sysctl.d/90-boot-kubernetes.conf
-put_content "$sysctl_conf" 0644 <<'BOOT_EOF' || true
-# Written by boot: kernel settings Kubernetes needs.
-net.ipv4.ip_forward = 1
-net.bridge.bridge-nf-call-iptables = 1
-net.bridge.bridge-nf-call-ip6tables = 1
-BOOT_EOF
-for key in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables; do
-  if [[ $(sysctl -n "$key" 2>/dev/null || true) == 1 ]]; then
-    continue
-  fi
-  if [[ $mode == check ]]; then
-    printf 'would: set %s = 1\n' "$key"
-    continue
-  fi
-  # Only this file: sysctl --system would re-apply every sysctl.d file,
-  # and in a privileged container that rewrites the machine's global keys.
-  sysctl -p "$sysctl_conf" >/dev/null 2>&1 || true
-  value=$(sysctl -n "$key" 2>/dev/null || true)
-  if [[ $value == 1 ]]; then
-    printf 'changed: set %s = 1\n' "$key"
-  elif [[ -z $value ]]; then
-    warn "$key does not exist on this kernel (is br_netfilter available?)"
-  elif [[ ! -w /proc/sys/${key//.//} ]]; then
-    warn "$key is read-only here and stays $value"
-  else
-    die "$key is $value after sysctl -p $sysctl_conf, want 1"
-  fi
-done
-
-# Swap off now and at boot (the kubelet refuses to run with swap by default).
-if [[ -n $(swapon --show=NAME --noheadings 2>/dev/null || true) ]]; then
-  change "turn swap off" swapoff -a
-fi
-if [[ -f /etc/fstab ]] && grep -Eq '^[[:space:]]*[^#[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]' /etc/fstab; then
-  if [[ ! -e /etc/fstab.boot-backup ]]; then
-    change "back up /etc/fstab to /etc/fstab.boot-backup" cp -p /etc/fstab /etc/fstab.boot-backup
-  fi
-  change "comment out swap in /etc/fstab" \
-    sed -i -E 's/^([[:space:]]*[^#[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]])/#\1/' /etc/fstab
-fi
-
-# Packages the node needs, installed when missing.
 # apt helpers: non-interactive, waiting for another apt's lock.
 export DEBIAN_FRONTEND=noninteractive
 apt_get() {
@@ -168,6 +100,67 @@ ensure_packages() {
     change "install ${missing[*]}" apt_get install -y --no-install-recommends "${missing[@]}"
   fi
 }
+
+# Kernel modules: containerd's overlayfs snapshotter and bridged pod traffic
+# through iptables. A module that is loaded or built into the kernel needs
+# nothing; a loadable one is loaded now and listed for boot.
+modules_conf=/etc/modules-load.d/boot-kubernetes.conf
+loadable=()
+for m in overlay br_netfilter; do
+  if [[ -e /sys/module/$m/initstate ]]; then
+    loadable+=("$m") # a loaded module: load it at boot too
+  elif [[ -d /sys/module/$m ]] || grep -qs "/$m\.ko" "/lib/modules/$(uname -r)/modules.builtin"; then
+    continue # built into the kernel
+  elif command -v modprobe >/dev/null && modprobe -n -q "$m" 2>/dev/null; then
+    loadable+=("$m")
+    change "load kernel module $m" modprobe "$m"
+  else
+    warn "kernel module $m is neither loaded, built in nor loadable here"
+  fi
+done
+if ((${#loadable[@]} > 0)); then
+  printf '%s\n' "# Written by boot: kernel modules Kubernetes needs." "${loadable[@]}" |
+    put_content "$modules_conf" 0644 || true
+fi
+
+# Forwarding and bridge netfilter sysctls, set now and at boot. A key that
+# is read-only here (a container sharing the host's settings) is reported,
+# not fatal.
+sysctl_conf=/etc/sysctl.d/90-boot-kubernetes.conf
+put_content "$sysctl_conf" 0644 <<'BOOT_EOF' || true
+# Written by boot: kernel settings Kubernetes needs.
+net.ipv4.ip_forward = 1
+net.bridge.bridge-nf-call-iptables = 1
+net.bridge.bridge-nf-call-ip6tables = 1
+BOOT_EOF
+for key in net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables; do
+  value=$(sysctl -n "$key" 2>/dev/null || true)
+  if [[ $value == 1 ]]; then
+    continue
+  elif [[ -z $value ]]; then
+    warn "$key does not exist on this kernel (is br_netfilter available?)"
+  elif [[ ! -w /proc/sys/${key//.//} ]]; then
+    warn "$key is read-only here and stays $value"
+  else
+    # This key alone: sysctl --system would re-apply every sysctl.d file,
+    # and in a privileged container that rewrites the machine's global keys.
+    change "set $key = 1" sysctl -q -w "$key=1"
+  fi
+done
+
+# Swap off now and at boot (the kubelet refuses to run with swap by default).
+if [[ -n $(swapon --show=NAME --noheadings 2>/dev/null || true) ]]; then
+  change "turn swap off" swapoff -a
+fi
+if [[ -f /etc/fstab ]] && grep -Eq '^[[:space:]]*[^#[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]' /etc/fstab; then
+  if [[ ! -e /etc/fstab.boot-backup ]]; then
+    change "back up /etc/fstab to /etc/fstab.boot-backup" cp -p /etc/fstab /etc/fstab.boot-backup
+  fi
+  change "comment out swap in /etc/fstab" \
+    sed -i -E 's/^([[:space:]]*[^#[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]])/#\1/' /etc/fstab
+fi
+
+# Packages the node needs, installed when missing.
 ensure_packages "${packages[@]}"
 
 # Hostname: the inventory name, now and at boot.
@@ -178,9 +171,9 @@ set_hostname() {
   # No hostnamectl, or it cannot replace /etc/hostname (a bind mount in a
   # container): write the file in place and set the running name.
   printf '%s\n' "$hostname" >/etc/hostname
-  hostname "$hostname"
+  printf '%s' "$hostname" >/proc/sys/kernel/hostname
 }
-if [[ $(hostname) != "$hostname" || $(cat /etc/hostname 2>/dev/null || true) != "$hostname" ]]; then
+if [[ $(uname -n) != "$hostname" || $(cat /etc/hostname 2>/dev/null || true) != "$hostname" ]]; then
   change "set hostname to $hostname" set_hostname
 fi
 
