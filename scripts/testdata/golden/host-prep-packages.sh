@@ -105,11 +105,20 @@ ensure_packages() {
 # through iptables. A module that is loaded or built into the kernel needs
 # nothing; a loadable one is loaded now and listed for boot.
 modules_conf=/etc/modules-load.d/boot-kubernetes.conf
+# in_kernel MODULE: the kernel already has what MODULE provides (built in,
+# or loaded where /sys/module does not show it).
+in_kernel() {
+  case $1 in
+  overlay) grep -qw overlay /proc/filesystems ;;
+  br_netfilter) [[ -d /proc/sys/net/bridge ]] ;;
+  *) false ;;
+  esac
+}
 loadable=()
 for m in overlay br_netfilter; do
   if [[ -e /sys/module/$m/initstate ]]; then
     loadable+=("$m") # a loaded module: load it at boot too
-  elif [[ -d /sys/module/$m ]] || grep -qs "/$m\.ko" "/lib/modules/$(uname -r)/modules.builtin"; then
+  elif [[ -d /sys/module/$m ]] || in_kernel "$m" || grep -qs "/$m\.ko" "/lib/modules/$(uname -r)/modules.builtin"; then
     continue # built into the kernel
   elif command -v modprobe >/dev/null && modprobe -n -q "$m" 2>/dev/null; then
     loadable+=("$m")

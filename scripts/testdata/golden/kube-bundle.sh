@@ -85,6 +85,6 @@ fi
 if ! systemctl is-enabled --quiet kubelet 2>/dev/null; then
   change "enable kubelet at boot" systemctl enable kubelet
 fi
-if ((restart)) && systemctl is-active --quiet kubelet; then
+if ((restart)) && systemctl is-active --quiet kubelet 2>/dev/null; then
   change "restart kubelet" systemctl restart kubelet
 fi

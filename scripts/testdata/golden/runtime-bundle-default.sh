@@ -113,7 +113,7 @@ fi
 if ! systemctl is-enabled --quiet containerd 2>/dev/null; then
   change "enable containerd at boot" systemctl enable containerd
 fi
-if ! systemctl is-active --quiet containerd; then
+if ! systemctl is-active --quiet containerd 2>/dev/null; then
   change "start containerd" systemctl start containerd
 elif ((restart)); then
   change "restart containerd" systemctl restart containerd

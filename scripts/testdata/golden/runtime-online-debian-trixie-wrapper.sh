@@ -225,12 +225,12 @@ for unit in containerd docker; do
     change "enable $unit at boot" systemctl enable "$unit"
   fi
 done
-if ! systemctl is-active --quiet containerd; then
+if ! systemctl is-active --quiet containerd 2>/dev/null; then
   change "start containerd" systemctl start containerd
 elif ((restart)); then
   change "restart containerd" systemctl restart containerd
 fi
-if ! systemctl is-active --quiet docker; then
+if ! systemctl is-active --quiet docker 2>/dev/null; then
   change "start docker" systemctl start docker
 fi
 
