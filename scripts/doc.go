@@ -30,9 +30,15 @@
 // RuntimeReady (before crictl is installed, until ctr lists the CRI plugin
 // as ok).
 //
-// Not exercised on real hosts here: RuntimeOnline and KubeOnline need
-// download.docker.com and pkgs.k8s.io; they are covered by golden files and
-// shellcheck only.
+// What the tests here prove: golden files, shellcheck, the check-before-
+// change helpers on temporary files, the apt helpers against this machine's
+// dpkg and apt lists, check mode on this machine (it plans and changes
+// nothing), the containerd configurations loaded by the bundle's containerd
+// and the readiness wait against a running one. Applying the scripts to a
+// host is left to the bootstrap phases' lab end-to-end. RuntimeOnline and
+// KubeOnline need download.docker.com and pkgs.k8s.io, which this
+// environment cannot reach: they are covered by golden files and shellcheck
+// only. In check mode they still download the apt key to compare it.
 //
 // # kubeadm configuration
 //

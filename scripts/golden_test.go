@@ -67,7 +67,7 @@ var kubeadmCases = []struct {
 }{
 	{"kubeadm-init-lab-cgroupv1.yaml", func() ([]byte, error) {
 		return KubeadmInit(KubeadmParams{
-			KubernetesVersion: "v1.37.2", NodeName: "lab-cp", AdvertiseAddress: "172.30.0.10",
+			KubernetesVersion: "v1.37.2", ClusterName: "lab", NodeName: "lab-cp", AdvertiseAddress: "172.30.0.10",
 			ControlPlaneEndpoint: "172.30.0.10:6443", PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12",
 			ImageRepository: "registry.lab.internal/k8s", CgroupV1: true, ConntrackReadOnly: true,
 			IgnorePreflightErrors: []string{"SystemVerification"},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"regexp"
 	"strings"
 
@@ -18,6 +19,9 @@ const CRISocket = "unix:///run/containerd/containerd.sock"
 type KubeadmParams struct {
 	// KubernetesVersion is vMAJOR.MINOR.PATCH, e.g. v1.37.2.
 	KubernetesVersion string
+	// ClusterName, when set, names the cluster in kubeadm's kubeconfig
+	// files (kubeadm's default: kubernetes).
+	ClusterName string
 	// NodeName is the control plane's node name (its inventory name).
 	NodeName string
 	// AdvertiseAddress is the IP the API server advertises; also the
@@ -59,6 +63,11 @@ func KubeadmInit(p KubeadmParams) (_ []byte, err error) {
 	if err := checkKubeVersion("KubernetesVersion", p.KubernetesVersion); err != nil {
 		return nil, err
 	}
+	if p.ClusterName != "" {
+		if err := checkDNSName("ClusterName", p.ClusterName); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkDNSName("NodeName", p.NodeName); err != nil {
 		return nil, err
 	}
@@ -76,6 +85,9 @@ func KubeadmInit(p KubeadmParams) (_ []byte, err error) {
 	}
 	if err := checkCIDR("ServiceSubnet", p.ServiceSubnet); err != nil {
 		return nil, err
+	}
+	if netip.MustParsePrefix(p.PodSubnet).Overlaps(netip.MustParsePrefix(p.ServiceSubnet)) {
+		return nil, fmt.Errorf("%s overlaps ServiceSubnet", "PodSubnet")
 	}
 	if p.ImageRepository != "" && !imageRepoRe.MatchString(p.ImageRepository) {
 		return nil, fmt.Errorf("%s is not an image repository like registry.example.com/k8s", "ImageRepository")
@@ -223,6 +235,7 @@ type (
 	clusterConfiguration struct {
 		typeMeta             `yaml:",inline"`
 		KubernetesVersion    string `yaml:"kubernetesVersion"`
+		ClusterName          string `yaml:"clusterName"`
 		ControlPlaneEndpoint string `yaml:"controlPlaneEndpoint"`
 		ImageRepository      string `yaml:"imageRepository"`
 		Networking           struct {

@@ -180,6 +180,10 @@ func TestHostileValuesRefused(t *testing.T) {
 			_, err := KubeadmInit(KubeadmParams{KubernetesVersion: "v1.37.2", NodeName: "cp", AdvertiseAddress: "10.0.0.1", ControlPlaneEndpoint: "10.0.0.1:6443", PodSubnet: "10.244.1.0/16", ServiceSubnet: "10.96.0.0/12"})
 			return err
 		}},
+		{"pod and service subnets overlap", "PodSubnet", func() error {
+			_, err := KubeadmInit(KubeadmParams{KubernetesVersion: "v1.37.2", NodeName: "cp", AdvertiseAddress: "10.0.0.1", ControlPlaneEndpoint: "10.0.0.1:6443", PodSubnet: "10.0.0.0/8", ServiceSubnet: "10.96.0.0/12"})
+			return err
+		}},
 		{"endpoint without port", "ControlPlaneEndpoint", func() error {
 			_, err := KubeadmInit(KubeadmParams{KubernetesVersion: "v1.37.2", NodeName: "cp", AdvertiseAddress: "10.0.0.1", ControlPlaneEndpoint: "cp.example.com", PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12"})
 			return err
