@@ -142,10 +142,21 @@ func buildRootfsTar(ctx context.Context, mirror, tarPath string, logf func(strin
 	if err := customizeRootfs(root); err != nil {
 		return fmt.Errorf("prepare host image: %w", err)
 	}
-	tmp := tarPath + ".part"
+	// A temporary name of its own, so that two builds of the same image
+	// (two labs made at once) never write one file; the rename is atomic.
+	part, err := os.CreateTemp(filepath.Dir(tarPath), filepath.Base(tarPath)+".part-")
+	if err != nil {
+		return err
+	}
+	tmp := part.Name()
+	part.Close()
 	if out, err := exec.CommandContext(ctx, "tar", "--numeric-owner", "--xattrs", "-C", root, "-cf", tmp, ".").CombinedOutput(); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("pack host image: %v\n%s", err, out)
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
 	}
 	return os.Rename(tmp, tarPath)
 }
