@@ -169,21 +169,26 @@ func (c RegistryCredentials) MarshalJSON() ([]byte, error) {
 	return json.Marshal(map[string]string{"username": c.username})
 }
 
+// secretMeta names and labels a Secret boot creates.
+func secretMeta(name, namespace, component string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{
+		Name:      name,
+		Namespace: namespace,
+		Labels: map[string]string{
+			"app.kubernetes.io/part-of":    "boot",
+			"app.kubernetes.io/managed-by": "boot",
+			"app.kubernetes.io/component":  component,
+		},
+	}
+}
+
 // Secret returns the Kubernetes Secret that holds the credentials, in the layout the
 // chart expects (keys CredentialsKey*).
 func (c *RegistryCredentials) Secret(name, namespace string) *corev1.Secret {
 	return &corev1.Secret{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      name,
-			Namespace: namespace,
-			Labels: map[string]string{
-				"app.kubernetes.io/part-of":    "boot",
-				"app.kubernetes.io/managed-by": "boot",
-				"app.kubernetes.io/component":  "registry-credentials",
-			},
-		},
-		Type: corev1.SecretTypeOpaque,
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: secretMeta(name, namespace, "registry-credentials"),
+		Type:       corev1.SecretTypeOpaque,
 		Data: map[string][]byte{
 			CredentialsKeyUsername:      []byte(c.username),
 			CredentialsKeyPassword:      []byte(c.password),
@@ -208,18 +213,10 @@ func (c *RegistryCredentials) PullSecret(name, namespace, host string) (*corev1.
 		return nil, errors.New("pull secret: encode docker config")
 	}
 	return &corev1.Secret{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      name,
-			Namespace: namespace,
-			Labels: map[string]string{
-				"app.kubernetes.io/part-of":    "boot",
-				"app.kubernetes.io/managed-by": "boot",
-				"app.kubernetes.io/component":  "registry-pull-secret",
-			},
-		},
-		Type: corev1.SecretTypeDockerConfigJson,
-		Data: map[string][]byte{corev1.DockerConfigJsonKey: doc},
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: secretMeta(name, namespace, "registry-pull-secret"),
+		Type:       corev1.SecretTypeDockerConfigJson,
+		Data:       map[string][]byte{corev1.DockerConfigJsonKey: doc},
 	}, nil
 }
 

@@ -137,11 +137,7 @@ func (d DNS) Ensure(ctx context.Context) (bool, error) {
 	if ttl < 0 || ttl > 2147483647 {
 		return false, fmt.Errorf("route53: %s: TTL %d is out of range (0-2147483647 seconds)", host, ttl)
 	}
-	zoneID, err := d.findZone(ctx, zoneName)
-	if err != nil {
-		return false, err
-	}
-	recs, err := d.records(ctx, zoneID, host)
+	zoneID, recs, err := d.lookup(ctx, zoneName, host)
 	if err != nil {
 		return false, err
 	}
@@ -187,11 +183,7 @@ func (d DNS) Remove(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	zoneID, err := d.findZone(ctx, zoneName)
-	if err != nil {
-		return false, err
-	}
-	recs, err := d.records(ctx, zoneID, host)
+	zoneID, recs, err := d.lookup(ctx, zoneName, host)
 	if err != nil {
 		return false, err
 	}
@@ -274,6 +266,16 @@ func normalizeIPv4(values []string) (out []string, bad string) {
 func sameAddresses(current, want []string) bool {
 	norm, bad := normalizeIPv4(current)
 	return bad == "" && slices.Equal(norm, want)
+}
+
+// lookup finds the zone and reads host's records in it.
+func (d DNS) lookup(ctx context.Context, zoneName, host string) (string, hostRecords, error) {
+	zoneID, err := d.findZone(ctx, zoneName)
+	if err != nil {
+		return "", hostRecords{}, err
+	}
+	recs, err := d.records(ctx, zoneID, host)
+	return zoneID, recs, err
 }
 
 // findZone returns the ID of the hosted zone named exactly name: the public
