@@ -37,7 +37,7 @@ machine running it needs Go, gcc and apt. Builds are reproducible and cached
 by version: a second build whose inputs did not change takes seconds. A cold
 build takes about 20-30 minutes on 2 cores, most of it Kubernetes.`,
 		Example: "  boot bundle build --kubernetes v1.37.2 --out dist/bundle",
-		Args:    cobra.NoArgs,
+		Args:    usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -60,7 +60,7 @@ func newBundleVerifyCmd(g *globals) *cobra.Command {
 		Use:     "verify DIR",
 		Short:   "Check that every file of a bundle has the size and sha256 its manifest records",
 		Example: "  boot bundle verify dist/bundle",
-		Args:    cobra.ExactArgs(1),
+		Args:    usage(cobra.ExactArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			b, err := bundle.Open(args[0])
 			if err != nil {

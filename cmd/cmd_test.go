@@ -69,6 +69,10 @@ func TestExitCodesForBadInput(t *testing.T) {
 		{"bad env flag", map[string]string{"BOOT_PARALLEL": "many"}, []string{"version"}, ExitInvalid, "BOOT_PARALLEL"},
 		{"zero parallel", nil, []string{"version", "--parallel", "0"}, ExitInvalid, "at least 1"},
 		{"env inventory", map[string]string{"BOOT_INVENTORY": bad}, []string{"validate"}, ExitInvalid, "metadata.name"},
+		{"stray argument", nil, []string{"up", "-i", bad, "extra"}, ExitInvalid, `unknown command "extra"`},
+		{"missing required flag", nil, []string{"prune", "--registry", "http://127.0.0.1:1"}, ExitInvalid, "--rules are required"},
+		{"command flags are not read from the environment", map[string]string{"BOOT_RULES": bad}, []string{"prune", "--registry", "http://127.0.0.1:1"}, ExitInvalid, "--rules are required"},
+		{"bundle verify takes one folder", nil, []string{"bundle", "verify"}, ExitInvalid, "accepts 1 arg"},
 		{"addons not there yet", nil, []string{"addons", "-i", bad}, ExitFailure, "not implemented"},
 		{"teardown not there yet", nil, []string{"teardown", "-i", bad}, ExitFailure, "not implemented"},
 	} {

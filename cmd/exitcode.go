@@ -3,6 +3,8 @@ package cmd
 import (
 	"errors"
 
+	"github.com/spf13/cobra"
+
 	"github.com/bootctl/boot/bootstrap"
 	"github.com/bootctl/boot/nodes"
 )
@@ -31,6 +33,13 @@ func withExit(code int, err error) error {
 		return nil
 	}
 	return &exitError{code: code, err: err}
+}
+
+// usage marks the errors of an argument validator as command-line errors.
+func usage(validate cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		return withExit(ExitInvalid, validate(c, args))
+	}
 }
 
 // exitCode maps an error to the process exit code.

@@ -34,7 +34,7 @@ root and Docker (installed and started when missing) and debootstrap.
 		Use:     "up",
 		Short:   "Create the lab hosts and registry and write the inventory",
 		Example: "  boot lab up --bundle dist/bundle",
-		Args:    cobra.NoArgs,
+		Args:    usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -59,7 +59,7 @@ root and Docker (installed and started when missing) and debootstrap.
 		Use:     "down",
 		Short:   "Remove the lab: containers, network, volumes, registry, and what it changed",
 		Example: "  boot lab down",
-		Args:    cobra.NoArgs,
+		Args:    usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			o.Log = g.stderr
 			return lab.Down(c.Context(), o)
@@ -69,7 +69,7 @@ root and Docker (installed and started when missing) and debootstrap.
 		Use:     "status",
 		Short:   "Show the lab's hosts, addresses and registry",
 		Example: "  boot lab status -o json",
-		Args:    cobra.NoArgs,
+		Args:    usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			r, err := lab.Status(c.Context(), o)
 			if err != nil {

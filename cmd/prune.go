@@ -46,7 +46,7 @@ Without a username the registry is read anonymously.`,
   # the in-cluster CronJob's command
   boot prune --registry http://docker-registry.docker-registry.svc:5000 \
     --rules /etc/boot/prune/rules.yaml --max-deletions 500 -o json`,
-		Args: cobra.NoArgs,
+		Args: usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runPrune(c, g, o)
 		},
@@ -56,12 +56,13 @@ Without a username the registry is read anonymously.`,
 	f.StringVar(&o.rules, "rules", "", "rules file (YAML; required)")
 	f.StringVar(&o.passwordFile, "password-file", "", "file holding the registry password (instead of "+envRegistryPassword+")")
 	f.IntVar(&o.maxDeletions, "max-deletions", 500, "refuse the whole plan when it deletes more tags than this (0: no limit)")
-	_ = c.MarkFlagRequired("registry")
-	_ = c.MarkFlagRequired("rules")
 	return c
 }
 
 func runPrune(c *cobra.Command, g *globals, o *pruneOptions) error {
+	if o.registry == "" || o.rules == "" {
+		return withExit(ExitInvalid, errors.New("--registry and --rules are required"))
+	}
 	if o.maxDeletions < 0 {
 		return withExit(ExitInvalid, fmt.Errorf("--max-deletions %d: expected 0 (no limit) or more", o.maxDeletions))
 	}

@@ -101,14 +101,15 @@ example BOOT_INVENTORY=inventory.yaml or BOOT_OUTPUT=json.`,
 	return root, g
 }
 
-// bind applies BOOT_* environment variables to flags the user did not set,
+// bind applies BOOT_* environment variables to the global flags the user did
+// not set (command-specific flags are not read from the environment),
 // then checks the values.
 func (g *globals) bind(c *cobra.Command) error {
 	g.v.SetEnvPrefix("BOOT")
 	g.v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
 	g.v.AutomaticEnv()
 	var errs []error
-	c.Flags().VisitAll(func(fl *pflag.Flag) {
+	c.Root().PersistentFlags().VisitAll(func(fl *pflag.Flag) {
 		if fl.Changed || !g.v.IsSet(fl.Name) {
 			return
 		}

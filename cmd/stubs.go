@@ -19,7 +19,7 @@ and the pruner, then sets the registry's DNS record.
 
 Not implemented yet: it exits with code 1 and changes nothing.`,
 		Example: "  boot addons -i inventory.yaml",
-		Args:    cobra.NoArgs,
+		Args:    usage(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			if _, err := g.requireInventory(); err != nil {
 				return err
@@ -38,7 +38,7 @@ leaves the hosts as they were.
 
 Not implemented yet: it exits with code 1 and changes nothing.`,
 		Example: "  boot teardown -i inventory.yaml --yes",
-		Args:    cobra.NoArgs,
+		Args:    usage(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			if _, err := g.requireInventory(); err != nil {
 				return err

@@ -33,7 +33,7 @@ every preflight check has passed.`,
 
   # the real run, 4 hosts at a time, with a debug log on the side
   boot up -i inventory.yaml --parallel 4 --log-file boot.log`,
-		Args: cobra.NoArgs,
+		Args: usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()

@@ -20,7 +20,7 @@ defaults applied) and reports every problem at once, each as
 file:line: field: what is wrong (what is expected). It contacts no host.`,
 		Example: `  boot validate -i inventory.yaml
   BOOT_REGISTRY_HOST=registry.example.org boot validate -i inventory.yaml -o json`,
-		Args: cobra.NoArgs,
+		Args: usage(cobra.NoArgs),
 		RunE: func(*cobra.Command, []string) error {
 			inv, err := g.loadInventory()
 			if g.Output == "json" {

@@ -28,7 +28,7 @@ func newVersionCmd(g *globals) *cobra.Command {
 		Use:     "version",
 		Short:   "Print boot's version",
 		Example: "  boot version\n  boot version -o json",
-		Args:    cobra.NoArgs,
+		Args:    usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if g.Output == "json" {
 				fmt.Fprintf(g.stdout, "{\"version\":%q,\"go\":%q,\"platform\":\"%s/%s\"}\n", Version(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
