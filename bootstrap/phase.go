@@ -24,7 +24,6 @@ import (
 
 // Event statuses.
 const (
-	StatusStarted = "started"
 	StatusOK      = "ok"
 	StatusPlanned = "planned"
 	StatusChanged = "changed"

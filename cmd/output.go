@@ -17,7 +17,7 @@ type Event struct {
 	Time     time.Time     `json:"time"`
 	Phase    string        `json:"phase"`
 	Host     string        `json:"host,omitempty"`
-	Status   string        `json:"status"` // started, ok, changed, skipped, planned, warning, failed
+	Status   string        `json:"status"` // ok, planned, changed, warning, failed
 	Message  string        `json:"message,omitempty"`
 	Duration time.Duration `json:"-"`
 }
