@@ -1,0 +1,281 @@
+package addons
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+)
+
+// Label boot puts on the Helm releases it owns (kept in the release's storage
+// Secret); teardown removes exactly the releases carrying it.
+const (
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedByBoot  = "boot"
+)
+
+// helmDriver is where Helm keeps release history: Secrets in the release's
+// namespace.
+const helmDriver = "secret"
+
+// DefaultReleaseTimeout bounds one Helm operation (hooks, and readiness when
+// waiting) when Release.Timeout is zero.
+const DefaultReleaseTimeout = 5 * time.Minute
+
+// Helm reaches a cluster for Helm operations.
+type Helm struct {
+	// Kubeconfig is the kubeconfig file's path.
+	Kubeconfig string
+	// Log receives Helm's debug lines; nil discards them.
+	Log func(format string, v ...any)
+}
+
+// config returns a Helm action configuration for namespace ("" for all
+// namespaces) with release history in Secrets.
+func (h Helm) config(namespace string) (*action.Configuration, error) {
+	flags := genericclioptions.NewConfigFlags(false)
+	kubeconfig := h.Kubeconfig
+	flags.KubeConfig = &kubeconfig
+	ns := namespace
+	flags.Namespace = &ns
+	log := h.Log
+	if log == nil {
+		log = func(string, ...any) {}
+	}
+	cfg := new(action.Configuration)
+	if err := cfg.Init(flags, namespace, helmDriver, log); err != nil {
+		return nil, fmt.Errorf("helm (kubeconfig %s): %w", h.Kubeconfig, err)
+	}
+	return cfg, nil
+}
+
+// Release is one Helm release boot installs.
+type Release struct {
+	Name      string
+	Namespace string
+	Chart     *chart.Chart
+	Values    map[string]any
+	// Timeout bounds hooks and, with Wait, readiness (DefaultReleaseTimeout
+	// when zero).
+	Timeout time.Duration
+	// Wait waits for the release's resources to be ready.
+	Wait bool
+}
+
+func (r Release) String() string { return r.Namespace + "/" + r.Name }
+
+func (r Release) timeout() time.Duration {
+	if r.Timeout > 0 {
+		return r.Timeout
+	}
+	return DefaultReleaseTimeout
+}
+
+// Apply installs the release when it is absent and otherwise upgrades it,
+// but only when the rendered manifest, hooks, chart version or values differ
+// from the deployed revision, so a re-run with nothing changed makes no new
+// revision. It returns the release's current revision and whether this call
+// made it. A release of that name not labelled as boot's is refused.
+func (r Release) Apply(ctx context.Context, h Helm) (revision int, changed bool, err error) {
+	if r.Chart == nil || r.Chart.Metadata == nil {
+		return 0, false, fmt.Errorf("release %s: no chart", r)
+	}
+	cfg, err := h.config(r.Namespace)
+	if err != nil {
+		return 0, false, fmt.Errorf("release %s: %w", r, err)
+	}
+	last, err := cfg.Releases.Last(r.Name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return r.install(ctx, cfg)
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("release %s: reading history: %w", r, err)
+	}
+	if !ownedByBoot(last) {
+		return 0, false, fmt.Errorf("release %s exists and is not managed by boot (no label %s=%s); boot leaves it alone", r, ManagedByLabel, ManagedByBoot)
+	}
+	if last.Info != nil && last.Info.Status == release.StatusDeployed {
+		planned, err := r.upgrade(ctx, cfg, true)
+		if err != nil {
+			return 0, false, err
+		}
+		same, err := sameRelease(last, planned)
+		if err != nil {
+			return 0, false, fmt.Errorf("release %s: %w", r, err)
+		}
+		if same {
+			return last.Version, false, nil
+		}
+	}
+	done, err := r.upgrade(ctx, cfg, false)
+	if err != nil {
+		return 0, false, err
+	}
+	return done.Version, true, nil
+}
+
+func (r Release) install(ctx context.Context, cfg *action.Configuration) (int, bool, error) {
+	in := action.NewInstall(cfg)
+	in.ReleaseName = r.Name
+	in.Namespace = r.Namespace
+	in.CreateNamespace = true
+	in.Wait = r.Wait
+	in.Timeout = r.timeout()
+	in.Labels = map[string]string{ManagedByLabel: ManagedByBoot}
+	rel, err := in.RunWithContext(ctx, r.Chart, r.Values)
+	if err != nil {
+		return 0, false, fmt.Errorf("release %s: install: %w", r, err)
+	}
+	return rel.Version, true, nil
+}
+
+// upgrade upgrades the release to r's chart and exactly r's values (earlier
+// values are not reused); with dryRun it renders against the cluster and
+// stores nothing.
+func (r Release) upgrade(ctx context.Context, cfg *action.Configuration, dryRun bool) (*release.Release, error) {
+	up := action.NewUpgrade(cfg)
+	up.Namespace = r.Namespace
+	up.ResetValues = true
+	up.Wait = r.Wait
+	up.Timeout = r.timeout()
+	up.Labels = map[string]string{ManagedByLabel: ManagedByBoot}
+	if dryRun {
+		up.DryRun = true
+		up.DryRunOption = "server"
+	}
+	rel, err := up.RunWithContext(ctx, r.Name, r.Chart, r.Values)
+	if err != nil {
+		what := "upgrade"
+		if dryRun {
+			what = "planning upgrade"
+		}
+		return nil, fmt.Errorf("release %s: %s: %w", r, what, err)
+	}
+	return rel, nil
+}
+
+// sameRelease reports whether planned would change nothing over current:
+// same manifest, hooks, chart name and version, and values.
+func sameRelease(current, planned *release.Release) (bool, error) {
+	if current.Manifest != planned.Manifest {
+		return false, nil
+	}
+	if current.Chart == nil || current.Chart.Metadata == nil ||
+		current.Chart.Metadata.Name != planned.Chart.Metadata.Name ||
+		current.Chart.Metadata.Version != planned.Chart.Metadata.Version {
+		return false, nil
+	}
+	if !reflect.DeepEqual(hookManifests(current), hookManifests(planned)) {
+		return false, nil
+	}
+	// Stored values come back from JSON; compare both as JSON data.
+	a, err := jsonData(current.Config)
+	if err != nil {
+		return false, err
+	}
+	b, err := jsonData(planned.Config)
+	if err != nil {
+		return false, err
+	}
+	return reflect.DeepEqual(a, b), nil
+}
+
+func hookManifests(r *release.Release) []string {
+	out := make([]string, 0, len(r.Hooks))
+	for _, h := range r.Hooks {
+		out = append(out, h.Path+"\x00"+h.Manifest)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func jsonData(v map[string]any) (any, error) {
+	if len(v) == 0 {
+		return map[string]any{}, nil
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("values: %w", err)
+	}
+	var out any
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, fmt.Errorf("values: %w", err)
+	}
+	return out, nil
+}
+
+func ownedByBoot(r *release.Release) bool {
+	return r.Labels[ManagedByLabel] == ManagedByBoot
+}
+
+// Uninstall removes the release name in namespace if boot owns it. It
+// reports whether a release was removed; a release not labelled as boot's is
+// refused with an error and left in place.
+func (h Helm) Uninstall(namespace, name string, timeout time.Duration) (bool, error) {
+	cfg, err := h.config(namespace)
+	if err != nil {
+		return false, err
+	}
+	last, err := cfg.Releases.Last(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("release %s/%s: reading history: %w", namespace, name, err)
+	}
+	if !ownedByBoot(last) {
+		return false, fmt.Errorf("release %s/%s is not managed by boot (no label %s=%s); not removing it", namespace, name, ManagedByLabel, ManagedByBoot)
+	}
+	un := action.NewUninstall(cfg)
+	un.Timeout = timeout
+	if un.Timeout <= 0 {
+		un.Timeout = DefaultReleaseTimeout
+	}
+	if _, err := un.Run(name); err != nil {
+		return false, fmt.Errorf("release %s/%s: uninstall: %w", namespace, name, err)
+	}
+	return true, nil
+}
+
+// UninstallOwned removes every release in every namespace labelled as boot's
+// and returns their "namespace/name"s in the order removed. Other releases
+// are left alone. It stops at the first error, or when ctx ends between two
+// releases.
+func (h Helm) UninstallOwned(ctx context.Context, timeout time.Duration) ([]string, error) {
+	cfg, err := h.config("")
+	if err != nil {
+		return nil, err
+	}
+	list := action.NewList(cfg)
+	list.AllNamespaces = true
+	list.All = true
+	list.StateMask = action.ListAll
+	list.Selector = ManagedByLabel + "=" + ManagedByBoot
+	rels, err := list.Run()
+	if err != nil {
+		return nil, fmt.Errorf("listing boot's releases: %w", err)
+	}
+	var removed []string
+	for _, rel := range rels {
+		if err := ctx.Err(); err != nil {
+			return removed, err
+		}
+		ok, err := h.Uninstall(rel.Namespace, rel.Name, timeout)
+		if err != nil {
+			return removed, err
+		}
+		if ok {
+			removed = append(removed, rel.Namespace+"/"+rel.Name)
+		}
+	}
+	return removed, nil
+}

@@ -1,0 +1,135 @@
+package addons
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bootctl/boot/addons/kubetest"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// foreignChart is a one-ConfigMap chart installed without boot's label.
+func foreignChart() *chart.Chart {
+	return &chart.Chart{
+		Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "foreign", Version: "0.1.0"},
+		Templates: []*chart.File{{Name: "templates/cm.yaml", Data: []byte(
+			"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: b\n")}},
+	}
+}
+
+// releaseSecrets returns the revisions Helm stored for name in namespace and
+// the labels of the newest one.
+func releaseSecrets(ctx context.Context, t *testing.T, cs kubernetes.Interface, namespace, name string) (int, map[string]string) {
+	t.Helper()
+	l, err := cs.CoreV1().Secrets(namespace).List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=" + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var newest map[string]string
+	for _, s := range l.Items {
+		if s.Labels["status"] == "deployed" {
+			newest = s.Labels
+		}
+	}
+	return len(l.Items), newest
+}
+
+// TestReleaseApplyAgainstAPIServer installs the registry chart into a real
+// kube-apiserver, re-applies it unchanged (no new revision), upgrades it with
+// a changed value (one new revision), and checks that boot's uninstall
+// removes only releases labelled as boot's.
+func TestReleaseApplyAgainstAPIServer(t *testing.T) {
+	c := kubetest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := RegistryChart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Helm{Kubeconfig: c.Kubeconfig}
+	r := Release{Name: "registry", Namespace: "registry", Chart: ch, Values: requiredValues(), Timeout: time.Minute}
+
+	apply := func(step string, r Release, wantRev int, wantChanged bool) {
+		t.Helper()
+		rev, changed, err := r.Apply(ctx, h)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if rev != wantRev || changed != wantChanged {
+			t.Fatalf("%s: revision %d changed %v, want revision %d changed %v", step, rev, changed, wantRev, wantChanged)
+		}
+		if n, labels := releaseSecrets(ctx, t, cs, r.Namespace, r.Name); n != wantRev || labels[ManagedByLabel] != ManagedByBoot {
+			t.Fatalf("%s: %d stored revisions, deployed labels %v; want %d revisions labelled %s=%s", step, n, labels, wantRev, ManagedByLabel, ManagedByBoot)
+		}
+	}
+
+	apply("install", r, 1, true)
+	if _, err := cs.AppsV1().Deployments("registry").Get(ctx, "registry", metav1.GetOptions{}); err != nil {
+		t.Fatalf("install created no Deployment registry/registry: %v", err)
+	}
+	r.Values = requiredValues() // an equal but new map, as a fresh run builds
+	apply("re-apply unchanged", r, 1, false)
+
+	r.Values = withValues(map[string]any{"host": "images.example.com"})
+	apply("upgrade with changed host", r, 2, true)
+	ing, err := cs.NetworkingV1().Ingresses("registry").Get(ctx, "registry", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ing.Spec.Rules) == 0 || ing.Spec.Rules[0].Host != "images.example.com" {
+		t.Fatalf("upgrade did not reach the Ingress: rules %+v", ing.Spec.Rules)
+	}
+	apply("re-apply upgraded", r, 2, false)
+
+	// A release someone else installed, without boot's label.
+	other, err := h.config("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := action.NewInstall(other)
+	in.ReleaseName, in.Namespace, in.CreateNamespace = "foreign", "other", true
+	if _, err := in.RunWithContext(ctx, foreignChart(), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = Release{Name: "foreign", Namespace: "other", Chart: foreignChart()}.Apply(ctx, h)
+	if err == nil || !strings.Contains(err.Error(), "not managed by boot") {
+		t.Fatalf("Apply over a foreign release: want a refusal, got %v", err)
+	}
+	if _, err := h.Uninstall("other", "foreign", time.Minute); err == nil || !strings.Contains(err.Error(), "not managed by boot") {
+		t.Fatalf("Uninstall of a foreign release: want a refusal, got %v", err)
+	}
+
+	removed, err := h.UninstallOwned(ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(removed, []string{"registry/registry"}) {
+		t.Fatalf("UninstallOwned removed %q, want only registry/registry", removed)
+	}
+	if n, _ := releaseSecrets(ctx, t, cs, "registry", "registry"); n != 0 {
+		t.Fatalf("%d revisions of registry/registry remain after uninstall", n)
+	}
+	if _, err := cs.AppsV1().Deployments("registry").Get(ctx, "registry", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("Deployment registry/registry after uninstall: want not found, got %v", err)
+	}
+	if n, _ := releaseSecrets(ctx, t, cs, "other", "foreign"); n != 1 {
+		t.Fatalf("foreign release: %d revisions after UninstallOwned, want 1", n)
+	}
+	if _, err := cs.CoreV1().ConfigMaps("other").Get(ctx, "foreign", metav1.GetOptions{}); err != nil {
+		t.Fatalf("foreign release's ConfigMap after UninstallOwned: %v", err)
+	}
+	if ok, err := h.Uninstall("registry", "registry", time.Minute); ok || err != nil {
+		t.Fatalf("Uninstall of an absent release: removed %v, err %v; want false, nil", ok, err)
+	}
+}
