@@ -2,6 +2,8 @@ package kubetest
 
 import (
 	"context"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -15,11 +17,32 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// TestStartServesAPI starts etcd and kube-apiserver, creates a namespace
-// through the returned config, lists it back through the kubeconfig file, and
-// checks that a request without the admin token is refused.
+// TestStartServesAPI starts etcd and kube-apiserver in a subtest, creates a
+// namespace through the returned config, lists it back through the kubeconfig
+// file, checks that a request without the admin token is refused, and, once
+// the subtest's cleanup has run, that neither server still listens.
 func TestStartServesAPI(t *testing.T) {
-	c := Start(t)
+	var c *Cluster
+	t.Run("serve", func(t *testing.T) {
+		c = Start(t)
+		serve(t, c)
+	})
+	if c == nil {
+		return
+	}
+	for _, u := range []string{c.Config.Host, c.EtcdURL} {
+		pu, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if conn, err := net.DialTimeout("tcp", pu.Host, time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s still accepts connections after cleanup", u)
+		}
+	}
+}
+
+func serve(t *testing.T, c *Cluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
