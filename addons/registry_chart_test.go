@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/google/go-cmp/cmp"
 	"io"
 	"maps"
 	"os"
@@ -137,25 +138,8 @@ func checkGolden(t *testing.T, name string, manifests map[string]string) {
 		t.Fatalf("%v (run go test ./addons -run TestRenderRegistry -update)", err)
 	}
 	if got := b.String(); got != string(want) {
-		t.Errorf("rendered manifests differ from %s (rerun with -update and review the diff):\n%s", path, firstDiff(string(want), got))
+		t.Errorf("rendered manifests differ from %s (rerun with -update and review the diff):\n%s", path, cmp.Diff(string(want), got))
 	}
-}
-
-func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("line %d:\n  golden:   %q\n  rendered: %q", i+1, wl, gl)
-		}
-	}
-	return ""
 }
 
 type renderCase struct {

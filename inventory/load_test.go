@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -158,35 +160,9 @@ func TestDefaults(t *testing.T) {
 			IngressMode:  "hostNetwork"},
 		Path: path,
 	}
-	got := *inv
-	got.origins = nil
-	if diff := diffInventories(got, want); diff != "" {
-		t.Fatal(diff)
+	if diff := cmp.Diff(want, *inv, cmpopts.IgnoreUnexported(Inventory{})); diff != "" {
+		t.Fatalf("defaults (-want +got):\n%s", diff)
 	}
-}
-
-// diffInventories compares two inventories field by field through their
-// printed form (pointers printed as values).
-func diffInventories(got, want Inventory) string {
-	g, w := dump(got), dump(want)
-	if g == w {
-		return ""
-	}
-	gl, wl := strings.Split(g, "\n"), strings.Split(w, "\n")
-	var out []string
-	for i := range max(len(gl), len(wl)) {
-		var a, b string
-		if i < len(gl) {
-			a = gl[i]
-		}
-		if i < len(wl) {
-			b = wl[i]
-		}
-		if a != b {
-			out = append(out, "got  "+a, "want "+b)
-		}
-	}
-	return strings.Join(out, "\n")
 }
 
 func TestDefaultsKeepExplicitValues(t *testing.T) {

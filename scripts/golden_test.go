@@ -3,10 +3,10 @@ package scripts
 import (
 	"bytes"
 	"flag"
+	"github.com/google/go-cmp/cmp"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,26 +111,8 @@ func checkGolden(t *testing.T, name string, got []byte) {
 		t.Fatalf("%v (run go test ./scripts -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (go test ./scripts -update rewrites it after review):\n%s", name, lineDiff(string(want), string(got)))
+		t.Errorf("%s differs from the golden file (go test ./scripts -update rewrites it after review):\n%s", name, cmp.Diff(string(want), string(got)))
 	}
-}
-
-// lineDiff names the first line where two texts differ.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return "line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl
-		}
-	}
-	return "(same lines, different bytes)"
 }
 
 func TestScriptsGolden(t *testing.T) {
