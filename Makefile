@@ -27,7 +27,7 @@ unit: ## go test ./... (needs `make deps` and `make bundle` once)
 	CI=$${CI:-true} BOOT_BUNDLE_DIR=$(abspath $(BUNDLE)) $(GO) test -count=1 ./...
 
 lab-test: ## the lab end-to-end tests, one at a time (one lab per machine): four real hosts from the bundle (root, Docker)
-	CI=$${CI:-true} BOOT_LAB_BUNDLE=$(abspath $(BUNDLE)) $(GO) test -p 1 -count=1 -tags lab -v -timeout 40m \
+	CI=$${CI:-true} BOOT_BUNDLE_DIR=$(abspath $(BUNDLE)) $(GO) test -p 1 -count=1 -tags lab -v -timeout 40m \
 		-run '^(TestLab|TestLabOnRunningDocker|TestBootUpDryRunOnLab)$$' ./lab/ ./cmd/
 
 fuzz: ## run each fuzz target briefly

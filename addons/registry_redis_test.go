@@ -15,20 +15,11 @@ import (
 	"github.com/redis/go-redis/v9"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/bootctl/boot/internal/testenv"
 )
 
 const redisServerBin = "/usr/bin/redis-server"
-
-// needBinary skips, or fails under CI, when a prerequisite is not installed.
-func needBinary(t *testing.T, path, pkg string) {
-	t.Helper()
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required (apt-get install %s): %v", path, pkg, err)
-		}
-		t.Skipf("%s not installed (apt-get install %s); skipping", path, pkg)
-	}
-}
 
 // containerEnv resolves a container's env the way the kubelet does, against the
 // credentials Secret NewRegistryCredentials makes.
@@ -81,7 +72,7 @@ func freeLoopbackPort(t *testing.T) int {
 // password-protected, bounded, non-persistent LRU cache, and that the readiness
 // probe's command tells a working password from a wrong one.
 func TestRedisRunsRenderedArgs(t *testing.T) {
-	needBinary(t, redisServerBin, "redis-server")
+	testenv.File(t, redisServerBin, "redis-server")
 	creds, err := NewRegistryCredentials("admin", "")
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +154,7 @@ func TestRedisRunsRenderedArgs(t *testing.T) {
 		p.Env = []string{"PATH=" + shim + ":/usr/bin:/bin", "REDISCLI_AUTH=" + password}
 		return p.Run()
 	}
-	needBinary(t, "/usr/bin/redis-cli", "redis-tools")
+	testenv.File(t, "/usr/bin/redis-cli", "redis-tools")
 	if err := runProbe(env["REDISCLI_AUTH"]); err != nil {
 		t.Errorf("readiness probe fails on a healthy Redis: %v", err)
 	}

@@ -16,36 +16,19 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"github.com/bootctl/boot/internal/testenv"
 )
 
 // builtBundle opens the bundle named by BOOT_BUNDLE_DIR (made with
 // `boot bundle build`); without it the test skips, or fails under CI.
 func builtBundle(t *testing.T) *Bundle {
 	t.Helper()
-	dir := os.Getenv("BOOT_BUNDLE_DIR")
-	if dir == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("BOOT_BUNDLE_DIR is not set: CI must build the bundle and point this test at it")
-		}
-		t.Skip("set BOOT_BUNDLE_DIR to a built bundle to run this test")
-	}
-	b, err := Open(dir)
+	b, err := Open(testenv.BundleDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// needRoot skips (or under CI fails) a test that needs root.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("this test needs root")
-	}
-	t.Skip("this test needs root")
 }
 
 // run runs a command and returns its standard output; on failure the test
@@ -193,12 +176,12 @@ func TestBundle(t *testing.T) {
 	})
 
 	t.Run("containerd imports every image", func(t *testing.T) {
-		needRoot(t)
+		testenv.Root(t, t.Name())
 		testContainerdImport(t, b)
 	})
 
 	t.Run("image programs run", func(t *testing.T) {
-		needRoot(t)
+		testenv.Root(t, t.Name())
 		testImageTools(t, b)
 	})
 }

@@ -5,7 +5,7 @@
 // machine-ids and host keys, strict host-key checking), then `boot lab down`.
 // It needs root, Docker and debootstrap, and a bundle:
 //
-//	BOOT_LAB_BUNDLE=$PWD/dist/bundle go test -tags lab -run TestBootUpDryRunOnLab -v ./cmd/
+//	BOOT_BUNDLE_DIR=$PWD/dist/bundle go test -tags lab -run TestBootUpDryRunOnLab -v ./cmd/
 package cmd
 
 import (
@@ -16,16 +16,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bootctl/boot/internal/testenv"
 )
 
 func TestBootUpDryRunOnLab(t *testing.T) {
-	bundleDir := os.Getenv("BOOT_LAB_BUNDLE")
-	if bundleDir == "" || os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the lab test needs root and BOOT_LAB_BUNDLE (a built bundle)")
-		}
-		t.Skip("needs root and BOOT_LAB_BUNDLE")
-	}
+	testenv.Root(t, "the lab")
+	bundleDir := testenv.BundleDir(t)
 	tools := t.TempDir()
 	build := exec.Command("go", "build", "-o", tools+"/", "../lab/runc-capwrap", "../lab/lab-registry")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -3,9 +3,9 @@
 // The lab test brings the real lab up from nothing and takes it down again.
 // It needs root, docker.io and debootstrap, and takes a few minutes:
 //
-//	BOOT_LAB_BUNDLE=$PWD/dist/bundle go test -tags lab -run TestLab -v -timeout 30m ./lab/
+//	BOOT_BUNDLE_DIR=$PWD/dist/bundle go test -tags lab -run TestLab -v -timeout 30m ./lab/
 //
-// Without BOOT_LAB_BUNDLE the bundle checks (registry contents, containerd
+// Without BOOT_BUNDLE_DIR the bundle checks (registry contents, containerd
 // pulling an image) are skipped, and fail when CI is set.
 package lab
 
@@ -29,17 +29,9 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/bootctl/boot/bundle"
+	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
 )
-
-// need fails under CI and skips elsewhere.
-func need(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
-}
 
 // testLog sends the lab's progress lines to the test log and keeps them.
 type testLog struct {
@@ -186,16 +178,16 @@ func run(c *ssh.Client, command string, stdin []byte) (string, error) {
 
 func TestLab(t *testing.T) {
 	if os.Geteuid() != 0 {
-		need(t, "the lab test needs root")
+		testenv.Need(t, "the lab test needs root")
 	}
 	for _, tool := range []string{"docker", "dockerd", "debootstrap", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			need(t, "the lab test needs %s (apt-get install docker.io debootstrap): %v", tool, err)
+			testenv.Need(t, "the lab test needs %s (apt-get install docker.io debootstrap): %v", tool, err)
 		}
 	}
-	bundleDir := os.Getenv("BOOT_LAB_BUNDLE")
+	bundleDir := os.Getenv("BOOT_BUNDLE_DIR")
 	if bundleDir == "" && os.Getenv("CI") != "" {
-		t.Fatal("BOOT_LAB_BUNDLE is not set: CI must run the lab test with a bundle")
+		t.Fatal("BOOT_BUNDLE_DIR is not set: CI must run the lab test with a bundle")
 	}
 	tools := buildTools(t)
 	dir := t.TempDir()
@@ -270,7 +262,7 @@ func TestLab(t *testing.T) {
 	})
 	t.Run("containerd from the bundle", func(t *testing.T) {
 		if bundleDir == "" {
-			need(t, "BOOT_LAB_BUNDLE not set")
+			testenv.Need(t, "BOOT_BUNDLE_DIR not set")
 		}
 		checkContainerd(t, l, bundleDir, clients["w1"])
 	})
@@ -594,11 +586,11 @@ func checkGone(t *testing.T, l *Lab, before machineState) {
 // that file at Down.
 func TestLabOnRunningDocker(t *testing.T) {
 	if os.Geteuid() != 0 {
-		need(t, "the lab test needs root")
+		testenv.Need(t, "the lab test needs root")
 	}
 	for _, tool := range []string{"docker", "dockerd", "debootstrap", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			need(t, "the lab test needs %s (apt-get install docker.io debootstrap): %v", tool, err)
+			testenv.Need(t, "the lab test needs %s (apt-get install docker.io debootstrap): %v", tool, err)
 		}
 	}
 	d, err := newDockerCLI()

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bootctl/boot/addons"
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
 	"github.com/distribution/distribution/v3/registry/storage"
@@ -27,23 +26,15 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/bootctl/boot/addons"
+	"github.com/bootctl/boot/internal/testenv"
+
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 )
 
 const redisServer = "/usr/bin/redis-server"
-
-// requireRedis skips (or, under CI, fails) when redis-server is missing.
-func requireRedis(t testing.TB) {
-	t.Helper()
-	if _, err := os.Stat(redisServer); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required (apt-get install redis-server): %v", redisServer, err)
-		}
-		t.Skipf("%s not installed (apt-get install redis-server); skipping", redisServer)
-	}
-}
 
 type redisInstance struct {
 	Addr     string
@@ -56,7 +47,7 @@ type redisInstance struct {
 // The configuration (and so the password) goes through stdin, not argv.
 func startRedis(t testing.TB, password string) *redisInstance {
 	t.Helper()
-	requireRedis(t)
+	testenv.File(t, redisServer, "redis-server")
 	dir := t.TempDir()
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)

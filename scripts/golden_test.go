@@ -3,13 +3,16 @@ package scripts
 import (
 	"bytes"
 	"flag"
-	"github.com/google/go-cmp/cmp"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bootctl/boot/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -145,32 +148,17 @@ func needTool(t *testing.T, name, hint string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (%s)", name, hint)
-		}
-		t.Skipf("%s is not installed (%s)", name, hint)
+		testenv.Need(t, "%s is not installed (%s)", name, hint)
 	}
 	return p
 }
 
-// bundleBinary finds a binary of the offline bundle: $BOOT_BUNDLE_DIR/bin
-// when CI is set (failing when it is missing), else the bundle engineer's
-// default folder (skipping when it is absent).
+// bundleBinary finds bin/NAME of the offline bundle at $BOOT_BUNDLE_DIR.
 func bundleBinary(t *testing.T, name string) string {
 	t.Helper()
-	dir := os.Getenv("BOOT_BUNDLE_DIR")
-	if dir == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("BOOT_BUNDLE_DIR is not set: CI must point it at the built bundle (for bin/%s)", name)
-		}
-		dir = "/var/tmp/boot-bundle/v1.37.2"
-	}
-	p := filepath.Join(dir, "bin", name)
+	p := filepath.Join(testenv.BundleDir(t), "bin", name)
 	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s: %v (build the bundle first)", p, err)
-		}
-		t.Skipf("%s is absent (build the bundle with make bundle)", p)
+		testenv.Need(t, "%s: %v (build the bundle with make bundle)", p, err)
 	}
 	return p
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/bootctl/boot/internal/testenv"
 )
 
 // TestContainerdConfigLoads hands both rendered containerd layouts to the
@@ -90,12 +92,7 @@ func TestContainerdConfigLoads(t *testing.T) {
 // stopped it must give up after its bound and say so.
 func TestWaitForCRI(t *testing.T) {
 	containerd := bundleBinary(t, "containerd")
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("TestWaitForCRI starts containerd and needs root")
-		}
-		t.Skip("TestWaitForCRI starts containerd and needs root")
-	}
+	testenv.Root(t, "TestWaitForCRI starts containerd and")
 	bin := filepath.Dir(containerd)
 	script, err := RuntimeBundle(RuntimeBundleParams{StagingDir: "/unused", PauseTag: "3.10.2", ReadyTimeout: 3 * time.Second})
 	if err != nil {

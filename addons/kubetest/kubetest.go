@@ -47,12 +47,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bootctl/boot/bundle"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/bootctl/boot/bundle"
+	"github.com/bootctl/boot/internal/testenv"
 )
 
 // StartTimeout bounds how long Start waits for etcd and the API server to
@@ -207,14 +209,7 @@ func writeExecutable(out string, r io.Reader) error {
 // server's /readyz answers ok.
 func Start(t testing.TB) *Cluster {
 	t.Helper()
-	dir := os.Getenv("BOOT_BUNDLE_DIR")
-	if dir == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("kubetest: BOOT_BUNDLE_DIR is not set; CI must build the bundle (boot bundle build) and point BOOT_BUNDLE_DIR at it")
-		}
-		t.Skip("kubetest: BOOT_BUNDLE_DIR is not set; build the bundle with `boot bundle build` and set BOOT_BUNDLE_DIR to run against a real kube-apiserver")
-	}
-	b, err := ExtractBinaries(dir)
+	b, err := ExtractBinaries(testenv.BundleDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}

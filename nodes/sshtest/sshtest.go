@@ -27,6 +27,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/bootctl/boot/internal/testenv"
 )
 
 // The users nodes/testdata/ci-setup.sh creates, and their test-only passwords.
@@ -44,25 +46,15 @@ const (
 // SSHD is the OpenSSH server binary Start runs.
 const SSHD = "/usr/sbin/sshd"
 
-// missing fails the test under CI and skips it elsewhere.
-func missing(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") != "" {
-		t.Fatalf("prerequisite missing (CI is set): %s", msg)
-	}
-	t.Skipf("prerequisite missing: %s", msg)
-}
-
 // Require checks that a real sshd can be started: running as root with
 // /usr/sbin/sshd installed.
 func Require(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		missing(t, "starting sshd for other users needs root")
+		testenv.Need(t, "starting sshd for other users needs root")
 	}
 	if _, err := os.Stat(SSHD); err != nil {
-		missing(t, "%s not found (apt-get install -y openssh-server)", SSHD)
+		testenv.Need(t, "%s not found (apt-get install -y openssh-server)", SSHD)
 	}
 }
 
@@ -71,10 +63,10 @@ func RequireUser(t testing.TB, name string) {
 	t.Helper()
 	Require(t)
 	if _, err := user.Lookup(name); err != nil {
-		missing(t, "user %s does not exist (run nodes/testdata/ci-setup.sh as root)", name)
+		testenv.Need(t, "user %s does not exist (run nodes/testdata/ci-setup.sh as root)", name)
 	}
 	if _, err := os.Stat("/usr/bin/sudo"); err != nil {
-		missing(t, "sudo not installed (apt-get install -y sudo)")
+		testenv.Need(t, "sudo not installed (apt-get install -y sudo)")
 	}
 }
 

@@ -1,0 +1,49 @@
+// Package testenv holds the project's one rule for tests whose prerequisites
+// (root, an installed program, a built bundle) may be missing: when the
+// environment variable CI is set, a missing prerequisite fails the test, so
+// CI can never pass by skipping; elsewhere the test is skipped with the
+// reason.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// Need fails the test under CI and skips it elsewhere, with the message.
+func Need(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") != "" {
+		t.Fatalf("prerequisite missing (CI is set): %s", msg)
+	}
+	t.Skipf("prerequisite missing: %s", msg)
+}
+
+// Root needs the test to run as root; why says what for.
+func Root(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Need(t, "%s needs root", why)
+	}
+}
+
+// File needs the file at path, which the Debian package pkg installs.
+func File(t testing.TB, path, pkg string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		Need(t, "%s is not installed (apt-get install %s): %v", path, pkg, err)
+	}
+}
+
+// BundleDir returns $BOOT_BUNDLE_DIR, the offline bundle the tests use
+// (`make bundle` builds it; `make unit` sets the variable).
+func BundleDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("BOOT_BUNDLE_DIR")
+	if dir == "" {
+		Need(t, "BOOT_BUNDLE_DIR is not set: build the bundle (make bundle) and point BOOT_BUNDLE_DIR at it")
+	}
+	return dir
+}
