@@ -1,0 +1,419 @@
+package addons
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/registry"
+	"helm.sh/helm/v3/pkg/repo"
+	"sigs.k8s.io/yaml"
+
+	"github.com/bootctl/boot/inventory"
+)
+
+// ChartSource says where one chart comes from, as the inventory's
+// addons.<chart> section does: an http(s) chart repository (its index.yaml
+// lists Name), an oci:// chart reference (the tag is Version), or a local
+// chart folder or .tgz (Path, which wins over Repository).
+type ChartSource struct {
+	// Field is the inventory field the source comes from, e.g.
+	// "addons.ingressNginx"; errors name Field.version, Field.name, ...
+	Field      string
+	Repository string
+	Name       string
+	// Version is an exact version (1.2.3 or v1.2.3, optionally -pre/+build).
+	// Required except with Path, where it is checked against the chart when set.
+	Version string
+	Path    string
+}
+
+// ChartSourceOf returns the source the inventory's chart c describes; field
+// names it in errors.
+func ChartSourceOf(field string, c inventory.Chart) ChartSource {
+	return ChartSource{Field: field, Repository: c.Repository, Name: c.Name, Version: c.Version, Path: c.Path}
+}
+
+func (s ChartSource) String() string {
+	switch {
+	case s.Path != "":
+		return s.Path
+	case strings.HasPrefix(s.Repository, "oci://"):
+		return s.Repository + ":" + s.Version
+	default:
+		return s.Repository + " " + s.Name + " " + s.Version
+	}
+}
+
+// field names a sub-field of the source's inventory field.
+func (s ChartSource) field(name string) string {
+	if s.Field == "" {
+		return name
+	}
+	return s.Field + "." + name
+}
+
+// Limits on what a chart download may read.
+const (
+	maxIndexBytes   = 64 << 20
+	maxArchiveBytes = 32 << 20
+	// DefaultChartTimeout bounds one download when ChartLoader.Timeout is zero.
+	DefaultChartTimeout = 2 * time.Minute
+)
+
+// ChartLoader loads charts from their sources. Downloads are checked (the
+// archive's SHA-256 against the repository index's digest, or against the
+// OCI layer's digest) and kept in CacheDir by digest, so a later run loads the
+// same pinned chart without the network; a cached archive is checked against
+// its recorded digest on every load and downloaded again when it does not
+// match.
+type ChartLoader struct {
+	// CacheDir holds downloaded archives; empty means DefaultChartCacheDir().
+	CacheDir string
+	// PlainHTTP reaches oci:// registries over http instead of https (only for
+	// registries on a trusted network, or tests).
+	PlainHTTP bool
+	// Timeout bounds each download (DefaultChartTimeout when zero).
+	Timeout time.Duration
+}
+
+// DefaultChartCacheDir is the user's cache folder + boot/charts.
+func DefaultChartCacheDir() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("chart cache: %w", err)
+	}
+	return filepath.Join(dir, "boot", "charts"), nil
+}
+
+// CheckVersion refuses what is not one exact version: an empty version,
+// "latest", ranges and constraints. field names the version in the error.
+func CheckVersion(field, version string) error {
+	const want = "an exact chart version such as 1.2.3 or v1.2.3"
+	if version == "" {
+		return fmt.Errorf("%s: is missing (%s; boot never installs the latest chart)", field, want)
+	}
+	if _, err := semver.StrictNewVersion(strings.TrimPrefix(version, "v")); err != nil {
+		return fmt.Errorf("%s: %q is not pinned (%s)", field, version, want)
+	}
+	return nil
+}
+
+// sameVersion compares two versions, ignoring a leading "v" on either.
+func sameVersion(a, b string) bool {
+	return strings.TrimPrefix(a, "v") == strings.TrimPrefix(b, "v")
+}
+
+// Load returns the chart src names, checked to be that chart at that version.
+func (l ChartLoader) Load(ctx context.Context, src ChartSource) (*chart.Chart, error) {
+	if src.Path != "" {
+		if src.Version != "" {
+			if err := CheckVersion(src.field("version"), src.Version); err != nil {
+				return nil, err
+			}
+		}
+		c, err := loader.Load(src.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%s: loading chart %s: %w", src.field("path"), src.Path, err)
+		}
+		return c, src.check(c)
+	}
+	if err := CheckVersion(src.field("version"), src.Version); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(src.Repository)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("%s: %q is not a chart repository (an https:// repository or an oci:// chart reference)", src.field("repository"), src.Repository)
+	}
+	switch u.Scheme {
+	case "oci":
+		if src.Name == "" {
+			src.Name = u.Path[strings.LastIndex(u.Path, "/")+1:]
+		}
+	case "http", "https":
+		if src.Name == "" {
+			return nil, fmt.Errorf("%s: is missing (the chart's name in repository %s)", src.field("name"), src.Repository)
+		}
+	default:
+		return nil, fmt.Errorf("%s: %q is not a chart repository (an https:// repository or an oci:// chart reference)", src.field("repository"), src.Repository)
+	}
+
+	cache, err := l.cache()
+	if err != nil {
+		return nil, err
+	}
+	key := cacheKey(src)
+	if data, ok := cache.lookup(key); ok {
+		if c, err := src.loadArchive(data); err == nil {
+			return c, nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, l.timeout())
+	defer cancel()
+	var data []byte
+	var digest string
+	if u.Scheme == "oci" {
+		data, digest, err = l.pullOCI(ctx, src)
+	} else {
+		data, digest, err = l.fetchHTTP(ctx, src)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := src.loadArchive(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := cache.store(key, digest, data); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (l ChartLoader) timeout() time.Duration {
+	if l.Timeout > 0 {
+		return l.Timeout
+	}
+	return DefaultChartTimeout
+}
+
+// loadArchive loads a downloaded .tgz and checks it is the chart asked for.
+func (s ChartSource) loadArchive(data []byte) (*chart.Chart, error) {
+	c, err := loader.LoadArchive(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: chart %s: %w", s.Field, s, err)
+	}
+	return c, s.check(c)
+}
+
+// check verifies the loaded chart's name and version against the source.
+func (s ChartSource) check(c *chart.Chart) error {
+	if c.Metadata == nil {
+		return fmt.Errorf("%s: chart %s has no Chart.yaml", s.Field, s)
+	}
+	if s.Name != "" && c.Metadata.Name != s.Name {
+		return fmt.Errorf("%s: chart %s is named %q, not %q", s.field("name"), s, c.Metadata.Name, s.Name)
+	}
+	if s.Version != "" && !sameVersion(c.Metadata.Version, s.Version) {
+		return fmt.Errorf("%s: chart %s has version %s, not the pinned %s", s.field("version"), s, c.Metadata.Version, s.Version)
+	}
+	return nil
+}
+
+// fetchHTTP reads the repository's index, finds exactly src.Version of
+// src.Name, downloads its archive and checks it against the index's digest
+// when the index has one. It returns the archive and its sha256 digest.
+func (l ChartLoader) fetchHTTP(ctx context.Context, src ChartSource) ([]byte, string, error) {
+	base := strings.TrimSuffix(src.Repository, "/")
+	indexURL := base + "/index.yaml"
+	raw, err := httpGet(ctx, indexURL, maxIndexBytes)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: chart repository index: %w", src.field("repository"), err)
+	}
+	var index repo.IndexFile
+	if err := yaml.Unmarshal(raw, &index); err != nil {
+		return nil, "", fmt.Errorf("%s: chart repository index %s: %w", src.field("repository"), indexURL, err)
+	}
+	versions, ok := index.Entries[src.Name]
+	if !ok || len(versions) == 0 {
+		return nil, "", fmt.Errorf("%s: chart %q is not in repository %s", src.field("name"), src.Name, src.Repository)
+	}
+	var found *repo.ChartVersion
+	var have []string
+	for _, v := range versions {
+		if v == nil || v.Metadata == nil {
+			continue
+		}
+		have = append(have, v.Version)
+		if found == nil && sameVersion(v.Version, src.Version) {
+			found = v
+		}
+	}
+	if found == nil {
+		return nil, "", fmt.Errorf("%s: %s of chart %q is not in repository %s (it has %s)",
+			src.field("version"), src.Version, src.Name, src.Repository, someVersions(have))
+	}
+	if len(found.URLs) == 0 {
+		return nil, "", fmt.Errorf("%s: repository %s lists no download URL for %s %s", src.field("repository"), src.Repository, src.Name, found.Version)
+	}
+	archiveURL, err := repo.ResolveReferenceURL(base+"/", found.URLs[0])
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", src.field("repository"), err)
+	}
+	data, err := httpGet(ctx, archiveURL, maxArchiveBytes)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: chart %s %s: %w", src.field("repository"), src.Name, found.Version, err)
+	}
+	sum := sha256.Sum256(data)
+	got := hex.EncodeToString(sum[:])
+	if want := strings.TrimPrefix(strings.ToLower(found.Digest), "sha256:"); want != "" && want != got {
+		return nil, "", fmt.Errorf("%s: chart %s %s from %s has digest sha256:%s, but the repository index says sha256:%s; refusing it",
+			src.field("repository"), src.Name, found.Version, archiveURL, got, want)
+	}
+	return data, "sha256:" + got, nil
+}
+
+// someVersions lists up to ten versions for an error message.
+func someVersions(vs []string) string {
+	if len(vs) == 0 {
+		return "no versions"
+	}
+	if len(vs) > 10 {
+		return strings.Join(vs[:10], ", ") + fmt.Sprintf(" and %d more", len(vs)-10)
+	}
+	return strings.Join(vs, ", ")
+}
+
+// httpGet reads url's body, at most limit bytes.
+func httpGet(ctx context.Context, url string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("GET %s: larger than %d bytes", url, limit)
+	}
+	return data, nil
+}
+
+// pullOCI pulls the chart layer of src.Repository:src.Version with Helm's
+// registry client (which checks every blob against its descriptor) and
+// checks the layer's digest once more. It returns the archive and its digest.
+func (l ChartLoader) pullOCI(ctx context.Context, src ChartSource) ([]byte, string, error) {
+	deadline, _ := ctx.Deadline()
+	opts := []registry.ClientOption{
+		registry.ClientOptWriter(io.Discard),
+		registry.ClientOptHTTPClient(&http.Client{Timeout: time.Until(deadline)}),
+	}
+	if l.PlainHTTP {
+		opts = append(opts, registry.ClientOptPlainHTTP())
+	}
+	client, err := registry.NewClient(opts...)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: registry client: %w", src.field("repository"), err)
+	}
+	ref := strings.TrimPrefix(src.Repository, "oci://") + ":" + src.Version
+	res, err := client.Pull(ref, registry.PullOptWithChart(true))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: pulling chart %s (tag %s): %w", src.field("version"), src.Repository, src.Version, err)
+	}
+	sum := sha256.Sum256(res.Chart.Data)
+	got := "sha256:" + hex.EncodeToString(sum[:])
+	if got != res.Chart.Digest {
+		return nil, "", fmt.Errorf("%s: chart %s: layer digest %s, content %s; refusing it", src.field("repository"), ref, res.Chart.Digest, got)
+	}
+	return res.Chart.Data, got, nil
+}
+
+// chartCache keeps archives by digest (<dir>/sha256/<hex>.tgz) and, per
+// source, the digest it resolved to (<dir>/refs/<key>).
+type chartCache struct{ dir string }
+
+func (l ChartLoader) cache() (chartCache, error) {
+	dir := l.CacheDir
+	if dir == "" {
+		var err error
+		if dir, err = DefaultChartCacheDir(); err != nil {
+			return chartCache{}, err
+		}
+	}
+	for _, sub := range []string{"sha256", "refs"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return chartCache{}, fmt.Errorf("chart cache: %w", err)
+		}
+	}
+	return chartCache{dir: dir}, nil
+}
+
+// cacheKey identifies a source: the same repository, name and version.
+func cacheKey(s ChartSource) string {
+	sum := sha256.Sum256([]byte(s.Repository + "\x00" + s.Name + "\x00" + s.Version))
+	return hex.EncodeToString(sum[:])
+}
+
+func (c chartCache) blobPath(digest string) (string, bool) {
+	hexDigest, ok := strings.CutPrefix(digest, "sha256:")
+	if !ok || len(hexDigest) != sha256.Size*2 || strings.Trim(hexDigest, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return filepath.Join(c.dir, "sha256", hexDigest+".tgz"), true
+}
+
+// lookup returns the cached archive for key if it is there and still has the
+// digest recorded for it.
+func (c chartCache) lookup(key string) ([]byte, bool) {
+	ref, err := os.ReadFile(filepath.Join(c.dir, "refs", key))
+	if err != nil {
+		return nil, false
+	}
+	digest := strings.TrimSpace(string(ref))
+	p, ok := c.blobPath(digest)
+	if !ok {
+		return nil, false
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, false
+	}
+	sum := sha256.Sum256(data)
+	if "sha256:"+hex.EncodeToString(sum[:]) != digest {
+		return nil, false
+	}
+	return data, true
+}
+
+// store writes the archive, then the source's reference to it, each through
+// a temporary file renamed into place.
+func (c chartCache) store(key, digest string, data []byte) error {
+	p, ok := c.blobPath(digest)
+	if !ok {
+		return fmt.Errorf("chart cache: bad digest %q", digest)
+	}
+	if err := writeFileAtomic(p, data); err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(c.dir, "refs", key), []byte(digest+"\n"))
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("chart cache: %w", err)
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		_ = os.Remove(f.Name())
+		return fmt.Errorf("chart cache: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		_ = os.Remove(f.Name())
+		return fmt.Errorf("chart cache: %w", err)
+	}
+	return nil
+}
