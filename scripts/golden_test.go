@@ -57,6 +57,9 @@ var scriptCases = []struct {
 	{"kube-bundle.sh", func() (string, error) {
 		return KubeBundle(KubeBundleParams{StagingDir: "/var/tmp/boot/bundle"})
 	}},
+	{"helm-online-v3.22.0.sh", func() (string, error) {
+		return HelmOnline(HelmOnlineParams{Version: "v3.22.0", Arch: "amd64"})
+	}},
 	{"kube-online-v1.37.2.sh", func() (string, error) {
 		return KubeOnline(KubeOnlineParams{KubernetesVersion: "v1.37.2"})
 	}},

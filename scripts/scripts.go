@@ -185,3 +185,25 @@ func renderString(name string, data any) (string, error) {
 	b, err := render(name, data)
 	return string(b), err
 }
+
+// HelmOnlineParams are the inputs of the online Helm CLI script.
+type HelmOnlineParams struct {
+	// Version is the Helm release, vMAJOR.MINOR.PATCH.
+	Version string
+	// Arch is the host's Go architecture name: amd64 or arm64.
+	Arch string
+}
+
+// HelmOnline renders the script that installs the Helm CLI from its release
+// archive at get.helm.sh, verified against its published sha256, into
+// /usr/local/bin/helm, unless that version is there already.
+func HelmOnline(p HelmOnlineParams) (_ string, err error) {
+	defer wrapError(&err, "HelmOnline")
+	if err := checkKubeVersion("Version", p.Version); err != nil {
+		return "", fmt.Errorf("%s is not a Helm version vMAJOR.MINOR.PATCH", "Version")
+	}
+	if p.Arch != "amd64" && p.Arch != "arm64" {
+		return "", fmt.Errorf("%s is not amd64 or arm64", "Arch")
+	}
+	return renderString("helm-online.sh.tmpl", p)
+}
