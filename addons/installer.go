@@ -1,0 +1,495 @@
+package addons
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/bootctl/boot/inventory"
+)
+
+// Installer puts boot's add-ons on a cluster, in order: cert-manager, the
+// ClusterIssuer, ingress-nginx, then the registry with its Secrets. Configure
+// it, then call Plan, Install or Teardown. Every step is idempotent: a re-run
+// with nothing changed makes no new Helm revision and rewrites no Secret.
+type Installer struct {
+	// Helm reaches the cluster (Helm.Kubeconfig is also used for the Secrets
+	// and node labels boot manages outside Helm).
+	Helm Helm
+	// Charts loads the upstream charts from the inventory's sources.
+	Charts ChartLoader
+	// Inventory is loaded and validated.
+	Inventory *inventory.Inventory
+	// Wait waits for each release's resources to be ready before the next.
+	Wait bool
+	// Timeout bounds each release (DefaultReleaseTimeout when zero).
+	Timeout time.Duration
+	// Progress, when set, hears of each step as it starts and ends.
+	Progress func(Event)
+	// Getenv reads the variables the inventory names (registry password, S3
+	// keys); nil means os.Getenv.
+	Getenv func(string) string
+}
+
+// Event is one step's progress: Started when it begins; then, when it ends,
+// Err (nil on success), whether it changed anything and how long it took.
+type Event struct {
+	// Step names what is done: "label ingress nodes", "registry credentials",
+	// or a release "namespace/name".
+	Step     string
+	Started  bool
+	Changed  bool
+	Revision int // of a release, once applied
+	Elapsed  time.Duration
+	Err      error
+}
+
+// AppliedRelease is one release after Install.
+type AppliedRelease struct {
+	Release  string `json:"release"` // namespace/name
+	Chart    string `json:"chart"`   // name-version
+	Revision int    `json:"revision"`
+	Changed  bool   `json:"changed"`
+}
+
+// Result is what Install did.
+type Result struct {
+	Releases []AppliedRelease `json:"releases"`
+	// Credentials are the registry's. When Credentials.Generated() the
+	// password was made by this run: show it to the operator once.
+	Credentials *RegistryCredentials `json:"credentials"`
+	// CredentialsSecret is "namespace/name" of the Secret that keeps them.
+	CredentialsSecret string `json:"credentialsSecret"`
+}
+
+func (in *Installer) getenv(name string) string {
+	if in.Getenv != nil {
+		return in.Getenv(name)
+	}
+	return os.Getenv(name)
+}
+
+func (in *Installer) emit(e Event) {
+	if in.Progress != nil {
+		in.Progress(e)
+	}
+}
+
+// step runs fn as one reported step.
+func (in *Installer) step(name string, fn func() (changed bool, revision int, err error)) error {
+	in.emit(Event{Step: name, Started: true})
+	start := time.Now()
+	changed, rev, err := fn()
+	in.emit(Event{Step: name, Changed: changed, Revision: rev, Elapsed: time.Since(start), Err: err})
+	return err
+}
+
+// Plan loads the charts and returns the releases Install applies, in order.
+// It needs no cluster.
+func (in *Installer) Plan(ctx context.Context) ([]Release, error) {
+	inv := in.Inventory
+	if inv == nil {
+		return nil, errors.New("addons: no inventory")
+	}
+	certManager, err := in.Charts.Load(ctx, ChartSourceOf("addons.certManager", inv.Addons.CertManager))
+	if err != nil {
+		return nil, err
+	}
+	ingress, err := in.Charts.Load(ctx, ChartSourceOf("addons.ingressNginx", inv.Addons.IngressNginx))
+	if err != nil {
+		return nil, err
+	}
+	issuer, err := IssuerChart()
+	if err != nil {
+		return nil, err
+	}
+	registry, err := RegistryChart()
+	if err != nil {
+		return nil, err
+	}
+	ingressValues, err := IngressNginxValues(inv.Addons.IngressMode)
+	if err != nil {
+		return nil, err
+	}
+	issuerValues, err := IssuerValues(inv.Registry)
+	if err != nil {
+		return nil, err
+	}
+	registryValues, err := RegistryValues(inv.Registry)
+	if err != nil {
+		return nil, err
+	}
+	rel := func(name, namespace string, c Release) Release {
+		c.Name, c.Namespace, c.Wait, c.Timeout = name, namespace, in.Wait, in.Timeout
+		return c
+	}
+	return []Release{
+		rel(CertManagerRelease, CertManagerNamespace, Release{Chart: certManager, Values: CertManagerValues(in.Wait)}),
+		rel(IssuerRelease, IssuerNamespace, Release{Chart: issuer, Values: issuerValues}),
+		rel(IngressNginxRelease, IngressNginxNamespace, Release{Chart: ingress, Values: ingressValues}),
+		rel(DefaultRegistryRelease, inv.Registry.Namespace, Release{Chart: registry, Values: registryValues}),
+	}, nil
+}
+
+func (in *Installer) clientset() (kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", in.Helm.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", in.Helm.Kubeconfig, err)
+	}
+	return kubernetes.NewForConfig(cfg)
+}
+
+// Install labels the ingress nodes, applies the releases of Plan in order and,
+// before the registry's release, makes sure its Secrets exist: the
+// credentials (generated once, then always read back, never overwritten), the
+// pull Secret for the maintenance jobs, and the S3 keys when the inventory
+// names them. It stops at the first error.
+func (in *Installer) Install(ctx context.Context) (*Result, error) {
+	releases, err := in.Plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := in.clientset()
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	if err := in.step("label ingress nodes", func() (bool, int, error) {
+		changed, err := in.labelIngressNodes(ctx, cs)
+		return changed, 0, err
+	}); err != nil {
+		return res, err
+	}
+	for _, r := range releases {
+		if r.Name == DefaultRegistryRelease {
+			if err := in.step("registry secrets", func() (bool, int, error) {
+				creds, changed, err := in.registrySecrets(ctx, cs, r.Namespace)
+				res.Credentials = creds
+				res.CredentialsSecret = r.Namespace + "/" + RegistryCredentialsSecret
+				return changed, 0, err
+			}); err != nil {
+				return res, err
+			}
+		}
+		var applied AppliedRelease
+		err := in.step(r.String(), func() (bool, int, error) {
+			rev, changed, err := r.Apply(ctx, in.Helm)
+			applied = AppliedRelease{Release: r.String(), Chart: r.Chart.Metadata.Name + "-" + r.Chart.Metadata.Version, Revision: rev, Changed: changed}
+			return changed, rev, err
+		})
+		if err != nil {
+			return res, err
+		}
+		res.Releases = append(res.Releases, applied)
+	}
+	return res, nil
+}
+
+// Teardown removes boot's releases in the reverse of Install's order (a
+// release of one of those names that boot does not own is refused and left
+// alone), then any other release labelled as boot's, the Secrets boot made
+// beside the registry, and the ingress node label. Namespaces and
+// cert-manager's CRDs (which its chart keeps) stay. It returns what it
+// removed.
+func (in *Installer) Teardown(ctx context.Context) ([]string, error) {
+	inv := in.Inventory
+	if inv == nil {
+		return nil, errors.New("addons: no inventory")
+	}
+	var removed []string
+	order := []struct{ namespace, name string }{
+		{inv.Registry.Namespace, DefaultRegistryRelease},
+		{IngressNginxNamespace, IngressNginxRelease},
+		{IssuerNamespace, IssuerRelease},
+		{CertManagerNamespace, CertManagerRelease},
+	}
+	for _, r := range order {
+		name := r.namespace + "/" + r.name
+		var ok bool
+		if err := in.step("remove "+name, func() (bool, int, error) {
+			var err error
+			ok, err = in.Helm.Uninstall(r.namespace, r.name, in.Timeout)
+			return ok, 0, err
+		}); err != nil {
+			return removed, err
+		}
+		if ok {
+			removed = append(removed, "release "+name)
+		}
+	}
+	var others []string
+	if err := in.step("remove other releases of boot", func() (bool, int, error) {
+		var err error
+		others, err = in.Helm.UninstallOwned(ctx, in.Timeout)
+		return len(others) > 0, 0, err
+	}); err != nil {
+		return removed, err
+	}
+	for _, o := range others {
+		removed = append(removed, "release "+o)
+	}
+	cs, err := in.clientset()
+	if err != nil {
+		return removed, err
+	}
+	for _, name := range []string{RegistryCredentialsSecret, RegistryPullSecret, RegistryS3Secret} {
+		what := "secret " + inv.Registry.Namespace + "/" + name
+		var ok bool
+		if err := in.step("remove "+what, func() (bool, int, error) {
+			ok, err = deleteOwnedSecret(ctx, cs, inv.Registry.Namespace, name)
+			return ok, 0, err
+		}); err != nil {
+			return removed, err
+		}
+		if ok {
+			removed = append(removed, what)
+		}
+	}
+	var unlabelled []string
+	if err := in.step("unlabel ingress nodes", func() (bool, int, error) {
+		unlabelled, err = setIngressLabels(ctx, cs, nil)
+		return len(unlabelled) > 0, 0, err
+	}); err != nil {
+		return removed, err
+	}
+	for _, n := range unlabelled {
+		removed = append(removed, "label "+IngressNodeLabel+" of node "+n)
+	}
+	return removed, nil
+}
+
+// labelIngressNodes labels the inventory's ingress hosts' nodes and unlabels
+// any other node carrying the label. A missing node is an error naming the host.
+func (in *Installer) labelIngressNodes(ctx context.Context, cs kubernetes.Interface) (bool, error) {
+	want := map[string]bool{}
+	for _, h := range in.Inventory.IngressHosts() {
+		want[h.Name] = true
+	}
+	changed, err := setIngressLabels(ctx, cs, want)
+	return len(changed) > 0, err
+}
+
+// setIngressLabels makes IngressNodeLabel present on exactly the nodes in
+// want and returns the nodes it changed, sorted.
+func setIngressLabels(ctx context.Context, cs kubernetes.Interface, want map[string]bool) ([]string, error) {
+	var changed []string
+	names := make([]string, 0, len(want))
+	for n := range want {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		node, err := cs.CoreV1().Nodes().Get(ctx, n, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return changed, fmt.Errorf("ingress host %s: no node of that name in the cluster", n)
+		}
+		if err != nil {
+			return changed, fmt.Errorf("node %s: %w", n, err)
+		}
+		if node.Labels[IngressNodeLabel] == IngressNodeValue {
+			continue
+		}
+		if err := patchNodeLabel(ctx, cs, n, IngressNodeValue); err != nil {
+			return changed, err
+		}
+		changed = append(changed, n)
+	}
+	labelled, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: IngressNodeLabel})
+	if err != nil {
+		return changed, fmt.Errorf("listing nodes labelled %s: %w", IngressNodeLabel, err)
+	}
+	for _, node := range labelled.Items {
+		if want[node.Name] {
+			continue
+		}
+		if err := patchNodeLabel(ctx, cs, node.Name, ""); err != nil {
+			return changed, err
+		}
+		changed = append(changed, node.Name)
+	}
+	sort.Strings(changed)
+	return changed, nil
+}
+
+// patchNodeLabel sets IngressNodeLabel on node to value, or removes it when
+// value is empty.
+func patchNodeLabel(ctx context.Context, cs kubernetes.Interface, node, value string) error {
+	v := "null"
+	if value != "" {
+		v = fmt.Sprintf("%q", value)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%s}}}`, IngressNodeLabel, v)
+	if _, err := cs.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		return fmt.Errorf("node %s: setting label %s: %w", node, IngressNodeLabel, err)
+	}
+	return nil
+}
+
+// registrySecrets makes sure the registry's namespace and Secrets exist and
+// returns the credentials. Stored credentials are read back and never
+// replaced; new ones are made only when there are none.
+func (in *Installer) registrySecrets(ctx context.Context, cs kubernetes.Interface, namespace string) (*RegistryCredentials, bool, error) {
+	reg := in.Inventory.Registry
+	changed, err := ensureNamespace(ctx, cs, namespace)
+	if err != nil {
+		return nil, false, err
+	}
+	var password string
+	if env := reg.Auth.PasswordEnv; env != "" {
+		if password = in.getenv(env); password == "" {
+			return nil, false, fmt.Errorf("registry.auth.passwordEnv: variable %s is empty or unset", env)
+		}
+	}
+	var creds *RegistryCredentials
+	secrets := cs.CoreV1().Secrets(namespace)
+	stored, err := secrets.Get(ctx, RegistryCredentialsSecret, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		if creds, err = RegistryCredentialsFromSecret(stored); err != nil {
+			return nil, changed, err
+		}
+		if creds.Username() != reg.Auth.User {
+			return nil, changed, fmt.Errorf("registry.auth.user is %q but Secret %s/%s holds credentials for %q; delete that Secret to make new credentials",
+				reg.Auth.User, namespace, RegistryCredentialsSecret, creds.Username())
+		}
+		if password != "" && password != creds.Password() {
+			return nil, changed, fmt.Errorf("registry.auth.passwordEnv: the password in %s differs from the one kept in Secret %s/%s, which boot never overwrites; delete that Secret to change the password",
+				reg.Auth.PasswordEnv, namespace, RegistryCredentialsSecret)
+		}
+	case apierrors.IsNotFound(err):
+		if creds, err = NewRegistryCredentials(reg.Auth.User, password); err != nil {
+			if reg.Auth.PasswordEnv != "" {
+				err = fmt.Errorf("registry.auth.passwordEnv (%s): %w", reg.Auth.PasswordEnv, err)
+			}
+			return nil, changed, err
+		}
+		if _, err := secrets.Create(ctx, creds.Secret(RegistryCredentialsSecret, namespace), metav1.CreateOptions{}); err != nil {
+			return nil, changed, fmt.Errorf("creating Secret %s/%s: %w", namespace, RegistryCredentialsSecret, err)
+		}
+		changed = true
+	default:
+		return nil, changed, fmt.Errorf("reading Secret %s/%s: %w", namespace, RegistryCredentialsSecret, err)
+	}
+
+	pull, err := creds.PullSecret(RegistryPullSecret, namespace, reg.Host)
+	if err != nil {
+		return nil, changed, err
+	}
+	c, err := applySecret(ctx, cs, pull)
+	if err != nil {
+		return nil, changed, err
+	}
+	changed = changed || c
+
+	if s3 := reg.Storage.S3; reg.Storage.Type == inventory.StorageS3 && s3 != nil && (s3.AccessKeyEnv != "" || s3.SecretKeyEnv != "") {
+		keys := map[string][]byte{}
+		for _, k := range []struct{ field, env, key string }{
+			{"registry.storage.s3.accessKeyEnv", s3.AccessKeyEnv, "accessKeyID"},
+			{"registry.storage.s3.secretKeyEnv", s3.SecretKeyEnv, "secretAccessKey"},
+		} {
+			v := ""
+			if k.env != "" {
+				v = in.getenv(k.env)
+			}
+			if v == "" {
+				return nil, changed, fmt.Errorf("%s: variable %q is empty or unset (set both accessKeyEnv and secretKeyEnv, or neither)", k.field, k.env)
+			}
+			keys[k.key] = []byte(v)
+		}
+		secret := &corev1.Secret{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+			ObjectMeta: secretMeta(RegistryS3Secret, namespace, "registry-s3"),
+			Type:       corev1.SecretTypeOpaque,
+			Data:       keys,
+		}
+		c, err := applySecret(ctx, cs, secret)
+		if err != nil {
+			return nil, changed, err
+		}
+		changed = changed || c
+	}
+	return creds, changed, nil
+}
+
+func ensureNamespace(ctx context.Context, cs kubernetes.Interface, name string) (bool, error) {
+	_, err := cs.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err == nil {
+		return false, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("namespace %s: %w", name, err)
+	}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return false, fmt.Errorf("creating namespace %s: %w", name, err)
+	}
+	return true, nil
+}
+
+// applySecret creates s, or updates the Secret of that name when it is boot's
+// and differs. A Secret of that name that boot does not own is refused.
+func applySecret(ctx context.Context, cs kubernetes.Interface, s *corev1.Secret) (bool, error) {
+	secrets := cs.CoreV1().Secrets(s.Namespace)
+	cur, err := secrets.Get(ctx, s.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		if _, err := secrets.Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			return false, fmt.Errorf("creating Secret %s/%s: %w", s.Namespace, s.Name, err)
+		}
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading Secret %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	if cur.Labels[ManagedByLabel] != ManagedByBoot {
+		return false, fmt.Errorf("Secret %s/%s exists and is not managed by boot (no label %s=%s); boot leaves it alone", s.Namespace, s.Name, ManagedByLabel, ManagedByBoot)
+	}
+	if cur.Type == s.Type && reflect.DeepEqual(cur.Data, s.Data) && reflect.DeepEqual(cur.Labels, s.Labels) {
+		return false, nil
+	}
+	if cur.Type != s.Type {
+		// The type of a Secret cannot change: replace it.
+		if err := secrets.Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil {
+			return false, fmt.Errorf("replacing Secret %s/%s: %w", s.Namespace, s.Name, err)
+		}
+		if _, err := secrets.Create(ctx, s, metav1.CreateOptions{}); err != nil {
+			return false, fmt.Errorf("creating Secret %s/%s: %w", s.Namespace, s.Name, err)
+		}
+		return true, nil
+	}
+	next := cur.DeepCopy()
+	next.Data, next.Labels = s.Data, s.Labels
+	if _, err := secrets.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+		return false, fmt.Errorf("updating Secret %s/%s: %w", s.Namespace, s.Name, err)
+	}
+	return true, nil
+}
+
+// deleteOwnedSecret deletes the Secret if it is there and labelled as boot's.
+func deleteOwnedSecret(ctx context.Context, cs kubernetes.Interface, namespace, name string) (bool, error) {
+	secrets := cs.CoreV1().Secrets(namespace)
+	cur, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading Secret %s/%s: %w", namespace, name, err)
+	}
+	if cur.Labels[ManagedByLabel] != ManagedByBoot {
+		return false, nil
+	}
+	if err := secrets.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return false, fmt.Errorf("deleting Secret %s/%s: %w", namespace, name, err)
+	}
+	return true, nil
+}
