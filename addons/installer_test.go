@@ -1,0 +1,402 @@
+package addons
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/bootctl/boot/addons/kubetest"
+	"github.com/bootctl/boot/inventory"
+)
+
+var (
+	crdResource           = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+	clusterIssuerResource = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"}
+	certificateResource   = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
+)
+
+// applyStandInCRDs creates testdata/certmanager-crds.yaml, which stands in
+// for cert-manager's real CRDs (the cert-manager chart installs those; it
+// cannot be downloaded here), and waits until the API server serves them.
+func applyStandInCRDs(ctx context.Context, t *testing.T, cfg *rest.Config) {
+	t.Helper()
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open("testdata/certmanager-crds.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(f))
+	var names []string
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if isBlankYAML(doc) {
+			continue
+		}
+		var obj map[string]any
+		if err := yaml.Unmarshal(doc, &obj); err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{Object: obj}
+		if _, err := dyn.Resource(crdResource).Create(ctx, u, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, u.GetName())
+	}
+	for _, name := range names {
+		for {
+			u, err := dyn.Resource(crdResource).Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+			established := slices.ContainsFunc(conds, func(c any) bool {
+				m, _ := c.(map[string]any)
+				return m["type"] == "Established" && m["status"] == "True"
+			})
+			if established {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("CRD %s not established: %v", name, ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// testInventory writes and loads an inventory whose two upstream charts are
+// the small test chart (the real ones cannot be downloaded here): the same
+// local-path source an air-gapped bundle uses.
+func testInventory(t *testing.T, extra string) *inventory.Inventory {
+	t.Helper()
+	chartPath, err := filepath.Abs(testChartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := fmt.Sprintf(`apiVersion: boot/v1alpha1
+kind: Cluster
+metadata:
+  name: lab
+hosts:
+  - name: cp1
+    address: 192.0.2.10
+    role: control-plane
+  - name: w1
+    address: 192.0.2.11
+    role: worker
+  - name: w2
+    address: 192.0.2.12
+    role: worker
+registry:
+  host: registry.example.com
+  acmeEmail: ops@example.org
+%saddons:
+  ingressNginx:
+    path: %s
+  certManager:
+    path: %s
+`, extra, chartPath, chartPath)
+	p := filepath.Join(t.TempDir(), "inv.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+// events collects an Installer's progress.
+type events struct {
+	mu  sync.Mutex
+	all []Event
+}
+
+func (e *events) add(ev Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.all = append(e.all, ev)
+}
+
+// ended returns the steps that ended, in order, as "step changed" or
+// "step error".
+func (e *events) ended() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.all {
+		switch {
+		case ev.Started:
+		case ev.Err != nil:
+			out = append(out, ev.Step+" error")
+		case ev.Changed:
+			out = append(out, ev.Step+" changed")
+		default:
+			out = append(out, ev.Step)
+		}
+	}
+	return out
+}
+
+// TestInstallerAgainstAPIServer runs Install and Teardown, the code path of
+// `boot addons` and `boot teardown`, against a real kube-apiserver with
+// stand-ins for cert-manager's CRDs: the releases go in in order, the
+// ClusterIssuer and the registry land, the ingress hosts' nodes are
+// labelled and the credentials are generated once; a re-run changes
+// nothing; switching the issuer upgrades exactly the issuer and registry
+// releases; teardown removes only what boot made.
+func TestInstallerAgainstAPIServer(t *testing.T) {
+	c := kubetest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyStandInCRDs(ctx, t, c.Config)
+	// Nodes as kubeadm would have registered them; w3 carries the ingress
+	// label but is no ingress host of the inventory.
+	for _, n := range []string{"cp1", "w1", "w2", "w3"} {
+		node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}
+		if n == "w3" {
+			node.Labels = map[string]string{IngressNodeLabel: IngressNodeValue}
+		}
+		if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := Helm{Kubeconfig: c.Kubeconfig}
+	inv := testInventory(t, "")
+	cacheDir := t.TempDir()
+	run := func(inv *inventory.Inventory) (*Result, []string) {
+		t.Helper()
+		ev := &events{}
+		in := &Installer{Helm: h, Charts: ChartLoader{CacheDir: cacheDir}, Inventory: inv, Timeout: time.Minute, Progress: ev.add}
+		res, err := in.Install(ctx)
+		if err != nil {
+			t.Fatalf("install: %v (steps %q)", err, ev.ended())
+		}
+		return res, ev.ended()
+	}
+	revisions := func(res *Result) []string {
+		var out []string
+		for _, r := range res.Releases {
+			out = append(out, fmt.Sprintf("%s %s r%d %v", r.Release, r.Chart, r.Revision, r.Changed))
+		}
+		return out
+	}
+
+	// First run: everything is made.
+	res, steps := run(inv)
+	wantSteps := []string{
+		"label ingress nodes changed",
+		"cert-manager/cert-manager changed",
+		"cert-manager/cluster-issuer changed",
+		"ingress-nginx/ingress-nginx changed",
+		"registry secrets changed",
+		"docker-registry/registry changed",
+	}
+	if !slices.Equal(steps, wantSteps) {
+		t.Fatalf("first run steps:\n%q\nwant\n%q", steps, wantSteps)
+	}
+	want := []string{
+		"cert-manager/cert-manager hello-0.1.0 r1 true",
+		"cert-manager/cluster-issuer cluster-issuer-0.1.0 r1 true",
+		"ingress-nginx/ingress-nginx hello-0.1.0 r1 true",
+		"docker-registry/registry registry-0.1.0 r1 true",
+	}
+	if got := revisions(res); !slices.Equal(got, want) {
+		t.Fatalf("first run:\n%q\nwant\n%q", got, want)
+	}
+	if !res.Credentials.Generated() || res.Credentials.Username() != "admin" || res.CredentialsSecret != "docker-registry/registry-credentials" {
+		t.Fatalf("first run credentials: generated %v, user %q, secret %q", res.Credentials.Generated(), res.Credentials.Username(), res.CredentialsSecret)
+	}
+	password := res.Credentials.Password()
+	// The result may be printed or encoded: the password never shows.
+	encoded, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{string(encoded), fmt.Sprintf("%v %+v %#v", res, res, res)} {
+		if strings.Contains(s, password) {
+			t.Fatalf("the password shows in the result: %s", s)
+		}
+	}
+	le, err := dyn.Resource(clusterIssuerResource).Get(ctx, "letsencrypt", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("ClusterIssuer letsencrypt: %v", err)
+	}
+	if email, _, _ := unstructured.NestedString(le.Object, "spec", "acme", "email"); email != "ops@example.org" {
+		t.Fatalf("ClusterIssuer letsencrypt: e-mail %q", email)
+	}
+	ing, err := cs.NetworkingV1().Ingresses("docker-registry").Get(ctx, "registry", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ing.Annotations["cert-manager.io/cluster-issuer"] != "letsencrypt" {
+		t.Fatalf("registry Ingress issuer annotation %q", ing.Annotations["cert-manager.io/cluster-issuer"])
+	}
+	checkLabels := func(step string, want ...string) {
+		t.Helper()
+		nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: IngressNodeLabel + "=" + IngressNodeValue})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, n := range nodes.Items {
+			got = append(got, n.Name)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: nodes labelled for ingress %q, want %q", step, got, want)
+		}
+	}
+	checkLabels("first run", "w1", "w2")
+	secret, err := cs.CoreV1().Secrets("docker-registry").Get(ctx, RegistryCredentialsSecret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CoreV1().Secrets("docker-registry").Get(ctx, RegistryPullSecret, metav1.GetOptions{}); err != nil {
+		t.Fatalf("pull secret: %v", err)
+	}
+
+	// Second run with nothing changed: no step changes anything, the
+	// credentials are read back, not made again.
+	res, steps = run(testInventory(t, ""))
+	wantSteps = []string{
+		"label ingress nodes", "cert-manager/cert-manager", "cert-manager/cluster-issuer",
+		"ingress-nginx/ingress-nginx", "registry secrets", "docker-registry/registry",
+	}
+	if !slices.Equal(steps, wantSteps) {
+		t.Fatalf("re-run steps:\n%q\nwant\n%q", steps, wantSteps)
+	}
+	for i := range want {
+		want[i] = strings.Replace(want[i], " true", " false", 1)
+	}
+	if got := revisions(res); !slices.Equal(got, want) {
+		t.Fatalf("re-run:\n%q\nwant\n%q", got, want)
+	}
+	if res.Credentials.Generated() || res.Credentials.Password() != password {
+		t.Fatal("re-run made new credentials")
+	}
+	again, err := cs.CoreV1().Secrets("docker-registry").Get(ctx, RegistryCredentialsSecret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ResourceVersion != secret.ResourceVersion {
+		t.Fatal("re-run rewrote the credentials Secret")
+	}
+
+	// A changed value: the self-signed issuer replaces Let's Encrypt; only the
+	// issuer and the registry (whose Ingress names the issuer) change.
+	res, _ = run(testInventory(t, "  issuer: selfsigned\n"))
+	want = []string{
+		"cert-manager/cert-manager hello-0.1.0 r1 false",
+		"cert-manager/cluster-issuer cluster-issuer-0.1.0 r2 true",
+		"ingress-nginx/ingress-nginx hello-0.1.0 r1 false",
+		"docker-registry/registry registry-0.1.0 r2 true",
+	}
+	if got := revisions(res); !slices.Equal(got, want) {
+		t.Fatalf("issuer switched:\n%q\nwant\n%q", got, want)
+	}
+	for _, name := range []string{"selfsigned", "selfsigned-root"} {
+		if _, err := dyn.Resource(clusterIssuerResource).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			t.Fatalf("ClusterIssuer %s: %v", name, err)
+		}
+	}
+	if _, err := dyn.Resource(certificateResource).Namespace(CertManagerNamespace).Get(ctx, "selfsigned-ca", metav1.GetOptions{}); err != nil {
+		t.Fatalf("CA Certificate: %v", err)
+	}
+	if _, err := dyn.Resource(clusterIssuerResource).Get(ctx, "letsencrypt", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("ClusterIssuer letsencrypt after the switch: want not found, got %v", err)
+	}
+
+	// A release and a Secret someone else made, without boot's label.
+	other, err := h.config("other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := action.NewInstall(other)
+	install.ReleaseName, install.Namespace, install.CreateNamespace = "foreign", "other", true
+	if _, err := install.RunWithContext(ctx, foreignChart(), nil); err != nil {
+		t.Fatal(err)
+	}
+	foreignSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "mine", Namespace: "docker-registry"}}
+	if _, err := cs.CoreV1().Secrets("docker-registry").Create(ctx, foreignSecret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	ev := &events{}
+	removed, err := (&Installer{Helm: h, Inventory: inv, Timeout: time.Minute, Progress: ev.add}).Teardown(ctx)
+	if err != nil {
+		t.Fatalf("teardown: %v (steps %q)", err, ev.ended())
+	}
+	wantRemoved := []string{
+		"release docker-registry/registry",
+		"release ingress-nginx/ingress-nginx",
+		"release cert-manager/cluster-issuer",
+		"release cert-manager/cert-manager",
+		"secret docker-registry/registry-credentials",
+		"secret docker-registry/registry-pull",
+		"label bootctl.io/ingress of node w1",
+		"label bootctl.io/ingress of node w2",
+	}
+	if !slices.Equal(removed, wantRemoved) {
+		t.Fatalf("teardown removed:\n%q\nwant\n%q", removed, wantRemoved)
+	}
+	checkLabels("after teardown")
+	for _, name := range []string{"selfsigned", "selfsigned-root"} {
+		if _, err := dyn.Resource(clusterIssuerResource).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("ClusterIssuer %s after teardown: want not found, got %v", name, err)
+		}
+	}
+	if _, err := cs.CoreV1().Secrets("docker-registry").Get(ctx, "mine", metav1.GetOptions{}); err != nil {
+		t.Fatalf("teardown touched a Secret boot does not own: %v", err)
+	}
+	if n, _ := releaseSecrets(ctx, t, cs, "other", "foreign"); n != 1 {
+		t.Fatalf("foreign release: %d revisions after teardown, want 1", n)
+	}
+	// Nothing left: a second teardown removes nothing.
+	removed, err = (&Installer{Helm: h, Inventory: inv, Timeout: time.Minute}).Teardown(ctx)
+	if err != nil || len(removed) != 0 {
+		t.Fatalf("second teardown: removed %q, err %v", removed, err)
+	}
+}
