@@ -6,15 +6,20 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
+	"helm.sh/helm/v3/pkg/releaseutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/bootctl/boot/inventory"
 )
@@ -53,6 +58,11 @@ type Event struct {
 	Revision int // of a release, once applied
 	Elapsed  time.Duration
 	Err      error
+	// Waiting, when set, is a note while the step runs (neither started nor
+	// ended): what a release's readiness wait last found not ready, e.g.
+	// "Deployment is not ready: registry/registry. 0 out of 1 expected pods
+	// are ready".
+	Waiting string
 }
 
 // AppliedRelease is one release after Install.
@@ -184,7 +194,17 @@ func (in *Installer) Install(ctx context.Context) (*Result, error) {
 		}
 		var applied AppliedRelease
 		err := in.step(r.String(), func() (bool, int, error) {
-			rev, changed, err := r.Apply(ctx, in.Helm)
+			w := &waitWatcher{next: in.Helm.Log, seen: func(msg string) { in.emit(Event{Step: r.String(), Waiting: msg}) }}
+			h := in.Helm
+			h.Log = w.log
+			rev, changed, err := r.Apply(ctx, h)
+			if err != nil && r.Wait {
+				if pending := notReadyObjects(ctx, cs, in.Helm, r); len(pending) > 0 {
+					err = fmt.Errorf("%w; not ready: %s", err, strings.Join(pending, ", "))
+				} else if last := w.lastNotReady(); last != "" {
+					err = fmt.Errorf("%w; last seen: %s", err, last)
+				}
+			}
 			applied = AppliedRelease{Release: r.String(), Chart: r.Chart.Metadata.Name + "-" + r.Chart.Metadata.Version, Revision: rev, Changed: changed}
 			return changed, rev, err
 		})
@@ -194,6 +214,108 @@ func (in *Installer) Install(ctx context.Context) (*Result, error) {
 		res.Releases = append(res.Releases, applied)
 	}
 	return res, nil
+}
+
+// notReady matches what Helm's readiness wait logs about a resource that is
+// not ready yet ("Deployment is not ready: ns/name. ...", "PersistentVolumeClaim
+// is not bound: ns/name", "Service does not have load balancer ingress IP
+// address: ns/name", ...).
+var notReady = regexp.MustCompile(`^[A-Za-z]+ (is not ready|is not bound|is not completed|is failed|does not have [a-z ]+): `)
+
+// waitWatcher passes Helm's log lines on and keeps the last not-ready one,
+// reporting each change.
+type waitWatcher struct {
+	next func(string, ...any)
+	seen func(string)
+	mu   sync.Mutex
+	last string
+}
+
+func (w *waitWatcher) log(format string, v ...any) {
+	if w.next != nil {
+		w.next(format, v...)
+	}
+	msg := fmt.Sprintf(format, v...)
+	if !notReady.MatchString(msg) {
+		return
+	}
+	w.mu.Lock()
+	changed := msg != w.last
+	w.last = msg
+	w.mu.Unlock()
+	if changed {
+		w.seen(msg)
+	}
+}
+
+func (w *waitWatcher) lastNotReady() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}
+
+// notReadyObjects lists the workloads and volume claims of release r, as
+// last stored, that are not ready: Deployments and StatefulSets with fewer
+// ready pods than replicas, DaemonSets with fewer ready pods than scheduled,
+// unbound PersistentVolumeClaims. It is best effort: what it cannot read it
+// leaves out.
+func notReadyObjects(ctx context.Context, cs kubernetes.Interface, h Helm, r Release) []string {
+	cfg, err := h.config(r.Namespace)
+	if err != nil {
+		return nil
+	}
+	last, err := cfg.Releases.Last(r.Name)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, doc := range releaseutil.SplitManifests(last.Manifest) {
+		var obj struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+		}
+		if sigsyaml.Unmarshal([]byte(doc), &obj) != nil {
+			continue
+		}
+		ns, name := obj.Metadata.Namespace, obj.Metadata.Name
+		if ns == "" {
+			ns = r.Namespace
+		}
+		what := obj.Kind + " " + ns + "/" + name
+		pods := func(ready, want int32) {
+			if ready < want {
+				out = append(out, fmt.Sprintf("%s (%d of %d pods ready)", what, ready, want))
+			}
+		}
+		replicas := func(p *int32) int32 {
+			if p == nil {
+				return 1
+			}
+			return *p
+		}
+		switch obj.Kind {
+		case "Deployment":
+			if d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+				pods(d.Status.ReadyReplicas, replicas(d.Spec.Replicas))
+			}
+		case "StatefulSet":
+			if s, err := cs.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+				pods(s.Status.ReadyReplicas, replicas(s.Spec.Replicas))
+			}
+		case "DaemonSet":
+			if d, err := cs.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
+				pods(d.Status.NumberReady, d.Status.DesiredNumberScheduled)
+			}
+		case "PersistentVolumeClaim":
+			if p, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{}); err == nil && p.Status.Phase != corev1.ClaimBound {
+				out = append(out, what+" (not bound)")
+			}
+		}
+	}
+	return out
 }
 
 // Teardown removes boot's releases in the reverse of Install's order (a

@@ -160,7 +160,7 @@ func (e *events) ended() []string {
 	var out []string
 	for _, ev := range e.all {
 		switch {
-		case ev.Started:
+		case ev.Started, ev.Waiting != "":
 		case ev.Err != nil:
 			out = append(out, ev.Step+" error")
 		case ev.Changed:
@@ -398,5 +398,120 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 	removed, err = (&Installer{Helm: h, Inventory: inv, Timeout: time.Minute}).Teardown(ctx)
 	if err != nil || len(removed) != 0 {
 		t.Fatalf("second teardown: removed %q, err %v", removed, err)
+	}
+}
+
+// TestInstallerWaitAndSecrets checks, against a real kube-apiserver (where
+// no pod ever runs and no volume binds): with Wait, a release that cannot
+// become ready fails at its timeout with an error naming what is not ready,
+// and what Helm's wait reports is passed on as progress; a password from registry.auth.passwordEnv is used and kept, a
+// different one later is refused rather than overwriting the Secret; S3 keys
+// from the environment land in their Secret, and a missing variable is named.
+func TestInstallerWaitAndSecrets(t *testing.T) {
+	c := kubetest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyStandInCRDs(ctx, t, c.Config)
+	for _, n := range []string{"cp1", "w1", "w2"} {
+		if _, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := Helm{Kubeconfig: c.Kubeconfig}
+	const password = "correct-horse-battery-staple"
+	env := map[string]string{"REG_PASSWORD": password, "S3_AK": "AKIAEXAMPLE", "S3_SK": "s3-secret-key-example"}
+	// First with a volume claim (which never binds here) and waiting.
+	inv := testInventory(t, "  auth:\n    passwordEnv: REG_PASSWORD\n")
+	ev := &events{}
+	in := &Installer{
+		Helm: h, Charts: ChartLoader{CacheDir: t.TempDir()}, Inventory: inv,
+		Wait: true, Timeout: 5 * time.Second, Progress: ev.add,
+		Getenv: func(k string) string { return env[k] },
+	}
+	res, err := in.Install(ctx)
+	const notReady = "; not ready: Deployment docker-registry/registry (0 of 1 pods ready), Deployment docker-registry/registry-redis (0 of 1 pods ready), PersistentVolumeClaim docker-registry/registry (not bound)"
+	if err == nil || !strings.HasPrefix(err.Error(), "release docker-registry/registry: install: ") || !strings.HasSuffix(err.Error(), notReady) {
+		t.Fatalf("install with wait: got %v, want a timeout naming what is not ready", err)
+	}
+	var waiting []string
+	for _, e := range ev.all {
+		if e.Waiting != "" {
+			waiting = append(waiting, e.Step+": "+e.Waiting)
+		}
+	}
+	if !slices.Equal(waiting, []string{"docker-registry/registry: PersistentVolumeClaim is not bound: docker-registry/registry"}) {
+		t.Fatalf("progress while waiting: %q", waiting)
+	}
+	if steps := ev.ended(); !slices.Equal(steps, []string{
+		"label ingress nodes changed", "cert-manager/cert-manager changed", "cert-manager/cluster-issuer changed",
+		"ingress-nginx/ingress-nginx changed", "registry secrets changed", "docker-registry/registry error",
+	}) {
+		t.Fatalf("steps %q", steps)
+	}
+	if res.Credentials == nil || res.Credentials.Generated() || res.Credentials.Password() != password {
+		t.Fatal("the password from registry.auth.passwordEnv was not used")
+	}
+	for _, e := range ev.all {
+		if e.Err != nil && strings.Contains(e.Err.Error(), password) {
+			t.Fatalf("an error shows the password: %v", e.Err)
+		}
+	}
+
+	// Then S3 storage with keys from the environment, without waiting: the
+	// failed release converges and the S3 Secret is made.
+	in.Inventory = testInventory(t, `  auth:
+    passwordEnv: REG_PASSWORD
+  storage:
+    type: s3
+    s3:
+      bucket: images
+      region: eu-west-1
+      accessKeyEnv: S3_AK
+      secretKeyEnv: S3_SK
+`)
+	in.Wait = false
+	if res, err = in.Install(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := res.Releases[len(res.Releases)-1]; r.Release != "docker-registry/registry" || r.Revision != 2 || !r.Changed {
+		t.Fatalf("registry after the failed install: %+v", r)
+	}
+	s3, err := cs.CoreV1().Secrets("docker-registry").Get(ctx, RegistryS3Secret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(s3.Data["accessKeyID"]) != env["S3_AK"] || string(s3.Data["secretAccessKey"]) != env["S3_SK"] || s3.Labels[ManagedByLabel] != ManagedByBoot {
+		t.Fatalf("S3 Secret: labels %v, keys %d", s3.Labels, len(s3.Data))
+	}
+
+	// A rotated S3 key updates its Secret.
+	env["S3_SK"] = "rotated-secret-key"
+	if _, err := in.Install(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s3, err = cs.CoreV1().Secrets("docker-registry").Get(ctx, RegistryS3Secret, metav1.GetOptions{}); err != nil || string(s3.Data["secretAccessKey"]) != "rotated-secret-key" {
+		t.Fatalf("rotated S3 key not applied (%v)", err)
+	}
+	env["REG_PASSWORD"] = "another-password-entirely"
+	_, err = in.Install(ctx)
+	if err == nil || !strings.HasPrefix(err.Error(), "registry.auth.passwordEnv: the password in REG_PASSWORD differs") || strings.Contains(err.Error(), "another-password") {
+		t.Fatalf("changed password: got %v", err)
+	}
+	stored, err := cs.CoreV1().Secrets("docker-registry").Get(ctx, RegistryCredentialsSecret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(stored.Data[CredentialsKeyPassword]) != password {
+		t.Fatal("the stored password was overwritten")
+	}
+	env["REG_PASSWORD"] = password
+	delete(env, "S3_SK")
+	_, err = in.Install(ctx)
+	if err == nil || !strings.HasPrefix(err.Error(), `registry.storage.s3.secretKeyEnv: variable "S3_SK" is empty or unset`) {
+		t.Fatalf("missing S3 key variable: got %v", err)
 	}
 }
