@@ -21,4 +21,31 @@
 //     kubernetes.io/dockerconfigjson Secret for pulling from the registry.
 //   - Formatting and JSON encoding of RegistryCredentials never show a secret, and
 //     no error carries one.
+//
+// Installing the add-ons (what `boot addons` runs):
+//
+//   - ChartLoader.Load loads a chart from a ChartSource (ChartSourceOf turns the
+//     inventory's addons.ingressNginx / addons.certManager into one): an http(s)
+//     chart repository (index.yaml, the archive checked against the index's
+//     digest), an oci:// reference (tag = version, Helm's registry client), or a
+//     local folder or .tgz (what an offline bundle uses). Versions must be exact;
+//     empty, "latest" and ranges are refused naming the inventory field.
+//     Downloads are cached by SHA-256 digest and re-checked on every load.
+//   - IngressNginxValues, CertManagerValues, IssuerValues and RegistryValues
+//     build each release's values from the inventory; IssuerChart is boot's
+//     embedded ClusterIssuer chart (charts/issuer: Let's Encrypt production or
+//     staging over ACME HTTP-01 through the nginx class, or a self-signed root
+//     that signs a CA certificate backing a CA issuer), installed as a Helm
+//     release so it is applied, upgraded and removed like the others.
+//   - Installer.Plan loads the charts and returns the releases in order
+//     (cert-manager, cluster-issuer, ingress-nginx, registry) without touching
+//     the cluster. Installer.Install labels the ingress hosts' nodes
+//     (IngressNodeLabel), applies the releases one after the other (Release.Apply:
+//     no new revision when nothing changed), and before the registry makes its
+//     Secrets: the credentials, generated once and afterwards always read back,
+//     the pull Secret for the maintenance jobs, and the S3 keys from the
+//     environment. With Wait, a release that does not become ready in time
+//     fails naming its workloads and claims that are not ready. Progress
+//     reports each step as it starts and ends. Installer.Teardown undoes it in
+//     reverse, leaving releases, Secrets and labels that are not boot's alone.
 package addons
