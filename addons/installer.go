@@ -28,6 +28,11 @@ import (
 // ClusterIssuer, ingress-nginx, then the registry with its Secrets. Configure
 // it, then call Plan, Install or Teardown. Every step is idempotent: a re-run
 // with nothing changed makes no new Helm revision and rewrites no Secret.
+//
+// Without Wait, the ClusterIssuer can be refused by cert-manager's webhook
+// while cert-manager's pods are still starting; a later run converges. With
+// Wait, cert-manager's startupapicheck hook holds the install until the
+// webhook answers.
 type Installer struct {
 	// Helm reaches the cluster (Helm.Kubeconfig is also used for the Secrets
 	// and node labels boot manages outside Helm).
@@ -40,7 +45,9 @@ type Installer struct {
 	Wait bool
 	// Timeout bounds each release (DefaultReleaseTimeout when zero).
 	Timeout time.Duration
-	// Progress, when set, hears of each step as it starts and ends.
+	// Progress, when set, hears of each step as it starts and ends, and of
+	// what a release's readiness wait finds not ready. It may be called from
+	// Helm's goroutines.
 	Progress func(Event)
 	// Getenv reads the variables the inventory names (registry password, S3
 	// keys); nil means os.Getenv.
