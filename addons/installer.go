@@ -264,8 +264,8 @@ func (w *waitWatcher) lastNotReady() string {
 // notReadyObjects lists the workloads and volume claims of release r, as
 // last stored, that are not ready: Deployments and StatefulSets with fewer
 // ready pods than replicas, DaemonSets with fewer ready pods than scheduled,
-// unbound PersistentVolumeClaims. It is best effort: what it cannot read it
-// leaves out.
+// unbound PersistentVolumeClaims, sorted. It is best effort: what it cannot
+// read it leaves out.
 func notReadyObjects(ctx context.Context, cs kubernetes.Interface, h Helm, r Release) []string {
 	cfg, err := h.config(r.Namespace)
 	if err != nil {
@@ -322,6 +322,7 @@ func notReadyObjects(ctx context.Context, cs kubernetes.Interface, h Helm, r Rel
 			}
 		}
 	}
+	sort.Strings(out)
 	return out
 }
 
