@@ -137,7 +137,27 @@ func useAgent(wanted bool) bool {
 	return wanted && os.Getenv("SSH_AUTH_SOCK") != ""
 }
 
-// UpPhases lists, in order, the phases of `boot up` that have landed.
-func UpPhases() []Phase {
-	return []Phase{Preflight{}}
+// UpOptions tune the phases of `boot up`.
+type UpOptions struct {
+	// MergeKubeconfig also merges the admin kubeconfig into
+	// ~/.kube/config (or MergeInto).
+	MergeKubeconfig bool
+	MergeInto       string
+}
+
+// UpPhases lists, in order, the phases of `boot up`.
+func UpPhases(o UpOptions) []Phase {
+	return []Phase{
+		Preflight{},
+		Stage{},
+		HostPrep{},
+		Runtime{},
+		KubePackages{},
+		ControlPlane{},
+		Join{},
+		CNI{},
+		WaitReady{},
+		HelmCLI{},
+		Kubeconfig{Merge: o.MergeKubeconfig, MergeInto: o.MergeInto},
+	}
 }

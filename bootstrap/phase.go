@@ -54,6 +54,8 @@ type Cluster struct {
 	Parallel  int // hosts worked on at once
 	Log       *slog.Logger
 	Report    func(Event)
+
+	bundleOnce bundleOnce
 }
 
 func (c *Cluster) report(e Event) {

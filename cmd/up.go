@@ -15,7 +15,8 @@ import (
 )
 
 func newUpCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var o bootstrap.UpOptions
+	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Bring the cluster and the registry up, converging from whatever state the hosts are in",
 		Long: `up reads the inventory, connects to every host over SSH (in parallel,
@@ -37,12 +38,14 @@ every preflight check has passed.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runUp(ctx, g)
+			return runUp(ctx, g, o)
 		},
 	}
+	cmd.Flags().BoolVar(&o.MergeKubeconfig, "merge", false, "also merge the admin kubeconfig into ~/.kube/config, as a context named after the cluster")
+	return cmd
 }
 
-func runUp(ctx context.Context, g *globals) error {
+func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions) error {
 	inv, err := g.loadInventory()
 	if err != nil {
 		return err
@@ -65,14 +68,15 @@ func runUp(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	if err := bootstrap.Run(ctx, cluster, bootstrap.UpPhases(), g.DryRun); err != nil {
+	if err := bootstrap.Run(ctx, cluster, bootstrap.UpPhases(o), g.DryRun); err != nil {
 		return err
 	}
 	if g.DryRun {
 		out.Emit(Event{Phase: "up", Status: bootstrap.StatusOK, Message: "dry run: nothing was changed", Duration: time.Since(start)})
 		return nil
 	}
-	return fmt.Errorf("preflight passed; the cluster phases are %w", errNotImplemented)
+	out.Emit(Event{Phase: "up", Status: bootstrap.StatusOK, Message: fmt.Sprintf("cluster %s is up; kubeconfig: %s", inv.Metadata.Name, inv.Cluster.Kubeconfig), Duration: time.Since(start)})
+	return nil
 }
 
 // loadInventory loads and validates the inventory named by -i.

@@ -98,6 +98,14 @@ type Cluster struct {
 	APIServerPort        int    `yaml:"apiServerPort" mapstructure:"apiServerPort"` // default 6443
 	// ImageRepository overrides where kubeadm pulls control-plane images from.
 	ImageRepository string `yaml:"imageRepository" mapstructure:"imageRepository"`
+	// Nameservers are the DNS servers the kubelet gives CoreDNS and
+	// host-network pods as upstream, written to /etc/kubernetes/resolv.conf.
+	// Needed when the hosts' /etc/resolv.conf names only a local stub
+	// resolver other than systemd-resolved (e.g. Docker's 127.0.0.11, or
+	// dnsmasq on 127.0.0.1): CoreDNS forwarding to a loopback address
+	// reaches itself and stops with "Loop detected". Empty: the hosts'
+	// resolv.conf (kubeadm picks systemd-resolved's real one by itself).
+	Nameservers []string `yaml:"nameservers" mapstructure:"nameservers"`
 	// Kubeconfig is where the admin kubeconfig is written on the operator's machine;
 	// default <folder of the inventory file>/<metadata.name>.kubeconfig.
 	Kubeconfig string `yaml:"kubeconfig" mapstructure:"kubeconfig"`

@@ -140,6 +140,14 @@ func (c *checker) cluster() {
 	if r := cl.ImageRepository; r != "" && (strings.Contains(r, "://") || strings.ContainsAny(r, " \t\n")) {
 		c.add("cluster.imageRepository", quote(r)+" is not an image repository", "host[:port]/path without a scheme, e.g. registry.k8s.io")
 	}
+	for i, ns := range cl.Nameservers {
+		if a, err := netip.ParseAddr(ns); err != nil || a.IsLoopback() || a.IsUnspecified() {
+			c.add(fmt.Sprintf("cluster.nameservers[%d]", i), quote(ns)+" is not a DNS server pods can reach", "IP addresses, not loopback ones")
+		}
+	}
+	if len(cl.Nameservers) > 3 {
+		c.add("cluster.nameservers", fmt.Sprintf("has %d servers", len(cl.Nameservers)), "at most 3 (the resolver's limit)")
+	}
 }
 
 // podCapacity checks that the pod CIDR holds one node subnet (/24, or /64

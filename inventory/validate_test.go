@@ -77,6 +77,11 @@ func TestValidationRules(t *testing.T) {
 			want: []string{`inv.yaml:9: cluster.controlPlaneEndpoint: "api.example.com:http" is not host or host:port (an IP address or DNS name, optionally with :port)`}},
 		{name: "image repository with scheme", edits: []string{"  serviceCIDR: 10.96.0.0/12\n", "  serviceCIDR: 10.96.0.0/12\n  imageRepository: https://registry.k8s.io\n"},
 			want: []string{`inv.yaml:9: cluster.imageRepository: "https://registry.k8s.io" is not an image repository (host[:port]/path without a scheme, e.g. registry.k8s.io)`}},
+		{name: "loopback nameserver", edits: []string{"  serviceCIDR: 10.96.0.0/12\n", "  serviceCIDR: 10.96.0.0/12\n  nameservers: [10.0.0.2, 127.0.0.11, dns]\n"},
+			want: []string{
+				`inv.yaml:9: cluster.nameservers[1]: "127.0.0.11" is not a DNS server pods can reach (IP addresses, not loopback ones)`,
+				`inv.yaml:9: cluster.nameservers[2]: "dns" is not a DNS server pods can reach (IP addresses, not loopback ones)`,
+			}},
 
 		// ssh
 		{name: "ssh user", edits: []string{"user: root", "user: bad user"},

@@ -24,6 +24,9 @@ cluster:
   kubernetesVersion: {{q .KubernetesVersion}}
   # The lab registry serves the bundle's images (HTTPS; every host trusts its CA).
   imageRepository: {{q .Registry}}
+  # The hosts' resolv.conf names Docker's embedded DNS (127.0.0.11), which
+  # pods cannot use: CoreDNS forwards to the machine's end of the lab bridge.
+  nameservers: [{{q .Gateway}}]
 ssh:
   user: root
   port: 22

@@ -129,7 +129,7 @@ func (a *fakeAddr) String() string  { return a.s }
 
 func testLabValue(dir string) *Lab {
 	l := &Lab{
-		Dir: dir, Subnet: "172.29.40.0/24", Registry: "172.29.40.2:5000",
+		Dir: dir, Subnet: "172.29.40.0/24", Registry: "172.29.40.2:5000", Gateway: "172.29.40.1",
 		KnownHosts: filepath.Join(dir, "known_hosts"), KeyPath: filepath.Join(dir, "id_ed25519"),
 		Inventory: filepath.Join(dir, "inventory.yaml"),
 	}

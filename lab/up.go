@@ -248,6 +248,12 @@ func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, logf
 			"--label", labelKey + "=host",
 			"--network", networkName, "--ip", host.Address,
 			"--privileged",
+			// A cgroup namespace of its own: systemd inside then sees its
+			// cgroups at the root of every hierarchy, where the kubelet
+			// (systemd cgroup driver) looks for the slices it asked systemd
+			// for. With the machine's namespace (Docker's default on cgroup
+			// v1) systemd nests them under /docker/<id> in name=systemd only.
+			"--cgroupns", "private",
 			"--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
 			"-v", volumeName(h.name) + ":/var",
 			"--stop-signal", "SIGRTMIN+3",

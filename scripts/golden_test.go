@@ -28,7 +28,7 @@ var scriptCases = []struct {
 	render func() (string, error)
 }{
 	{"host-prep-lab.sh", func() (string, error) {
-		return HostPrep(HostPrepParams{Hostname: "lab-cp", Address: "172.30.0.10"})
+		return HostPrep(HostPrepParams{Hostname: "lab-cp", Address: "172.30.0.10", Nameservers: []string{"172.30.0.1"}})
 	}},
 	{"host-prep-packages.sh", func() (string, error) {
 		return HostPrep(HostPrepParams{Hostname: "node-1.example.com", Address: "10.0.0.11", Packages: []string{"conntrack", "socat", "ebtables"}})
@@ -76,7 +76,7 @@ var kubeadmCases = []struct {
 			KubernetesVersion: "v1.37.2", ClusterName: "lab", NodeName: "lab-cp", AdvertiseAddress: "172.30.0.10",
 			ControlPlaneEndpoint: "172.30.0.10:6443", PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12",
 			ImageRepository: "registry.lab.internal/k8s", CgroupV1: true, ConntrackReadOnly: true,
-			IgnorePreflightErrors: []string{"SystemVerification"},
+			IgnorePreflightErrors: []string{"SystemVerification"}, ResolvConf: ResolvConf,
 		})
 	}},
 	{"kubeadm-init-online-ubuntu-cgroupv2.yaml", func() ([]byte, error) {

@@ -48,6 +48,9 @@ type KubeadmParams struct {
 	// IgnorePreflightErrors are kubeadm preflight check names to ignore,
 	// e.g. SystemVerification on cgroup v1 hosts.
 	IgnorePreflightErrors []string
+	// ResolvConf, when set, is the kubelet's resolv.conf on every node
+	// (the file HostPrep writes from the inventory's nameservers).
+	ResolvConf string
 }
 
 // KubeadmInit renders kubeadm init's configuration: InitConfiguration,
@@ -99,6 +102,11 @@ func KubeadmInit(p KubeadmParams) (_ []byte, err error) {
 	}
 	if err := checkPreflight(p.IgnorePreflightErrors); err != nil {
 		return nil, err
+	}
+	if p.ResolvConf != "" {
+		if err := checkAbsPath("ResolvConf", p.ResolvConf); err != nil {
+			return nil, err
+		}
 	}
 	b, err := render("init", struct {
 		KubeadmParams
@@ -250,6 +258,7 @@ type (
 		typeMeta     `yaml:",inline"`
 		CgroupDriver string `yaml:"cgroupDriver"`
 		FailCgroupV1 *bool  `yaml:"failCgroupV1"`
+		ResolvConf   string `yaml:"resolvConf"`
 	}
 	kubeProxyConfiguration struct {
 		typeMeta  `yaml:",inline"`

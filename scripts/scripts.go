@@ -17,7 +17,14 @@ type HostPrepParams struct {
 	// Packages are Debian/Ubuntu packages installed with apt-get when
 	// missing; may be empty.
 	Packages []string
+	// Nameservers, when set, are written to ResolvConf for the kubelet
+	// (KubeadmParams.ResolvConf): pods' upstream DNS servers.
+	Nameservers []string
 }
+
+// ResolvConf is where HostPrep writes the kubelet's resolv.conf when
+// nameservers are given.
+const ResolvConf = "/etc/kubernetes/resolv.conf"
 
 // HostPrep renders the host preparation script: kernel modules overlay and
 // br_netfilter (loaded and listed in /etc/modules-load.d only where they are
@@ -26,7 +33,7 @@ type HostPrepParams struct {
 // (not sysctl --system, which in a privileged container would rewrite the
 // machine's global keys; a key that is read-only on the host is a warning), swap off now and in /etc/fstab (backed up once to
 // /etc/fstab.boot-backup), missing packages, the hostname and its
-// /etc/hosts entry.
+// /etc/hosts entry, and with Nameservers the kubelet's ResolvConf.
 func HostPrep(p HostPrepParams) (_ string, err error) {
 	defer wrapError(&err, "HostPrep")
 	if err := checkDNSName("Hostname", p.Hostname); err != nil {
@@ -40,7 +47,15 @@ func HostPrep(p HostPrepParams) (_ string, err error) {
 			return "", fmt.Errorf("%s[%d] is not a Debian package name", "Packages", i)
 		}
 	}
-	return renderString("hostprep.sh.tmpl", p)
+	for i, ns := range p.Nameservers {
+		if err := checkIP(fmt.Sprintf("Nameservers[%d]", i), ns); err != nil {
+			return "", err
+		}
+	}
+	return renderString("hostprep.sh.tmpl", struct {
+		HostPrepParams
+		ResolvConf string
+	}{p, ResolvConf})
 }
 
 // RuntimeBundleParams are the inputs of the bundle container runtime script.

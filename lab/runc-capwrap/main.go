@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -32,9 +33,9 @@ import (
 
 func main() {
 	args := os.Args[1:]
-	bounding, err := capset.Bounding()
+	l, err := currentLimits()
 	if err == nil {
-		err = filterForCommand(args, bounding)
+		err = filterForCommand(args, l)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "runc-capwrap: %v\n", err)
@@ -50,6 +51,36 @@ func main() {
 	os.Exit(1)
 }
 
+// limits are what this process cannot give a container: capabilities
+// outside its bounding set and, without CAP_SYS_RESOURCE, an
+// oom_score_adj below its own (lowering it needs that capability).
+type limits struct {
+	bounding uint64
+	oomFloor *int // nil: any oom_score_adj may be set
+}
+
+// currentLimits reads this process's limits.
+func currentLimits() (limits, error) {
+	bounding, err := capset.Bounding()
+	if err != nil {
+		return limits{}, err
+	}
+	l := limits{bounding: bounding}
+	if allowed("CAP_SYS_RESOURCE", bounding) {
+		return l, nil
+	}
+	b, err := os.ReadFile("/proc/self/oom_score_adj")
+	if err != nil {
+		return limits{}, err
+	}
+	floor, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return limits{}, fmt.Errorf("/proc/self/oom_score_adj: %v", err)
+	}
+	l.oomFloor = &floor
+	return l, nil
+}
+
 // allowed reports whether the capability name may be kept: it is in the
 // bounding set, or it is a name this program does not know (runc decides).
 func allowed(name string, bounding uint64) bool {
@@ -61,7 +92,7 @@ func allowed(name string, bounding uint64) bool {
 var globalValueFlags = map[string]bool{"--root": true, "--log": true, "--log-format": true, "--criu": true, "--rootless": true}
 
 // filterForCommand finds runc's sub-command in args and filters the file it reads.
-func filterForCommand(args []string, bounding uint64) error {
+func filterForCommand(args []string, l limits) error {
 	i := 0
 	for i < len(args) && strings.HasPrefix(args[i], "-") {
 		if globalValueFlags[args[i]] {
@@ -79,10 +110,10 @@ func filterForCommand(args []string, bounding uint64) error {
 		if bundle == "" {
 			bundle = "."
 		}
-		return filterFile(filepath.Join(bundle, "config.json"), bounding, true)
+		return filterFile(filepath.Join(bundle, "config.json"), l, true)
 	case "exec":
 		if process := flagValue(rest, "--process", "-p"); process != "" {
-			return filterFile(process, bounding, false)
+			return filterFile(process, l, false)
 		}
 	}
 	return nil
@@ -107,14 +138,15 @@ func flagValue(args []string, long, short string) string {
 }
 
 // filterFile rewrites an OCI config.json (wrapped) or process.json (not wrapped)
-// without the capabilities outside the bounding set. Other fields keep their
-// exact JSON text. An unchanged file is not rewritten.
-func filterFile(path string, bounding uint64, wrapped bool) error {
+// without the capabilities outside the bounding set, and with oomScoreAdj
+// raised to the floor when it is below it. Other fields keep their exact
+// JSON text. An unchanged file is not rewritten.
+func filterFile(path string, l limits, wrapped bool) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	out, changed, err := filterJSON(data, bounding, wrapped)
+	out, changed, err := filterJSON(data, l, wrapped)
 	if err != nil {
 		return fmt.Errorf("%s: %v", path, err)
 	}
@@ -145,7 +177,7 @@ func filterFile(path string, bounding uint64, wrapped bool) error {
 }
 
 // filterJSON does filterFile's work on bytes.
-func filterJSON(data []byte, bounding uint64, wrapped bool) ([]byte, bool, error) {
+func filterJSON(data []byte, l limits, wrapped bool) ([]byte, bool, error) {
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(data, &top); err != nil {
 		return nil, false, err
@@ -161,19 +193,38 @@ func filterJSON(data []byte, bounding uint64, wrapped bool) ([]byte, bool, error
 			return nil, false, fmt.Errorf("process: %v", err)
 		}
 	}
+	capsChanged, err := filterCaps(process, l.bounding)
+	if err != nil {
+		return nil, false, err
+	}
+	oomChanged, err := raiseOOMScoreAdj(process, l.oomFloor)
+	if err != nil {
+		return nil, false, err
+	}
+	if !capsChanged && !oomChanged {
+		return data, false, nil
+	}
+	if wrapped {
+		top["process"] = mustMarshal(process)
+	}
+	return mustMarshal(top), true, nil
+}
+
+// filterCaps removes from process.capabilities what the bounding set lacks.
+func filterCaps(process map[string]json.RawMessage, bounding uint64) (bool, error) {
 	raw, ok := process["capabilities"]
 	if !ok || string(raw) == "null" {
-		return data, false, nil
+		return false, nil
 	}
 	var caps map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &caps); err != nil {
-		return nil, false, fmt.Errorf("process.capabilities: %v", err)
+		return false, fmt.Errorf("process.capabilities: %v", err)
 	}
 	changed := false
 	for set, list := range caps {
 		var names []string
 		if err := json.Unmarshal(list, &names); err != nil {
-			return nil, false, fmt.Errorf("process.capabilities.%s: %v", set, err)
+			return false, fmt.Errorf("process.capabilities.%s: %v", set, err)
 		}
 		kept := make([]string, 0, len(names))
 		for _, n := range names {
@@ -186,14 +237,28 @@ func filterJSON(data []byte, bounding uint64, wrapped bool) ([]byte, bool, error
 			caps[set] = mustMarshal(kept)
 		}
 	}
-	if !changed {
-		return data, false, nil
+	if changed {
+		process["capabilities"] = mustMarshal(caps)
 	}
-	process["capabilities"] = mustMarshal(caps)
-	if wrapped {
-		top["process"] = mustMarshal(process)
+	return changed, nil
+}
+
+// raiseOOMScoreAdj raises process.oomScoreAdj to floor when it is below
+// (runc would fail writing it: "failed to update /proc/self/oom_score_adj").
+func raiseOOMScoreAdj(process map[string]json.RawMessage, floor *int) (bool, error) {
+	raw, ok := process["oomScoreAdj"]
+	if floor == nil || !ok || string(raw) == "null" {
+		return false, nil
 	}
-	return mustMarshal(top), true, nil
+	var adj int
+	if err := json.Unmarshal(raw, &adj); err != nil {
+		return false, fmt.Errorf("process.oomScoreAdj: %v", err)
+	}
+	if adj >= *floor {
+		return false, nil
+	}
+	process["oomScoreAdj"] = mustMarshal(*floor)
+	return true, nil
 }
 
 // mustMarshal marshals values that cannot fail to marshal (maps of raw JSON, string slices).

@@ -52,7 +52,7 @@ func caps(t *testing.T, data []byte, wrapped bool) map[string][]string {
 }
 
 func TestFilterJSONDropsOnlyMissingCapabilities(t *testing.T) {
-	out, changed, err := filterJSON([]byte(config), withoutSysResource, true)
+	out, changed, err := filterJSON([]byte(config), limits{bounding: withoutSysResource}, true)
 	if err != nil || !changed {
 		t.Fatalf("changed=%v err=%v", changed, err)
 	}
@@ -85,7 +85,7 @@ func TestFilterJSONDropsOnlyMissingCapabilities(t *testing.T) {
 }
 
 func TestFilterJSONFullBoundingSetChangesNothing(t *testing.T) {
-	out, changed, err := filterJSON([]byte(config), 1<<41-1, true)
+	out, changed, err := filterJSON([]byte(config), limits{bounding: 1<<41 - 1}, true)
 	if err != nil || changed || string(out) != config {
 		t.Fatalf("changed=%v err=%v", changed, err)
 	}
@@ -93,7 +93,7 @@ func TestFilterJSONFullBoundingSetChangesNothing(t *testing.T) {
 
 func TestFilterJSONProcessFile(t *testing.T) {
 	process := `{"args":["sh"],"capabilities":{"bounding":["CAP_SYS_RESOURCE","CAP_KILL"],"effective":["CAP_KILL"]}}`
-	out, changed, err := filterJSON([]byte(process), withoutSysResource, false)
+	out, changed, err := filterJSON([]byte(process), limits{bounding: withoutSysResource}, false)
 	if err != nil || !changed {
 		t.Fatalf("changed=%v err=%v", changed, err)
 	}
@@ -103,11 +103,11 @@ func TestFilterJSONProcessFile(t *testing.T) {
 }
 
 func TestFilterJSONErrorsNameTheField(t *testing.T) {
-	_, _, err := filterJSON([]byte(`{"process":{"capabilities":{"bounding":"CAP_KILL"}}}`), withoutSysResource, true)
+	_, _, err := filterJSON([]byte(`{"process":{"capabilities":{"bounding":"CAP_KILL"}}}`), limits{bounding: withoutSysResource}, true)
 	if err == nil || !strings.Contains(err.Error(), "process.capabilities.bounding") {
 		t.Fatalf("err = %v", err)
 	}
-	if _, _, err := filterJSON([]byte(`{`), 0, true); err == nil {
+	if _, _, err := filterJSON([]byte(`{`), limits{}, true); err == nil {
 		t.Fatal("no error for broken JSON")
 	}
 }
@@ -157,7 +157,7 @@ func TestFilterForCommandFindsTheFiles(t *testing.T) {
 		{[]string{"--version"}, false, false},
 	} {
 		reset()
-		if err := filterForCommand(tc.args, withoutSysResource); err != nil {
+		if err := filterForCommand(tc.args, limits{bounding: withoutSysResource}); err != nil {
 			t.Fatalf("%v: %v", tc.args, err)
 		}
 		if filtered(cfg, true) != tc.cfg || filtered(process, false) != tc.proc {
@@ -177,7 +177,7 @@ func TestFilterForCommandCreateInCurrentFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Chdir(dir)
-	if err := filterForCommand([]string{"create", "id"}, withoutSysResource); err != nil {
+	if err := filterForCommand([]string{"create", "id"}, limits{bounding: withoutSysResource}); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(filepath.Join(dir, "config.json"))
@@ -218,5 +218,31 @@ func TestCapsetNumbers(t *testing.T) {
 	}
 	if !allowed("CAP_KILL", withoutSysResource) || allowed("CAP_SYS_RESOURCE", withoutSysResource) || !allowed("CAP_NOPE", 0) {
 		t.Error("allowed wrong")
+	}
+}
+
+func TestFilterJSONRaisesOOMScoreAdjToTheFloor(t *testing.T) {
+	floor := 0
+	out, changed, err := filterJSON([]byte(config), limits{bounding: 1<<41 - 1, oomFloor: &floor}, true)
+	if err != nil || !changed {
+		t.Fatalf("changed %v, err %v; want a change", changed, err)
+	}
+	var got struct {
+		Process struct {
+			OOMScoreAdj int `json:"oomScoreAdj"`
+		} `json:"process"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Process.OOMScoreAdj != 0 {
+		t.Errorf("oomScoreAdj %d, want the floor 0", got.Process.OOMScoreAdj)
+	}
+	// At or above the floor, and without a floor, nothing changes.
+	low := -999
+	for _, l := range []limits{{bounding: 1<<41 - 1, oomFloor: &low}, {bounding: 1<<41 - 1}} {
+		if _, changed, err := filterJSON([]byte(config), l, true); err != nil || changed {
+			t.Errorf("floor %v: changed %v, err %v; want no change", l.oomFloor, changed, err)
+		}
 	}
 }

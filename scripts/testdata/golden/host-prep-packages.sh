@@ -58,6 +58,7 @@ put_content() {
 hostname='node-1.example.com'
 address='10.0.0.11'
 packages=( 'conntrack' 'socat' 'ebtables' )
+nameservers=( )
 
 # apt helpers: non-interactive, waiting for another apt's lock.
 export DEBIAN_FRONTEND=noninteractive
@@ -195,4 +196,13 @@ if ! awk -v a="$address" -v n="$hostname" '
     printf '%s %s # added by boot\n' "$address" "$hostname" >>/etc/hosts
   }
   change "map $hostname to $address in /etc/hosts" add_host
+fi
+
+# The kubelet's resolv.conf, when the inventory names upstream DNS servers:
+# pods (CoreDNS first) must not inherit a loopback stub resolver.
+if ((${#nameservers[@]} > 0)); then
+  {
+    echo "# Written by boot: upstream DNS servers for CoreDNS and host-network pods."
+    printf 'nameserver %s\n' "${nameservers[@]}"
+  } | put_content '/etc/kubernetes/resolv.conf' 0644 || true
 fi

@@ -1,0 +1,126 @@
+package bootstrap
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/bootctl/boot/nodes"
+	"github.com/bootctl/boot/scripts"
+)
+
+// Paths kubeadm and boot keep on the hosts.
+const (
+	adminConf   = "/etc/kubernetes/admin.conf"
+	kubeletConf = "/etc/kubernetes/kubelet.conf"
+	caCert      = "/etc/kubernetes/pki/ca.crt"
+	initConfig  = "/var/lib/boot/kubeadm-init.yaml"
+)
+
+// exists reports whether path exists on the host.
+func exists(ctx context.Context, n *Node, path string) (bool, error) {
+	out, err := n.Conn.Sudo(ctx, "if [ -e "+nodes.Quote(path)+" ]; then echo yes; fi", nodes.Stream(nil))
+	return strings.TrimSpace(out.Stdout) == "yes", err
+}
+
+// endpoint is host:port where nodes reach the API server.
+func (c *Cluster) endpoint() string {
+	cl := c.Inventory.Cluster
+	if e := cl.ControlPlaneEndpoint; e != "" {
+		if _, _, err := net.SplitHostPort(e); err == nil {
+			return e
+		}
+		return net.JoinHostPort(e, strconv.Itoa(cl.APIServerPort))
+	}
+	return net.JoinHostPort(c.Inventory.ControlPlane().PrivateAddress, strconv.Itoa(cl.APIServerPort))
+}
+
+// ignoredPreflight lists kubeadm preflight checks boot knows to fail
+// harmlessly on the host: SystemVerification refuses cgroup v1, which the
+// kubelet accepts with failCgroupV1: false.
+func ignoredPreflight(n *Node) []string {
+	if n.Facts.CgroupVersion == 1 {
+		return []string{"SystemVerification"}
+	}
+	return nil
+}
+
+// ControlPlane runs kubeadm init on the control plane, once: a host that
+// already has /etc/kubernetes/admin.conf is left as it is.
+type ControlPlane struct{}
+
+// Name implements Phase.
+func (ControlPlane) Name() string { return "control plane" }
+
+// Plan implements Phase.
+func (ControlPlane) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
+	cp := c.controlPlane()
+	done, err := exists(ctx, cp, adminConf)
+	if err != nil || done {
+		return nil, err
+	}
+	// kube-proxy leaves nf_conntrack_max alone where it cannot write it (a
+	// container sharing the host kernel's settings).
+	out, err := cp.Conn.Sudo(ctx, "if [ -w /proc/sys/net/netfilter/nf_conntrack_max ]; then echo writable; fi", nodes.Stream(nil))
+	if err != nil {
+		return nil, err
+	}
+	inv := c.Inventory
+	var sans []string
+	if a := cp.Spec.Address; a != cp.Spec.PrivateAddress {
+		sans = append(sans, a)
+	}
+	if h, _, err := net.SplitHostPort(c.endpoint()); err == nil && h != cp.Spec.PrivateAddress && h != cp.Spec.Address {
+		sans = append(sans, h)
+	}
+	resolv := ""
+	if len(inv.Cluster.Nameservers) > 0 {
+		resolv = scripts.ResolvConf
+	}
+	cfg, err := scripts.KubeadmInit(scripts.KubeadmParams{
+		KubernetesVersion:     inv.Cluster.KubernetesVersion,
+		ClusterName:           inv.Metadata.Name,
+		NodeName:              cp.Spec.Name,
+		AdvertiseAddress:      cp.Spec.PrivateAddress,
+		BindPort:              inv.Cluster.APIServerPort,
+		ControlPlaneEndpoint:  c.endpoint(),
+		PodSubnet:             inv.Cluster.PodCIDR,
+		ServiceSubnet:         inv.Cluster.ServiceCIDR,
+		ImageRepository:       inv.Cluster.ImageRepository,
+		CertSANs:              sans,
+		CgroupV1:              cp.Facts.CgroupVersion == 1,
+		ConntrackReadOnly:     strings.TrimSpace(out.Stdout) != "writable",
+		IgnorePreflightErrors: ignoredPreflight(cp),
+		ResolvConf:            resolv,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []Change{{
+		Host:        cp.Spec.Name,
+		Description: fmt.Sprintf("kubeadm init: Kubernetes %s, API server at %s", inv.Cluster.KubernetesVersion, c.endpoint()),
+		Apply:       func(ctx context.Context) error { return kubeadmInit(ctx, cp, cfg) },
+	}}, nil
+}
+
+// kubeadmInit writes the configuration and runs kubeadm init. A failed init
+// is reset so that the next run starts from a clean host.
+func kubeadmInit(ctx context.Context, cp *Node, cfg []byte) error {
+	if _, err := cp.Conn.Sudo(ctx, "install -d -m 0700 /var/lib/boot", nodes.Stream(nil)); err != nil {
+		return err
+	}
+	if _, err := cp.Conn.Upload(ctx, cfg, initConfig, 0o600, nodes.AsRoot()); err != nil {
+		return err
+	}
+	// --skip-token-print: the join command kubeadm prints holds a token.
+	_, err := cp.Conn.Sudo(ctx, "kubeadm init --config "+initConfig+" --skip-token-print")
+	if err == nil {
+		return nil
+	}
+	if _, rerr := cp.Conn.Sudo(ctx, "kubeadm reset -f", nodes.Stream(nil)); rerr != nil {
+		return fmt.Errorf("kubeadm init: %w (and kubeadm reset after it failed: %v)", err, rerr)
+	}
+	return fmt.Errorf("kubeadm init: %w (the host was reset: the next run starts again)", err)
+}

@@ -1,0 +1,152 @@
+package bootstrap
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/bootctl/boot/nodes"
+	"github.com/bootctl/boot/scripts"
+)
+
+// joinTokenTTL bounds the life of the bootstrap token workers join with.
+const joinTokenTTL = "15m"
+
+// Join joins the workers that are not nodes yet (no
+// /etc/kubernetes/kubelet.conf), in parallel, with a short-lived bootstrap
+// token and the CA's hash fetched from the control plane. A worker left
+// half-joined by an interrupted run is reset (and its Node object deleted)
+// before it joins again.
+type Join struct{}
+
+// Name implements Phase.
+func (Join) Name() string { return "join workers" }
+
+// Plan implements Phase.
+func (Join) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
+	ws := c.workers()
+	pending := make([]*Change, len(ws))
+	creds := &joinCredentials{cp: c.controlPlane()}
+	err := forNodes(ctx, c, ws, func(ctx context.Context, n *Node) error {
+		joined, err := exists(ctx, n, kubeletConf)
+		if err != nil || joined {
+			return err
+		}
+		leftover, err := exists(ctx, n, "/etc/kubernetes/pki/ca.crt")
+		if err != nil {
+			return err
+		}
+		desc := "kubeadm join " + c.endpoint()
+		if leftover {
+			desc = "reset a half-joined node, then " + desc
+		}
+		pending[indexOf(ws, n)] = &Change{
+			Host:        n.Spec.Name,
+			Description: desc,
+			Apply:       func(ctx context.Context) error { return join(ctx, c, n, creds, leftover) },
+		}
+		return nil
+	})
+	return compact(pending), err
+}
+
+// joinCredentials fetches the token and the CA hash once for all workers.
+type joinCredentials struct {
+	cp     *Node
+	once   sync.Once
+	token  scripts.Token
+	caHash string
+	err    error
+}
+
+func (j *joinCredentials) get(ctx context.Context) (scripts.Token, string, error) {
+	j.once.Do(func() {
+		pem, err := j.cp.Conn.Sudo(ctx, "cat "+caCert, nodes.Stream(nil))
+		if err != nil {
+			j.err = err
+			return
+		}
+		if j.caHash, j.err = caCertHash([]byte(pem.Stdout)); j.err != nil {
+			return
+		}
+		out, err := j.cp.Conn.Sudo(ctx, "kubeadm token create --ttl "+joinTokenTTL+" --description 'boot: join workers'",
+			nodes.Stream(nil), nodes.Label("kubeadm token create"))
+		if err != nil {
+			j.err = errors.New("kubeadm token create failed on the control plane")
+			return
+		}
+		j.token = scripts.Token(strings.TrimSpace(out.Stdout))
+	})
+	return j.token, j.caHash, j.err
+}
+
+// caCertHash is kubeadm's discovery hash of a CA certificate: sha256 of its
+// SubjectPublicKeyInfo.
+func caCertHash(pemBytes []byte) (string, error) {
+	block, _ := pem.Decode(pemBytes)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", fmt.Errorf("%s on the control plane is not a PEM certificate", caCert)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("%s on the control plane: %w", caCert, err)
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
+
+func join(ctx context.Context, c *Cluster, n *Node, creds *joinCredentials, leftover bool) error {
+	if leftover {
+		if _, err := n.Conn.Sudo(ctx, "kubeadm reset -f", nodes.Stream(nil)); err != nil {
+			return err
+		}
+		if err := kubectl(ctx, c.controlPlane(), nil, "delete", "node", n.Spec.Name, "--ignore-not-found"); err != nil {
+			return err
+		}
+	}
+	token, hash, err := creds.get(ctx)
+	if err != nil {
+		return err
+	}
+	cfg, err := scripts.KubeadmJoin(scripts.JoinParams{
+		NodeName:              n.Spec.Name,
+		NodeIP:                n.Spec.PrivateAddress,
+		APIServerEndpoint:     c.endpoint(),
+		Token:                 token,
+		CACertHashes:          []string{hash},
+		IgnorePreflightErrors: ignoredPreflight(n),
+	})
+	if err != nil {
+		return err
+	}
+	// The configuration holds the token: it goes on stdin only.
+	_, err = n.Conn.Sudo(ctx, "kubeadm join --config /dev/stdin", nodes.Stdin(strings.NewReader(string(cfg))),
+		nodes.Redact(string(token)), nodes.Label("kubeadm join"))
+	return err
+}
+
+// kubectl runs kubectl as the cluster admin on the control plane, with
+// stdin when given; its output is not streamed.
+func kubectl(ctx context.Context, cp *Node, stdin []byte, args ...string) error {
+	_, err := kubectlOutput(ctx, cp, stdin, args...)
+	return err
+}
+
+func kubectlOutput(ctx context.Context, cp *Node, stdin []byte, args ...string) (string, error) {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = nodes.Quote(a)
+	}
+	opts := []nodes.RunOption{nodes.Stream(nil)}
+	if stdin != nil {
+		opts = append(opts, nodes.Stdin(strings.NewReader(string(stdin))))
+	}
+	out, err := cp.Conn.Sudo(ctx, "kubectl --kubeconfig "+adminConf+" "+strings.Join(quoted, " "), opts...)
+	return out.Stdout, err
+}

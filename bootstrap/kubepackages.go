@@ -1,0 +1,26 @@
+package bootstrap
+
+import (
+	"context"
+
+	"github.com/bootctl/boot/scripts"
+)
+
+// KubePackages installs kubeadm, kubelet and kubectl on every host: from
+// the bundle (with kubelet's units), or pinned and held from pkgs.k8s.io.
+type KubePackages struct{}
+
+// Name implements Phase.
+func (KubePackages) Name() string { return "kubernetes packages" }
+
+// Plan implements Phase.
+func (KubePackages) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
+	return bundleScriptChanges(ctx, c, c.Nodes, "install kubeadm, kubelet, kubectl and kubelet's units from the bundle", func(*Node) (script, error) {
+		if c.bundleMode() {
+			text, err := scripts.KubeBundle(scripts.KubeBundleParams{StagingDir: StagingDir})
+			return script{"kube-bundle.sh", text}, err
+		}
+		text, err := scripts.KubeOnline(scripts.KubeOnlineParams{KubernetesVersion: c.Inventory.Cluster.KubernetesVersion})
+		return script{"kube-online.sh", text}, err
+	})
+}

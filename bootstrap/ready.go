@@ -1,0 +1,162 @@
+package bootstrap
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bootctl/boot/nodes"
+)
+
+// ReadyTimeout bounds the wait for every node to be Ready.
+const ReadyTimeout = 10 * time.Minute
+
+// readyPoll is how often the nodes' state is read while waiting.
+const readyPoll = 5 * time.Second
+
+// WaitReady waits until every inventory host is a Ready node. On timeout it
+// names the nodes still not ready, with their Ready condition and the tail
+// of their kubelet's journal.
+type WaitReady struct {
+	Timeout time.Duration // zero means ReadyTimeout
+}
+
+// Name implements Phase.
+func (WaitReady) Name() string { return "nodes ready" }
+
+// nodeState is a node's Ready condition as the API server reports it.
+type nodeState struct {
+	Ready   bool
+	Reason  string
+	Message string
+}
+
+// nodeStates reads every node's Ready condition through kubectl on the
+// control plane.
+func nodeStates(ctx context.Context, cp *Node) (map[string]nodeState, error) {
+	out, err := kubectlOutput(ctx, cp, nil, "get", "nodes", "-o", "json")
+	if err != nil {
+		return nil, err
+	}
+	var list struct {
+		Items []struct {
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+			Status struct {
+				Conditions []struct {
+					Type, Status, Reason, Message string
+				} `json:"conditions"`
+			} `json:"status"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		return nil, fmt.Errorf("kubectl get nodes: %w", err)
+	}
+	states := map[string]nodeState{}
+	for _, it := range list.Items {
+		s := nodeState{Reason: "no Ready condition yet"}
+		for _, cond := range it.Status.Conditions {
+			if cond.Type == "Ready" {
+				s = nodeState{Ready: cond.Status == "True", Reason: cond.Reason, Message: cond.Message}
+			}
+		}
+		states[it.Metadata.Name] = s
+	}
+	return states, nil
+}
+
+// notReady lists the inventory hosts that are not Ready nodes, sorted.
+func (c *Cluster) notReady(states map[string]nodeState) []string {
+	var out []string
+	for _, n := range c.Nodes {
+		if !states[n.Spec.Name].Ready {
+			out = append(out, n.Spec.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Plan implements Phase.
+func (w WaitReady) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
+	cp := c.controlPlane()
+	desc := fmt.Sprintf("wait until all %d nodes are Ready", len(c.Nodes))
+	ch := Change{Host: cp.Spec.Name, Description: desc, Apply: func(ctx context.Context) error { return w.wait(ctx, c) }}
+	up, err := exists(ctx, cp, adminConf)
+	if err != nil || !up {
+		return []Change{ch}, err
+	}
+	states, err := nodeStates(ctx, cp)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.notReady(states)) == 0 {
+		return nil, nil
+	}
+	return []Change{ch}, nil
+}
+
+func (w WaitReady) wait(ctx context.Context, c *Cluster) error {
+	timeout := w.Timeout
+	if timeout == 0 {
+		timeout = ReadyTimeout
+	}
+	deadline := time.Now().Add(timeout)
+	cp := c.controlPlane()
+	last := ""
+	for {
+		states, err := nodeStates(ctx, cp)
+		if err != nil {
+			return err
+		}
+		waiting := c.notReady(states)
+		if len(waiting) == 0 {
+			return nil
+		}
+		if progress := fmt.Sprintf("%d/%d nodes Ready; waiting for %s", len(c.Nodes)-len(waiting), len(c.Nodes), strings.Join(waiting, ", ")); progress != last {
+			c.Log.Info(progress)
+			last = progress
+		}
+		if time.Now().After(deadline) {
+			return c.notReadyError(ctx, timeout, states, waiting)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(readyPoll):
+		}
+	}
+}
+
+// notReadyError explains, node by node, why nodes are not Ready: their
+// Ready condition and the last lines of their kubelet's journal.
+func (c *Cluster) notReadyError(ctx context.Context, timeout time.Duration, states map[string]nodeState, waiting []string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d node(s) not Ready after %s: %s", len(waiting), timeout, strings.Join(waiting, ", "))
+	for _, name := range waiting {
+		s, ok := states[name]
+		switch {
+		case !ok:
+			fmt.Fprintf(&b, "\n  %s: not registered with the API server", name)
+		default:
+			fmt.Fprintf(&b, "\n  %s: %s %s", name, s.Reason, s.Message)
+		}
+		for _, n := range c.Nodes {
+			if n.Spec.Name != name {
+				continue
+			}
+			out, err := n.Conn.Sudo(ctx, "journalctl -u kubelet -n 8 --no-pager -o cat", nodes.Stream(nil))
+			if err != nil {
+				continue
+			}
+			for _, l := range strings.Split(strings.TrimSpace(out.Stdout), "\n") {
+				fmt.Fprintf(&b, "\n    kubelet: %s", l)
+			}
+		}
+	}
+	return fmt.Errorf("%s", b.String())
+}

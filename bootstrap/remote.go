@@ -1,0 +1,134 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/bootctl/boot/nodes"
+)
+
+// forNodes runs fn on the given nodes in parallel (bounded by c.Parallel)
+// and returns every node's error, each naming its host.
+func forNodes(ctx context.Context, c *Cluster, ns []*Node, fn func(context.Context, *Node) error) error {
+	hosts := make([]*nodes.Host, len(ns))
+	byHost := make(map[*nodes.Host]*Node, len(ns))
+	for i, n := range ns {
+		hosts[i] = n.Conn
+		byHost[n.Conn] = n
+	}
+	results := nodes.ForEach(ctx, hosts, c.Parallel, func(ctx context.Context, h *nodes.Host) error {
+		return fn(ctx, byHost[h])
+	})
+	var errs []error
+	for i, r := range results {
+		if r.Err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", ns[i].Spec.Name, r.Err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// controlPlane returns the cluster's control plane node.
+func (c *Cluster) controlPlane() *Node {
+	name := c.Inventory.ControlPlane().Name
+	for _, n := range c.Nodes {
+		if n.Spec.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// workers returns the cluster's worker nodes.
+func (c *Cluster) workers() []*Node {
+	cp := c.controlPlane()
+	var ws []*Node
+	for _, n := range c.Nodes {
+		if n != cp {
+			ws = append(ws, n)
+		}
+	}
+	return ws
+}
+
+// script is a rendered host script (see package scripts): run with
+// `check` it only reports what it would change.
+type script struct {
+	name string // e.g. "host-prep.sh", for errors and logs
+	text string
+}
+
+// check runs the script in check mode and returns its "would: ..." lines:
+// empty when the host already is as the script wants it.
+func (s script) check(ctx context.Context, n *Node) ([]string, error) {
+	out, err := n.Conn.Sudo(ctx, "bash -s check", nodes.Stdin(strings.NewReader(s.text)), nodes.Stream(nil), nodes.Label(s.name+" check"))
+	if err != nil {
+		return nil, scriptError(s.name+" check", out, err)
+	}
+	var would []string
+	for _, l := range strings.Split(out.Stdout, "\n") {
+		if w, ok := strings.CutPrefix(l, "would: "); ok {
+			would = append(would, w)
+		}
+	}
+	return would, nil
+}
+
+// apply runs the script for real, its output streamed to the operator.
+func (s script) apply(ctx context.Context, n *Node) error {
+	out, err := n.Conn.Sudo(ctx, "bash -s", nodes.Stdin(strings.NewReader(s.text)), nodes.Label(s.name))
+	if err != nil {
+		return scriptError(s.name, out, err)
+	}
+	return nil
+}
+
+// scriptError adds a failed script's "error: ..." lines to its error.
+func scriptError(what string, out nodes.Output, err error) error {
+	var msgs []string
+	for _, l := range strings.Split(out.Stderr, "\n") {
+		if m, ok := strings.CutPrefix(l, "error: "); ok {
+			msgs = append(msgs, m)
+		}
+	}
+	if len(msgs) == 0 {
+		return err
+	}
+	return fmt.Errorf("%s: %s: %w", what, strings.Join(msgs, "; "), err)
+}
+
+// scriptChanges checks each node's script (rendered by render) and plans
+// one change per node that is not yet as the script wants it. The change's
+// description lists what the script said it would do.
+func scriptChanges(ctx context.Context, c *Cluster, ns []*Node, render func(*Node) (script, error)) ([]Change, error) {
+	changes := make([]*Change, len(ns))
+	err := forNodes(ctx, c, ns, func(ctx context.Context, n *Node) error {
+		s, err := render(n)
+		if err != nil {
+			return err
+		}
+		would, err := s.check(ctx, n)
+		if err != nil || len(would) == 0 {
+			return err
+		}
+		changes[indexOf(ns, n)] = &Change{
+			Host:        n.Spec.Name,
+			Description: describe(would),
+			Apply:       func(ctx context.Context) error { return s.apply(ctx, n) },
+		}
+		return nil
+	})
+	return compact(changes), err
+}
+
+// describe joins a script's planned steps into one description, at most
+// maxSteps of them.
+func describe(steps []string) string {
+	const maxSteps = 8
+	if len(steps) <= maxSteps {
+		return strings.Join(steps, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(steps[:maxSteps], "; "), len(steps)-maxSteps)
+}
