@@ -149,6 +149,7 @@ type UpOptions struct {
 func UpPhases(o UpOptions) []Phase {
 	return []Phase{
 		Preflight{},
+		Snapshot{},
 		Stage{},
 		HostPrep{},
 		Runtime{},

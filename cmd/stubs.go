@@ -28,22 +28,3 @@ Not implemented yet: it exits with code 1 and changes nothing.`,
 		},
 	}
 }
-
-func newTeardownCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "teardown",
-		Short: "Remove everything boot installed, after asking",
-		Long: `teardown removes the add-ons, the DNS record and the cluster boot made, and
-leaves the hosts as they were.
-
-Not implemented yet: it exits with code 1 and changes nothing.`,
-		Example: "  boot teardown -i inventory.yaml --yes",
-		Args:    usage(cobra.NoArgs),
-		RunE: func(*cobra.Command, []string) error {
-			if _, err := g.requireInventory(); err != nil {
-				return err
-			}
-			return errNotImplemented
-		},
-	}
-}

@@ -67,12 +67,21 @@ func TestCheckModeChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	installed := filepath.Join(t.TempDir(), "installed-by-boot")
+	if err := os.WriteFile(installed, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	teardown, err := Teardown(TeardownParams{Source: "bundle", Installed: []string{installed}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	plans := map[string][]string{
+		"teardown":       {"would: remove " + installed},
 		"host-prep":      {"would: set hostname to boot-check-test", "would: install no-such-package-boot"},
 		"runtime-bundle": {"would: install /etc/containerd/config.toml"},
 		"kube-bundle":    {"would: install /etc/systemd/system/kubelet.service.d/10-kubeadm.conf"},
 	}
-	for name, script := range map[string]string{"host-prep": host, "runtime-bundle": runtime, "kube-bundle": kube} {
+	for name, script := range map[string]string{"host-prep": host, "runtime-bundle": runtime, "kube-bundle": kube, "teardown": teardown} {
 		cmd := exec.Command("bash", "-s", "check")
 		cmd.Stdin = strings.NewReader(script)
 		var stderr strings.Builder
@@ -94,6 +103,9 @@ func TestCheckModeChangesNothing(t *testing.T) {
 			}
 		}
 		t.Logf("%s check:\n%s", name, out)
+	}
+	if _, err := os.Stat(installed); err != nil {
+		t.Errorf("teardown's check mode removed a file: %v", err)
 	}
 	if after := snapshot(t); after != before {
 		t.Errorf("check mode changed the machine:\nbefore:\n%s\nafter:\n%s", before, after)

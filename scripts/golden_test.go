@@ -60,6 +60,13 @@ var scriptCases = []struct {
 	{"helm-online-v3.22.0.sh", func() (string, error) {
 		return HelmOnline(HelmOnlineParams{Version: "v3.22.0", Arch: "amd64"})
 	}},
+	{"teardown-bundle.sh", func() (string, error) {
+		return Teardown(TeardownParams{Source: "bundle", Installed: []string{"/usr/local/bin/kubelet", "/opt/cni/bin/flannel", "/etc/systemd/system/kubelet.service"}})
+	}},
+	{"teardown-online-purge.sh", func() (string, error) {
+		return Teardown(TeardownParams{Source: "online", Purge: true})
+	}},
+	{"snapshot.sh", func() (string, error) { return Snapshot(), nil }},
 	{"kube-online-v1.37.2.sh", func() (string, error) {
 		return KubeOnline(KubeOnlineParams{KubernetesVersion: "v1.37.2"})
 	}},

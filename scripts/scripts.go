@@ -222,3 +222,67 @@ func HelmOnline(p HelmOnlineParams) (_ string, err error) {
 	}
 	return renderString("helm-online.sh.tmpl", p)
 }
+
+// TeardownParams are the inputs of the teardown script.
+type TeardownParams struct {
+	// Source is how the host got its packages: "bundle" or "online".
+	Source string
+	// Installed are the absolute paths of the files the bundle installed
+	// (binaries, CNI plugins, units); removed in bundle mode.
+	Installed []string
+	// Purge, online, also purges the packages and their apt repositories.
+	Purge bool
+}
+
+// Teardown renders the script that undoes what boot and the cluster did to
+// a host: kubeadm reset, remaining pods, kubelet (and, in bundle mode,
+// containerd) stopped and disabled, mounts, pod network namespaces,
+// flannel's and the bridge's interfaces, Kubernetes' iptables rules in every
+// backend (other rules kept), the cluster's state and configuration folders,
+// boot's staging, sysctl and module files, /etc/hosts lines and fstab
+// backup; in bundle mode the installed files; online with Purge the
+// packages and repositories.
+func Teardown(p TeardownParams) (_ string, err error) {
+	defer wrapError(&err, "Teardown")
+	if p.Source != "bundle" && p.Source != "online" {
+		return "", fmt.Errorf("%s is not bundle or online", "Source")
+	}
+	for i, f := range p.Installed {
+		if err := checkAbsPath(fmt.Sprintf("Installed[%d]", i), f); err != nil {
+			return "", err
+		}
+		if f == "/" || strings.Count(f, "/") < 2 {
+			return "", fmt.Errorf("Installed[%d] is a top-level folder", i)
+		}
+	}
+	return renderString("teardown.sh.tmpl", p)
+}
+
+// snapshotHashed are the paths whose files a snapshot lists with mode and
+// sha256; snapshotListed the state folders it lists one level deep.
+var (
+	snapshotHashed = []string{
+		"/etc/kubernetes", "/etc/cni", "/opt/cni", "/etc/containerd", "/etc/crictl.yaml",
+		"/usr/local/bin", "/usr/local/sbin", "/etc/systemd/system", "/etc/sysctl.d", "/etc/modules-load.d",
+		"/etc/hosts", "/etc/hostname", "/etc/fstab", "/etc/apt/sources.list.d", "/etc/apt/keyrings",
+	}
+	snapshotListed = []string{
+		"/var/lib/kubelet", "/var/lib/etcd", "/var/lib/cni", "/var/lib/containerd", "/var/lib/boot",
+		"/run/flannel", "/run/containerd", "/opt/containerd", "/var/log/pods", "/var/log/containers",
+	}
+)
+
+// Snapshot renders the script that prints, section by section and sorted,
+// the state of what boot touches on a host: installed packages, unit files
+// and their state, the files under boot's paths (mode, sha256), the state
+// folders, network interfaces, iptables rules of every backend (without
+// counters) and the mounts under the runtime's folders. It changes nothing.
+// `boot up` keeps one from before its first change; `boot teardown
+// --verify` compares it with one taken after.
+func Snapshot() string {
+	s, err := renderString("snapshot", struct{ Hashed, Listed []string }{snapshotHashed, snapshotListed})
+	if err != nil {
+		panic(err) // fixed data: a failure is a bug in the template
+	}
+	return s
+}
