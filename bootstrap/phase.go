@@ -56,6 +56,7 @@ type Cluster struct {
 	Report    func(Event)
 
 	bundleOnce bundleOnce
+	staged     stagedNodes
 }
 
 func (c *Cluster) report(e Event) {

@@ -33,6 +33,28 @@ func (c *Cluster) bundle() (*bundle.Bundle, error) {
 	return c.bundleOnce.b, c.bundleOnce.err
 }
 
+// stagedNodes remembers, for one run, the hosts whose staging folder was
+// found or made complete, so later phases need not hash it again.
+type stagedNodes struct {
+	mu   sync.Mutex
+	done map[*Node]bool
+}
+
+func (s *stagedNodes) mark(n *Node) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done == nil {
+		s.done = map[*Node]bool{}
+	}
+	s.done[n] = true
+}
+
+func (s *stagedNodes) has(n *Node) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done[n]
+}
+
 func (c *Cluster) bundleMode() bool {
 	return c.Inventory.Packages.Source == inventory.SourceBundle
 }
@@ -138,14 +160,24 @@ func (Stage) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	changes := make([]*Change, len(c.Nodes))
 	err = forNodes(ctx, c, c.Nodes, func(ctx context.Context, n *Node) error {
 		diff, err := differing(ctx, n, StagingDir, files)
-		if err != nil || len(diff) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(diff) == 0 {
+			c.staged.mark(n)
+			return nil
 		}
 		i := indexOf(c.Nodes, n)
 		changes[i] = &Change{
 			Host:        n.Spec.Name,
 			Description: fmt.Sprintf("upload %d bundle file(s), %.1f MB, to %s", len(diff), float64(totalSize(diff))/1e6, StagingDir),
-			Apply:       func(ctx context.Context) error { return upload(ctx, n, b, StagingDir, diff) },
+			Apply: func(ctx context.Context) error {
+				if err := upload(ctx, n, b, StagingDir, diff); err != nil {
+					return err
+				}
+				c.staged.mark(n)
+				return nil
+			},
 		}
 		return nil
 	})
@@ -155,11 +187,17 @@ func (Stage) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 // staged reports whether the host's staging folder holds the whole bundle
 // (the install scripts need it even to plan).
 func staged(ctx context.Context, c *Cluster, n *Node) (bool, error) {
+	if c.staged.has(n) {
+		return true, nil
+	}
 	b, err := c.bundle()
 	if err != nil {
 		return false, err
 	}
 	diff, err := differing(ctx, n, StagingDir, stagedFiles(b))
+	if err == nil && len(diff) == 0 {
+		c.staged.mark(n)
+	}
 	return len(diff) == 0, err
 }
 

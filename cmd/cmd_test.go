@@ -73,8 +73,8 @@ func TestExitCodesForBadInput(t *testing.T) {
 		{"missing required flag", nil, []string{"prune", "--registry", "http://127.0.0.1:1"}, ExitInvalid, "--rules are required"},
 		{"command flags are not read from the environment", map[string]string{"BOOT_RULES": bad}, []string{"prune", "--registry", "http://127.0.0.1:1"}, ExitInvalid, "--rules are required"},
 		{"bundle verify takes one folder", nil, []string{"bundle", "verify"}, ExitInvalid, "accepts 1 arg"},
-		{"addons not there yet", nil, []string{"addons", "-i", bad}, ExitFailure, "not implemented"},
-		{"teardown not there yet", nil, []string{"teardown", "-i", bad}, ExitFailure, "not implemented"},
+		{"addons: invalid inventory", nil, []string{"addons", "-i", bad}, ExitInvalid, bad + ":4: metadata.name:"},
+		{"teardown: invalid inventory", nil, []string{"teardown", "-i", bad, "--yes"}, ExitInvalid, bad + ":4: metadata.name:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for k, v := range tc.env {

@@ -2,10 +2,11 @@
 
 // The lab end-to-end test of the command line: `boot lab up`, then
 // `boot up --dry-run` against the four real lab hosts (systemd, their own
-// machine-ids and host keys, strict host-key checking), then `boot lab down`.
-// It needs root, Docker and debootstrap, and a bundle:
+// machine-ids and host keys, strict host-key checking), then the cluster's
+// whole life (see checkCluster), then `boot lab down`. It needs root, Docker
+// and debootstrap, and a bundle:
 //
-//	BOOT_BUNDLE_DIR=$PWD/dist/bundle go test -tags lab -run TestBootUpDryRunOnLab -v ./cmd/
+//	BOOT_BUNDLE_DIR=$PWD/dist/bundle go test -tags lab -run TestBootOnLab -v ./cmd/
 package cmd
 
 import (
@@ -20,7 +21,7 @@ import (
 	"github.com/bootctl/boot/internal/testenv"
 )
 
-func TestBootUpDryRunOnLab(t *testing.T) {
+func TestBootOnLab(t *testing.T) {
 	testenv.Root(t, "the lab")
 	bundleDir := testenv.BundleDir(t)
 	tools := t.TempDir()
@@ -41,7 +42,7 @@ func TestBootUpDryRunOnLab(t *testing.T) {
 	inv := filepath.Join(dir, "inventory.yaml")
 	before := snapshot(t, filepath.Join(dir, "known_hosts"))
 
-	code, stdout, stderr := run(t, "up", "-i", inv, "--dry-run", "-o", "json")
+	code, stdout, stderr := run(t, "up", "-i", inv, "--cluster-only", "--dry-run", "-o", "json")
 	t.Logf("boot up --dry-run:\n%s%s", stdout, stderr)
 	if code != ExitOK {
 		t.Fatalf("boot up --dry-run on the lab: exit %d", code)
@@ -86,4 +87,8 @@ func TestBootUpDryRunOnLab(t *testing.T) {
 			t.Errorf("%s: after a dry run: %s %v", h, out, err)
 		}
 	}
+	if t.Failed() {
+		return
+	}
+	checkCluster(t, dir, bundleDir)
 }

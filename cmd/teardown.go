@@ -13,11 +13,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bootctl/boot/addons"
 	"github.com/bootctl/boot/bootstrap"
 	"github.com/bootctl/boot/inventory"
 )
 
 type teardownFlags struct {
+	addons     addonsFlags
 	verify     bool
 	purge      bool
 	mergedInto string
@@ -28,7 +30,8 @@ func newTeardownCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "teardown",
 		Short: "Remove the cluster boot made and leave the hosts as they were, after asking",
-		Long: `teardown undoes boot up: it drains and deletes the workers, runs kubeadm reset
+		Long: `teardown undoes boot up: it removes the registry's DNS record (only if boot
+owns it) and boot's Helm releases, drains and deletes the workers, runs kubeadm reset
 on every host, stops and removes what boot installed (in bundle mode containerd,
 runc, the CNI plugins, kubeadm, kubelet, kubectl, helm and their units; online,
 the packages only with --purge), the cluster's state and configuration, pod
@@ -59,6 +62,8 @@ boot up records the hosts afresh.`,
 	cmd.Flags().BoolVar(&f.verify, "verify", false, "compare every host with its snapshot from before boot up and print the differences")
 	cmd.Flags().BoolVar(&f.purge, "purge", false, "with packages from online: also purge the packages and their apt repositories")
 	cmd.Flags().StringVar(&f.mergedInto, "merged-kubeconfig", "", "the kubeconfig boot up --merge merged into (default ~/.kube/config)")
+	cmd.Flags().DurationVar(&f.addons.timeout, "timeout", addons.DefaultReleaseTimeout, "how long removing each release may take")
+	cmd.Flags().StringVar(&f.addons.route53Endpoint, "route53-endpoint", "", "send Route53 calls to this URL instead of AWS (tests, proxies)")
 	return cmd
 }
 
@@ -88,6 +93,17 @@ func runTeardown(ctx context.Context, g *globals, f teardownFlags, stdin io.Read
 	}
 	if err != nil {
 		return err
+	}
+	// The DNS record first (it lives outside the cluster), then boot's
+	// releases, while the API server still answers. A cluster that does not
+	// answer loses them with its state anyway.
+	if !g.DryRun {
+		if err := removeDNS(ctx, inv, f.addons, out); err != nil {
+			return err
+		}
+		if err := removeReleases(ctx, inv, f.addons, out); err != nil {
+			out.Emit(Event{Phase: "addons", Status: bootstrap.StatusWarning, Message: "releases not removed through the API (the reset removes them with the cluster's state): " + err.Error()})
+		}
 	}
 	phases := bootstrap.TeardownPhases(bootstrap.TeardownOptions{Purge: f.purge, MergedInto: f.mergedInto})
 	if err := bootstrap.Run(ctx, cluster, phases, g.DryRun); err != nil {

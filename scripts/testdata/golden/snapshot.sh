@@ -37,10 +37,25 @@ section interfaces
 ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | sort
 
 section iptables
+# Rules without counters, by backend. A table holding only built-in chains
+# with policy ACCEPT and no rule acts as no table at all: it is left out
+# (removing rules leaves such tables behind; they change nothing).
 for save in iptables-nft-save iptables-legacy-save ip6tables-nft-save ip6tables-legacy-save; do
   command -v "$save" >/dev/null || continue
-  "$save" 2>/dev/null | grep -vE '^(#|COMMIT)' | sed -E 's/\[[0-9]+:[0-9]+\]//' | sed "s/^/$save /" | sort || true
-done
+  { "$save" 2>/dev/null || true; } | awk -v p="$save" '
+    /^#/ { next }
+    /^\*/ { table = $0; n = 0; keep = 0; next }
+    /^COMMIT/ {
+      if (keep) { print p, table; for (i = 1; i <= n; i++) print p, buf[i] }
+      next
+    }
+    {
+      line = $0
+      gsub(/ ?\[[0-9]+:[0-9]+\]/, "", line)
+      buf[++n] = line
+      if ($1 ~ /^-A/ || ($1 ~ /^:/ && $2 != "ACCEPT")) keep = 1
+    }'
+done | sort
 
 section mounts
 awk '{ print $2, $3 }' /proc/mounts | grep -E '^(/var/lib/kubelet|/var/lib/containerd|/run/containerd|/run/netns)(/| )' | sort || true

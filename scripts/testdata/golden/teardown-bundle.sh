@@ -131,6 +131,11 @@ for u in "${units[@]}"; do
   fi
 done
 
+# The kubelet's pod slices (transient systemd units, cgroup driver systemd).
+if [[ -n $(systemctl list-units --all --no-legend --plain 'kubepods*' 2>/dev/null || true) ]]; then
+  change "stop the kubelet's pod slices" systemctl stop kubepods.slice
+fi
+
 # Mounts on and under the kubelet's and containerd's folders (the kubelet
 # bind-mounts /var/lib/kubelet onto itself), deepest first.
 runtime_mounts() {

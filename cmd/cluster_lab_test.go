@@ -1,0 +1,434 @@
+//go:build lab
+
+package cmd
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/bootctl/boot/inventory"
+)
+
+var labHosts = []string{"cp1", "w1", "w2", "w3"}
+
+// event is one JSON line of boot's output.
+type event struct {
+	Phase, Host, Status, Message string
+	Duration                     float64 `json:"duration_s"`
+}
+
+func parseEvents(t *testing.T, stdout string) []event {
+	t.Helper()
+	var evs []event
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e event
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("not a JSON event: %q", sc.Text())
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+// phaseTimes prints each phase's time (its summary event) and the total.
+func phaseTimes(t *testing.T, title string, evs []event) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:\n", title)
+	for _, e := range evs {
+		if e.Host == "" && e.Phase != "up" {
+			fmt.Fprintf(&b, "  %-20s %7.2fs  %s\n", e.Phase, e.Duration, e.Message)
+		}
+	}
+	for _, e := range evs {
+		if e.Phase == "up" {
+			fmt.Fprintf(&b, "  %-20s %7.2fs\n", "total", e.Duration)
+		}
+	}
+	t.Log(b.String())
+}
+
+func changedEvents(evs []event) []event {
+	var out []event
+	for _, e := range evs {
+		if e.Status == "changed" || e.Status == "failed" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// bootUp runs `boot up` with JSON output and fails the test unless it exits 0.
+func bootUp(t *testing.T, inv, title string) []event {
+	t.Helper()
+	code, stdout, stderr := run(t, "up", "-i", inv, "--cluster-only", "-o", "json")
+	evs := parseEvents(t, stdout)
+	if code != ExitOK {
+		t.Fatalf("%s: boot up: exit %d\n%s%s", title, code, stdout, stderr)
+	}
+	phaseTimes(t, title, evs)
+	return evs
+}
+
+func docker(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+type kube struct {
+	t          *testing.T
+	bin        string
+	kubeconfig string
+}
+
+func (k kube) run(stdin string, args ...string) (string, error) {
+	cmd := exec.Command(k.bin, append([]string{"--kubeconfig", k.kubeconfig, "--request-timeout", "30s"}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (k kube) must(stdin string, args ...string) string {
+	k.t.Helper()
+	out, err := k.run(stdin, args...)
+	if err != nil {
+		k.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// eventually polls check every 2 s until it returns "" or the time is up.
+func eventually(t *testing.T, what string, within time.Duration, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		problem := check()
+		if problem == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %s: %s", what, within, problem)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+// nodesReady checks that the four lab hosts are Ready nodes.
+func nodesReady(k kube) string {
+	out, err := k.run("", "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+	if err != nil {
+		return out
+	}
+	for _, h := range labHosts {
+		if !strings.Contains(out, h+"=True\n") {
+			return "nodes: " + strings.ReplaceAll(out, "\n", " ")
+		}
+	}
+	return ""
+}
+
+// podsRunning checks that every kube-system and kube-flannel pod is Running
+// and ready.
+func podsRunning(k kube) string {
+	out, err := k.run("", "get", "pods", "-A", "-o", `jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {.status.phase} {.status.containerStatuses[*].ready}{"\n"}{end}`)
+	if err != nil {
+		return out
+	}
+	var bad []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !strings.Contains(l, " Running ") || strings.Contains(l, "false") {
+			bad = append(bad, l)
+		}
+	}
+	return strings.Join(bad, "; ")
+}
+
+// pushWorkload builds cmd/testdata/e2eweb into a one-layer image and pushes
+// it to the lab registry.
+func pushWorkload(t *testing.T, registry, caFile string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "e2eweb")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "./testdata/e2eweb")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build e2eweb: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var layerTar bytes.Buffer
+	tw := tar.NewWriter(&layerTar)
+	if err := tw.WriteHeader(&tar.Header{Name: "e2eweb", Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(data)
+	tw.Close()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerTar.Bytes())), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.Config(img, v1.Config{Entrypoint: []string{"/e2eweb"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	ref, err := name.NewTag(registry + "/boot-e2e/web:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := remote.Write(ref, img, remote.WithTransport(tr), remote.WithContext(ctx)); err != nil {
+		t.Fatalf("push the workload image: %v", err)
+	}
+	return ref.String()
+}
+
+const workload = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      topologySpreadConstraints:
+        - maxSkew: 1
+          topologyKey: kubernetes.io/hostname
+          whenUnsatisfiable: DoNotSchedule
+          labelSelector:
+            matchLabels: {app: web}
+      containers:
+        - name: web
+          image: IMAGE
+          args: ["serve", ":8080"]
+          ports: [{containerPort: 8080}]
+          readinessProbe:
+            httpGet: {path: /, port: 8080}
+            periodSeconds: 2
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: default
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+  namespace: default
+spec:
+  restartPolicy: Never
+  nodeName: w1
+  containers:
+    - name: client
+      image: IMAGE
+      args: ["get", "http://web.default.svc.cluster.local/", "3"]
+`
+
+// checkWorkload runs three web replicas, one per worker, behind a Service,
+// and a client pod on w1 that must be answered by all three through the
+// Service's DNS name: CoreDNS, kube-proxy and flannel across nodes.
+func checkWorkload(t *testing.T, k kube, image string) {
+	start := time.Now()
+	k.must(strings.ReplaceAll(workload, "IMAGE", image), "apply", "-f", "-")
+	k.must("", "rollout", "status", "deployment/web", "--timeout=180s")
+	nodesOut := k.must("", "get", "pods", "-l", "app=web", "-o", `jsonpath={range .items[*]}{.spec.nodeName}{"\n"}{end}`)
+	nodes := strings.Fields(nodesOut)
+	slices.Sort(nodes)
+	if !slices.Equal(nodes, []string{"w1", "w2", "w3"}) {
+		t.Errorf("web replicas run on %v, want one on each worker", nodes)
+	}
+	eventually(t, "client pod finished", 3*time.Minute, func() string {
+		phase := k.must("", "get", "pod", "client", "-o", "jsonpath={.status.phase}")
+		if phase == "Succeeded" || phase == "Failed" {
+			return ""
+		}
+		return "phase " + phase
+	})
+	logs := k.must("", "logs", "client")
+	if phase := k.must("", "get", "pod", "client", "-o", "jsonpath={.status.phase}"); phase != "Succeeded" {
+		t.Fatalf("the client pod did not reach every replica through the Service (%s):\n%s", phase, logs)
+	}
+	t.Logf("workload checked in %s; client pod:\n%s", time.Since(start).Round(time.Second), logs)
+	k.must(strings.ReplaceAll(workload, "IMAGE", image), "delete", "-f", "-", "--wait=true")
+}
+
+// cutSSHDuringJoin runs `boot up` while w3 has to join again and, as soon
+// as kubeadm join runs there, stops w3's sshd and kills its SSH sessions.
+// The run must fail naming w3.
+func cutSSHDuringJoin(t *testing.T, inv string) {
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		var stdout, stderr bytes.Buffer
+		code := Execute([]string{"up", "-i", inv, "--cluster-only", "-o", "json"}, &stdout, &stderr)
+		done <- result{code, stdout.String(), stderr.String()}
+	}()
+	cut := false
+	deadline := time.Now().Add(5 * time.Minute)
+	for !cut && time.Now().Before(deadline) {
+		select {
+		case r := <-done:
+			t.Fatalf("boot up ended (exit %d) before kubeadm join ran on w3:\n%s%s", r.code, r.stdout, r.stderr)
+		case <-time.After(100 * time.Millisecond):
+		}
+		ps := docker(t, "exec", "boot-lab-w3", "ps", "-eo", "pid=,args=")
+		if !strings.Contains(ps, "kubeadm join") {
+			continue
+		}
+		docker(t, "exec", "boot-lab-w3", "systemctl", "stop", "ssh")
+		// The SSH sessions die, and kubeadm join with them (as a command
+		// does when its session's hangup reaches it), leaving w3 half-joined.
+		var pids []string
+		for _, l := range strings.Split(ps, "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 2 && (strings.HasPrefix(f[1], "sshd:") && !strings.Contains(l, "listener") || strings.Contains(l, "kubeadm join")) {
+				pids = append(pids, f[0])
+			}
+		}
+		docker(t, append([]string{"exec", "boot-lab-w3", "kill", "-9"}, pids...)...)
+		t.Logf("cut SSH to w3 during kubeadm join (sshd stopped; sessions and kubeadm join %v killed)", pids)
+		cut = true
+	}
+	if !cut {
+		t.Fatal("kubeadm join never ran on w3")
+	}
+	r := <-done
+	docker(t, "exec", "boot-lab-w3", "systemctl", "start", "ssh")
+	if r.code == ExitOK {
+		t.Fatalf("boot up succeeded although SSH to w3 was cut during its join:\n%s", r.stdout)
+	}
+	failedOn := ""
+	for _, e := range parseEvents(t, r.stdout) {
+		if e.Status == "failed" {
+			failedOn += e.Phase + "/" + e.Host + " "
+		}
+	}
+	if !strings.Contains(failedOn, "join workers/w3") || !strings.Contains(r.stderr, "w3") {
+		t.Fatalf("the failure does not name w3's join: failed events %q\n%s", failedOn, r.stderr)
+	}
+	t.Logf("boot up with SSH to w3 cut: exit %d, %s", r.code, strings.TrimSpace(r.stderr))
+}
+
+// checkCluster runs the whole life of a cluster on the lab: up, a workload,
+// a no-op re-run, a cut SSH connection during a join and the re-run that
+// recovers, teardown --verify, and up again from the torn-down hosts.
+func checkCluster(t *testing.T, dir, bundleDir string) {
+	invPath := filepath.Join(dir, "inventory.yaml")
+	inv, err := inventory.Load(invPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := kube{t: t, bin: filepath.Join(bundleDir, "bin", "kubectl"), kubeconfig: inv.Cluster.Kubeconfig}
+
+	bootUp(t, invPath, "boot up (fresh hosts)")
+	eventually(t, "four Ready nodes", time.Minute, func() string { return nodesReady(k) })
+	eventually(t, "every system pod Running", 3*time.Minute, func() string { return podsRunning(k) })
+	if st, err := os.Stat(inv.Cluster.Kubeconfig); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("kubeconfig %s: %v, want mode 0600", inv.Cluster.Kubeconfig, err)
+	}
+	if out := docker(t, "exec", "boot-lab-cp1", "helm", "version", "--short"); !strings.HasPrefix(out, "v3.") {
+		t.Errorf("helm on the control plane: %q", out)
+	}
+
+	checkWorkload(t, k, pushWorkload(t, inv.Cluster.ImageRepository, filepath.Join(dir, "registry", "ca.crt")))
+
+	start := time.Now()
+	evs := bootUp(t, invPath, "boot up again (nothing to do)")
+	t.Logf("the no-op re-run took %s", time.Since(start).Round(time.Millisecond))
+	if ch := changedEvents(evs); len(ch) > 0 {
+		t.Errorf("the re-run changed something: %+v", ch)
+	}
+
+	// w3 leaves the cluster, so that boot up joins it again.
+	caBefore := docker(t, "exec", "boot-lab-cp1", "sha256sum", "/etc/kubernetes/pki/ca.crt")
+	k.must("", "drain", "w3", "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=120s")
+	k.must("", "delete", "node", "w3")
+	docker(t, "exec", "boot-lab-w3", "kubeadm", "reset", "-f")
+	cutSSHDuringJoin(t, invPath)
+	evs = bootUp(t, invPath, "boot up after the cut join")
+	joined := false
+	for _, e := range evs {
+		if e.Phase == "control plane" && e.Status == "changed" {
+			t.Errorf("the re-run initialised the control plane again: %+v", e)
+		}
+		if e.Phase == "join workers" && e.Status == "changed" {
+			if e.Host != "w3" {
+				t.Errorf("the re-run joined %s, which had joined before", e.Host)
+			}
+			joined = true
+			t.Logf("the re-run on w3: %s", e.Message)
+		}
+	}
+	if !joined {
+		t.Errorf("the re-run did not join w3 again")
+	}
+	if caAfter := docker(t, "exec", "boot-lab-cp1", "sha256sum", "/etc/kubernetes/pki/ca.crt"); caAfter != caBefore {
+		t.Errorf("the cluster CA changed: the control plane was initialised again")
+	}
+	eventually(t, "four Ready nodes after the recovered join", 2*time.Minute, func() string { return nodesReady(k) })
+
+	code, stdout, stderr := run(t, "teardown", "-i", invPath, "--yes", "--verify", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("boot teardown --yes --verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+	phaseTimes(t, "boot teardown --verify", parseEvents(t, stdout))
+	if _, err := os.Stat(inv.Cluster.Kubeconfig); !os.IsNotExist(err) {
+		t.Errorf("teardown left the kubeconfig: %v", err)
+	}
+
+	bootUp(t, invPath, "boot up (after teardown)")
+	eventually(t, "four Ready nodes after teardown and up", 2*time.Minute, func() string { return nodesReady(k) })
+}
