@@ -130,11 +130,26 @@ func Build(ctx context.Context, o Options) error {
 		m.BuiltWith.Linked = map[string]string{"runc": "libseccomp-dev " + string(seccomp) + " (static)"}
 	}
 
-	deb, debVersions, err := b.debianLayer(ctx, netPackages)
+	deb, debVersions, err := b.debianLayer(ctx, netSet)
 	if err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
-	m.BuiltWith.Debian = debVersions
+	redis, redisVersions, err := b.debianLayer(ctx, redisSet)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	ca, caVersion, err := b.caBundle(ctx)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	// All versions come from the same apt package lists, so a package in
+	// two layers has one version.
+	m.BuiltWith.Debian = map[string]string{caPackage: caVersion}
+	for _, vs := range []map[string]string{debVersions, redisVersions} {
+		for p, v := range vs {
+			m.BuiltWith.Debian[p] = v
+		}
+	}
 
 	// Stage everything in a fresh folder beside Out, then swap it in.
 	parent := filepath.Dir(filepath.Clean(o.Out))
@@ -183,6 +198,15 @@ func Build(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
+	registry, err := registryImageSpec(b, built["registry"], ca)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	redisSpec, err := redisImageSpec(redis, redisVersions["redis-server"])
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	specs = append(specs, registry, redisSpec)
 	for _, spec := range specs {
 		t := time.Now()
 		archive, digest, err := b.buildImage(spec)

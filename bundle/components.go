@@ -41,7 +41,11 @@ const (
 	flannelPluginVersion = "v0.9.1" // last containernetworking/plugins with plugins/meta/flannel
 	corednsVersion       = "v1.14.6"
 	helmVersion          = "v3.22.0"
+	registryVersion      = "v3.1.2" // the newest v3.1.x the module proxy serves
 )
+
+// registryModule is the CNCF distribution registry's module.
+const registryModule = "github.com/distribution/distribution/v3"
 
 // kubernetesComponent builds kubeadm, kubelet, kubectl and the control
 // plane binaries of Kubernetes version (e.g. "v1.37.2") with the version
@@ -152,6 +156,17 @@ func otherComponents() []goComponent {
 			name: "helm", module: "helm.sh/helm/v3", version: helmVersion,
 			bins:    []goBinary{{pkg: "helm.sh/helm/v3/cmd/helm", name: "helm", dest: "bin"}},
 			ldflags: []string{"-X", "helm.sh/helm/v3/internal/version.version=" + helmVersion, "-X", "helm.sh/helm/v3/internal/version.gitTreeState=clean"},
+		},
+		{
+			// Stamped as upstream's release images are: the version
+			// without its "v" (`registry --version` prints
+			// "registry github.com/distribution/distribution/v3 3.1.2").
+			name: "registry", module: registryModule, version: registryVersion,
+			bins: []goBinary{{pkg: registryModule + "/cmd/registry", name: "registry"}},
+			ldflags: []string{
+				"-X", registryModule + "/version.version=" + strings.TrimPrefix(registryVersion, "v"),
+				"-X", registryModule + "/version.mainpkg=" + registryModule,
+			},
 		},
 	}
 }

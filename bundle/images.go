@@ -54,6 +54,7 @@ type imageSpec struct {
 	entrypoint []string
 	cmd        []string
 	user       string
+	workingDir string
 }
 
 // makeLayer renders files into CACHE/layers/KEY.tar unless a layer with
@@ -63,18 +64,11 @@ func (b *builder) makeLayer(files []layerFile) (layer, error) {
 	files = withParents(files)
 	var parts []string
 	for _, f := range files {
-		sum := ""
-		switch {
-		case f.src != "":
-			s, _, err := hashFile(f.src)
-			if err != nil {
-				return layer{}, err
-			}
-			sum = s
-		case !f.dir && f.link == "":
-			sum = keyOf(string(f.data))
+		k, err := entryKey(f)
+		if err != nil {
+			return layer{}, err
 		}
-		parts = append(parts, fmt.Sprintf("%s %o %t %s %s", f.path, f.mode, f.dir, f.link, sum))
+		parts = append(parts, k)
 	}
 	key := keyOf(parts...)
 	dir := filepath.Join(b.cache, "layers")
@@ -86,6 +80,23 @@ func (b *builder) makeLayer(files []layerFile) (layer, error) {
 		return layer{}, err
 	}
 	return layer{key: key, path: dst}, nil
+}
+
+// entryKey describes a layer entry for a cache key: path, mode, kind, link
+// target and the sha256 of its content.
+func entryKey(f layerFile) (string, error) {
+	sum := ""
+	switch {
+	case f.src != "":
+		s, _, err := hashFile(f.src)
+		if err != nil {
+			return "", err
+		}
+		sum = s
+	case !f.dir && f.link == "":
+		sum = keyOf(string(f.data))
+	}
+	return fmt.Sprintf("%s %o %t %s %s", f.path, f.mode, f.dir, f.link, sum), nil
 }
 
 // writeLayerFile writes the layer tar of files to dst atomically.
@@ -226,7 +237,7 @@ func (b *builder) buildImage(spec imageSpec) (string, string, error) {
 	if err != nil {
 		return "", "", fmt.Errorf("image %s: %w", spec.name, err)
 	}
-	cfg := v1.Config{Env: []string{defaultPath}, Entrypoint: spec.entrypoint, Cmd: spec.cmd, User: spec.user}
+	cfg := v1.Config{Env: []string{defaultPath}, Entrypoint: spec.entrypoint, Cmd: spec.cmd, User: spec.user, WorkingDir: spec.workingDir}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
 		return "", "", err

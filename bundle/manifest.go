@@ -39,7 +39,8 @@ type BuiltWith struct {
 	// Modules are the Go modules built from the module proxy.
 	Modules []Module `json:"modules"`
 	// Debian maps each Debian package taken from the mirror (for the
-	// kube-proxy and flannel images) to its version.
+	// kube-proxy, flannel and redis images, and the registry image's CA
+	// certificates) to its version.
 	Debian map[string]string `json:"debian,omitempty"`
 	// Linked lists what was linked into a binary from this machine, e.g.
 	// "runc": "libseccomp-dev 2.5.4-1+deb12u1 (static)".
