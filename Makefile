@@ -41,10 +41,12 @@ lint: ## gofmt, go vet, staticcheck
 bench: ## run the benchmarks once and print their figures
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
 
-demo: bundle ## the main job: build the bundle if needed, bring the lab up, plan `boot up` on it
+demo: bundle ## the main job: build the bundle if needed, bring the lab up, build the cluster on it
 	$(BIN) validate -i examples/inventory.yaml
 	$(BIN) lab status -o json | grep -q '"up":true' || $(BIN) lab up --bundle $(BUNDLE)
 	$(BIN) up -i .lab/inventory.yaml --cluster-only --dry-run
+	$(BIN) up -i .lab/inventory.yaml --cluster-only
+	$(BUNDLE)/bin/kubectl --kubeconfig .lab/lab.kubeconfig get nodes -o wide
 
 bundle: build ## build the offline bundle into $(BUNDLE) (cached: seconds when warm, ~25 min cold)
 	$(BIN) bundle build --kubernetes $(KUBERNETES) --out $(BUNDLE)
