@@ -252,7 +252,7 @@ func Teardown(p TeardownParams) (_ string, err error) {
 			return "", err
 		}
 		if f == "/" || strings.Count(f, "/") < 2 {
-			return "", fmt.Errorf("Installed[%d] is a top-level folder", i)
+			return "", fmt.Errorf("%s[%d] is a top-level folder", "Installed", i)
 		}
 	}
 	return renderString("teardown.sh.tmpl", p)
