@@ -140,6 +140,10 @@ func TestBundle(t *testing.T) {
 		}
 	})
 
+	t.Run("registry add-on images", func(t *testing.T) {
+		testAddonImages(t, b)
+	})
+
 	t.Run("a tampered file fails Open", func(t *testing.T) {
 		// A shadow folder linking every file of the bundle, but with one
 		// small file copied and changed.
@@ -177,7 +181,10 @@ func TestBundle(t *testing.T) {
 
 	t.Run("containerd imports every image", func(t *testing.T) {
 		testenv.Root(t, t.Name())
-		testContainerdImport(t, b)
+		ctr := testContainerdImport(t, b)
+		t.Run("registry and redis run as the chart runs them", func(t *testing.T) {
+			testAddonContainers(t, b, ctr)
+		})
 	})
 
 	t.Run("image programs run", func(t *testing.T) {
@@ -186,10 +193,26 @@ func TestBundle(t *testing.T) {
 	})
 }
 
+// ctrClient runs the bundle's ctr against the test's containerd.
+type ctrClient struct{ bin, sock string }
+
+// cmd is a ctr command in the test's namespace.
+func (c ctrClient) cmd(args ...string) *exec.Cmd {
+	return exec.Command(c.bin, append([]string{"--address", c.sock, "--namespace", "boot-test"}, args...)...)
+}
+
+// run runs ctr and returns its standard output; on failure the test fails.
+func (c ctrClient) run(t *testing.T, args ...string) string {
+	t.Helper()
+	return run(t, c.bin, append([]string{"--address", c.sock, "--namespace", "boot-test"}, args...)...)
+}
+
 // testContainerdImport starts the bundle's containerd on a private socket
-// and folders, checks it accepts the bundle's config, and imports (and
-// unpacks) every image archive with the bundle's ctr.
-func testContainerdImport(t *testing.T, b *Bundle) {
+// and folders (running containers with the bundle's shim and runc), checks
+// it accepts the bundle's config, and imports (and unpacks) every image
+// archive with the bundle's ctr. It returns a ctr for further tests, valid
+// until t ends.
+func testContainerdImport(t *testing.T, b *Bundle) ctrClient {
 	dir, err := os.MkdirTemp("/var/tmp", "boot-containerd-") // overlayfs needs a real file system, not tmpfs
 	if err != nil {
 		t.Fatal(err)
@@ -205,7 +228,12 @@ func testContainerdImport(t *testing.T, b *Bundle) {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
+	bin, err := filepath.Abs(b.Path("bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(b.Path("bin/containerd"), "--config", cfg)
+	cmd.Env = append(os.Environ(), "PATH="+bin+string(filepath.ListSeparator)+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -217,9 +245,7 @@ func testContainerdImport(t *testing.T, b *Bundle) {
 			t.Logf("containerd log:\n%s", log.String())
 		}
 	})
-	ctr := func(args ...string) string {
-		return run(t, b.Path("bin/ctr"), append([]string{"--address", sock, "--namespace", "boot-test"}, args...)...)
-	}
+	ctr := ctrClient{bin: b.Path("bin/ctr"), sock: sock}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if _, err := os.Stat(sock); err == nil {
@@ -233,18 +259,19 @@ func testContainerdImport(t *testing.T, b *Bundle) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	for _, img := range b.Manifest.Images {
-		ctr("images", "import", "--platform", "linux/amd64", b.Path(img.Path))
+		ctr.run(t, "images", "import", "--platform", "linux/amd64", b.Path(img.Path))
 	}
 	var want []string
 	for _, img := range b.Manifest.Images {
 		want = append(want, img.Name)
 	}
 	sort.Strings(want)
-	got := strings.Fields(ctr("images", "list", "--quiet"))
+	got := strings.Fields(ctr.run(t, "images", "list", "--quiet"))
 	sort.Strings(got)
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("containerd holds %q after the import, want %q", got, want)
 	}
+	return ctr
 }
 
 // unpack writes the flattened file system of a bundle image to a new folder.
@@ -292,6 +319,9 @@ func testImageTools(t *testing.T, b *Bundle) {
 				return string(out)
 			}
 			want := strings.TrimPrefix(img.Version, "v")
+			if img.Component == "redis" {
+				want = "v=" + debianUpstreamVersion(img.Version)
+			}
 			var got string
 			switch img.Component {
 			case "kubernetes":
@@ -308,6 +338,12 @@ func testImageTools(t *testing.T, b *Bundle) {
 			case "flannel-cni-plugin":
 				got = chroot([]string{}, "/flannel") // prints its about text, exits 1
 				chroot(nil, "cp", "--version")
+			case "registry":
+				got = chroot(nil, "/bin/registry", "--version")
+				testRegistryServes(t, root)
+			case "redis":
+				got = chroot(nil, "/usr/bin/redis-server", "--version")
+				testRedisServes(t, root)
 			default:
 				t.Fatalf("no check for component %s", img.Component)
 			}

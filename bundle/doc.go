@@ -20,7 +20,10 @@
 // flannel images carry a layer of Debian packages (iptables nft and legacy,
 // nftables, conntrack, ipset, iproute2, coreutils, dash) resolved with
 // apt-cache and unpacked with dpkg-deb, so the build needs apt's package
-// lists (apt-get update). Their iptables commands start as a wrapper that
+// lists (apt-get update). The redis image is such a layer too (redis-server,
+// redis-tools, dash, grep); packages that only serve maintainer scripts or
+// init systems (adduser, init-system-helpers, lsb-base, dpkg, ...) are left
+// out with whatever only they pull in (perl, passwd, PAM). Their iptables commands start as a wrapper that
 // switches to the backend (nft or legacy) already holding the host's rules.
 // One build at a time uses a cache folder (it is locked); the cache may be
 // deleted at any time.
@@ -44,10 +47,12 @@
 //	                   ctr runc crictl helm
 //	cni/bin/           bridge host-local loopback portmap bandwidth flannel
 //	images/*.tar       docker-archive image tarballs (loadable by
-//	                   `ctr images import` and go-containerregistry's tarball
-//	                   package), one image each, named as
+//	                   `ctr images import`, `docker load` and
+//	                   go-containerregistry's tarball package), one image
+//	                   each, named as
 //	                   `kubeadm config images list --image-repository registry.k8s.io`
-//	                   prints, plus flannel's images
+//	                   prints, plus flannel's images and the registry
+//	                   add-on's (registry.tar, redis.tar; below)
 //	systemd/           containerd.service, kubelet.service, 10-kubeadm.conf
 //	config/            containerd-config.toml, crictl.yaml
 //
@@ -59,6 +64,37 @@
 // names registry.k8s.io's pause image and /usr/local/bin/runc; a cluster
 // using another image repository or runc wrapper rewrites those two lines.
 //
+// # The registry add-on's images
+//
+// So that the registry chart runs without internet, the bundle holds:
+//
+//   - docker.io/library/registry:3.1.2 (RepoTag library/registry:3.1.2,
+//     Image.Component "registry", Version "v3.1.2"): the CNCF distribution
+//     registry built from the module proxy (github.com/distribution/distribution/v3,
+//     cmd/registry; `registry --version` prints
+//     "registry github.com/distribution/distribution/v3 3.1.2" as upstream's
+//     release does) at /bin/registry, Debian's CA certificates as
+//     /etc/ssl/certs/ca-certificates.crt (the bundle update-ca-certificates
+//     would write), /etc/distribution/config.yml (a default configuration:
+//     file system storage in /var/lib/registry, port 5000) and an empty
+//     /var/lib/registry. Entrypoint /bin/registry, command
+//     `serve /etc/distribution/config.yml`, as upstream's image runs. The
+//     registry reads no configuration unless given one (an argument or
+//     REGISTRY_CONFIGURATION_PATH), so a command that replaces the default
+//     names the file again.
+//   - docker.io/library/redis:<upstream version>-debian (e.g.
+//     7.0.15-debian; RepoTag library/redis:7.0.15-debian, Image.Component
+//     "redis", Version the Debian version, e.g. "5:7.0.15-1~deb12u10"):
+//     Debian's redis-server and redis-cli with the shared libraries they
+//     link, and sh and grep for the chart's readiness probe. Entrypoint
+//     /usr/bin/redis-server (no configuration file: Redis' defaults plus the
+//     arguments), working folder /data.
+//
+// Neither image sets a user: both run as any uid (the chart runs them as
+// non-root with a read-only root file system; Redis writes nothing with
+// `--save "" --appendonly no`, the registry writes only below its storage
+// root, a volume).
+//
 // # Opening
 //
 //	b, err := bundle.Open(dir) // verifies every file's size and sha256
@@ -68,6 +104,8 @@
 //		// for kubeadm's imageRepository R.
 //		i, err := b.Image(img.Name) // a go-containerregistry v1.Image
 //	}
+//	// The registry add-on's images are found by Image.Component:
+//	// "registry" and "redis".
 //	path := b.Path("bin/kubeadm")
 //
 // Open fails with an error naming the file if any file listed in the
