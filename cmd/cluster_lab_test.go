@@ -364,7 +364,8 @@ func cutSSHDuringJoin(t *testing.T, inv string) {
 
 // checkCluster runs the whole life of a cluster on the lab: up, a workload,
 // a no-op re-run, a cut SSH connection during a join and the re-run that
-// recovers, teardown --verify, and up again from the torn-down hosts.
+// recovers, teardown --verify, up again from the torn-down hosts, and a
+// worker's reboot.
 func checkCluster(t *testing.T, dir, bundleDir string) {
 	invPath := filepath.Join(dir, "inventory.yaml")
 	inv, err := inventory.Load(invPath)
@@ -392,12 +393,17 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 		t.Errorf("the re-run changed something: %+v", ch)
 	}
 
-	// w3 leaves the cluster, so that boot up joins it again.
+	// w3 leaves the cluster, so that boot up joins it again. Its traffic to
+	// the API server is dropped meanwhile, so that kubeadm join waits in
+	// discovery: the cut then surely falls during the join.
 	caBefore := docker(t, "exec", "boot-lab-cp1", "sha256sum", "/etc/kubernetes/pki/ca.crt")
 	k.must("", "drain", "w3", "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=120s")
 	k.must("", "delete", "node", "w3")
 	docker(t, "exec", "boot-lab-w3", "kubeadm", "reset", "-f")
+	block := []string{"OUTPUT", "-d", strings.Split(inv.Hosts[0].Address, ":")[0], "-p", "tcp", "--dport", "6443", "-j", "DROP"}
+	docker(t, append([]string{"exec", "boot-lab-w3", "iptables", "-I"}, block...)...)
 	cutSSHDuringJoin(t, invPath)
+	docker(t, append([]string{"exec", "boot-lab-w3", "iptables", "-D"}, block...)...)
 	evs = bootUp(t, invPath, "boot up after the cut join")
 	joined := false
 	for _, e := range evs {
@@ -431,4 +437,21 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 
 	bootUp(t, invPath, "boot up (after teardown)")
 	eventually(t, "four Ready nodes after teardown and up", 2*time.Minute, func() string { return nodesReady(k) })
+
+	// A reboot of w2 (its container restarted: systemd boots again, /run
+	// is empty; Docker rewrites its DNS rules, so this comes after the
+	// teardown's comparison): containerd and the kubelet come back on their
+	// own and the node's pods run again.
+	eventually(t, "every system pod Running before the reboot", 3*time.Minute, func() string { return podsRunning(k) })
+	docker(t, "restart", "boot-lab-w2")
+	eventually(t, "w2's pods running again after its reboot", 3*time.Minute, func() string {
+		out := k.must("", "get", "pods", "-A", "--field-selector", "spec.nodeName=w2", "-o",
+			`jsonpath={range .items[*]}{.metadata.name} {.status.containerStatuses[*].restartCount} {.status.containerStatuses[*].ready}{"\n"}{end}`)
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Fields(l); len(f) != 3 || f[1] == "0" || f[2] != "true" {
+				return "w2 pods: " + strings.ReplaceAll(out, "\n", "; ")
+			}
+		}
+		return nodesReady(k)
+	})
 }

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
 )
 
 // Down removes everything Up made: the lab's containers, network, volumes and
@@ -42,7 +45,7 @@ func Down(ctx context.Context, opts Options) error {
 			errs = append(errs, err)
 		} else {
 			logf("stopped dockerd (pid %d)", l.DaemonPID)
-			errs = append(errs, os.RemoveAll(runDir), os.RemoveAll(filepath.Join(opts.Dir, "docker")))
+			errs = append(errs, unmountUnder(runDir), os.RemoveAll(runDir), os.RemoveAll(filepath.Join(opts.Dir, "docker")))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -85,4 +88,29 @@ func removeLabObjects(ctx context.Context, d *dockerCLI, logf func(string, ...an
 		logf("removed %s %v", kind, names)
 	}
 	return nil
+}
+
+// unmountUnder unmounts, deepest first, whatever the stopped daemon left
+// mounted below dir (network namespaces it bind-mounted under its exec
+// root stay mounted when it stops), so that dir can be removed.
+func unmountUnder(dir string) error {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			points = append(points, f[4])
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(points)))
+	var errs []error
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", p, err))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -233,5 +235,32 @@ func TestEnsureCommands(t *testing.T) {
 	err := ensureCommands(context.Background(), map[string]string{"present": "pkg-present", "absent-tool": "pkg-absent"}, logger(nil))
 	if err == nil || !strings.Contains(err.Error(), "pkg-absent") || strings.Contains(err.Error(), "pkg-present") {
 		t.Errorf("err = %v; want it to name pkg-absent only", err)
+	}
+}
+
+// TestUnmountUnder: mounts left below a folder (as a stopped dockerd leaves
+// its network namespaces) are unmounted, deepest first, so the folder can
+// be removed; mounts elsewhere are left alone.
+func TestUnmountUnder(t *testing.T) {
+	testenv.Root(t, "mounting")
+	dir := t.TempDir()
+	outer, inner := filepath.Join(dir, "a"), filepath.Join(dir, "a", "b")
+	if err := os.MkdirAll(outer, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", outer, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(inner, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", inner, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	if err := unmountUnder(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatalf("still busy after unmountUnder: %v", err)
 	}
 }

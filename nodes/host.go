@@ -70,22 +70,10 @@ func (h *Host) session(ctx context.Context) (sess *ssh.Session, release func(), 
 		}
 	}()
 	for try := 0; ; try++ {
-		h.mu.Lock()
-		if h.closed {
-			h.mu.Unlock()
-			return nil, nil, errors.New("host connection is closed")
+		c, err := h.live(ctx)
+		if err != nil {
+			return nil, nil, err
 		}
-		c := h.conn
-		if c.dead() {
-			h.log.Info("connection lost, reconnecting")
-			nc, err := h.connect(ctx)
-			if err != nil {
-				h.mu.Unlock()
-				return nil, nil, err
-			}
-			h.conn, c = nc, nc
-		}
-		h.mu.Unlock()
 		sess, err = c.client.NewSession()
 		if err == nil {
 			return sess, release, nil
@@ -94,6 +82,24 @@ func (h *Host) session(ctx context.Context) (sess *ssh.Session, release func(), 
 			return nil, nil, &Error{Host: h.cfg.Name, Op: "open session", Kind: ErrUnreachable, Err: err}
 		}
 	}
+}
+
+// live returns the host's connection, redialling first if it has died.
+func (h *Host) live(ctx context.Context) (*conn, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, errors.New("host connection is closed")
+	}
+	if h.conn.dead() {
+		h.log.Info("connection lost, reconnecting")
+		nc, err := h.connect(ctx)
+		if err != nil {
+			return nil, err
+		}
+		h.conn = nc
+	}
+	return h.conn, nil
 }
 
 // waitDead reports whether c ends within a moment: a failed NewSession on a
