@@ -7,7 +7,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +20,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/bootctl/boot/inventory"
 )
 
 func TestSnapshotDiff(t *testing.T) {
@@ -130,5 +134,50 @@ func TestMergeKubeconfig(t *testing.T) {
 	}
 	if differs(into, merged) {
 		t.Error("differs reports a difference right after the write")
+	}
+}
+
+// TestAPIServerForOperator: the kubeconfig names the control plane's
+// address when its API port answers from here, else the loopback end of a
+// tunnel with the certificate's name to check, and says so.
+func TestAPIServerForOperator(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	open := ln.Addr().(*net.TCPAddr).Port
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+
+	for _, tc := range []struct {
+		port              int
+		server, tlsServer string
+		warned            bool
+	}{
+		{open, fmt.Sprintf("https://127.0.0.1:%d", open), "", false},
+		{closedPort, fmt.Sprintf("https://127.0.0.1:%d", closedPort), TunnelServerName, true},
+	} {
+		inv := &inventory.Inventory{
+			Cluster: inventory.Cluster{APIServerPort: tc.port},
+			Hosts:   []inventory.Host{{Name: "cp1", Address: "127.0.0.1", PrivateAddress: "10.0.0.10", Role: inventory.RoleControlPlane}},
+		}
+		r := &recorder{}
+		c := &Cluster{Inventory: inv, Report: r.report, Nodes: []*Node{{Spec: inv.Hosts[0]}}}
+		server, tlsServer := c.apiServerForOperator()
+		if server != tc.server || tlsServer != tc.tlsServer {
+			t.Errorf("port %d: server %q (TLS name %q), want %q (%q)", tc.port, server, tlsServer, tc.server, tc.tlsServer)
+		}
+		warned := false
+		for _, e := range r.events {
+			warned = warned || (e.Status == StatusWarning && strings.Contains(e.Message, "boot tunnel"))
+		}
+		if warned != tc.warned {
+			t.Errorf("port %d: warned %v, want %v (%+v)", tc.port, warned, tc.warned, r.events)
+		}
 	}
 }

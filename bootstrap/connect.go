@@ -76,6 +76,16 @@ func Connect(ctx context.Context, inv *inventory.Inventory, o ConnectOptions) (*
 	return c, nil
 }
 
+// DialHost opens an SSH connection to one inventory host (verifying its
+// host key), without gathering facts: for commands that need one host, such
+// as the API server tunnel through the control plane.
+func DialHost(ctx context.Context, inv *inventory.Inventory, h inventory.Host, log *slog.Logger) (*nodes.Host, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return nodes.Dial(ctx, nodeConfig(inv.SSHFor(h)), nodes.WithLogger(log))
+}
+
 // Close closes every host connection.
 func (c *Cluster) Close() {
 	for _, n := range c.Nodes {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -93,6 +94,31 @@ func (k Kubeconfig) write(ctx context.Context, c *Cluster, path string) error {
 	return writeKubeconfig(k.mergeInto(), merged)
 }
 
+// TunnelServerName is the API server certificate's name a kubeconfig that
+// reaches the API server through a tunnel checks (kubeadm always puts it in
+// the certificate).
+const TunnelServerName = "kubernetes"
+
+// apiProbeTimeout bounds the check that the operator reaches the API server.
+const apiProbeTimeout = 3 * time.Second
+
+// apiServerForOperator returns the API server URL for the operator's
+// kubeconfig, and the TLS server name to check when it is not the URL's
+// host: the control plane's address when this machine reaches its API
+// port, else https://127.0.0.1:<port>, where `boot tunnel` (and boot's own
+// commands, when they need the API) forward to it through SSH.
+func (c *Cluster) apiServerForOperator() (server, tlsServerName string) {
+	port := strconv.Itoa(c.Inventory.Cluster.APIServerPort)
+	direct := net.JoinHostPort(c.controlPlane().Spec.Address, port)
+	if conn, err := net.DialTimeout("tcp", direct, apiProbeTimeout); err == nil {
+		conn.Close()
+		return "https://" + direct, ""
+	}
+	c.report(Event{Phase: "kubeconfig", Host: operator, Status: StatusWarning,
+		Message: "the API server at " + direct + " is not reachable from here: the kubeconfig points at 127.0.0.1:" + port + "; run boot tunnel to reach it through SSH"})
+	return "https://" + net.JoinHostPort("127.0.0.1", port), TunnelServerName
+}
+
 // adminKubeconfig reads admin.conf on the control plane and returns it
 // serialised, pointed at the public address, entries named after the
 // cluster. It holds the admin's private key: never log it.
@@ -112,7 +138,7 @@ func (c *Cluster) adminKubeconfig(ctx context.Context) ([]byte, error) {
 	name := c.Inventory.Metadata.Name
 	user := name + "-admin"
 	cluster := src.Clusters[cur.Cluster].DeepCopy()
-	cluster.Server = "https://" + net.JoinHostPort(c.controlPlane().Spec.Address, strconv.Itoa(c.Inventory.Cluster.APIServerPort))
+	cluster.Server, cluster.TLSServerName = c.apiServerForOperator()
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters[name] = cluster
 	cfg.AuthInfos[user] = src.AuthInfos[cur.AuthInfo].DeepCopy()

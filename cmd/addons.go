@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -66,8 +67,7 @@ With --dry-run it loads the charts and lists the releases it would apply.`,
 				return err
 			}
 			defer closeLog()
-			helm := addons.Helm{Kubeconfig: inv.Cluster.Kubeconfig, Log: func(format string, v ...any) { log.Debug(fmt.Sprintf(format, v...)) }}
-			return runAddons(ctx, g, inv, f, helm, newPrinter(g.stdout, g.Output))
+			return runAddons(ctx, g, inv, f, log, newPrinter(g.stdout, g.Output))
 		},
 	}
 	f.register(cmd)
@@ -76,7 +76,8 @@ With --dry-run it loads the charts and lists the releases it would apply.`,
 
 // runAddons applies the add-ons and the DNS record and prints what the
 // operator needs to use the registry.
-func runAddons(ctx context.Context, g *globals, inv *inventory.Inventory, f addonsFlags, helm addons.Helm, out *printer) error {
+func runAddons(ctx context.Context, g *globals, inv *inventory.Inventory, f addonsFlags, log *slog.Logger, out *printer) error {
+	helm := addons.Helm{Kubeconfig: inv.Cluster.Kubeconfig, Log: func(format string, v ...any) { log.Debug(fmt.Sprintf(format, v...)) }}
 	start := time.Now()
 	in := &addons.Installer{
 		Helm:      helm,
@@ -115,6 +116,11 @@ func runAddons(ctx context.Context, g *globals, inv *inventory.Inventory, f addo
 	if _, err := os.Stat(inv.Cluster.Kubeconfig); err != nil {
 		return fmt.Errorf("no kubeconfig for the cluster at %s (cluster.kubeconfig): run boot up first: %w", inv.Cluster.Kubeconfig, err)
 	}
+	closeTunnel, err := ensureAPI(ctx, inv, log)
+	if err != nil {
+		return err
+	}
+	defer closeTunnel()
 	res, err := in.Install(ctx)
 	if err != nil {
 		return err
@@ -212,10 +218,15 @@ func removeDNS(ctx context.Context, inv *inventory.Inventory, f addonsFlags, out
 
 // removeReleases uninstalls boot's releases and Secrets through the API,
 // when boot wrote a kubeconfig for the cluster.
-func removeReleases(ctx context.Context, inv *inventory.Inventory, f addonsFlags, out *printer) error {
+func removeReleases(ctx context.Context, inv *inventory.Inventory, f addonsFlags, log *slog.Logger, out *printer) error {
 	if _, err := os.Stat(inv.Cluster.Kubeconfig); errors.Is(err, os.ErrNotExist) {
 		return nil // no cluster boot knows of: nothing installed
 	}
+	closeTunnel, err := ensureAPI(ctx, inv, log)
+	if err != nil {
+		return err
+	}
+	defer closeTunnel()
 	in := &addons.Installer{Helm: addons.Helm{Kubeconfig: inv.Cluster.Kubeconfig}, Inventory: inv, Timeout: f.timeout}
 	removed, err := in.Teardown(ctx)
 	for _, r := range removed {

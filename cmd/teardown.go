@@ -101,7 +101,7 @@ func runTeardown(ctx context.Context, g *globals, f teardownFlags, stdin io.Read
 		if err := removeDNS(ctx, inv, f.addons, out); err != nil {
 			return err
 		}
-		if err := removeReleases(ctx, inv, f.addons, out); err != nil {
+		if err := removeReleases(ctx, inv, f.addons, log, out); err != nil {
 			out.Emit(Event{Phase: "addons", Status: bootstrap.StatusWarning, Message: "releases not removed through the API (the reset removes them with the cluster's state): " + err.Error()})
 		}
 	}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bootctl/boot/addons"
 	"github.com/bootctl/boot/bootstrap"
 	"github.com/bootctl/boot/inventory"
 )
@@ -87,8 +86,7 @@ func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions, af addonsFlag
 		return err
 	}
 	if !clusterOnly {
-		helm := addons.Helm{Kubeconfig: inv.Cluster.Kubeconfig, Log: func(format string, v ...any) { log.Debug(fmt.Sprintf(format, v...)) }}
-		if err := runAddons(ctx, g, inv, af, helm, out); err != nil {
+		if err := runAddons(ctx, g, inv, af, log, out); err != nil {
 			return err
 		}
 	}
