@@ -58,11 +58,7 @@ With --dry-run it loads the charts and lists the releases it would apply.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			inv, err := g.loadInventory()
-			if err != nil {
-				return err
-			}
-			log, closeLog, err := g.newLogger()
+			inv, log, closeLog, err := g.inventoryAndLog()
 			if err != nil {
 				return err
 			}

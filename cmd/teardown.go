@@ -68,32 +68,23 @@ boot up records the hosts afresh.`,
 }
 
 func runTeardown(ctx context.Context, g *globals, f teardownFlags, stdin io.Reader) error {
-	inv, err := g.loadInventory()
+	inv, log, closeLog, err := g.inventoryAndLog()
 	if err != nil {
 		return err
 	}
+	defer closeLog()
 	if !g.Yes && !g.DryRun {
 		if err := confirm(g.stderr, stdin, inv); err != nil {
 			return err
 		}
 	}
-	log, closeLog, err := g.newLogger()
-	if err != nil {
-		return err
-	}
-	defer closeLog()
 	out := newPrinter(g.stdout, g.Output)
-	report := func(e bootstrap.Event) {
-		out.Emit(Event{Phase: e.Phase, Host: e.Host, Status: e.Status, Message: e.Message, Duration: e.Duration})
-	}
 	start := time.Now()
-	cluster, err := bootstrap.Connect(ctx, inv, bootstrap.ConnectOptions{Parallel: g.Parallel, Log: log, Report: report})
-	if cluster != nil {
-		defer cluster.Close()
-	}
+	cluster, err := g.connectCluster(ctx, inv, log, out)
 	if err != nil {
 		return err
 	}
+	defer cluster.Close()
 	// The DNS record first (it lives outside the cluster), then boot's
 	// releases, while the API server still answers. A cluster that does not
 	// answer loses them with its state anyway.

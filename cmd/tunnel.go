@@ -39,11 +39,7 @@ open the same tunnel by themselves when they need the API.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			inv, err := g.loadInventory()
-			if err != nil {
-				return err
-			}
-			log, closeLog, err := g.newLogger()
+			inv, log, closeLog, err := g.inventoryAndLog()
 			if err != nil {
 				return err
 			}

@@ -60,28 +60,18 @@ every preflight check has passed.`,
 }
 
 func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions, af addonsFlags, clusterOnly bool) error {
-	inv, err := g.loadInventory()
-	if err != nil {
-		return err
-	}
-	log, closeLog, err := g.newLogger()
+	inv, log, closeLog, err := g.inventoryAndLog()
 	if err != nil {
 		return err
 	}
 	defer closeLog()
 	out := newPrinter(g.stdout, g.Output)
-	report := func(e bootstrap.Event) {
-		out.Emit(Event{Phase: e.Phase, Host: e.Host, Status: e.Status, Message: e.Message, Duration: e.Duration})
-	}
-
 	start := time.Now()
-	cluster, err := bootstrap.Connect(ctx, inv, bootstrap.ConnectOptions{Parallel: g.Parallel, Log: log, Report: report})
-	if cluster != nil {
-		defer cluster.Close()
-	}
+	cluster, err := g.connectCluster(ctx, inv, log, out)
 	if err != nil {
 		return err
 	}
+	defer cluster.Close()
 	if err := bootstrap.Run(ctx, cluster, bootstrap.UpPhases(o), g.DryRun); err != nil {
 		return err
 	}
