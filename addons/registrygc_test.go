@@ -12,6 +12,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -159,6 +161,7 @@ type fakeController struct {
 	t      *testing.T
 	cs     kubernetes.Interface
 	ns     string
+	name   string
 	delay  time.Duration
 	noPods bool
 
@@ -167,7 +170,11 @@ type fakeController struct {
 }
 
 func startController(t *testing.T, cs kubernetes.Interface, ns string, noPods bool) *fakeController {
-	fc := &fakeController{t: t, cs: cs, ns: ns, delay: 300 * time.Millisecond, noPods: noPods}
+	return startControllerFor(t, cs, ns, gcTestDeployment, noPods)
+}
+
+func startControllerFor(t *testing.T, cs kubernetes.Interface, ns, name string, noPods bool) *fakeController {
+	fc := &fakeController{t: t, cs: cs, ns: ns, name: name, delay: 300 * time.Millisecond, noPods: noPods}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -188,7 +195,7 @@ func startController(t *testing.T, cs kubernetes.Interface, ns string, noPods bo
 }
 
 func (fc *fakeController) step(ctx context.Context) error {
-	d, err := fc.cs.AppsV1().Deployments(fc.ns).Get(ctx, gcTestDeployment, metav1.GetOptions{})
+	d, err := fc.cs.AppsV1().Deployments(fc.ns).Get(ctx, fc.name, metav1.GetOptions{})
 	if err != nil || d.Status.ObservedGeneration >= d.Generation {
 		return err
 	}
@@ -252,14 +259,19 @@ type execCall struct {
 // recordingExecer records what would be executed, writes some output the
 // way garbage-collect does, and returns err.
 type recordingExecer struct {
-	t     *testing.T
-	cs    kubernetes.Interface
-	err   error
-	calls []execCall
+	t          *testing.T
+	cs         kubernetes.Interface
+	deployment string // default gcTestDeployment
+	err        error
+	calls      []execCall
 }
 
 func (r *recordingExecer) Exec(ctx context.Context, namespace, pod, container string, command []string, stdout, stderr io.Writer) error {
-	d, err := r.cs.AppsV1().Deployments(namespace).Get(ctx, gcTestDeployment, metav1.GetOptions{})
+	name := r.deployment
+	if name == "" {
+		name = gcTestDeployment
+	}
+	d, err := r.cs.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		r.t.Errorf("exec: %v", err)
 	}
@@ -505,6 +517,76 @@ func TestRegistryGC(t *testing.T) {
 		}
 	})
 
+	t.Run("the chart's Deployment with the chart's Role", func(t *testing.T) {
+		// The registry Deployment and the gc job's ServiceAccount, Role and
+		// RoleBinding as the chart renders them; the gc runs impersonating
+		// that ServiceAccount, so RBAC proves the Role is enough.
+		ns := gcNamespace(t, cs)
+		out, err := RenderRegistry(RenderOptions{Namespace: ns, Values: requiredValues()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := decodeManifests(t, out)
+		ctx := context.Background()
+		deploy := get[*appsv1.Deployment](t, r, "Deployment/registry")
+		if _, err := cs.AppsV1().Deployments(ns).Create(ctx, deploy, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.CoreV1().ServiceAccounts(ns).Create(ctx, get[*corev1.ServiceAccount](t, r, "ServiceAccount/registry-gc"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.RbacV1().Roles(ns).Create(ctx, get[*rbacv1.Role](t, r, "Role/registry-gc"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.RbacV1().RoleBindings(ns).Create(ctx, get[*rbacv1.RoleBinding](t, r, "RoleBinding/registry-gc"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		fc := startControllerFor(t, cs, ns, deploy.Name, false)
+		asGC := rest.CopyConfig(cfg)
+		asGC.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":registry-gc"}
+		gcClient, err := kubernetes.NewForConfig(asGC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// RBAC must also refuse what the Role does not grant.
+		if _, err := gcClient.CoreV1().Secrets(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			t.Fatal("the impersonated gc account may list Secrets: impersonation is not in effect")
+		}
+		for deadline := time.Now().Add(10 * time.Second); fmt.Sprint(fc.generations()) != "[1]"; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the fake controller never rolled the Deployment out")
+			}
+		}
+		x := &recordingExecer{t: t, cs: cs, deployment: deploy.Name}
+		m := &RegistryMaintenance{Client: gcClient, Exec: x, Namespace: ns, Deployment: deploy.Name, Poll: 50 * time.Millisecond}
+		if _, err := pruner.CollectGarbage(ctx, m, pruner.GCOptions{}); err != nil {
+			t.Fatalf("CollectGarbage as the gc ServiceAccount: %v", err)
+		}
+		if len(x.calls) != 1 || x.calls[0].pod != deploy.Name+"-g2" || registryEnvOf(x.calls[0].deployment, "registry")[RegistryReadOnlyEnv] != RegistryReadOnlyOn {
+			t.Errorf("execs %+v, want one in the read-only pod %s-g2", x.calls, deploy.Name)
+		}
+		after, err := cs.AppsV1().Deployments(ns).Get(ctx, deploy.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := registryEnvOf(after, "registry")[RegistryReadOnlyEnv]; got != RegistryReadOnlyOff || after.Annotations[RegistryGCRestoreAnnotation] != "" {
+			t.Errorf("afterwards %s = %q, annotations %v", RegistryReadOnlyEnv, got, after.Annotations)
+		}
+		if !equalContainers(deploy.Spec.Template.Spec.Containers, after.Spec.Template.Spec.Containers) {
+			t.Errorf("the round trip changed the containers:\n%+v\nwant\n%+v", after.Spec.Template.Spec.Containers, deploy.Spec.Template.Spec.Containers)
+		}
+		// The real exec as the gc account: the Role lets it through to the
+		// point where the API server finds the pod has no node.
+		real, err := NewAPIExecer(asGC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = real.Exec(ctx, ns, deploy.Name+"-g3", "registry", RegistryGCCommand("/etc/distribution/config.yml"), io.Discard, io.Discard)
+		if err == nil || strings.Contains(err.Error(), "forbidden") || !strings.Contains(err.Error(), "does not have a host assigned") {
+			t.Errorf("exec as the gc account: %v; want refused for want of a node, not forbidden", err)
+		}
+	})
+
 	t.Run("real exec without a node is not started", func(t *testing.T) {
 		// The API server refuses the exec (the pod has no node), before any
 		// stream: APIExecer must say so, through both the websocket and the
@@ -546,4 +628,18 @@ func TestRolledOut(t *testing.T) {
 			t.Errorf("%s: done %v failed %v, want %v %v", tc.name, done, failed, tc.done, tc.failed)
 		}
 	}
+}
+
+// equalContainers compares containers the way the API server stores them
+// (defaults filled in on both sides are equal; env order matters).
+func equalContainers(a, b []corev1.Container) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || !apiequality.Semantic.DeepEqual(a[i].Env, b[i].Env) {
+			return false
+		}
+	}
+	return true
 }
