@@ -147,6 +147,14 @@ func (in *Installer) Plan(ctx context.Context) ([]Release, error) {
 	if err != nil {
 		return nil, err
 	}
+	images, err := RegistryImageValues(inv)
+	if err != nil {
+		return nil, err
+	}
+	if images != nil {
+		registryValues["image"] = images["image"]
+		registryValues["redis"].(map[string]any)["image"] = images["redis"].(map[string]any)["image"]
+	}
 	rel := func(name, namespace string, c Release) Release {
 		c.Name, c.Namespace, c.Wait, c.Timeout = name, namespace, in.Wait, in.Timeout
 		return c

@@ -4,11 +4,14 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 
+	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -293,4 +296,44 @@ func pruneRuleValues(r inventory.PruneRule) map[string]any {
 		v["keepDays"] = *r.KeepDays
 	}
 	return v
+}
+
+// RegistryImageValues returns, when packages come from a bundle, the
+// registry chart's values that run the bundle's registry and Redis images
+// from cluster.imageRepository (where a bundle's images are served, as the
+// lab's registry does): {"image": ..., "redis": {"image": ...}}. Without a
+// bundle it returns nil and the chart's upstream images stay.
+func RegistryImageValues(inv *inventory.Inventory) (map[string]any, error) {
+	if inv.Packages.Source != inventory.SourceBundle {
+		return nil, nil
+	}
+	repo := inv.Cluster.ImageRepository
+	if repo == "" {
+		return nil, fmt.Errorf("cluster.imageRepository: is empty: with packages.source bundle the registry's images come from there")
+	}
+	data, err := os.ReadFile(filepath.Join(inv.Packages.Bundle, bundle.ManifestName))
+	if err != nil {
+		return nil, fmt.Errorf("packages.bundle: %w", err)
+	}
+	m, err := bundle.ParseManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("packages.bundle: %w", err)
+	}
+	images := map[string]map[string]any{}
+	for _, img := range m.Images {
+		if img.Component != "registry" && img.Component != "redis" {
+			continue
+		}
+		name, tag, ok := strings.Cut(img.RepoTag, ":")
+		if !ok {
+			return nil, fmt.Errorf("packages.bundle: image %s has no tag", img.RepoTag)
+		}
+		images[img.Component] = map[string]any{"repository": repo + "/" + name, "tag": tag}
+	}
+	for _, c := range []string{"registry", "redis"} {
+		if images[c] == nil {
+			return nil, fmt.Errorf("packages.bundle: the bundle has no %s image (rebuild it with this boot)", c)
+		}
+	}
+	return map[string]any{"image": images["registry"], "redis": map[string]any{"image": images["redis"]}}, nil
 }

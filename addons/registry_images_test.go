@@ -1,0 +1,59 @@
+package addons
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/bootctl/boot/internal/testenv"
+	"github.com/bootctl/boot/inventory"
+)
+
+// TestRegistryImageValues: with packages from a bundle, the registry and
+// Redis run the bundle's images from cluster.imageRepository, under the
+// names the bundle's manifest gives them; online, the chart's stay.
+func TestRegistryImageValues(t *testing.T) {
+	dir := testenv.BundleDir(t)
+	inv := &inventory.Inventory{
+		Cluster:  inventory.Cluster{ImageRepository: "172.29.40.2:5000"},
+		Packages: inventory.Packages{Source: inventory.SourceBundle, Bundle: dir},
+	}
+	v, err := RegistryImageValues(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := v["image"].(map[string]any)
+	redis := v["redis"].(map[string]any)["image"].(map[string]any)
+	if reg["repository"] != "172.29.40.2:5000/library/registry" || !strings.HasPrefix(reg["tag"].(string), "3.1.") {
+		t.Errorf("registry image %v", reg)
+	}
+	if redis["repository"] != "172.29.40.2:5000/library/redis" || !strings.HasSuffix(redis["tag"].(string), "-debian") {
+		t.Errorf("redis image %v", redis)
+	}
+	// The chart accepts them (its schema refuses registries older than 3.1).
+	values, err := RegistryValues(inventory.Registry{Host: "registry.lab.test", Issuer: "selfsigned",
+		Storage: inventory.Storage{Type: inventory.StoragePVC, Size: "1Gi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	values["image"] = reg
+	values["redis"].(map[string]any)["image"] = redis
+	out, err := RenderRegistry(RenderOptions{Values: values})
+	if err != nil {
+		t.Fatalf("the chart refuses the bundle's images: %v", err)
+	}
+	all := strings.Join([]string{out["registry/templates/deployment.yaml"], out["registry/templates/redis.yaml"]}, "\n")
+	for _, img := range []string{"172.29.40.2:5000/library/registry:" + reg["tag"].(string), "172.29.40.2:5000/library/redis:" + redis["tag"].(string)} {
+		if !strings.Contains(all, img) {
+			t.Errorf("the rendered manifests do not run %s", img)
+		}
+	}
+
+	inv.Cluster.ImageRepository = ""
+	if _, err := RegistryImageValues(inv); err == nil || !strings.Contains(err.Error(), "cluster.imageRepository") {
+		t.Errorf("no image repository: %v", err)
+	}
+	inv.Packages.Source = inventory.SourceOnline
+	if v, err := RegistryImageValues(inv); v != nil || err != nil {
+		t.Errorf("online: %v %v, want nothing", v, err)
+	}
+}
