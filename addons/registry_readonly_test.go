@@ -102,6 +102,23 @@ func TestRegistryRunsRenderedChart(t *testing.T) {
 		if got := status(t, "POST", url+"/v2/app/blobs/uploads/", "admin", creds.Password()); got != http.StatusAccepted {
 			t.Errorf("upload start = %d, want 202", got)
 		}
+		// Relative URLs: an upload started through the Service (or any
+		// other address) goes on there, not at https://<host>.
+		if loc := uploadLocation(t, url, creds.Password()); !strings.HasPrefix(loc, "/v2/app/blobs/uploads/") {
+			t.Errorf("upload Location %q, want a relative /v2/... path", loc)
+		}
+	})
+
+	t.Run("absolute URLs with http.host", func(t *testing.T) {
+		abs := withValues(map[string]any{"redis": map[string]any{"enabled": false}, "metrics": map[string]any{"enabled": false}, "relativeURLs": false})
+		config, err := RenderRegistryConfig(abs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := startRegistry(t, config, env)
+		if loc := uploadLocation(t, url, creds.Password()); !strings.HasPrefix(loc, "https://registry.example.com/v2/app/blobs/uploads/") {
+			t.Errorf("upload Location %q, want one at https://registry.example.com", loc)
+		}
 	})
 
 	t.Run("read-only", func(t *testing.T) {
@@ -170,4 +187,20 @@ func TestRegistryRedisPasswordEnv(t *testing.T) {
 	if cfg.Redis.Options.Password != creds.RedisPassword() || !strings.HasSuffix(cfg.Redis.Options.Addrs[0], ":6379") {
 		t.Error("the Redis password from REGISTRY_REDIS_PASSWORD does not reach redis.password")
 	}
+}
+
+// uploadLocation starts a blob upload and returns the Location it answers.
+func uploadLocation(t *testing.T, url, password string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/v2/app/blobs/uploads/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", password)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.Header.Get("Location")
 }

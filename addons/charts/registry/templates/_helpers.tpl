@@ -115,7 +115,12 @@ AWS default chain).
 {{- $_ := set $storage "cache" (dict "blobdescriptor" "redis") -}}
 {{- end -}}
 {{- $debug := dict "addr" ":5001" "prometheus" (dict "enabled" .Values.metrics.enabled "path" "/metrics") -}}
-{{- $http := dict "addr" ":5000" "host" (include "registry.httpHost" .) "relativeurls" .Values.relativeURLs "draintimeout" .Values.drainTimeout "debug" $debug "headers" (dict "X-Content-Type-Options" (list "nosniff")) -}}
+{{- $http := dict "addr" ":5000" "relativeurls" .Values.relativeURLs "draintimeout" .Values.drainTimeout "debug" $debug "headers" (dict "X-Content-Type-Options" (list "nosniff")) -}}
+{{- /* distribution v3.1 builds absolute URLs from http.host whenever it is
+set, ignoring relativeurls: with relativeURLs the host is left out. */ -}}
+{{- if not .Values.relativeURLs -}}
+{{- $_ := set $http "host" (include "registry.httpHost" .) -}}
+{{- end -}}
 {{- $cfg := dict "version" "0.1" -}}
 {{- $_ := set $cfg "log" (dict "level" .Values.log.level "formatter" .Values.log.formatter "accesslog" (dict "disabled" (not .Values.log.accessLog))) -}}
 {{- $_ := set $cfg "storage" $storage -}}
