@@ -385,6 +385,7 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	}
 
 	checkWorkload(t, k, pushWorkload(t, inv.Cluster.ImageRepository, filepath.Join(dir, "registry", "ca.crt")))
+	checkRegistry(t, k, dir)
 
 	start := time.Now()
 	evs := bootUp(t, invPath, "boot up again (nothing to do)")

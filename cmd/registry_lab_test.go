@@ -1,0 +1,268 @@
+//go:build lab
+
+package cmd
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bootctl/boot/bootstrap"
+	"github.com/bootctl/boot/inventory"
+	"github.com/bootctl/boot/nodes"
+)
+
+// registryPV is a volume on w1 for the registry's claim: the lab has no
+// storage provisioner. The folder belongs to the registry's user.
+const registryPV = `apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: boot-e2e-registry
+spec:
+  capacity: {storage: 20Gi}
+  accessModes: [ReadWriteOnce]
+  storageClassName: ""
+  hostPath: {path: /var/lib/boot-e2e-registry, type: Directory}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+        - matchExpressions:
+            - {key: kubernetes.io/hostname, operator: In, values: [w1]}
+`
+
+// checkRegistry runs `boot addons` on the lab cluster: the registry chart
+// with the bundle's registry and Redis images (cert-manager's and
+// ingress-nginx's slots hold a small local chart, and cert-manager's CRDs
+// are stand-ins: their upstream charts and images are not in the bundle).
+// Then, through an SSH tunnel to the registry's Service, it pushes and
+// pulls an image with the generated credentials and checks that Redis
+// holds the blob descriptors.
+func checkRegistry(t *testing.T, k kube, dir string) {
+	start := time.Now()
+	base, err := os.ReadFile(filepath.Join(dir, "inventory.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart, err := filepath.Abs("../addons/testdata/charts/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	invPath := filepath.Join(dir, "inventory-addons.yaml")
+	text := string(base) + fmt.Sprintf("addons:\n  ingressNginx: {path: %q}\n  certManager: {path: %q}\n", chart, chart)
+	if err := os.WriteFile(invPath, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Load(invPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.must("", "apply", "-f", "../addons/testdata/certmanager-crds.yaml")
+	k.must("", "wait", "--for=condition=established", "--timeout=60s", "crd", "--all")
+	docker(t, "exec", "boot-lab-w1", "install", "-d", "-o", "1000", "-g", "1000", "/var/lib/boot-e2e-registry")
+	k.must(registryPV, "apply", "-f", "-")
+
+	code, stdout, stderr := run(t, "addons", "-i", invPath, "--timeout", "5m", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("boot addons on the lab: exit %d\n%s%s\n%s", code, stdout, stderr, k.must("", "get", "pods,pvc", "-A"))
+	}
+	t.Logf("boot addons on the lab took %s", time.Since(start).Round(time.Second))
+	enc := k.must("", "-n", "docker-registry", "get", "secret", "registry-credentials", "-o", "jsonpath={.data.password}")
+	pw, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stdout+stderr, string(pw)) {
+		t.Error("boot addons printed the registry password in JSON output")
+	}
+
+	// The registry's Service, reached through SSH to the control plane.
+	ip := k.must("", "-n", "docker-registry", "get", "service", "registry", "-o", "jsonpath={.spec.clusterIP}")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cp, err := bootstrap.DialHost(ctx, inv, inv.ControlPlane(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	fwd, err := nodes.Forward(cp, "127.0.0.1:0", ip+":5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fwd.Close()
+
+	// Without credentials: 401.
+	resp, err := http.Get("http://" + fwd.Addr() + "/v2/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /v2/ without credentials: %d, want 401", resp.StatusCode)
+	}
+	auth := remote.WithAuth(&authn.Basic{Username: "admin", Password: string(pw)})
+	img, err := random.Image(512, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewTag(fwd.Addr()+"/e2e/app:1.0.0", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img, auth, remote.WithContext(ctx)); err != nil {
+		t.Fatalf("push through the registry: %v", err)
+	}
+	pulled, err := remote.Image(ref, auth, remote.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	got, err := pulled.Digest()
+	if err != nil || got != want {
+		t.Fatalf("pulled %s (%v), pushed %s", got, err, want)
+	}
+	layers, _ := pulled.Layers()
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatalf("pull a layer: %v", err)
+		}
+		rc.Close()
+	}
+	// Redis caches the blob descriptors the registry served.
+	redisPod := strings.TrimSpace(strings.TrimPrefix(k.must("", "-n", "docker-registry", "get", "pods", "-l", "app.kubernetes.io/component=redis", "-o", "name"), "pod/"))
+	rpwText := k.must("", "-n", "docker-registry", "get", "secret", "registry-credentials", "-o", "jsonpath={.data.redisPassword}")
+	rpw, _ := base64.StdEncoding.DecodeString(rpwText)
+	redisKeys := func() []string {
+		return strings.Fields(k.must("", "-n", "docker-registry", "exec", redisPod, "--", "redis-cli", "--no-auth-warning", "-a", string(rpw), "--scan", "--pattern", "blobs::*"))
+	}
+	if n := len(redisKeys()); n == 0 {
+		t.Errorf("Redis holds no blob descriptor after a push and a pull")
+	} else {
+		t.Logf("Redis holds %d blob descriptors after the push and pull", n)
+	}
+	t.Logf("registry checked in %s", time.Since(start).Round(time.Second))
+
+	checkRegistryGC(t, ctx, k, cp, fwd.Addr(), string(pw), string(rpw), ref, redisKeys)
+}
+
+// checkRegistryGC deletes an image's only tag, then runs `boot registry
+// gc` from this machine (the exec goes through the API server to a real
+// kubelet; Redis is reached through an SSH tunnel): the deleted image's
+// blobs leave the storage and Redis, the kept image still pulls whole, and
+// the registry takes pushes again afterwards.
+func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, registry, password string, redisPassword string, kept name.Tag, redisKeys func() []string) {
+	auth := remote.WithAuth(&authn.Basic{Username: "admin", Password: password})
+	start := time.Now()
+	doomed, err := random.Image(1024, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doomedRef, _ := name.NewTag(registry+"/e2e/app:2.0.0", name.Insecure)
+	if err := remote.Write(doomedRef, doomed, auth, remote.WithContext(ctx)); err != nil {
+		t.Fatal(err)
+	}
+	// Pull it once, so that Redis caches its blobs' descriptors.
+	if pulled, err := remote.Image(doomedRef, auth, remote.WithContext(ctx)); err != nil {
+		t.Fatal(err)
+	} else if ls, _ := pulled.Layers(); len(ls) > 0 {
+		for _, l := range ls {
+			if rc, err := l.Compressed(); err == nil {
+				rc.Close()
+			}
+		}
+	}
+	digest, _ := doomed.Digest()
+	if err := remote.Delete(doomedRef.Context().Digest(digest.String()), auth, remote.WithContext(ctx)); err != nil {
+		t.Fatalf("delete the manifest: %v", err)
+	}
+	doomedLayers, _ := doomed.Layers()
+	var doomedBlobs []string
+	for _, l := range doomedLayers {
+		d, _ := l.Digest()
+		doomedBlobs = append(doomedBlobs, d.String())
+	}
+	cached := strings.Join(redisKeys(), " ")
+	for _, b := range doomedBlobs {
+		if !strings.Contains(cached, b) {
+			t.Errorf("before gc: Redis has no descriptor of %s", b)
+		}
+	}
+
+	ip := k.must("", "-n", "docker-registry", "get", "service", "registry-redis", "-o", "jsonpath={.spec.clusterIP}")
+	redisFwd, err := nodes.Forward(cp, "127.0.0.1:0", ip+":6379")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer redisFwd.Close()
+	t.Setenv("BOOT_REDIS_PASSWORD", redisPassword)
+	code, stdout, stderr := run(t, "registry", "gc", "--kubeconfig", k.kubeconfig, "--namespace", "docker-registry",
+		"--deployment", "registry", "--redis", redisFwd.Addr(), "--redis-db", "0", "--timeout", "5m")
+	t.Logf("boot registry gc: exit %d in %s\n%s%s", code, time.Since(start).Round(time.Second), stdout, lastLines(stderr, 15))
+	if code != ExitOK {
+		t.Fatalf("boot registry gc failed")
+	}
+	if strings.Contains(stdout+stderr, redisPassword) {
+		t.Error("boot registry gc printed the Redis password")
+	}
+	// The deleted image's blobs are gone from the storage and from Redis.
+	client := &http.Client{Timeout: 30 * time.Second}
+	for _, b := range doomedBlobs {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, "http://"+registry+"/v2/e2e/app/blobs/"+b, nil)
+		req.SetBasicAuth("admin", password)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("after gc: blob %s answers %d, want 404", b, resp.StatusCode)
+		}
+	}
+	if cached := strings.Join(redisKeys(), " "); cached != "" {
+		for _, b := range doomedBlobs {
+			if strings.Contains(cached, b) {
+				t.Errorf("after gc: Redis still describes the deleted blob %s", b)
+			}
+		}
+	}
+	// The kept image pulls whole; the registry is writable again.
+	img, err := remote.Image(kept, auth, remote.WithContext(ctx))
+	if err != nil {
+		t.Fatalf("after gc: pull the kept image: %v", err)
+	}
+	ls, _ := img.Layers()
+	for _, l := range ls {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatalf("after gc: a layer of the kept image: %v", err)
+		}
+		rc.Close()
+	}
+	if env := k.must("", "-n", "docker-registry", "get", "deployment", "registry", "-o", `jsonpath={.spec.template.spec.containers[?(@.name=="registry")].env[?(@.name=="REGISTRY_STORAGE_MAINTENANCE_READONLY")].value}`); !strings.Contains(env, `"enabled":false`) {
+		t.Errorf("after gc the registry is not read-write: %s", env)
+	}
+	again, _ := random.Image(256, 1)
+	againRef, _ := name.NewTag(registry+"/e2e/app:3.0.0", name.Insecure)
+	if err := remote.Write(againRef, again, auth, remote.WithContext(ctx)); err != nil {
+		t.Errorf("after gc: push: %v", err)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
