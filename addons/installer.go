@@ -154,6 +154,9 @@ func (in *Installer) Plan(ctx context.Context) ([]Release, error) {
 	if images != nil {
 		registryValues["image"] = images["image"]
 		registryValues["redis"].(map[string]any)["image"] = images["redis"].(map[string]any)["image"]
+		if m, ok := images["maintenance"].(map[string]any); ok {
+			registryValues["maintenance"].(map[string]any)["image"] = m["image"]
+		}
 	}
 	rel := func(name, namespace string, c Release) Release {
 		c.Name, c.Namespace, c.Wait, c.Timeout = name, namespace, in.Wait, in.Timeout

@@ -29,6 +29,10 @@ func TestRegistryImageValues(t *testing.T) {
 	if redis["repository"] != "172.29.40.2:5000/library/redis" || !strings.HasSuffix(redis["tag"].(string), "-debian") {
 		t.Errorf("redis image %v", redis)
 	}
+	boot := v["maintenance"].(map[string]any)["image"].(map[string]any)
+	if boot["repository"] != "172.29.40.2:5000/bootctl/boot" || boot["tag"] == "" {
+		t.Errorf("boot image %v", boot)
+	}
 	// The chart accepts them (its schema refuses registries older than 3.1).
 	values, err := RegistryValues(inventory.Registry{Host: "registry.lab.test", Issuer: "selfsigned",
 		Storage: inventory.Storage{Type: inventory.StoragePVC, Size: "1Gi"}})
@@ -37,12 +41,14 @@ func TestRegistryImageValues(t *testing.T) {
 	}
 	values["image"] = reg
 	values["redis"].(map[string]any)["image"] = redis
+	values["maintenance"].(map[string]any)["image"] = boot
 	out, err := RenderRegistry(RenderOptions{Values: values})
 	if err != nil {
 		t.Fatalf("the chart refuses the bundle's images: %v", err)
 	}
-	all := strings.Join([]string{out["registry/templates/deployment.yaml"], out["registry/templates/redis.yaml"]}, "\n")
-	for _, img := range []string{"172.29.40.2:5000/library/registry:" + reg["tag"].(string), "172.29.40.2:5000/library/redis:" + redis["tag"].(string)} {
+	all := strings.Join([]string{out["registry/templates/deployment.yaml"], out["registry/templates/redis.yaml"], out["registry/templates/gc.yaml"]}, "\n")
+	for _, img := range []string{"172.29.40.2:5000/library/registry:" + reg["tag"].(string), "172.29.40.2:5000/library/redis:" + redis["tag"].(string),
+		"172.29.40.2:5000/bootctl/boot:" + boot["tag"].(string)} {
 		if !strings.Contains(all, img) {
 			t.Errorf("the rendered manifests do not run %s", img)
 		}

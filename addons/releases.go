@@ -301,8 +301,10 @@ func pruneRuleValues(r inventory.PruneRule) map[string]any {
 // RegistryImageValues returns, when packages come from a bundle, the
 // registry chart's values that run the bundle's registry and Redis images
 // from cluster.imageRepository (where a bundle's images are served, as the
-// lab's registry does): {"image": ..., "redis": {"image": ...}}. Without a
-// bundle it returns nil and the chart's upstream images stay.
+// lab's registry does): {"image": ..., "redis": {"image": ...}}, and
+// {"maintenance": {"image": ...}} when the bundle carries boot's image for
+// the prune and gc jobs. Without a bundle it returns nil and the chart's
+// defaults stay.
 func RegistryImageValues(inv *inventory.Inventory) (map[string]any, error) {
 	if inv.Packages.Source != inventory.SourceBundle {
 		return nil, nil
@@ -321,7 +323,7 @@ func RegistryImageValues(inv *inventory.Inventory) (map[string]any, error) {
 	}
 	images := map[string]map[string]any{}
 	for _, img := range m.Images {
-		if img.Component != "registry" && img.Component != "redis" {
+		if img.Component != "registry" && img.Component != "redis" && img.Component != "boot" {
 			continue
 		}
 		name, tag, ok := strings.Cut(img.RepoTag, ":")
@@ -335,5 +337,9 @@ func RegistryImageValues(inv *inventory.Inventory) (map[string]any, error) {
 			return nil, fmt.Errorf("packages.bundle: the bundle has no %s image (rebuild it with this boot)", c)
 		}
 	}
-	return map[string]any{"image": images["registry"], "redis": map[string]any{"image": images["redis"]}}, nil
+	v := map[string]any{"image": images["registry"], "redis": map[string]any{"image": images["redis"]}}
+	if images["boot"] != nil {
+		v["maintenance"] = map[string]any{"image": images["boot"]}
+	}
+	return v, nil
 }

@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -71,4 +72,32 @@ func debianUpstreamVersion(v string) string {
 		v = v[:i]
 	}
 	return v
+}
+
+// bootTagRe keeps what an image tag allows of boot's version.
+var bootTagRe = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// bootImageSpec packs the boot executable bin (version version) with
+// Debian's CA certificates as docker.io/bootctl/boot:<version>, the image
+// the registry chart's prune and gc jobs run (command "boot" on PATH).
+func bootImageSpec(b *builder, bin, version string, ca []byte) (imageSpec, error) {
+	if version == "" {
+		return imageSpec{}, fmt.Errorf("boot image: no version given")
+	}
+	tag := bootTagRe.ReplaceAllString(version, "_")
+	if len(tag) > 128 {
+		tag = tag[:128]
+	}
+	l, err := b.makeLayer([]layerFile{
+		{path: caBundlePath, data: ca, mode: 0o644},
+		{path: "usr/local/bin/boot", src: bin, mode: 0o755},
+	})
+	if err != nil {
+		return imageSpec{}, err
+	}
+	return imageSpec{
+		name: "docker.io/bootctl/boot:" + tag, repoTag: "bootctl/boot:" + tag, file: "boot.tar",
+		component: "boot", version: version, layers: []layer{l},
+		entrypoint: []string{"/usr/local/bin/boot"},
+	}, nil
 }

@@ -30,6 +30,11 @@ type Options struct {
 	CacheDir string
 	// Log receives progress lines and the build tools' output.
 	Log io.Writer
+	// BootBinary, when set, is a static linux/amd64 boot executable packed
+	// as the image the registry chart's prune and gc jobs run
+	// (docker.io/bootctl/boot:BootVersion), and BootVersion its version.
+	BootBinary  string
+	BootVersion string
 }
 
 //go:embed files
@@ -207,6 +212,13 @@ func Build(ctx context.Context, o Options) error {
 		return fmt.Errorf("bundle: %w", err)
 	}
 	specs = append(specs, registry, redisSpec)
+	if o.BootBinary != "" {
+		boot, err := bootImageSpec(b, o.BootBinary, o.BootVersion, ca)
+		if err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
+		specs = append(specs, boot)
+	}
 	for _, spec := range specs {
 		t := time.Now()
 		archive, digest, err := b.buildImage(spec)

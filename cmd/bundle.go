@@ -18,8 +18,9 @@ func newBundleCmd(g *globals) *cobra.Command {
 		Long: `A bundle is a folder with everything hosts need to become Kubernetes nodes
 without internet access: kubeadm, kubelet, kubectl, containerd, runc, crictl,
 the CNI plugins, helm, the control-plane, CoreDNS, pause and flannel images,
-and systemd units, recorded with sha256 sums in manifest.json. Point an
-inventory at it with packages.source: bundle.`,
+the registry's and Redis' images, boot itself as the image the registry's
+prune and gc jobs run, and systemd units, recorded with sha256 sums in
+manifest.json. Point an inventory at it with packages.source: bundle.`,
 		Example: "  boot bundle build --kubernetes v1.37.2 --out dist/bundle\n  boot bundle verify dist/bundle",
 	}
 	c.AddCommand(newBundleBuildCmd(g), newBundleVerifyCmd(g))
@@ -42,6 +43,13 @@ build takes about 20-30 minutes on 2 cores, most of it Kubernetes.`,
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			o.Log = g.stderr
+			// This very boot becomes the image the registry's prune and gc
+			// jobs run.
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			o.BootBinary, o.BootVersion = exe, Version()
 			if err := bundle.Build(ctx, o); err != nil {
 				return err
 			}

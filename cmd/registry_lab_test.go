@@ -252,6 +252,21 @@ func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, 
 	if env := k.must("", "-n", "docker-registry", "get", "deployment", "registry", "-o", `jsonpath={.spec.template.spec.containers[?(@.name=="registry")].env[?(@.name=="REGISTRY_STORAGE_MAINTENANCE_READONLY")].value}`); !strings.Contains(env, `"enabled":false`) {
 		t.Errorf("after gc the registry is not read-write: %s", env)
 	}
+	// The chart's gc CronJob, run now: boot's image from the bundle, the
+	// job's own service account, Redis reached inside the cluster.
+	jstart := time.Now()
+	k.must("", "-n", "docker-registry", "create", "job", "gc-e2e", "--from=cronjob/registry-gc")
+	if out, err := k.run("", "-n", "docker-registry", "wait", "--for=condition=complete", "--timeout=300s", "job/gc-e2e"); err != nil {
+		logs, _ := k.run("", "-n", "docker-registry", "logs", "job/gc-e2e")
+		pods, _ := k.run("", "-n", "docker-registry", "get", "pods", "-o", "wide")
+		t.Fatalf("the gc CronJob's job did not complete: %v\n%s\n%s\n%s", err, out, logs, pods)
+	}
+	logs := k.must("", "-n", "docker-registry", "logs", "job/gc-e2e")
+	if !strings.Contains(logs, "garbage collected") {
+		t.Errorf("the gc job's log does not say it collected:\n%s", logs)
+	}
+	t.Logf("the gc CronJob's job ran in %s:\n%s", time.Since(jstart).Round(time.Second), lastLines(logs, 8))
+
 	again, _ := random.Image(256, 1)
 	againRef, _ := name.NewTag(registry+"/e2e/app:3.0.0", name.Insecure)
 	if err := remote.Write(againRef, again, auth, remote.WithContext(ctx)); err != nil {
