@@ -124,6 +124,13 @@ func runAddons(ctx context.Context, g *globals, inv *inventory.Inventory, f addo
 	if err := ensureDNS(ctx, inv, f, out); err != nil {
 		return err
 	}
+	if f.wait {
+		// The registry is up: push and pull through its Service. (boot
+		// verify also goes through the ingress and the DNS name.)
+		if err := runVerify(ctx, inv, verifyFlags{throughService: true, justInstalled: true}, log, out); err != nil {
+			return err
+		}
+	}
 	out.Emit(Event{Phase: "addons", Status: bootstrap.StatusOK, Message: fmt.Sprintf("%d release(s) in place", len(res.Releases)), Duration: time.Since(start)})
 	printAccess(g.stdout, g.Output, inv, res)
 	return nil

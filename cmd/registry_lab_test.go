@@ -77,6 +77,16 @@ func checkRegistry(t *testing.T, k kube, dir string) {
 		t.Fatalf("boot addons on the lab: exit %d\n%s%s\n%s", code, stdout, stderr, k.must("", "get", "pods,pvc", "-A"))
 	}
 	t.Logf("boot addons on the lab took %s", time.Since(start).Round(time.Second))
+	for _, want := range []string{`"phase":"verify","host":"push","status":"ok"`, `"phase":"verify","host":"pull","status":"ok"`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("boot addons did not verify the registry (%s):\n%s", want, stdout)
+		}
+	}
+	code, stdout, stderr = run(t, "verify", "-i", invPath, "--through-service", "-o", "json")
+	t.Logf("boot verify --through-service: exit %d\n%s%s", code, stdout, stderr)
+	if code != ExitOK || !strings.Contains(stdout, `"host":"cache","status":"ok","message":"Redis blob-descriptor cache in use`) {
+		t.Errorf("boot verify on the lab: exit %d, or no cache in use", code)
+	}
 	enc := k.must("", "-n", "docker-registry", "get", "secret", "registry-credentials", "-o", "jsonpath={.data.password}")
 	pw, err := base64.StdEncoding.DecodeString(enc)
 	if err != nil {

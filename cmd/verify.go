@@ -1,0 +1,348 @@
+package cmd
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/bootctl/boot/addons"
+	"github.com/bootctl/boot/bootstrap"
+	"github.com/bootctl/boot/inventory"
+	"github.com/bootctl/boot/nodes"
+)
+
+type verifyFlags struct {
+	throughService bool
+	insecure       bool
+	// justInstalled: the certificate and DNS may lag a fresh install; their
+	// problems are warnings then.
+	justInstalled bool
+}
+
+func newVerifyCmd(g *globals) *cobra.Command {
+	var f verifyFlags
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Check the registry end to end: log in, push, pull, cache, certificate, DNS",
+		Long: `verify checks the registry boot installed, as a user of it would: it logs in
+with the generated credentials (read from their Secret), pushes a small
+generated image, pulls it back and compares digests, then deletes it again.
+It reports whether the Redis cache is in use (the registry's cache request
+and hit counters), the TLS certificate's state (cert-manager's Certificate)
+and, with a DNS provider, whether registry.host resolves to the expected
+addresses. A failed push or pull, a digest mismatch, a wrong DNS answer or a
+certificate that is not ready make it exit 1.
+
+By default it goes to https://<registry.host>, through the ingress.
+--through-service goes instead to the registry's Service through an SSH
+tunnel to the control plane (to tell registry problems from ingress, DNS or
+certificate problems, or where the host name does not resolve yet).`,
+		Example: `  # as a user would, through the ingress
+  boot verify -i inventory.yaml
+
+  # straight to the registry's Service, through SSH
+  boot verify -i inventory.yaml --through-service`,
+		Args: usage(cobra.NoArgs),
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			inv, log, closeLog, err := g.inventoryAndLog()
+			if err != nil {
+				return err
+			}
+			defer closeLog()
+			return runVerify(ctx, inv, f, log, newPrinter(g.stdout, g.Output))
+		},
+	}
+	cmd.Flags().BoolVar(&f.throughService, "through-service", false, "reach the registry's Service through an SSH tunnel to the control plane instead of its host name")
+	cmd.Flags().BoolVar(&f.insecure, "insecure-skip-tls-verify", false, "do not check the registry's certificate (a self-signed issuer's CA is not in this machine's trust store)")
+	return cmd
+}
+
+// verifyReport collects the checks' results as events; failures make the
+// command fail.
+type verifyReport struct {
+	out     *printer
+	failed  []string
+	lenient map[string]bool // checks whose failures are only warnings
+}
+
+func (r *verifyReport) ok(check, msg string) {
+	r.out.Emit(Event{Phase: "verify", Host: check, Status: bootstrap.StatusOK, Message: msg})
+}
+
+func (r *verifyReport) warn(check, msg string) {
+	r.out.Emit(Event{Phase: "verify", Host: check, Status: bootstrap.StatusWarning, Message: msg})
+}
+
+func (r *verifyReport) fail(check, msg string) {
+	if r.lenient[check] {
+		r.warn(check, msg)
+		return
+	}
+	r.out.Emit(Event{Phase: "verify", Host: check, Status: bootstrap.StatusFailed, Message: msg})
+	r.failed = append(r.failed, check)
+}
+
+func runVerify(ctx context.Context, inv *inventory.Inventory, f verifyFlags, log *slog.Logger, out *printer) error {
+	start := time.Now()
+	closeTunnel, err := ensureAPI(ctx, inv, log)
+	if err != nil {
+		return err
+	}
+	defer closeTunnel()
+	cfg, err := clientcmd.BuildConfigFromFlags("", inv.Cluster.Kubeconfig)
+	if err != nil {
+		return fmt.Errorf("kubeconfig %s: %w", inv.Cluster.Kubeconfig, err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ns := inv.Registry.Namespace
+	secret, err := cs.CoreV1().Secrets(ns).Get(ctx, addons.RegistryCredentialsSecret, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("the registry's credentials (Secret %s/%s): %w (run boot addons first)", ns, addons.RegistryCredentialsSecret, err)
+	}
+	creds, err := addons.RegistryCredentialsFromSecret(secret)
+	if err != nil {
+		return err
+	}
+	svc, err := cs.CoreV1().Services(ns).Get(ctx, addons.DefaultRegistryRelease, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("the registry's Service %s/%s: %w", ns, addons.DefaultRegistryRelease, err)
+	}
+	// The metrics (and with --through-service the registry) are reached on
+	// the Service, through the control plane.
+	cp, err := bootstrap.DialHost(ctx, inv, inv.ControlPlane(), log)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	forward := func(port string) (string, func(), error) {
+		fwd, err := nodes.Forward(cp, "127.0.0.1:0", net.JoinHostPort(svc.Spec.ClusterIP, port))
+		if err != nil {
+			return "", nil, err
+		}
+		return fwd.Addr(), func() { fwd.Close() }, nil
+	}
+
+	r := &verifyReport{out: out}
+	if f.justInstalled {
+		r.lenient = map[string]bool{"certificate": true, "dns": true}
+	}
+	registry := inv.Registry.Host
+	nameOpts := []name.Option{name.StrictValidation}
+	if f.throughService {
+		addr, done, err := forward("5000")
+		if err != nil {
+			return err
+		}
+		defer done()
+		registry = addr
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: f.insecure} // #nosec G402: only when asked
+	r.pushPull(ctx, registry, nameOpts, transport, creds)
+
+	if slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "metrics" }) {
+		addr, done, err := forward("5001")
+		if err != nil {
+			return err
+		}
+		defer done()
+		r.cache(ctx, "http://"+addr+"/metrics")
+	} else {
+		r.warn("cache", "the registry's metrics are off (metrics.enabled): cannot tell whether Redis is used")
+	}
+	r.certificate(ctx, cfg, ns)
+	if inv.DNS.Provider != inventory.DNSNone {
+		r.dns(ctx, inv.Registry.Host, inv.RecordAddresses())
+	}
+	if len(r.failed) > 0 {
+		return fmt.Errorf("verify: %s failed, see above", strings.Join(r.failed, ", "))
+	}
+	out.Emit(Event{Phase: "verify", Status: bootstrap.StatusOK, Message: "the registry works", Duration: time.Since(start)})
+	return nil
+}
+
+// pushPull logs in, pushes a small generated image, pulls it back, compares
+// digests and deletes it again.
+func (r *verifyReport) pushPull(ctx context.Context, registry string, opts []name.Option, tr http.RoundTripper, creds *addons.RegistryCredentials) {
+	ref, err := name.NewTag(registry+"/boot-verify/probe:"+strconv.FormatInt(time.Now().Unix(), 10), opts...)
+	if err != nil {
+		r.fail("push", err.Error())
+		return
+	}
+	ro := []remote.Option{remote.WithContext(ctx), remote.WithTransport(tr),
+		remote.WithAuth(&authn.Basic{Username: creds.Username(), Password: creds.Password()})}
+	// Without credentials the registry must refuse.
+	if _, err := remote.Head(ref, remote.WithContext(ctx), remote.WithTransport(tr)); err == nil {
+		r.fail("auth", "the registry answered without credentials")
+	} else {
+		r.ok("auth", "refused without credentials")
+	}
+	img, err := random.Image(64<<10, 2)
+	if err != nil {
+		r.fail("push", err.Error())
+		return
+	}
+	want, _ := img.Digest()
+	pushStart := time.Now()
+	if err := remote.Write(ref, img, ro...); err != nil {
+		r.fail("push", fmt.Sprintf("push %s as %s: %v", ref, creds.Username(), err))
+		return
+	}
+	r.ok("push", fmt.Sprintf("pushed %s as %s (%s)", ref, creds.Username(), time.Since(pushStart).Round(time.Millisecond)))
+	pulled, err := remote.Image(ref, ro...)
+	if err == nil {
+		var got v1.Hash
+		if got, err = pulled.Digest(); err == nil && got != want {
+			err = fmt.Errorf("digest %s, pushed %s", got, want)
+		}
+	}
+	if err == nil {
+		err = readLayers(pulled)
+	}
+	if err != nil {
+		r.fail("pull", fmt.Sprintf("pull %s: %v", ref, err))
+		return
+	}
+	r.ok("pull", "pulled it back whole, digest "+want.String())
+	if err := remote.Delete(ref.Context().Digest(want.String()), ro...); err != nil {
+		r.warn("cleanup", fmt.Sprintf("delete %s: %v (the next garbage collection removes it once untagged)", ref, err))
+	}
+}
+
+// cache reads the registry's blob-descriptor cache counters.
+func (r *verifyReport) cache(ctx context.Context, url string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		r.warn("cache", err.Error())
+		return
+	}
+	resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+	if err != nil {
+		r.warn("cache", "the registry's metrics: "+err.Error())
+		return
+	}
+	defer resp.Body.Close()
+	counters := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && strings.HasPrefix(f[0], "registry_storage_cache_") {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			counters[f[0]] = v
+		}
+	}
+	req2, hits := counters["registry_storage_cache_requests_total"], counters["registry_storage_cache_hits_total"]
+	if req2 == 0 {
+		r.warn("cache", "the blob-descriptor cache has served no request (is Redis enabled?)")
+		return
+	}
+	r.ok("cache", fmt.Sprintf("Redis blob-descriptor cache in use: %.0f requests, %.0f hits (%.0f%%), %.0f errors",
+		req2, hits, 100*hits/req2, counters["registry_storage_cache_errors_total"]))
+}
+
+var certificatesGVR = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
+
+// certificate reports the Ready condition of the registry's Certificates.
+func (r *verifyReport) certificate(ctx context.Context, cfg *rest.Config, namespace string) {
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		r.warn("certificate", err.Error())
+		return
+	}
+	list, err := dyn.Resource(certificatesGVR).Namespace(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		r.warn("certificate", "cannot list cert-manager Certificates: "+err.Error())
+		return
+	}
+	if len(list.Items) == 0 {
+		r.warn("certificate", "no Certificate in "+namespace+" (yet): cert-manager makes one from the Ingress")
+		return
+	}
+	for _, c := range list.Items {
+		conds, _, _ := unstructured.NestedSlice(c.Object, "status", "conditions")
+		ready, msg := false, "no Ready condition yet"
+		for _, x := range conds {
+			m, _ := x.(map[string]any)
+			if m["type"] == "Ready" {
+				ready, msg = m["status"] == "True", fmt.Sprint(m["message"])
+			}
+		}
+		if ready {
+			r.ok("certificate", c.GetName()+": ready: "+msg)
+		} else {
+			r.fail("certificate", c.GetName()+": not ready: "+msg)
+		}
+	}
+}
+
+// dns checks that host resolves to exactly the expected addresses.
+func (r *verifyReport) dns(ctx context.Context, host string, want []string) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	got, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil {
+		r.fail("dns", host+": "+err.Error())
+		return
+	}
+	slices.Sort(got)
+	w := slices.Clone(want)
+	slices.Sort(w)
+	if !slices.Equal(got, w) {
+		r.fail("dns", fmt.Sprintf("%s resolves to %s, want %s", host, strings.Join(got, ", "), strings.Join(w, ", ")))
+		return
+	}
+	r.ok("dns", host+" resolves to "+strings.Join(got, ", "))
+}
+
+// readLayers reads every layer of img, so that a missing blob shows.
+func readLayers(img v1.Image) error {
+	layers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	for _, l := range layers {
+		rc, err := l.Compressed()
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
