@@ -7,9 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -55,16 +53,9 @@ With --dry-run it loads the charts and lists the releases it would apply.`,
   # list what would be applied
   boot addons -i inventory.yaml --dry-run`,
 		Args: usage(cobra.NoArgs),
-		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			inv, log, closeLog, err := g.inventoryAndLog()
-			if err != nil {
-				return err
-			}
-			defer closeLog()
+		RunE: g.withInventory(func(ctx context.Context, inv *inventory.Inventory, log *slog.Logger) error {
 			return runAddons(ctx, g, inv, f, log, newPrinter(g.stdout, g.Output))
-		},
+		}),
 	}
 	f.register(cmd)
 	return cmd

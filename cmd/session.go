@@ -3,6 +3,11 @@ package cmd
 import (
 	"context"
 	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/bootctl/boot/bootstrap"
 	"github.com/bootctl/boot/inventory"
@@ -27,4 +32,19 @@ func (g *globals) connectCluster(ctx context.Context, inv *inventory.Inventory, 
 		out.Emit(Event{Phase: e.Phase, Host: e.Host, Status: e.Status, Message: e.Message, Duration: e.Duration})
 	}
 	return bootstrap.Connect(ctx, inv, bootstrap.ConnectOptions{Parallel: g.Parallel, Log: log, Report: report})
+}
+
+// withInventory makes a command's RunE that loads the inventory, opens the
+// log and runs fn with a context that ends on SIGINT or SIGTERM.
+func (g *globals) withInventory(fn func(ctx context.Context, inv *inventory.Inventory, log *slog.Logger) error) func(*cobra.Command, []string) error {
+	return func(c *cobra.Command, _ []string) error {
+		ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		inv, log, closeLog, err := g.inventoryAndLog()
+		if err != nil {
+			return err
+		}
+		defer closeLog()
+		return fn(ctx, inv, log)
+	}
 }

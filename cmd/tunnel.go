@@ -6,10 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,14 +33,7 @@ open the same tunnel by themselves when they need the API.`,
   # in another
   kubectl --kubeconfig seed.kubeconfig get nodes`,
 		Args: usage(cobra.NoArgs),
-		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			inv, log, closeLog, err := g.inventoryAndLog()
-			if err != nil {
-				return err
-			}
-			defer closeLog()
+		RunE: g.withInventory(func(ctx context.Context, inv *inventory.Inventory, log *slog.Logger) error {
 			if local == "" {
 				local = net.JoinHostPort("127.0.0.1", strconv.Itoa(inv.Cluster.APIServerPort))
 			}
@@ -57,7 +47,7 @@ open the same tunnel by themselves when they need the API.`,
 				Message: fmt.Sprintf("forwarding %s to the API server %s; interrupt to stop", f.Addr(), apiTarget(inv))})
 			<-ctx.Done()
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&local, "local", "", "local address to listen on (default 127.0.0.1:<cluster.apiServerPort>)")
 	return cmd

@@ -9,12 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -70,16 +67,9 @@ certificate problems, or where the host name does not resolve yet).`,
   # straight to the registry's Service, through SSH
   boot verify -i inventory.yaml --through-service`,
 		Args: usage(cobra.NoArgs),
-		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			inv, log, closeLog, err := g.inventoryAndLog()
-			if err != nil {
-				return err
-			}
-			defer closeLog()
+		RunE: g.withInventory(func(ctx context.Context, inv *inventory.Inventory, log *slog.Logger) error {
 			return runVerify(ctx, inv, f, log, newPrinter(g.stdout, g.Output))
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&f.throughService, "through-service", false, "reach the registry's Service through an SSH tunnel to the control plane instead of its host name")
 	cmd.Flags().BoolVar(&f.insecure, "insecure-skip-tls-verify", false, "do not check the registry's certificate (a self-signed issuer's CA is not in this machine's trust store)")
