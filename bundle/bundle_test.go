@@ -344,6 +344,12 @@ func testImageTools(t *testing.T, b *Bundle) {
 			case "redis":
 				got = chroot(nil, "/usr/bin/redis-server", "--version")
 				testRedisServes(t, root)
+			case "boot":
+				// The prune and gc jobs run `boot` from PATH as uid 65532.
+				got = chroot(nil, "/usr/local/bin/boot", "version")
+				if help := chroot(nil, "/usr/local/bin/boot", "registry", "gc", "--help"); !strings.Contains(help, "--redis") {
+					t.Errorf("the boot image's boot has no registry gc:\n%s", help)
+				}
 			default:
 				t.Fatalf("no check for component %s", img.Component)
 			}
