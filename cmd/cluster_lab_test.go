@@ -427,6 +427,27 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	}
 	eventually(t, "four Ready nodes after the recovered join", 2*time.Minute, func() string { return nodesReady(k) })
 
+	// A half-joined w3, as a join interrupted after it wrote the cluster CA
+	// leaves it (kubelet.conf missing), while its Node object still says
+	// Ready: boot resets it, deletes the stale Node and joins it again.
+	docker(t, "exec", "boot-lab-w3", "kubeadm", "reset", "-f")
+	halfJoin := exec.Command("docker", "exec", "-i", "boot-lab-w3", "sh", "-c", "mkdir -p /etc/kubernetes/pki && cat > /etc/kubernetes/pki/ca.crt")
+	halfJoin.Stdin = strings.NewReader(docker(t, "exec", "boot-lab-cp1", "cat", "/etc/kubernetes/pki/ca.crt"))
+	if out, err := halfJoin.CombinedOutput(); err != nil {
+		t.Fatalf("half-join w3: %v\n%s", err, out)
+	}
+	evs = bootUp(t, invPath, "boot up on a half-joined worker")
+	rejoined := false
+	for _, e := range evs {
+		if e.Phase == "join workers" && e.Status == "changed" && e.Host == "w3" && strings.HasPrefix(e.Message, "reset a half-joined node") {
+			rejoined = true
+		}
+	}
+	if !rejoined {
+		t.Errorf("boot up did not reset and rejoin the half-joined w3")
+	}
+	eventually(t, "four Ready nodes after the half-joined worker", 2*time.Minute, func() string { return nodesReady(k) })
+
 	code, stdout, stderr := run(t, "teardown", "-i", invPath, "--yes", "--verify", "-o", "json")
 	if code != ExitOK {
 		t.Fatalf("boot teardown --yes --verify: exit %d\n%s%s", code, stdout, stderr)
