@@ -13,8 +13,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/distribution/distribution/v3/configuration"
-	"github.com/distribution/distribution/v3/registry/handlers"
 	_ "github.com/distribution/distribution/v3/registry/storage/driver/inmemory"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -195,19 +193,8 @@ func TestChartLoaderHTTPRepository(t *testing.T) {
 // on a loopback port and returns its host:port.
 func startOCIRegistry(t *testing.T) string {
 	t.Helper()
-	cfg, err := configuration.Parse(strings.NewReader("version: 0.1\nstorage:\n  inmemory: {}\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	app := handlers.NewApp(ctx, cfg)
-	srv := httptest.NewServer(app)
-	t.Cleanup(func() {
-		srv.Close()
-		_ = app.Shutdown()
-		cancel()
-	})
-	return strings.TrimPrefix(srv.URL, "http://")
+	config := "version: 0.1\nstorage:\n  inmemory: {}\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
+	return strings.TrimPrefix(startRegistry(t, []byte(config), nil), "http://")
 }
 
 // TestChartLoaderOCI pushes the test chart to a real distribution registry
