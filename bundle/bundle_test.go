@@ -227,24 +227,13 @@ func testContainerdImport(t *testing.T, b *Bundle) ctrClient {
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var log bytes.Buffer
 	bin, err := filepath.Abs(b.Path("bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(b.Path("bin/containerd"), "--config", cfg)
 	cmd.Env = append(os.Environ(), "PATH="+bin+string(filepath.ListSeparator)+os.Getenv("PATH"))
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("containerd log:\n%s", log.String())
-		}
-	})
+	start(t, cmd)
 	ctr := ctrClient{bin: b.Path("bin/ctr"), sock: sock}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
