@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -45,10 +46,8 @@ func TestSnapshotDiff(t *testing.T) {
 // TestCACertHash checks kubeadm's discovery hash against openssl's view of
 // the same certificate's public key.
 func TestCACertHash(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("no openssl to compare with")
-	}
+	const openssl = "/usr/bin/openssl"
+	testenv.File(t, openssl, "openssl")
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
