@@ -141,13 +141,8 @@ func checkRegistry(t *testing.T, k kube, dir string) {
 	if err != nil || got != want {
 		t.Fatalf("pulled %s (%v), pushed %s", got, err, want)
 	}
-	layers, _ := pulled.Layers()
-	for _, l := range layers {
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatalf("pull a layer: %v", err)
-		}
-		rc.Close()
+	if err := readLayers(pulled); err != nil {
+		t.Fatalf("pull a layer: %v", err)
 	}
 	// Redis caches the blob descriptors the registry served.
 	redisPod := strings.TrimSpace(strings.TrimPrefix(k.must("", "-n", "docker-registry", "get", "pods", "-l", "app.kubernetes.io/component=redis", "-o", "name"), "pod/"))
@@ -183,14 +178,12 @@ func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, 
 		t.Fatal(err)
 	}
 	// Pull it once, so that Redis caches its blobs' descriptors.
-	if pulled, err := remote.Image(doomedRef, auth, remote.WithContext(ctx)); err != nil {
-		t.Fatal(err)
-	} else if ls, _ := pulled.Layers(); len(ls) > 0 {
-		for _, l := range ls {
-			if rc, err := l.Compressed(); err == nil {
-				rc.Close()
-			}
-		}
+	pulled, err := remote.Image(doomedRef, auth, remote.WithContext(ctx))
+	if err == nil {
+		err = readLayers(pulled)
+	}
+	if err != nil {
+		t.Fatalf("pull the image to delete: %v", err)
 	}
 	digest, _ := doomed.Digest()
 	if err := remote.Delete(doomedRef.Context().Digest(digest.String()), auth, remote.WithContext(ctx)); err != nil {
@@ -251,13 +244,8 @@ func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, 
 	if err != nil {
 		t.Fatalf("after gc: pull the kept image: %v", err)
 	}
-	ls, _ := img.Layers()
-	for _, l := range ls {
-		rc, err := l.Compressed()
-		if err != nil {
-			t.Fatalf("after gc: a layer of the kept image: %v", err)
-		}
-		rc.Close()
+	if err := readLayers(img); err != nil {
+		t.Fatalf("after gc: a layer of the kept image: %v", err)
 	}
 	if env := k.must("", "-n", "docker-registry", "get", "deployment", "registry", "-o", `jsonpath={.spec.template.spec.containers[?(@.name=="registry")].env[?(@.name=="REGISTRY_STORAGE_MAINTENANCE_READONLY")].value}`); !strings.Contains(env, `"enabled":false`) {
 		t.Errorf("after gc the registry is not read-write: %s", env)
