@@ -35,6 +35,11 @@ type Options struct {
 	// (docker.io/bootctl/boot:BootVersion), and BootVersion its version.
 	BootBinary  string
 	BootVersion string
+	// Charts are the add-ons' upstream Helm charts to pack, written as
+	// charts/<name>-<version>.tgz and listed in Manifest.Charts. They are
+	// checked (each a chart archive of its name and version, one per slot)
+	// before anything is built.
+	Charts []ChartArchive
 }
 
 //go:embed files
@@ -60,6 +65,9 @@ func Build(ctx context.Context, o Options) error {
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
+	}
+	if err := checkCharts(o.Charts); err != nil {
+		return err
 	}
 	if o.CacheDir == "" {
 		dir, err := os.UserCacheDir()
@@ -169,25 +177,7 @@ func Build(ctx context.Context, o Options) error {
 	if err := os.Chmod(stage, 0o755); err != nil {
 		return err
 	}
-	add := func(rel, src string, data []byte, mode os.FileMode, component, version string) error {
-		dst := filepath.Join(stage, filepath.FromSlash(rel))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		if src != "" {
-			if err := copyFile(dst, src, mode); err != nil {
-				return err
-			}
-		} else if err := os.WriteFile(dst, data, mode); err != nil {
-			return err
-		}
-		sum, size, err := hashFile(dst)
-		if err != nil {
-			return err
-		}
-		m.Files = append(m.Files, File{Path: rel, SHA256: sum, Size: size, Component: component, Version: version})
-		return nil
-	}
+	add := (&bundleStage{dir: stage, m: &m}).add
 	for _, c := range append([]goComponent{kube}, otherComponents()...) {
 		for _, bin := range c.bins {
 			if bin.dest == "" {
@@ -236,6 +226,9 @@ func Build(ctx context.Context, o Options) error {
 	if err := addStaticFiles(add, o.KubernetesVersion, DefaultImageRepository+"/pause:"+pauseTag); err != nil {
 		return err
 	}
+	if m.Charts, err = addCharts(add, o.Charts); err != nil {
+		return err
+	}
 	data, err := m.encode()
 	if err != nil {
 		return err
@@ -249,7 +242,7 @@ func Build(ctx context.Context, o Options) error {
 	if err := os.Rename(stage, o.Out); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Log, "bundle: wrote %s (%d files, %d images) in %s\n", o.Out, len(m.Files), len(m.Images), time.Since(start).Round(time.Second))
+	fmt.Fprintf(o.Log, "bundle: wrote %s (%d files, %d images, %d charts) in %s\n", o.Out, len(m.Files), len(m.Images), len(m.Charts), time.Since(start).Round(time.Second))
 	return nil
 }
 
@@ -268,8 +261,41 @@ func checkOut(out string) error {
 	return nil
 }
 
+// addFunc adds one file to a bundle folder being written (see bundleStage.add).
+type addFunc func(rel, src string, data []byte, mode os.FileMode, component, version string) error
+
+// bundleStage is a bundle folder being written: each file added to it is listed,
+// with its size and sha256, among the manifest's files.
+type bundleStage struct {
+	dir string
+	m   *Manifest
+}
+
+// add writes the file rel (slash-separated, relative to the folder) as a copy
+// of src, or with data when src is empty, and lists it in the manifest as
+// belonging to component at version.
+func (s *bundleStage) add(rel, src string, data []byte, mode os.FileMode, component, version string) error {
+	dst := filepath.Join(s.dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if src != "" {
+		if err := copyFile(dst, src, mode); err != nil {
+			return err
+		}
+	} else if err := os.WriteFile(dst, data, mode); err != nil {
+		return err
+	}
+	sum, size, err := hashFile(dst)
+	if err != nil {
+		return err
+	}
+	s.m.Files = append(s.m.Files, File{Path: rel, SHA256: sum, Size: size, Component: component, Version: version})
+	return nil
+}
+
 // addStaticFiles adds the systemd units and configuration files.
-func addStaticFiles(add func(rel, src string, data []byte, mode os.FileMode, component, version string) error, kubeVersion, pauseImage string) error {
+func addStaticFiles(add addFunc, kubeVersion, pauseImage string) error {
 	for _, f := range []struct{ src, dst, component, version string }{
 		{"containerd.service", "systemd/containerd.service", "containerd", containerdVersion},
 		{"kubelet.service", "systemd/kubelet.service", "kubernetes", kubeVersion},

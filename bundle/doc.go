@@ -55,6 +55,10 @@
 //	                   add-on's (registry.tar, redis.tar; below)
 //	systemd/           containerd.service, kubelet.service, 10-kubeadm.conf
 //	config/            containerd-config.toml, crictl.yaml
+//	charts/*.tgz       the add-ons' upstream Helm charts (below), one
+//	                   <name>-<version>.tgz each, e.g.
+//	                   ingress-nginx-4.15.1.tgz, cert-manager-v1.19.1.tgz;
+//	                   absent in a bundle built without them
 //
 // Where the files go on a host: bin/* in /usr/local/bin, cni/bin/* in
 // /opt/cni/bin, systemd/*.service in /etc/systemd/system,
@@ -95,6 +99,31 @@
 // `--save "" --appendonly no`, the registry writes only below its storage
 // root, a volume).
 //
+// # The add-ons' charts
+//
+// Options.Charts are packed as charts/<name>-<version>.tgz, listed among
+// the manifest's files (size and sha256, Component the chart's name,
+// Version its version) and in Manifest.Charts, one per slot: the inventory
+// field under addons the chart serves ("ingressNginx", "certManager"),
+// with the chart's name, exact version and file. Build checks every archive
+// (a Helm chart archive whose Chart.yaml has that name and version, one
+// chart per slot) before it builds anything. `boot bundle build` loads
+// them from the inventory's addons pins (or boot's defaults) with
+// addons.ChartLoader: the archive exactly as the repository served it
+// (its digest checked), or a local chart folder packaged with Helm (its
+// archive's timestamps are the build's, the one part of a bundle that is
+// not byte-reproducible). With packages.source bundle, `boot addons` takes
+// a chart from the bundle when the manifest holds its slot at the
+// inventory's exact name and version.
+//
+// Only the charts are packed, not the images they run (ingress-nginx's
+// controller, cert-manager's controller, webhook, cainjector and
+// startupapicheck): the nodes must reach those images' registries, or the
+// images must be mirrored into a registry they reach, such as
+// cluster.imageRepository, by a chart whose default image values point there
+// (boot sets no image values for these two charts; a chart packed from
+// addons.<slot>.path can carry such values).
+//
 // # Opening
 //
 //	b, err := bundle.Open(dir) // verifies every file's size and sha256
@@ -110,5 +139,13 @@
 //
 // Open fails with an error naming the file if any file listed in the
 // manifest is missing, has a different size or sha256, or if an image's
-// archive is not listed among the files.
+// or chart's archive is not listed among the files.
+//
+// A caller that needs one chart reads the manifest and checks only that
+// file, instead of hashing the whole bundle:
+//
+//	m, err := bundle.ReadManifest(dir) // parsed and validated, no file read
+//	if c, ok := m.Chart("ingressNginx"); ok {
+//		p, err := m.VerifiedFile(dir, c.Path) // size and sha256 of that file
+//	}
 package bundle

@@ -30,6 +30,9 @@ type Manifest struct {
 	BuiltWith         BuiltWith `json:"builtWith"`
 	Files             []File    `json:"files"`
 	Images            []Image   `json:"images"`
+	// Charts are the add-ons' upstream Helm charts (absent in bundles built
+	// without them).
+	Charts []Chart `json:"charts,omitempty"`
 }
 
 // BuiltWith records the toolchain and every pinned source version.
@@ -104,25 +107,13 @@ type Bundle struct {
 // Open reads DIR/manifest.json and verifies that every file it lists exists
 // with the recorded size and sha256.
 func Open(dir string) (*Bundle, error) {
-	mpath := filepath.Join(dir, ManifestName)
-	data, err := os.ReadFile(mpath)
+	m, err := ReadManifest(dir)
 	if err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
-	}
-	m, err := ParseManifest(data)
-	if err != nil {
-		return nil, fmt.Errorf("bundle %s: %w", mpath, err)
+		return nil, err
 	}
 	for _, f := range m.Files {
-		sum, size, err := hashFile(filepath.Join(dir, filepath.FromSlash(f.Path)))
-		if err != nil {
-			return nil, fmt.Errorf("bundle %s: file %s: %w", dir, f.Path, err)
-		}
-		if size != f.Size {
-			return nil, fmt.Errorf("bundle %s: file %s: size %d, manifest says %d", dir, f.Path, size, f.Size)
-		}
-		if sum != f.SHA256 {
-			return nil, fmt.Errorf("bundle %s: file %s: sha256 %s, manifest says %s", dir, f.Path, sum, f.SHA256)
+		if _, err := f.verify(dir); err != nil {
+			return nil, err
 		}
 	}
 	return &Bundle{Dir: dir, Manifest: *m}, nil
@@ -209,6 +200,24 @@ func (m *Manifest) validate() error {
 			return fmt.Errorf("images[%d].digest (%s): %w", i, img.Name, err)
 		}
 	}
+	slots := map[string]bool{}
+	for i, c := range m.Charts {
+		switch {
+		case !chartSlotRe.MatchString(c.Slot):
+			return fmt.Errorf("charts[%d].slot: %q is not an inventory field name under addons", i, c.Slot)
+		case slots[c.Slot]:
+			return fmt.Errorf("charts[%d].slot: %q listed twice", i, c.Slot)
+		case !chartNameRe.MatchString(c.Name):
+			return fmt.Errorf("charts[%d].name (%s): %q is not a chart name", i, c.Slot, c.Name)
+		case !chartVersionRe.MatchString(c.Version):
+			return fmt.Errorf("charts[%d].version (%s): %q is not an exact chart version", i, c.Slot, c.Version)
+		case c.Path != chartPath(c.Name, c.Version):
+			return fmt.Errorf("charts[%d].path (%s): %q, want %s", i, c.Slot, c.Path, chartPath(c.Name, c.Version))
+		case !files[c.Path]:
+			return fmt.Errorf("charts[%d].path (%s): not listed in files", i, c.Path)
+		}
+		slots[c.Slot] = true
+	}
 	return nil
 }
 
@@ -231,6 +240,7 @@ func checkRelPath(p string) error {
 func (m *Manifest) encode() ([]byte, error) {
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	sort.Slice(m.Images, func(i, j int) bool { return m.Images[i].Name < m.Images[j].Name })
+	sort.Slice(m.Charts, func(i, j int) bool { return m.Charts[i].Slot < m.Charts[j].Slot })
 	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("bundle manifest: %w", err)
 	}
