@@ -9,40 +9,20 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/route53"
+
+	"github.com/bootctl/boot/internal/route53test"
 )
 
-const (
-	testAccessKey = "AKIDBOOTTEST00000001"
-	testSecretKey = "bootTestSecret/DoNotShow+0123456789abcdefXYZ"
-	ownerTXT      = `"heritage=boot,cluster=lab"`
-)
+const ownerTXT = `"heritage=boot,cluster=lab"`
 
-// route53Env points the default AWS credential chain at static test
-// credentials from the environment and nothing else: no shared files, no
-// region, no instance metadata.
-func route53Env(t *testing.T, accessKey, secretKey string) {
-	t.Helper()
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID": accessKey, "AWS_SECRET_ACCESS_KEY": secretKey, "AWS_SESSION_TOKEN": "",
-		"AWS_PROFILE": "", "AWS_DEFAULT_PROFILE": "", "AWS_REGION": "", "AWS_DEFAULT_REGION": "",
-		"AWS_CONFIG_FILE": dir + "/config", "AWS_SHARED_CREDENTIALS_FILE": dir + "/credentials",
-		"AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL": "", "AWS_ENDPOINT_URL_ROUTE_53": "",
-		"AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_ROLE_ARN": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "",
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_RETRY_MODE": "", "AWS_MAX_ATTEMPTS": "",
-	} {
-		t.Setenv(k, v)
-	}
-}
-
-// newTestRoute53 starts the fake with zone example.com (public, ZPUB) and
+// newTestRoute53 starts the fake Route53 (no zones yet) and
 // returns it with a client from NewRoute53Client pointed at it: at most 4
 // attempts per call, backoff capped at 5ms.
-func newTestRoute53(t *testing.T) (*fakeRoute53, *route53.Client) {
+func newTestRoute53(t *testing.T) (*route53test.Server, *route53.Client) {
 	t.Helper()
-	route53Env(t, testAccessKey, testSecretKey)
-	f := newFakeRoute53(t, testAccessKey, testSecretKey)
-	c, err := NewRoute53Client(context.Background(), Route53Config{Endpoint: f.srv.URL, MaxAttempts: 4, MaxBackoff: 5 * time.Millisecond})
+	route53test.SetCredentialsEnv(t, route53test.AccessKey, route53test.SecretKey)
+	f := route53test.Start(t)
+	c, err := NewRoute53Client(context.Background(), Route53Config{Endpoint: f.URL(), MaxAttempts: 4, MaxBackoff: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,17 +37,17 @@ func testDNS(c Route53API, lines *[]string) DNS {
 		Progress:  func(s string) { *lines = append(*lines, s) }, Wait: 10 * time.Second, Poll: time.Millisecond}
 }
 
-func wantBatches(t *testing.T, f *fakeRoute53, want ...[]string) {
+func wantBatches(t *testing.T, f *route53test.Server, want ...[]string) {
 	t.Helper()
-	got := f.received()
+	got := f.Batches()
 	if len(got) != len(want) {
 		t.Fatalf("received %d change batches, want %d: %+v", len(got), len(want), got)
 	}
 	for i, b := range got {
-		if !slices.Equal(b.changes, want[i]) {
-			t.Errorf("batch %d:\n got  %q\n want %q", i, b.changes, want[i])
+		if !slices.Equal(b.Changes, want[i]) {
+			t.Errorf("batch %d:\n got  %q\n want %q", i, b.Changes, want[i])
 		}
-		if !b.accepted {
+		if !b.Accepted {
 			t.Errorf("batch %d was rejected by the fake Route53", i)
 		}
 	}
@@ -75,8 +55,8 @@ func wantBatches(t *testing.T, f *fakeRoute53, want ...[]string) {
 
 func TestDNSEnsureUpsertsOwnedRecordAndWaitsForInsync(t *testing.T) {
 	f, c := newTestRoute53(t)
-	zone := f.addZone("ZPUB", "example.com", false)
-	f.pendingPolls = 3
+	zone := f.AddZone("ZPUB", "example.com", false)
+	f.SetPendingPolls(3)
 	var lines []string
 	d := testDNS(c, &lines)
 
@@ -89,10 +69,10 @@ func TestDNSEnsureUpsertsOwnedRecordAndWaitsForInsync(t *testing.T) {
 		"UPSERT registry.example.com. TXT 300 " + ownerTXT,
 	}
 	wantBatches(t, f, create)
-	if b := f.received()[0]; b.zone != "ZPUB" || b.comment != "boot: registry host of cluster lab" {
-		t.Errorf("batch zone %q comment %q", b.zone, b.comment)
+	if b := f.Batches()[0]; b.Zone != "ZPUB" || b.Comment != "boot: registry host of cluster lab" {
+		t.Errorf("batch zone %q comment %q", b.Zone, b.Comment)
 	}
-	if n := f.callCount("GetChange"); n != 4 {
+	if n := f.Calls("GetChange"); n != 4 {
 		t.Errorf("GetChange called %d times, want 4 (3 PENDING, then INSYNC)", n)
 	}
 	log := strings.Join(lines, "\n")
@@ -107,7 +87,7 @@ func TestDNSEnsureUpsertsOwnedRecordAndWaitsForInsync(t *testing.T) {
 	wantSets := []string{"example.com. NS 172800 ns-1.awsdns-00.com. ns-2.awsdns-00.net.",
 		"example.com. SOA 900 ns-1.awsdns-00.com. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400",
 		"registry.example.com. A 300 198.51.100.2 198.51.100.12", "registry.example.com. TXT 300 " + ownerTXT}
-	if got := f.sets(zone); !slices.Equal(got, wantSets) {
+	if got := f.RecordSets(zone); !slices.Equal(got, wantSets) {
 		t.Errorf("zone records:\n got  %q\n want %q", got, wantSets)
 	}
 
@@ -118,7 +98,7 @@ func TestDNSEnsureUpsertsOwnedRecordAndWaitsForInsync(t *testing.T) {
 	if err != nil || changed {
 		t.Fatalf("re-run: Ensure = %v, %v; want false, nil", changed, err)
 	}
-	if n := f.callCount("ChangeResourceRecordSets"); n != 1 {
+	if n := f.Calls("ChangeResourceRecordSets"); n != 1 {
 		t.Errorf("re-run: ChangeResourceRecordSets called %d times in all, want 1", n)
 	}
 	if !slices.ContainsFunc(lines, func(s string) bool { return strings.Contains(s, "198.51.100.2,198.51.100.12 TTL 300 is up to date") }) {
@@ -169,10 +149,10 @@ func TestDNSZoneSelection(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f, c := newTestRoute53(t)
 			if tc.pageSize > 0 {
-				f.pageSize = tc.pageSize
+				f.SetPageSize(tc.pageSize)
 			}
 			for _, z := range tc.zones {
-				f.addZone(z.id, z.name, z.private)
+				f.AddZone(z.id, z.name, z.private)
 			}
 			var lines []string
 			d := testDNS(c, &lines)
@@ -182,7 +162,7 @@ func TestDNSZoneSelection(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("Ensure error = %v, want one with %q", err, tc.want)
 				}
-				if n := f.callCount("ChangeResourceRecordSets"); n != 0 {
+				if n := f.Calls("ChangeResourceRecordSets"); n != 0 {
 					t.Errorf("ChangeResourceRecordSets called %d times", n)
 				}
 				return
@@ -190,10 +170,10 @@ func TestDNSZoneSelection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b := f.received(); len(b) != 1 || b[0].zone != tc.want {
+			if b := f.Batches(); len(b) != 1 || b[0].Zone != tc.want {
 				t.Errorf("change batches %+v, want one to zone %s", b, tc.want)
 			}
-			if n := f.callCount("ListHostedZonesByName"); tc.maxLists > 0 && n > tc.maxLists {
+			if n := f.Calls("ListHostedZonesByName"); tc.maxLists > 0 && n > tc.maxLists {
 				t.Errorf("ListHostedZonesByName called %d times, want at most %d (the listing past the name must stop)", n, tc.maxLists)
 			}
 		})
@@ -202,8 +182,8 @@ func TestDNSZoneSelection(t *testing.T) {
 
 func TestDNSWaitIsBounded(t *testing.T) {
 	f, c := newTestRoute53(t)
-	f.addZone("ZPUB", "example.com", false)
-	f.pendingPolls = 1 << 30
+	f.AddZone("ZPUB", "example.com", false)
+	f.SetPendingPolls(1 << 30)
 	var lines []string
 	d := testDNS(c, &lines)
 	d.Wait, d.Poll = 300*time.Millisecond, 10*time.Millisecond
@@ -217,7 +197,7 @@ func TestDNSWaitIsBounded(t *testing.T) {
 	}
 	// Polls at 10, 30, 70, 150, 230ms (doubling up to 80ms): at most 5,
 	// far fewer than the 30 a fixed 10ms interval would make.
-	polls := f.callCount("GetChange")
+	polls := f.Calls("GetChange")
 	if polls < 1 || polls > 5 {
 		t.Errorf("GetChange called %d times in 300ms, want 1-5 (polls back off)", polls)
 	}
@@ -228,8 +208,8 @@ func TestDNSWaitIsBounded(t *testing.T) {
 
 	// A cancelled context ends the wait with the context's error.
 	f2, c2 := newTestRoute53(t)
-	f2.addZone("ZPUB", "example.com", false)
-	f2.pendingPolls = 1 << 30
+	f2.AddZone("ZPUB", "example.com", false)
+	f2.SetPendingPolls(1 << 30)
 	d = testDNS(c2, &lines)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.Progress = func(s string) {
@@ -244,20 +224,20 @@ func TestDNSWaitIsBounded(t *testing.T) {
 
 func TestDNSRetriesThrottling(t *testing.T) {
 	f, c := newTestRoute53(t)
-	f.addZone("ZPUB", "example.com", false)
-	f.pendingPolls = 1
-	f.fail("ListHostedZonesByName", "Throttling", 1)
-	f.fail("ListResourceRecordSets", "PriorRequestNotComplete", 3)
-	f.fail("ChangeResourceRecordSets", "Throttling", 1)
-	f.fail("ChangeResourceRecordSets", "PriorRequestNotComplete", 2)
-	f.fail("GetChange", "Throttling", 2)
+	f.AddZone("ZPUB", "example.com", false)
+	f.SetPendingPolls(1)
+	f.Fail("ListHostedZonesByName", "Throttling", 1)
+	f.Fail("ListResourceRecordSets", "PriorRequestNotComplete", 3)
+	f.Fail("ChangeResourceRecordSets", "Throttling", 1)
+	f.Fail("ChangeResourceRecordSets", "PriorRequestNotComplete", 2)
+	f.Fail("GetChange", "Throttling", 2)
 	var lines []string
 	changed, err := testDNS(c, &lines).Ensure(context.Background())
 	if err != nil || !changed {
 		t.Fatalf("Ensure = %v, %v; want success after retries", changed, err)
 	}
 	for op, want := range map[string]int{"ListHostedZonesByName": 2, "ListResourceRecordSets": 4, "ChangeResourceRecordSets": 4, "GetChange": 4} {
-		if n := f.callCount(op); n != want {
+		if n := f.Calls(op); n != want {
 			t.Errorf("%s called %d times, want %d", op, n, want)
 		}
 	}
@@ -271,8 +251,8 @@ func TestDNSRetryGivesUp(t *testing.T) {
 	for _, code := range []string{"Throttling", "PriorRequestNotComplete"} {
 		t.Run(code, func(t *testing.T) {
 			f, c := newTestRoute53(t)
-			f.addZone("ZPUB", "example.com", false)
-			f.fail("ChangeResourceRecordSets", code, 100)
+			f.AddZone("ZPUB", "example.com", false)
+			f.Fail("ChangeResourceRecordSets", code, 100)
 			var lines []string
 			changed, err := testDNS(c, &lines).Ensure(context.Background())
 			if changed || err == nil {
@@ -283,23 +263,23 @@ func TestDNSRetryGivesUp(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, want)
 				}
 			}
-			if n := f.callCount("ChangeResourceRecordSets"); n != 4 {
+			if n := f.Calls("ChangeResourceRecordSets"); n != 4 {
 				t.Errorf("ChangeResourceRecordSets called %d times, want 4 (MaxAttempts)", n)
 			}
-			if len(f.received()) != 0 {
-				t.Errorf("a batch got through: %+v", f.received())
+			if len(f.Batches()) != 0 {
+				t.Errorf("a batch got through: %+v", f.Batches())
 			}
 		})
 	}
 	t.Run("not retryable", func(t *testing.T) {
 		f, c := newTestRoute53(t)
-		f.addZone("ZPUB", "example.com", false)
-		f.fail("ChangeResourceRecordSets", "InvalidInput", 1)
+		f.AddZone("ZPUB", "example.com", false)
+		f.Fail("ChangeResourceRecordSets", "InvalidInput", 1)
 		var lines []string
 		if _, err := testDNS(c, &lines).Ensure(context.Background()); err == nil || !strings.Contains(err.Error(), "InvalidInput") {
 			t.Fatalf("Ensure error = %v", err)
 		}
-		if n := f.callCount("ChangeResourceRecordSets"); n != 1 {
+		if n := f.Calls("ChangeResourceRecordSets"); n != 1 {
 			t.Errorf("ChangeResourceRecordSets called %d times, want 1 (InvalidInput is not retried)", n)
 		}
 	})
@@ -308,36 +288,36 @@ func TestDNSRetryGivesUp(t *testing.T) {
 func TestDNSRefusesRecordsNotOwned(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		sets []xmlRRSet
+		sets []route53test.RecordSet
 		want string
 	}{
-		{"A without TXT", []xmlRRSet{{Name: "registry.example.com", Type: "A", TTL: ptr(int64(60)), Values: []string{"203.0.113.5"}}},
+		{"A without TXT", []route53test.RecordSet{{Name: "registry.example.com", Type: "A", TTL: 60, Values: []string{"203.0.113.5"}}},
 			`route53: registry.example.com. A record in zone example.com. is not owned by boot cluster "lab" (no TXT "heritage=boot,cluster=lab" beside it); boot will not overwrite it`},
-		{"A owned by another cluster", []xmlRRSet{{Name: "registry.example.com", Type: "A", TTL: ptr(int64(60)), Values: []string{"203.0.113.5"}},
-			{Name: "registry.example.com", Type: "TXT", TTL: ptr(int64(60)), Values: []string{`"heritage=boot,cluster=other"`}}},
+		{"A owned by another cluster", []route53test.RecordSet{{Name: "registry.example.com", Type: "A", TTL: 60, Values: []string{"203.0.113.5"}},
+			{Name: "registry.example.com", Type: "TXT", TTL: 60, Values: []string{`"heritage=boot,cluster=other"`}}},
 			`not owned by boot cluster "lab" (no TXT "heritage=boot,cluster=lab" beside it; it is marked "heritage=boot,cluster=other")`},
-		{"CNAME", []xmlRRSet{{Name: "registry.example.com", Type: "CNAME", TTL: ptr(int64(60)), Values: []string{"elsewhere.example.net."}}},
+		{"CNAME", []route53test.RecordSet{{Name: "registry.example.com", Type: "CNAME", TTL: 60, Values: []string{"elsewhere.example.net."}}},
 			"route53: registry.example.com. has a CNAME record in zone example.com.; boot will not replace it"},
-		{"owned alias", []xmlRRSet{{Name: "registry.example.com", Type: "A", AliasTarget: &xmlAlias{HostedZoneID: "Z2FDTNDATAQYW2", DNSName: "d111111abcdef8.cloudfront.net."}},
-			{Name: "registry.example.com", Type: "TXT", TTL: ptr(int64(60)), Values: []string{ownerTXT}}},
+		{"owned alias", []route53test.RecordSet{{Name: "registry.example.com", Type: "A", Alias: &route53test.Alias{HostedZoneID: "Z2FDTNDATAQYW2", DNSName: "d111111abcdef8.cloudfront.net."}},
+			{Name: "registry.example.com", Type: "TXT", TTL: 60, Values: []string{ownerTXT}}},
 			"is an alias or has a routing policy; boot manages only a simple A record"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, c := newTestRoute53(t)
-			zone := f.addZone("ZPUB", "example.com", false)
+			zone := f.AddZone("ZPUB", "example.com", false)
 			for _, rs := range tc.sets {
-				f.addSet(zone, rs)
+				f.PutRecordSet(zone, rs)
 			}
-			before := f.sets(zone)
+			before := f.RecordSets(zone)
 			var lines []string
 			changed, err := testDNS(c, &lines).Ensure(context.Background())
 			if changed || err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Ensure = %v, %v; want an error with %q", changed, err, tc.want)
 			}
-			if n := f.callCount("ChangeResourceRecordSets"); n != 0 {
+			if n := f.Calls("ChangeResourceRecordSets"); n != 0 {
 				t.Errorf("ChangeResourceRecordSets called %d times", n)
 			}
-			if after := f.sets(zone); !slices.Equal(after, before) {
+			if after := f.RecordSets(zone); !slices.Equal(after, before) {
 				t.Errorf("records changed:\n before %q\n after  %q", before, after)
 			}
 		})
@@ -346,8 +326,8 @@ func TestDNSRefusesRecordsNotOwned(t *testing.T) {
 
 func TestDNSRemoveDeletesOnlyOwnedRecords(t *testing.T) {
 	f, c := newTestRoute53(t)
-	zone := f.addZone("ZPUB", "example.com", false)
-	f.pageSize = 2 // the records span pages
+	zone := f.AddZone("ZPUB", "example.com", false)
+	f.SetPageSize(2) // the records span pages
 	var lines []string
 	d := testDNS(c, &lines)
 	if _, err := d.Ensure(context.Background()); err != nil {
@@ -355,10 +335,10 @@ func TestDNSRemoveDeletesOnlyOwnedRecords(t *testing.T) {
 	}
 	// Records boot does not own: another type at the same name, the same type
 	// at other names.
-	f.addSet(zone, xmlRRSet{Name: "registry.example.com", Type: "AAAA", TTL: ptr(int64(300)), Values: []string{"2001:db8::1"}})
-	f.addSet(zone, xmlRRSet{Name: "other.example.com", Type: "A", TTL: ptr(int64(300)), Values: []string{"198.51.100.2"}})
-	f.addSet(zone, xmlRRSet{Name: "sub.registry.example.com", Type: "A", TTL: ptr(int64(300)), Values: []string{"198.51.100.2"}})
-	f.addSet(zone, xmlRRSet{Name: "sub.registry.example.com", Type: "TXT", TTL: ptr(int64(300)), Values: []string{ownerTXT}})
+	f.PutRecordSet(zone, route53test.RecordSet{Name: "registry.example.com", Type: "AAAA", TTL: 300, Values: []string{"2001:db8::1"}})
+	f.PutRecordSet(zone, route53test.RecordSet{Name: "other.example.com", Type: "A", TTL: 300, Values: []string{"198.51.100.2"}})
+	f.PutRecordSet(zone, route53test.RecordSet{Name: "sub.registry.example.com", Type: "A", TTL: 300, Values: []string{"198.51.100.2"}})
+	f.PutRecordSet(zone, route53test.RecordSet{Name: "sub.registry.example.com", Type: "TXT", TTL: 300, Values: []string{ownerTXT}})
 	unowned := []string{"other.example.com. A 300 198.51.100.2", "registry.example.com. AAAA 300 2001:db8::1",
 		"sub.registry.example.com. A 300 198.51.100.2", "sub.registry.example.com. TXT 300 " + ownerTXT}
 
@@ -369,10 +349,10 @@ func TestDNSRemoveDeletesOnlyOwnedRecords(t *testing.T) {
 	wantBatches(t, f,
 		[]string{"UPSERT registry.example.com. A 300 198.51.100.2 198.51.100.12", "UPSERT registry.example.com. TXT 300 " + ownerTXT},
 		[]string{"DELETE registry.example.com. A 300 198.51.100.2 198.51.100.12", "DELETE registry.example.com. TXT 300 " + ownerTXT})
-	if b := f.received()[1]; b.comment != "boot: teardown of cluster lab" {
-		t.Errorf("teardown comment %q", b.comment)
+	if b := f.Batches()[1]; b.Comment != "boot: teardown of cluster lab" {
+		t.Errorf("teardown comment %q", b.Comment)
 	}
-	got := f.sets(zone)
+	got := f.RecordSets(zone)
 	if want := append([]string{"example.com. NS 172800 ns-1.awsdns-00.com. ns-2.awsdns-00.net.",
 		"example.com. SOA 900 ns-1.awsdns-00.com. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400"}, unowned...); !slices.Equal(got, want) {
 		t.Errorf("records after Remove:\n got  %q\n want %q", got, want)
@@ -383,7 +363,7 @@ func TestDNSRemoveDeletesOnlyOwnedRecords(t *testing.T) {
 	if removed, err := d.Remove(context.Background()); err != nil || removed {
 		t.Fatalf("second Remove = %v, %v", removed, err)
 	}
-	if n := f.callCount("ChangeResourceRecordSets"); n != 2 {
+	if n := f.Calls("ChangeResourceRecordSets"); n != 2 {
 		t.Errorf("ChangeResourceRecordSets called %d times, want 2", n)
 	}
 	if !slices.ContainsFunc(lines, func(s string) bool {
@@ -395,8 +375,8 @@ func TestDNSRemoveDeletesOnlyOwnedRecords(t *testing.T) {
 
 func TestDNSSharesTXTWithOtherValues(t *testing.T) {
 	f, c := newTestRoute53(t)
-	zone := f.addZone("ZPUB", "example.com", false)
-	f.addSet(zone, xmlRRSet{Name: "registry.example.com", Type: "TXT", TTL: ptr(int64(3600)), Values: []string{`"site-verification=abc"`}})
+	zone := f.AddZone("ZPUB", "example.com", false)
+	f.PutRecordSet(zone, route53test.RecordSet{Name: "registry.example.com", Type: "TXT", TTL: 3600, Values: []string{`"site-verification=abc"`}})
 	var lines []string
 	d := testDNS(c, &lines)
 	if _, err := d.Ensure(context.Background()); err != nil {
@@ -408,26 +388,26 @@ func TestDNSSharesTXTWithOtherValues(t *testing.T) {
 	wantBatches(t, f,
 		[]string{"UPSERT registry.example.com. A 300 198.51.100.2 198.51.100.12", `UPSERT registry.example.com. TXT 300 "site-verification=abc" ` + ownerTXT},
 		[]string{"DELETE registry.example.com. A 300 198.51.100.2 198.51.100.12", `UPSERT registry.example.com. TXT 300 "site-verification=abc"`})
-	if got := f.sets(zone); !slices.Contains(got, `registry.example.com. TXT 300 "site-verification=abc"`) || len(got) != 3 {
+	if got := f.RecordSets(zone); !slices.Contains(got, `registry.example.com. TXT 300 "site-verification=abc"`) || len(got) != 3 {
 		t.Errorf("records after Remove: %q", got)
 	}
 }
 
 func TestDNSRemoveLeavesUnownedRecord(t *testing.T) {
 	f, c := newTestRoute53(t)
-	zone := f.addZone("ZPUB", "example.com", false)
-	f.addSet(zone, xmlRRSet{Name: "registry.example.com", Type: "A", TTL: ptr(int64(60)), Values: []string{"203.0.113.5"}})
-	f.addSet(zone, xmlRRSet{Name: "registry.example.com", Type: "TXT", TTL: ptr(int64(60)), Values: []string{`"heritage=boot,cluster=other"`}})
-	before := f.sets(zone)
+	zone := f.AddZone("ZPUB", "example.com", false)
+	f.PutRecordSet(zone, route53test.RecordSet{Name: "registry.example.com", Type: "A", TTL: 60, Values: []string{"203.0.113.5"}})
+	f.PutRecordSet(zone, route53test.RecordSet{Name: "registry.example.com", Type: "TXT", TTL: 60, Values: []string{`"heritage=boot,cluster=other"`}})
+	before := f.RecordSets(zone)
 	var lines []string
 	removed, err := testDNS(c, &lines).Remove(context.Background())
 	if err != nil || removed {
 		t.Fatalf("Remove = %v, %v; want false, nil", removed, err)
 	}
-	if n := f.callCount("ChangeResourceRecordSets"); n != 0 {
+	if n := f.Calls("ChangeResourceRecordSets"); n != 0 {
 		t.Errorf("ChangeResourceRecordSets called %d times", n)
 	}
-	if after := f.sets(zone); !slices.Equal(after, before) {
+	if after := f.RecordSets(zone); !slices.Equal(after, before) {
 		t.Errorf("records changed:\n before %q\n after  %q", before, after)
 	}
 	if !slices.ContainsFunc(lines, func(s string) bool {
@@ -439,7 +419,7 @@ func TestDNSRemoveLeavesUnownedRecord(t *testing.T) {
 
 func TestDNSInvalidInput(t *testing.T) {
 	f, c := newTestRoute53(t)
-	f.addZone("ZPUB", "example.com", false)
+	f.AddZone("ZPUB", "example.com", false)
 	for _, tc := range []struct {
 		name string
 		edit func(*DNS)
@@ -464,13 +444,13 @@ func TestDNSInvalidInput(t *testing.T) {
 			}
 		})
 	}
-	if n := f.callCount("ListHostedZonesByName"); n != 0 {
+	if n := f.Calls("ListHostedZonesByName"); n != 0 {
 		t.Errorf("bad input reached Route53 (%d zone lookups)", n)
 	}
 }
 
 func TestNewRoute53ClientNeedsCredentials(t *testing.T) {
-	route53Env(t, "", "")
+	route53test.SetCredentialsEnv(t, "", "")
 	_, err := NewRoute53Client(context.Background(), Route53Config{Endpoint: "http://127.0.0.1:9"})
 	if err == nil || !strings.Contains(err.Error(), "route53: no AWS credentials from the default chain") {
 		t.Fatalf("NewRoute53Client error = %v", err)
@@ -481,14 +461,14 @@ func TestNewRoute53ClientNeedsCredentials(t *testing.T) {
 // the secret key is never sent (the fake checks each request).
 func TestDNSNoSecretInOutput(t *testing.T) {
 	f, c := newTestRoute53(t)
-	f.addZone("ZPUB", "example.com", false)
+	f.AddZone("ZPUB", "example.com", false)
 	var lines []string
 	var errs []error
 	d := testDNS(c, &lines)
 	_, err := d.Ensure(context.Background())
 	errs = append(errs, err)
-	f.fail("ListHostedZonesByName", "SignatureDoesNotMatch", 1)
-	f.fail("ListHostedZonesByName", "InvalidClientTokenId", 1)
+	f.Fail("ListHostedZonesByName", "SignatureDoesNotMatch", 1)
+	f.Fail("ListHostedZonesByName", "InvalidClientTokenId", 1)
 	for range 2 {
 		_, err = d.Remove(context.Background())
 		errs = append(errs, err)
@@ -497,7 +477,7 @@ func TestDNSNoSecretInOutput(t *testing.T) {
 		t.Fatalf("injected auth errors did not surface: %v", errs)
 	}
 	d.Wait, d.Poll = 20*time.Millisecond, 5*time.Millisecond
-	f.pendingPolls = 1 << 30
+	f.SetPendingPolls(1 << 30)
 	d.Addresses = []string{"198.51.100.99"}
 	_, err = d.Ensure(context.Background())
 	errs = append(errs, err)
@@ -507,7 +487,7 @@ func TestDNSNoSecretInOutput(t *testing.T) {
 		}
 	}
 	for _, l := range lines {
-		if strings.Contains(l, testSecretKey) || strings.Contains(l, testSecretKey[:12]) {
+		if strings.Contains(l, route53test.SecretKey) || strings.Contains(l, route53test.SecretKey[:12]) {
 			t.Errorf("secret in output: %q", l)
 		}
 	}
@@ -518,28 +498,24 @@ func TestDNSNoSecretInOutput(t *testing.T) {
 // Route53's words and nothing is deleted.
 func TestDNSRemoveRejectedAfterConcurrentChange(t *testing.T) {
 	f, c := newTestRoute53(t)
-	zone := f.addZone("ZPUB", "example.com", false)
+	zone := f.AddZone("ZPUB", "example.com", false)
 	var lines []string
 	d := testDNS(c, &lines)
 	if _, err := d.Ensure(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	f.beforeChange = func(z *fakeZone) {
-		for i, rs := range z.sets {
-			if rs.Type == "A" {
-				z.sets[i].Values = []string{"203.0.113.9"}
-			}
-		}
-	}
+	f.BeforeChange(func() {
+		f.PutRecordSet(zone, route53test.RecordSet{Name: "registry.example.com", Type: "A", TTL: 300, Values: []string{"203.0.113.9"}})
+	})
 	removed, err := d.Remove(context.Background())
 	want := "InvalidChangeBatch: ChangeBatch errors occurred: Tried to delete resource record set [name='registry.example.com.', type='A', set-identifier=''] but the values provided do not match the current values"
 	if removed || err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("Remove = %v, %v; want false and an error with %q", removed, err, want)
 	}
-	if got := f.sets(zone); !slices.Contains(got, "registry.example.com. A 300 203.0.113.9") || !slices.Contains(got, "registry.example.com. TXT 300 "+ownerTXT) {
+	if got := f.RecordSets(zone); !slices.Contains(got, "registry.example.com. A 300 203.0.113.9") || !slices.Contains(got, "registry.example.com. TXT 300 "+ownerTXT) {
 		t.Errorf("records after the rejected batch: %q", got)
 	}
-	if n := f.callCount("ChangeResourceRecordSets"); n != 2 {
+	if n := f.Calls("ChangeResourceRecordSets"); n != 2 {
 		t.Errorf("ChangeResourceRecordSets called %d times, want 2 (a rejected batch is not retried)", n)
 	}
 }

@@ -370,6 +370,13 @@ type xmlChangeInfo struct {
 	Comment     string `xml:"Comment,omitempty"`
 }
 
+// xmlList holds the elements every list response has.
+type xmlList struct {
+	NS          string `xml:"xmlns,attr"`
+	IsTruncated bool   `xml:"IsTruncated"`
+	MaxItems    int    `xml:"MaxItems"`
+}
+
 type xmlHostedZone struct {
 	ID              string `xml:"Id"`
 	Name            string `xml:"Name"`
@@ -448,45 +455,56 @@ func (s *Server) pageSizeFor(r *http.Request) int {
 	return n
 }
 
+// pageFrom returns a list page of sorted items: up to n from the first whose
+// key is at least from (from the start when from is empty), and the index of
+// the item after the page, or -1 when the page ends the list.
+func pageFrom[T any](items []T, key func(T) string, from string, n int) ([]T, int) {
+	start := 0
+	if from != "" {
+		start = slices.IndexFunc(items, func(x T) bool { return key(x) >= from })
+		if start < 0 {
+			start = len(items)
+		}
+	}
+	end := min(start+n, len(items))
+	if end == len(items) {
+		return items[start:end], -1
+	}
+	return items[start:end], end
+}
+
 func (s *Server) listZones(w http.ResponseWriter, r *http.Request, _ []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	zones := slices.Clone(s.zones)
-	slices.SortStableFunc(zones, func(a, b *zone) int {
-		return strings.Compare(sortKey(a.name)+" "+a.id, sortKey(b.name)+" "+b.id)
-	})
+	zoneKey := func(z *zone) string { return sortKey(z.name) + " " + z.id }
+	slices.SortStableFunc(zones, func(a, b *zone) int { return strings.Compare(zoneKey(a), zoneKey(b)) })
 	q := r.URL.Query()
-	start := 0
+	from := ""
 	if dns := q.Get("dnsname"); dns != "" {
-		from := sortKey(fqdn(dns)) + " "
+		from = sortKey(fqdn(dns)) + " "
 		if id := q.Get("hostedzoneid"); id != "" {
 			from += "/hostedzone/" + id
-		}
-		start = slices.IndexFunc(zones, func(z *zone) bool { return sortKey(z.name)+" "+z.id >= from })
-		if start < 0 {
-			start = len(zones)
 		}
 	} else if q.Get("hostedzoneid") != "" {
 		writeAWSError(w, http.StatusBadRequest, "InvalidInput", "hostedzoneid needs dnsname")
 		return
 	}
 	n := s.pageSizeFor(r)
-	page := zones[start:min(start+n, len(zones))]
+	page, next := pageFrom(zones, zoneKey, from, n)
 	type response struct {
 		XMLName          xml.Name        `xml:"ListHostedZonesByNameResponse"`
-		NS               string          `xml:"xmlns,attr"`
 		HostedZones      []xmlHostedZone `xml:"HostedZones>HostedZone"`
 		DNSName          string          `xml:"DNSName,omitempty"`
-		IsTruncated      bool            `xml:"IsTruncated"`
 		NextDNSName      string          `xml:"NextDNSName,omitempty"`
 		NextHostedZoneID string          `xml:"NextHostedZoneId,omitempty"`
-		MaxItems         int             `xml:"MaxItems"`
+		xmlList
 	}
-	out := response{NS: route53NS, DNSName: q.Get("dnsname"), MaxItems: n}
+	out := response{DNSName: q.Get("dnsname"), xmlList: xmlList{NS: route53NS, MaxItems: n}}
 	for _, z := range page {
 		out.HostedZones = append(out.HostedZones, xmlHostedZone{ID: z.id, Name: z.name, CallerReference: "ref-" + z.id, PrivateZone: z.private, RecordCount: len(z.sets)})
 	}
-	if next := start + n; next < len(zones) {
+	if next >= 0 {
 		out.IsTruncated, out.NextDNSName, out.NextHostedZoneID = true, zones[next].name, strings.TrimPrefix(zones[next].id, "/hostedzone/")
 	}
 	writeXML(w, http.StatusOK, out)
@@ -510,30 +528,25 @@ func (s *Server) listSets(w http.ResponseWriter, r *http.Request, _ []byte) {
 	}
 	sortSets(z.sets)
 	q := r.URL.Query()
-	start := 0
+	from := ""
 	if name := q.Get("name"); name != "" {
-		from := sortKey(fqdn(name)) + " " + q.Get("type") + " " + q.Get("identifier")
-		start = slices.IndexFunc(z.sets, func(rs RecordSet) bool { return setKey(rs) >= from })
-		if start < 0 {
-			start = len(z.sets)
-		}
+		from = sortKey(fqdn(name)) + " " + q.Get("type") + " " + q.Get("identifier")
 	}
 	n := s.pageSizeFor(r)
+	page, next := pageFrom(z.sets, setKey, from, n)
 	type response struct {
 		XMLName              xml.Name   `xml:"ListResourceRecordSetsResponse"`
-		NS                   string     `xml:"xmlns,attr"`
 		Sets                 []xmlRRSet `xml:"ResourceRecordSets>ResourceRecordSet"`
-		IsTruncated          bool       `xml:"IsTruncated"`
 		NextRecordName       string     `xml:"NextRecordName,omitempty"`
 		NextRecordType       string     `xml:"NextRecordType,omitempty"`
 		NextRecordIdentifier string     `xml:"NextRecordIdentifier,omitempty"`
-		MaxItems             int        `xml:"MaxItems"`
+		xmlList
 	}
-	out := response{NS: route53NS, MaxItems: n}
-	for _, rs := range z.sets[start:min(start+n, len(z.sets))] {
+	out := response{xmlList: xmlList{NS: route53NS, MaxItems: n}}
+	for _, rs := range page {
 		out.Sets = append(out.Sets, toXML(rs))
 	}
-	if next := start + n; next < len(z.sets) {
+	if next >= 0 {
 		rs := z.sets[next]
 		out.IsTruncated, out.NextRecordName, out.NextRecordType, out.NextRecordIdentifier = true, rs.Name, rs.Type, rs.SetIdentifier
 	}
