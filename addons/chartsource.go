@@ -18,10 +18,12 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/registry"
 	"helm.sh/helm/v3/pkg/repo"
 	"sigs.k8s.io/yaml"
 
+	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -39,7 +41,20 @@ type ChartSource struct {
 	// Required except with Path, where it is checked against the chart when set.
 	Version string
 	Path    string
+	// Bundle, when set, is the bundle folder (packages.bundle) whose chart
+	// archive Path is; errors about the archive name packages.bundle.
+	Bundle string
+	// NotInBundle, when set, says why a bundle in use does not provide this
+	// chart (what it holds instead); a failed download's error ends with it.
+	NotInBundle string
 }
+
+// Slots of the upstream charts: their fields under addons in the inventory,
+// which is also how a bundle's manifest names them.
+const (
+	SlotIngressNginx = "ingressNginx"
+	SlotCertManager  = "certManager"
+)
 
 // ChartSourceOf returns the source the inventory's chart c describes; field
 // names it in errors.
@@ -47,8 +62,53 @@ func ChartSourceOf(field string, c inventory.Chart) ChartSource {
 	return ChartSource{Field: field, Repository: c.Repository, Name: c.Name, Version: c.Version, Path: c.Path}
 }
 
+// UpstreamChartSources returns the sources of the upstream charts boot
+// installs, in install order: addons.certManager, then addons.ingressNginx.
+func UpstreamChartSources(a inventory.Addons) []ChartSource {
+	return []ChartSource{
+		ChartSourceOf("addons."+SlotCertManager, a.CertManager),
+		ChartSourceOf("addons."+SlotIngressNginx, a.IngressNginx),
+	}
+}
+
+// Slot is the source's field under addons, e.g. "ingressNginx".
+func (s ChartSource) Slot() string { return strings.TrimPrefix(s.Field, "addons.") }
+
+// FromBundle returns where s, an upstream chart of an inventory whose
+// packages come from the bundle folder dir (packages.bundle), is loaded
+// from. Without a Path, when the bundle's manifest holds s's slot at s's
+// exact name and version, that is the bundle's archive, after checking only
+// that file's size and sha256 against the manifest; otherwise it is s
+// itself, noting what the bundle holds so a failed download says so. A chart
+// with a Path stays as it is.
+func (s ChartSource) FromBundle(dir string) (ChartSource, error) {
+	if s.Path != "" {
+		return s, nil
+	}
+	m, err := bundle.ReadManifest(dir)
+	if err != nil {
+		return s, fmt.Errorf("packages.bundle: %w", err)
+	}
+	name := s.Name
+	if name == "" && strings.HasPrefix(s.Repository, "oci://") {
+		name = s.Repository[strings.LastIndex(s.Repository, "/")+1:]
+	}
+	c, ok := m.Chart(s.Slot())
+	if !ok || c.Name != name || !sameVersion(c.Version, s.Version) {
+		s.NotInBundle = fmt.Sprintf("the bundle %s holds no chart %s %s for %s (it holds %s)", dir, name, s.Version, s.Field, m.ChartsHeld())
+		return s, nil
+	}
+	p, err := m.VerifiedFile(dir, c.Path)
+	if err != nil {
+		return s, fmt.Errorf("packages.bundle: %w", err)
+	}
+	return ChartSource{Field: s.Field, Name: c.Name, Version: s.Version, Path: p, Bundle: dir}, nil
+}
+
 func (s ChartSource) String() string {
 	switch {
+	case s.Bundle != "":
+		return "bundle " + s.Bundle + " (" + s.Path + ")"
 	case s.Path != "":
 		return s.Path
 	case strings.HasPrefix(s.Repository, "oci://"):
@@ -120,23 +180,94 @@ func sameVersion(a, b string) bool {
 // Load returns the chart src names, checked to be that chart at that version.
 func (l ChartLoader) Load(ctx context.Context, src ChartSource) (*chart.Chart, error) {
 	if src.Path != "" {
-		if src.Version != "" {
-			if err := CheckVersion(src.field("version"), src.Version); err != nil {
-				return nil, err
-			}
-		}
-		c, err := loader.Load(src.Path)
-		if err != nil {
-			return nil, fmt.Errorf("%s: loading chart %s: %w", src.field("path"), src.Path, err)
-		}
-		return c, src.check(c)
+		c, _, err := src.loadPath(false)
+		return c, err
 	}
+	c, _, err := l.download(ctx, src)
+	return c, err
+}
+
+// Archive is Load that also returns the chart as a .tgz archive: a
+// repository's archive as it was served (digest-checked), a local .tgz as it
+// is, a local chart folder packaged with Helm's chartutil.Save.
+func (l ChartLoader) Archive(ctx context.Context, src ChartSource) ([]byte, *chart.Chart, error) {
+	if src.Path != "" {
+		c, data, err := src.loadPath(true)
+		return data, c, err
+	}
+	c, data, err := l.download(ctx, src)
+	return data, c, err
+}
+
+// loadPath loads a local chart folder or archive (Path) and checks it; with
+// archive it also returns the chart as a .tgz.
+func (s ChartSource) loadPath(archive bool) (*chart.Chart, []byte, error) {
+	field := s.field("path")
+	if s.Bundle != "" {
+		field = "packages.bundle"
+	}
+	if s.Version != "" {
+		if err := CheckVersion(s.field("version"), s.Version); err != nil {
+			return nil, nil, err
+		}
+	}
+	st, err := os.Stat(s.Path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: loading chart %s: %w", field, s, err)
+	}
+	if !st.IsDir() {
+		data, err := os.ReadFile(s.Path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: loading chart %s: %w", field, s, err)
+		}
+		c, err := loader.LoadArchive(bytes.NewReader(data))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: loading chart %s: %w", field, s, err)
+		}
+		return c, data, s.check(c)
+	}
+	c, err := loader.LoadDir(s.Path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: loading chart %s: %w", field, s, err)
+	}
+	if err := s.check(c); err != nil || !archive {
+		return c, nil, err
+	}
+	tmp, err := os.MkdirTemp("", "boot-chart-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() { _ = os.RemoveAll(tmp) }()
+	p, err := chartutil.Save(c, tmp)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: packaging chart %s: %w", field, s, err)
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, data, nil
+}
+
+// download loads a repository chart (from the cache when it holds it) and
+// returns it with its archive. A failure ends with src.NotInBundle.
+func (l ChartLoader) download(ctx context.Context, src ChartSource) (*chart.Chart, []byte, error) {
+	c, data, err := l.fetch(ctx, src)
+	if err != nil && src.NotInBundle != "" {
+		err = fmt.Errorf("%w; %s", err, src.NotInBundle)
+	}
+	return c, data, err
+}
+
+// fetch loads a chart from an http(s) repository or an oci:// reference,
+// through the cache.
+func (l ChartLoader) fetch(ctx context.Context, src ChartSource) (*chart.Chart, []byte, error) {
 	if err := CheckVersion(src.field("version"), src.Version); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	u, err := url.Parse(src.Repository)
 	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("%s: %q is not a chart repository (an https:// repository or an oci:// chart reference)", src.field("repository"), src.Repository)
+		return nil, nil, fmt.Errorf("%s: %q is not a chart repository (an https:// repository or an oci:// chart reference)", src.field("repository"), src.Repository)
 	}
 	switch u.Scheme {
 	case "oci":
@@ -145,20 +276,20 @@ func (l ChartLoader) Load(ctx context.Context, src ChartSource) (*chart.Chart, e
 		}
 	case "http", "https":
 		if src.Name == "" {
-			return nil, fmt.Errorf("%s: is missing (the chart's name in repository %s)", src.field("name"), src.Repository)
+			return nil, nil, fmt.Errorf("%s: is missing (the chart's name in repository %s)", src.field("name"), src.Repository)
 		}
 	default:
-		return nil, fmt.Errorf("%s: %q is not a chart repository (an https:// repository or an oci:// chart reference)", src.field("repository"), src.Repository)
+		return nil, nil, fmt.Errorf("%s: %q is not a chart repository (an https:// repository or an oci:// chart reference)", src.field("repository"), src.Repository)
 	}
 
 	cache, err := l.cache()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	key := cacheKey(src)
 	if data, ok := cache.lookup(key); ok {
 		if c, err := src.loadArchive(data); err == nil {
-			return c, nil
+			return c, data, nil
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.timeout())
@@ -171,16 +302,16 @@ func (l ChartLoader) Load(ctx context.Context, src ChartSource) (*chart.Chart, e
 		data, digest, err = l.fetchHTTP(ctx, src)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, err := src.loadArchive(data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := cache.store(key, digest, data); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, data, nil
 }
 
 func (l ChartLoader) timeout() time.Duration {

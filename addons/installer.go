@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -119,11 +120,11 @@ func (in *Installer) Plan(ctx context.Context) ([]Release, error) {
 	if inv == nil {
 		return nil, errors.New("addons: no inventory")
 	}
-	certManager, err := in.Charts.Load(ctx, ChartSourceOf("addons.certManager", inv.Addons.CertManager))
+	certManager, err := in.upstreamChart(ctx, ChartSourceOf("addons."+SlotCertManager, inv.Addons.CertManager))
 	if err != nil {
 		return nil, err
 	}
-	ingress, err := in.Charts.Load(ctx, ChartSourceOf("addons.ingressNginx", inv.Addons.IngressNginx))
+	ingress, err := in.upstreamChart(ctx, ChartSourceOf("addons."+SlotIngressNginx, inv.Addons.IngressNginx))
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +169,33 @@ func (in *Installer) Plan(ctx context.Context) ([]Release, error) {
 		rel(IngressNginxRelease, IngressNginxNamespace, Release{Chart: ingress, Values: ingressValues}),
 		rel(DefaultRegistryRelease, inv.Registry.Namespace, Release{Chart: registry, Values: registryValues}),
 	}, nil
+}
+
+// upstreamChart loads an upstream chart from its source. With packages from
+// a bundle and no addons.<slot>.path, the chart comes from the bundle when
+// the bundle holds it (see ChartSource.FromBundle), and a step named
+// "chart addons.<slot>: <name> <version> from bundle" (or "from <repository>
+// (not in the bundle)") reports where it came from.
+func (in *Installer) upstreamChart(ctx context.Context, src ChartSource) (*chart.Chart, error) {
+	inv := in.Inventory
+	if inv.Packages.Source != inventory.SourceBundle || src.Path != "" {
+		return in.Charts.Load(ctx, src)
+	}
+	src, err := src.FromBundle(inv.Packages.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	from := "bundle"
+	if src.Bundle == "" {
+		from = src.Repository + " (not in the bundle)"
+	}
+	var c *chart.Chart
+	err = in.step(fmt.Sprintf("chart %s: %s %s from %s", src.Field, src.Name, src.Version, from), func() (bool, int, error) {
+		var err error
+		c, err = in.Charts.Load(ctx, src)
+		return false, 0, err
+	})
+	return c, err
 }
 
 func (in *Installer) clientset() (kubernetes.Interface, error) {

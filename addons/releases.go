@@ -4,8 +4,6 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/chart"
@@ -313,11 +311,7 @@ func RegistryImageValues(inv *inventory.Inventory) (map[string]any, error) {
 	if repo == "" {
 		return nil, fmt.Errorf("cluster.imageRepository: is empty: with packages.source bundle the registry's images come from there")
 	}
-	data, err := os.ReadFile(filepath.Join(inv.Packages.Bundle, bundle.ManifestName))
-	if err != nil {
-		return nil, fmt.Errorf("packages.bundle: %w", err)
-	}
-	m, err := bundle.ParseManifest(data)
+	m, err := bundle.ReadManifest(inv.Packages.Bundle)
 	if err != nil {
 		return nil, fmt.Errorf("packages.bundle: %w", err)
 	}
