@@ -22,12 +22,21 @@ type addonsFlags struct {
 	wait            bool
 	timeout         time.Duration
 	route53Endpoint string
+	dnsServer       string // HOST:PORT answering the closing verify's DNS check
 }
 
 func (f *addonsFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.wait, "wait", true, "wait for each release's pods to be ready before the next one")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", addons.DefaultReleaseTimeout, "how long each release may take")
 	cmd.Flags().StringVar(&f.route53Endpoint, "route53-endpoint", "", "send Route53 calls to this URL instead of AWS (tests, proxies)")
+	cmd.Flags().Var((*dnsServerValue)(&f.dnsServer), "dns-server", dnsServerUsage)
+}
+
+// verifyFlags are the closing verify's: through the registry's Service (the
+// ingress, certificate and DNS may still be settling, so their problems are
+// warnings), with the DNS check asking --dns-server when given.
+func (f addonsFlags) verifyFlags() verifyFlags {
+	return verifyFlags{throughService: true, justInstalled: true, dnsServer: f.dnsServer}
 }
 
 func newAddonsCmd(g *globals) *cobra.Command {
@@ -118,7 +127,7 @@ func runAddons(ctx context.Context, g *globals, inv *inventory.Inventory, f addo
 	if f.wait {
 		// The registry is up: push and pull through its Service. (boot
 		// verify also goes through the ingress and the DNS name.)
-		if err := runVerify(ctx, inv, verifyFlags{throughService: true, justInstalled: true}, log, out); err != nil {
+		if err := runVerify(ctx, inv, f.verifyFlags(), log, out); err != nil {
 			return err
 		}
 	}

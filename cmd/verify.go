@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
+	"golang.org/x/net/dns/dnsmessage"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -41,7 +47,41 @@ type verifyFlags struct {
 	// justInstalled: the certificate and DNS may lag a fresh install; their
 	// problems are warnings then.
 	justInstalled bool
+	// dnsServer (HOST:PORT), when set, answers the DNS check instead of
+	// this machine's resolver.
+	dnsServer string
 }
+
+// dnsServerUsage is --dns-server's help, shared by verify, addons and up.
+const dnsServerUsage = "check registry.host's DNS by asking this server (HOST:PORT) instead of this machine's resolver: " +
+	"the zone's authoritative server (e.g. one of its Route53 name servers) shows a new or changed record before resolver caches expire, " +
+	"and answers as the outside world sees it where split-horizon DNS gives this machine other addresses"
+
+// dnsServerValue is a --dns-server flag: HOST:PORT, checked when set.
+type dnsServerValue string
+
+func (v *dnsServerValue) String() string { return string(*v) }
+func (v *dnsServerValue) Type() string   { return "HOST:PORT" }
+
+func (v *dnsServerValue) Set(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	switch {
+	case err != nil:
+		return fmt.Errorf("want HOST:PORT, e.g. ns-1.awsdns-00.com:53, 192.0.2.53:53 or [2001:db8::53]:53 (%v)", err)
+	case host == "":
+		return fmt.Errorf("%q has no host before the port (want HOST:PORT)", s)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && (len(host) > 253 || !hostnameRe.MatchString(host)) {
+		return fmt.Errorf("host %q is neither an IP address nor a DNS name", host)
+	}
+	*v = dnsServerValue(s)
+	return nil
+}
+
+var hostnameRe = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$`)
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	var f verifyFlags
@@ -60,12 +100,21 @@ certificate that is not ready make it exit 1.
 By default it goes to https://<registry.host>, through the ingress.
 --through-service goes instead to the registry's Service through an SSH
 tunnel to the control plane (to tell registry problems from ingress, DNS or
-certificate problems, or where the host name does not resolve yet).`,
+certificate problems, or where the host name does not resolve yet).
+
+The DNS check asks this machine's resolver by default. --dns-server asks the
+given server instead, and only it (no hosts file, no search domains, no
+cache): the zone's authoritative server shows the record boot just wrote
+before resolvers' caches expire, and under split-horizon DNS it shows what
+the outside world sees rather than what this machine is told.`,
 		Example: `  # as a user would, through the ingress
   boot verify -i inventory.yaml
 
   # straight to the registry's Service, through SSH
-  boot verify -i inventory.yaml --through-service`,
+  boot verify -i inventory.yaml --through-service
+
+  # the record as the zone's authoritative server has it now
+  boot verify -i inventory.yaml --dns-server ns-1.awsdns-00.com:53`,
 		Args: usage(cobra.NoArgs),
 		RunE: g.withInventory(func(ctx context.Context, inv *inventory.Inventory, log *slog.Logger) error {
 			return runVerify(ctx, inv, f, log, newPrinter(g.stdout, g.Output))
@@ -73,6 +122,7 @@ certificate problems, or where the host name does not resolve yet).`,
 	}
 	cmd.Flags().BoolVar(&f.throughService, "through-service", false, "reach the registry's Service through an SSH tunnel to the control plane instead of its host name")
 	cmd.Flags().BoolVar(&f.insecure, "insecure-skip-tls-verify", false, "do not check the registry's certificate (a self-signed issuer's CA is not in this machine's trust store)")
+	cmd.Flags().Var((*dnsServerValue)(&f.dnsServer), "dns-server", dnsServerUsage)
 	return cmd
 }
 
@@ -175,7 +225,7 @@ func runVerify(ctx context.Context, inv *inventory.Inventory, f verifyFlags, log
 	}
 	r.certificate(ctx, cfg, ns)
 	if inv.DNS.Provider != inventory.DNSNone {
-		r.dns(ctx, inv.Registry.Host, inv.RecordAddresses())
+		r.dns(ctx, f.dnsServer, inv.Registry.Host, inv.RecordAddresses())
 	}
 	if len(r.failed) > 0 {
 		return fmt.Errorf("verify: %s failed, see above", strings.Join(r.failed, ", "))
@@ -298,11 +348,20 @@ func (r *verifyReport) certificate(ctx context.Context, cfg *rest.Config, namesp
 	}
 }
 
-// dns checks that host resolves to exactly the expected addresses.
-func (r *verifyReport) dns(ctx context.Context, host string, want []string) {
+// dns checks that host resolves to exactly the expected addresses, asking
+// server (HOST:PORT) when it is set, else this machine's resolver.
+func (r *verifyReport) dns(ctx context.Context, server, host string, want []string) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	got, err := net.DefaultResolver.LookupHost(ctx, host)
+	var got []string
+	var err error
+	asked := ""
+	if server == "" {
+		got, err = net.DefaultResolver.LookupHost(ctx, host)
+	} else {
+		got, err = lookupAt(ctx, server, host)
+		asked = " (asked " + server + ")"
+	}
 	if err != nil {
 		r.fail("dns", host+": "+err.Error())
 		return
@@ -310,11 +369,164 @@ func (r *verifyReport) dns(ctx context.Context, host string, want []string) {
 	slices.Sort(got)
 	w := slices.Clone(want)
 	slices.Sort(w)
+	list := func(addrs []string) string {
+		if len(addrs) == 0 {
+			return "no address"
+		}
+		return strings.Join(addrs, ", ")
+	}
 	if !slices.Equal(got, w) {
-		r.fail("dns", fmt.Sprintf("%s resolves to %s, want %s", host, strings.Join(got, ", "), strings.Join(w, ", ")))
+		r.fail("dns", fmt.Sprintf("%s resolves to %s, want %s%s", host, list(got), list(w), asked))
 		return
 	}
-	r.ok("dns", host+" resolves to "+strings.Join(got, ", "))
+	r.ok("dns", host+" resolves to "+list(got)+asked)
+}
+
+// lookupAt asks the DNS server at server (HOST:PORT) for host's A and AAAA
+// records, over UDP, and over TCP when the answer comes truncated. Unlike the
+// system resolver it reads no hosts file and appends no search domain: the
+// answer is that server's.
+func lookupAt(ctx context.Context, server, host string) ([]string, error) {
+	fq := strings.ToLower(strings.TrimSuffix(host, ".")) + "."
+	name, err := dnsmessage.NewName(fq)
+	if err != nil {
+		return nil, err
+	}
+	var addrs []string
+	for _, typ := range []dnsmessage.Type{dnsmessage.TypeA, dnsmessage.TypeAAAA} {
+		q := dnsmessage.Question{Name: name, Type: typ, Class: dnsmessage.ClassINET}
+		m, err := askDNS(ctx, server, q)
+		if err != nil {
+			return nil, fmt.Errorf("asking %s: %w", server, err)
+		}
+		switch m.RCode {
+		case dnsmessage.RCodeSuccess:
+		case dnsmessage.RCodeNameError:
+			return nil, fmt.Errorf("%s answered NXDOMAIN (no such name)", server)
+		default:
+			return nil, fmt.Errorf("%s answered %s to the %s query", server, rcodeName(m.RCode), strings.TrimPrefix(typ.String(), "Type"))
+		}
+		// The names that lead to the addresses: host and the CNAMEs the
+		// answer gives for it.
+		cnames := map[string]string{}
+		for _, a := range m.Answers {
+			if c, ok := a.Body.(*dnsmessage.CNAMEResource); ok {
+				cnames[strings.ToLower(a.Header.Name.String())] = strings.ToLower(c.CNAME.String())
+			}
+		}
+		names := map[string]bool{fq: true}
+		for n, hops := fq, 0; cnames[n] != "" && hops < 8; hops++ {
+			n = cnames[n]
+			names[n] = true
+		}
+		for _, a := range m.Answers {
+			if !names[strings.ToLower(a.Header.Name.String())] {
+				continue
+			}
+			switch b := a.Body.(type) {
+			case *dnsmessage.AResource:
+				addrs = append(addrs, netip.AddrFrom4(b.A).String())
+			case *dnsmessage.AAAAResource:
+				addrs = append(addrs, netip.AddrFrom16(b.AAAA).String())
+			}
+		}
+	}
+	return addrs, nil
+}
+
+func rcodeName(c dnsmessage.RCode) string {
+	switch c {
+	case dnsmessage.RCodeServerFailure:
+		return "SERVFAIL"
+	case dnsmessage.RCodeRefused:
+		return "REFUSED (it does not serve that name)"
+	case dnsmessage.RCodeFormatError:
+		return "FORMERR"
+	case dnsmessage.RCodeNotImplemented:
+		return "NOTIMP"
+	}
+	return c.String()
+}
+
+// askDNS sends one question to server: over UDP, up to 3 tries of 3 seconds
+// each within ctx, then over TCP when the UDP answer is truncated.
+func askDNS(ctx context.Context, server string, q dnsmessage.Question) (*dnsmessage.Message, error) {
+	req := dnsmessage.Message{Header: dnsmessage.Header{ID: uint16(rand.Uint32()), RecursionDesired: true}, Questions: []dnsmessage.Question{q}}
+	var opt dnsmessage.ResourceHeader
+	if err := opt.SetEDNS0(1232, dnsmessage.RCodeSuccess, false); err != nil {
+		return nil, err
+	}
+	req.Additionals = []dnsmessage.Resource{{Header: opt, Body: &dnsmessage.OPTResource{}}}
+	msg, err := req.Pack()
+	if err != nil {
+		return nil, err
+	}
+	var m *dnsmessage.Message
+	for try := 0; try < 3; try++ {
+		m, err = exchangeDNS(ctx, "udp", server, msg, req.Header.ID, q)
+		var ne net.Error
+		if err == nil || ctx.Err() != nil || !errors.As(err, &ne) || !ne.Timeout() {
+			break
+		}
+	}
+	if err == nil && m.Truncated {
+		m, err = exchangeDNS(ctx, "tcp", server, msg, req.Header.ID, q)
+	}
+	return m, err
+}
+
+// exchangeDNS sends a query message over network and returns the answer to
+// it, waiting at most 3 seconds and never past ctx. Over UDP, datagrams that
+// do not answer the query are ignored.
+func exchangeDNS(ctx context.Context, network, server string, msg []byte, id uint16, q dnsmessage.Question) (*dnsmessage.Message, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, server)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Now()) })
+	defer stop()
+	deadline := time.Now().Add(3 * time.Second)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	if err := c.SetDeadline(deadline); err != nil {
+		return nil, err
+	}
+	if network == "tcp" {
+		msg = append(binary.BigEndian.AppendUint16(nil, uint16(len(msg))), msg...)
+	}
+	if _, err := c.Write(msg); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 65535)
+	for {
+		var n int
+		if network == "tcp" {
+			var size [2]byte
+			if _, err = io.ReadFull(c, size[:]); err == nil {
+				n = int(binary.BigEndian.Uint16(size[:]))
+				_, err = io.ReadFull(c, buf[:n])
+			}
+		} else {
+			n, err = c.Read(buf)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, err
+		}
+		var m dnsmessage.Message
+		if m.Unpack(buf[:n]) == nil && m.Response && m.ID == id &&
+			(len(m.Questions) == 0 || len(m.Questions) == 1 && m.Questions[0].Type == q.Type && strings.EqualFold(m.Questions[0].Name.String(), q.Name.String())) {
+			return &m, nil
+		}
+		if network == "tcp" {
+			return nil, errors.New("the answer does not match the question")
+		}
+	}
 }
 
 // readLayers reads every layer of img, so that a missing blob shows.
