@@ -52,9 +52,12 @@ func chartPath(name, version string) string {
 }
 
 // checkCharts checks, before anything is built, that every archive is a
-// Helm chart named and versioned as it says, and that no slot is given twice.
+// Helm chart named and versioned as it says, that no slot is given twice,
+// and that slots sharing a chart name and version share the archive too
+// (they share its file).
 func checkCharts(charts []ChartArchive) error {
 	slots := map[string]bool{}
+	files := map[string]ChartArchive{}
 	for i, c := range charts {
 		what := fmt.Sprintf("bundle: chart %d (slot %q)", i, c.Slot)
 		switch {
@@ -75,19 +78,29 @@ func checkCharts(charts []ChartArchive) error {
 		if ch.Metadata.Name != c.Name || ch.Metadata.Version != c.Version {
 			return fmt.Errorf("%s: the archive holds chart %s %s, not %s %s", what, ch.Metadata.Name, ch.Metadata.Version, c.Name, c.Version)
 		}
+		rel := chartPath(c.Name, c.Version)
+		if other, ok := files[rel]; ok && !bytes.Equal(other.Data, c.Data) {
+			return fmt.Errorf("%s: another archive of %s %s than slot %q's; both would be %s", what, c.Name, c.Version, other.Slot, rel)
+		}
+		files[rel] = c
 	}
 	return nil
 }
 
 // addCharts writes each archive as charts/<name>-<version>.tgz through add
-// (which lists it among the manifest's files) and returns the manifest's
-// chart entries. The archives must have passed checkCharts.
+// (which lists it among the manifest's files; once for slots sharing it) and
+// returns the manifest's chart entries. The archives must have passed
+// checkCharts.
 func addCharts(add addFunc, charts []ChartArchive) ([]Chart, error) {
 	var out []Chart
+	written := map[string]bool{}
 	for _, c := range charts {
 		rel := chartPath(c.Name, c.Version)
-		if err := add(rel, "", c.Data, 0o644, c.Name, c.Version); err != nil {
-			return nil, fmt.Errorf("bundle: chart %s: %w", rel, err)
+		if !written[rel] {
+			if err := add(rel, "", c.Data, 0o644, c.Name, c.Version); err != nil {
+				return nil, fmt.Errorf("bundle: chart %s: %w", rel, err)
+			}
+			written[rel] = true
 		}
 		out = append(out, Chart{Slot: c.Slot, Name: c.Name, Version: c.Version, Path: rel})
 	}

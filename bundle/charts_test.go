@@ -12,12 +12,12 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 )
 
-// chartArchive packages a small chart named name at version with Helm's
-// chartutil.Save and returns the archive's bytes.
-func chartArchive(t *testing.T, name, version string) []byte {
+// chartArchive packages a small chart named name at version (and described
+// as description) with Helm's chartutil.Save and returns the archive's bytes.
+func chartArchive(t *testing.T, name, version string, description ...string) []byte {
 	t.Helper()
 	c := &chart.Chart{
-		Metadata:  &chart.Metadata{APIVersion: chart.APIVersionV2, Name: name, Version: version},
+		Metadata:  &chart.Metadata{APIVersion: chart.APIVersionV2, Name: name, Version: version, Description: strings.Join(description, " ")},
 		Values:    map[string]any{"replicas": 1},
 		Templates: []*chart.File{{Name: "templates/cm.yaml", Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n")}},
 	}
@@ -177,6 +177,8 @@ func TestCheckCharts(t *testing.T) {
 		{"not an archive", []ChartArchive{{Slot: "a", Name: "hello", Version: "0.1.0", Data: []byte("hello")}}, "hello 0.1.0: not a chart archive"},
 		{"other version", []ChartArchive{{Slot: "a", Name: "hello", Version: "0.2.0", Data: hello}}, "the archive holds chart hello 0.1.0, not hello 0.2.0"},
 		{"other name", []ChartArchive{{Slot: "a", Name: "world", Version: "0.1.0", Data: hello}}, "the archive holds chart hello 0.1.0, not world 0.1.0"},
+		{"two archives of one version", []ChartArchive{{Slot: "a", Name: "hello", Version: "0.1.0", Data: hello}, {Slot: "b", Name: "hello", Version: "0.1.0", Data: chartArchive(t, "hello", "0.1.0", "another")}},
+			`another archive of hello 0.1.0 than slot "a"'s; both would be charts/hello-0.1.0.tgz`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,8 +191,17 @@ func TestCheckCharts(t *testing.T) {
 	if err := checkCharts([]ChartArchive{{Slot: "ingressNginx", Name: "hello", Version: "0.1.0", Data: hello}}); err != nil {
 		t.Fatalf("a good chart: %v", err)
 	}
+	// Two slots with the same archive share its file.
+	dir := chartBundle(t, []ChartArchive{{Slot: "ingressNginx", Name: "hello", Version: "0.1.0", Data: hello}, {Slot: "certManager", Name: "hello", Version: "0.1.0", Data: hello}})
+	b, err := Open(dir)
+	if err != nil {
+		t.Fatalf("two slots sharing a chart: %v", err)
+	}
+	if len(b.Manifest.Charts) != 2 || b.Manifest.Charts[0].Path != b.Manifest.Charts[1].Path || len(b.Manifest.Files) != 2 {
+		t.Errorf("two slots sharing a chart: charts %+v, files %+v", b.Manifest.Charts, b.Manifest.Files)
+	}
 	// Build checks the charts before anything else that takes time.
-	err := Build(t.Context(), Options{KubernetesVersion: "v1.37.2", Out: t.TempDir(), CacheDir: t.TempDir(), Charts: cases[0].charts})
+	err = Build(t.Context(), Options{KubernetesVersion: "v1.37.2", Out: t.TempDir(), CacheDir: t.TempDir(), Charts: cases[0].charts})
 	if err == nil || !strings.Contains(err.Error(), `slot "Ingress Nginx"`) {
 		t.Fatalf("Build with a bad chart: %v", err)
 	}
