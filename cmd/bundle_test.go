@@ -1,0 +1,289 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+
+	"github.com/bootctl/boot/addons"
+	"github.com/bootctl/boot/bundle"
+	"github.com/bootctl/boot/inventory"
+)
+
+// helloPath is the test chart's folder, absolute (an inventory's relative
+// paths are relative to its own folder).
+func helloPath(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs("../addons/testdata/charts/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func sha256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// bundleInventory writes an inventory whose addons section is addonsYAML and
+// returns its path.
+func bundleInventory(t *testing.T, addonsYAML string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "inventory.yaml")
+	text := `apiVersion: boot/v1alpha1
+kind: Cluster
+metadata:
+  name: lab
+hosts:
+  - {name: cp1, address: 192.0.2.10, role: control-plane}
+  - {name: w1, address: 192.0.2.11, role: worker}
+registry:
+  host: registry.example.com
+  issuer: selfsigned
+` + addonsYAML
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// helloArchive packages the test chart at version and returns its path.
+func helloArchive(t *testing.T, version string) string {
+	t.Helper()
+	c, err := loader.LoadDir(helloPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Metadata.Version = version
+	p, err := chartutil.Save(c, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// closedAddr is a loopback address where nothing listens: a chart
+// repository that cannot be reached, as on a machine without internet.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// nonEmptyDir is an --out that Build refuses at once (not empty, no
+// manifest), so a command line test sees whether Build was reached without
+// building anything.
+func nonEmptyDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "keep"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+const refused = "is not empty and holds no manifest.json: refusing to replace it"
+
+func TestBundleBuildHelp(t *testing.T) {
+	code, stdout, _ := run(t, "bundle", "build", "--help")
+	if code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{
+		"--addon-charts", "--addon-charts=false", "-i inventory.yaml", "addons.ingressNginx and addons.certManager",
+		"a chart with a path is packed", "ingress-nginx 4.15.1", "cert-manager v1.19.1",
+		"not the images they run", "cluster.imageRepository", "before the long build starts",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("bundle build --help does not say %q:\n%s", want, stdout)
+		}
+	}
+}
+
+// TestBundleDefaultChartsAreTheInventorys: without -i bundle build packs
+// exactly what an inventory without an addons section pins.
+func TestBundleDefaultChartsAreTheInventorys(t *testing.T) {
+	inv, err := inventory.Load(bundleInventory(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := inv.Addons
+	want.IngressMode = ""
+	if want != defaultAddons {
+		t.Errorf("bundle build's default charts %+v, the inventory's %+v", defaultAddons, want)
+	}
+	a, err := (&globals{}).bundleAddons()
+	if err != nil || a != defaultAddons {
+		t.Errorf("without -i: %+v %v", a, err)
+	}
+	// With -i, the inventory's pins.
+	p := bundleInventory(t, "addons:\n  ingressNginx: {repository: https://charts.example.com, name: ingress-nginx, version: 4.14.0}\n")
+	a, err = (&globals{Inventory: p}).bundleAddons()
+	if err != nil || a.IngressNginx.Version != "4.14.0" || a.CertManager != defaultAddons.CertManager {
+		t.Errorf("with -i: %+v %v", a, err)
+	}
+}
+
+// TestLoadAddonCharts gathers the charts through addons.ChartLoader: path
+// charts (a folder, packaged, and a .tgz as it is), and errors that name the
+// inventory field, the source and --addon-charts=false.
+func TestLoadAddonCharts(t *testing.T) {
+	ctx := context.Background()
+	helloChart := helloPath(t)
+	tgz := helloArchive(t, "0.2.0")
+	inv, err := inventory.Load(bundleInventory(t, fmt.Sprintf("addons:\n  ingressNginx: {path: %s}\n  certManager: {path: %s, version: 0.2.0}\n", helloChart, tgz)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	charts, err := loadAddonCharts(ctx, inv.Addons, addons.ChartLoader{CacheDir: t.TempDir()}, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(charts) != 2 {
+		t.Fatalf("%d charts, want 2", len(charts))
+	}
+	got := []string{charts[0].Slot + " " + charts[0].Name + " " + charts[0].Version, charts[1].Slot + " " + charts[1].Name + " " + charts[1].Version}
+	if got[0] != "certManager hello 0.2.0" || got[1] != "ingressNginx hello 0.1.0" {
+		t.Errorf("charts %q", got)
+	}
+	raw, err := os.ReadFile(tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(charts[0].Data, raw) {
+		t.Error("the .tgz chart was not packed as it is")
+	}
+	c, err := loader.LoadArchive(bytes.NewReader(charts[1].Data))
+	if err != nil || c.Metadata.Name != "hello" || c.Metadata.Version != "0.1.0" {
+		t.Errorf("the folder chart's archive: %v", err)
+	}
+	for _, want := range []string{"bundle: chart addons.certManager: hello 0.2.0 from " + tgz, "bundle: chart addons.ingressNginx: hello 0.1.0 from " + helloChart} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log does not say %q:\n%s", want, log.String())
+		}
+	}
+
+	closed := closedAddr(t)
+	for _, tc := range []struct {
+		name, addons string
+		want         []string
+	}{
+		{"unreachable repository", "addons:\n  ingressNginx: {repository: http://" + closed + "/charts, name: ingress-nginx, version: 4.15.1}\n  certManager: {path: " + helloChart + "}\n",
+			[]string{"bundle: add-on chart addons.ingressNginx (http://" + closed + "/charts ingress-nginx 4.15.1): addons.ingressNginx.repository: chart repository index", "connection refused"}},
+		{"unreachable registry", "addons:\n  ingressNginx: {path: " + helloChart + "}\n  certManager: {repository: oci://" + closed + "/charts/cert-manager, version: v1.19.1}\n",
+			[]string{"bundle: add-on chart addons.certManager (oci://" + closed + "/charts/cert-manager:v1.19.1): addons.certManager.version: pulling chart"}},
+		{"path at another version", "addons:\n  ingressNginx: {path: " + helloChart + ", version: 0.3.0}\n  certManager: {path: " + helloChart + "}\n",
+			[]string{"addons.ingressNginx.version: chart", "has version 0.1.0, not the pinned 0.3.0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			inv, err := inventory.Load(bundleInventory(t, tc.addons))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = loadAddonCharts(ctx, inv.Addons, addons.ChartLoader{CacheDir: t.TempDir()}, &bytes.Buffer{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, want := range append(tc.want, "--addon-charts=false") {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestBundleBuildAddonCharts runs boot bundle build up to the point where
+// Build refuses its --out folder (which it checks before building
+// anything): the charts are loaded before that, an unreachable one stops
+// the command naming the field and the hint, and --addon-charts=false skips
+// them.
+func TestBundleBuildAddonCharts(t *testing.T) {
+	helloChart := helloPath(t)
+	closed := closedAddr(t)
+	unreachable := bundleInventory(t, "addons:\n  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: 4.15.1}\n  certManager: {path: "+helloChart+"}\n")
+
+	code, stdout, stderr := run(t, "bundle", "build", "-i", unreachable, "--out", nonEmptyDir(t))
+	if code != ExitFailure {
+		t.Errorf("unreachable chart: exit %d, want %d", code, ExitFailure)
+	}
+	for _, want := range []string{"addons.ingressNginx", "http://" + closed + "/charts ingress-nginx 4.15.1", "--addon-charts=false"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("unreachable chart: stderr does not say %q:\n%s", want, stderr)
+		}
+	}
+	if strings.Contains(stderr, refused) || strings.Contains(stdout, "bundle ready") {
+		t.Errorf("the build was reached before the charts were loaded:\n%s%s", stdout, stderr)
+	}
+
+	code, _, stderr = run(t, "bundle", "build", "-i", unreachable, "--addon-charts=false", "--out", nonEmptyDir(t))
+	if code != ExitFailure || !strings.Contains(stderr, refused) || strings.Contains(stderr, "chart") {
+		t.Errorf("--addon-charts=false: exit %d, want the build reached without charts:\n%s", code, stderr)
+	}
+
+	paths := bundleInventory(t, fmt.Sprintf("addons:\n  ingressNginx: {path: %s}\n  certManager: {path: %s}\n", helloChart, helloArchive(t, "0.2.0")))
+	code, _, stderr = run(t, "bundle", "build", "-i", paths, "--out", nonEmptyDir(t))
+	if code != ExitFailure || !strings.Contains(stderr, "bundle: chart addons.certManager: hello 0.2.0 from") ||
+		!strings.Contains(stderr, "bundle: chart addons.ingressNginx: hello 0.1.0 from") || !strings.Contains(stderr, refused) {
+		t.Errorf("path charts: exit %d, want both charts loaded, then the build reached:\n%s", code, stderr)
+	}
+
+	bad := bundleInventory(t, "addons:\n  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: latest}\n  certManager: {path: "+helloChart+"}\n")
+	if code, _, stderr := run(t, "bundle", "build", "-i", bad, "--out", nonEmptyDir(t)); code != ExitInvalid || !strings.Contains(stderr, "addons.ingressNginx.version") {
+		t.Errorf("invalid inventory: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestBundleVerifyCharts: bundle verify counts and names the charts, and
+// fails naming a tampered chart.
+func TestBundleVerifyCharts(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(helloArchive(t, "0.2.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := "charts/hello-0.2.0.tgz"
+	if err := os.MkdirAll(filepath.Join(dir, "charts"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rel)), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := fmt.Sprintf(`{"kubernetesVersion":"v1.37.2","arch":"amd64","builtWith":{"go":"go1.26.8","modules":null},
+"files":[{"path":%q,"sha256":%q,"size":%d,"component":"hello","version":"0.2.0"}],"images":[],
+"charts":[{"slot":"ingressNginx","name":"hello","version":"0.2.0","path":%q}]}`, rel, sha256Hex(data), len(data), rel)
+	if err := os.WriteFile(filepath.Join(dir, bundle.ManifestName), []byte(m), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := run(t, "bundle", "verify", dir)
+	if code != ExitOK || !strings.Contains(stdout, "1 files, 0 images and 1 charts verified") || !strings.Contains(stdout, "charts: ingressNginx: hello 0.2.0") {
+		t.Fatalf("verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rel)), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = run(t, "bundle", "verify", dir)
+	if code == ExitOK || !strings.Contains(stderr, "file charts/hello-0.2.0.tgz: sha256") {
+		t.Fatalf("verify of a tampered chart: exit %d\n%s", code, stderr)
+	}
+}
