@@ -101,6 +101,29 @@ ensure_packages() {
   fi
 }
 
+# Pod cgroups left frozen: a runc killed while it held a container's cgroup
+# frozen (cgroup v1's freezer, which runc uses while it sets a container up)
+# leaves its processes unkillable, and kubeadm reset and the slices' stop
+# would wait on them forever. Thawed first, parents and children alike.
+frozen_pod_cgroups() {
+  {
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+      find /sys/fs/cgroup -path '*/kubepods*' -name cgroup.freeze -exec grep -lx 1 {} +
+    else
+      find /sys/fs/cgroup/freezer -path '*/kubepods*' -name freezer.state -exec grep -lxE 'FROZEN|FREEZING' {} +
+    fi
+  } 2>/dev/null || true
+}
+thaw_pod_cgroups() {
+  local f
+  frozen_pod_cgroups | while read -r f; do
+    if [[ $f == */freezer.state ]]; then echo THAWED >"$f"; else echo 0 >"$f"; fi
+  done
+}
+if [[ -n $(frozen_pod_cgroups) ]]; then
+  change "thaw frozen pod cgroups" thaw_pod_cgroups
+fi
+
 # kubeadm reset: static pods, the kubelet's and etcd's state, the
 # certificates and kubeconfigs. Needs containerd up to remove the pods.
 if command -v kubeadm >/dev/null && { [[ -d /etc/kubernetes/manifests ]] || [[ -d /var/lib/kubelet ]] || [[ -d /var/lib/etcd ]] || compgen -G '/etc/kubernetes/*.conf' >/dev/null; }; then
