@@ -82,10 +82,11 @@ func changedEvents(evs []event) []event {
 	return out
 }
 
-// bootUp runs `boot up` with JSON output and fails the test unless it exits 0.
-func bootUp(t *testing.T, inv, title string) []event {
+// bootUp runs `boot up --cluster-only` with JSON output and fails the test
+// unless it exits 0; more arguments are added to the command line.
+func bootUp(t *testing.T, inv, title string, more ...string) []event {
 	t.Helper()
-	code, stdout, stderr := run(t, "up", "-i", inv, "--cluster-only", "-o", "json")
+	code, stdout, stderr := run(t, append([]string{"up", "-i", inv, "-o", "json"}, more...)...)
 	evs := parseEvents(t, stdout)
 	if code != ExitOK {
 		t.Fatalf("%s: boot up: exit %d\n%s%s", title, code, stdout, stderr)
@@ -374,7 +375,7 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	}
 	k := kube{t: t, bin: filepath.Join(bundleDir, "bin", "kubectl"), kubeconfig: inv.Cluster.Kubeconfig}
 
-	bootUp(t, invPath, "boot up (fresh hosts)")
+	bootUp(t, invPath, "boot up (fresh hosts)", "--cluster-only")
 	eventually(t, "four Ready nodes", time.Minute, func() string { return nodesReady(k) })
 	eventually(t, "every system pod Running", 3*time.Minute, func() string { return podsRunning(k) })
 	if st, err := os.Stat(inv.Cluster.Kubeconfig); err != nil || st.Mode().Perm() != 0o600 {
@@ -385,13 +386,23 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	}
 
 	checkWorkload(t, k, pushWorkload(t, inv.Cluster.ImageRepository, filepath.Join(dir, "registry", "ca.crt")))
-	checkRegistry(t, k, dir)
+	dns := startLabDNS(t)
+	addonsInv := checkRegistry(t, k, dir, dns)
 
+	// The whole of boot up (cluster and add-ons) again: nothing to do, no
+	// new Helm revision, and the registry verified at the end.
+	revisions := helmRevisions(k)
 	start := time.Now()
-	evs := bootUp(t, invPath, "boot up again (nothing to do)")
-	t.Logf("the no-op re-run took %s", time.Since(start).Round(time.Millisecond))
+	evs := bootUp(t, addonsInv, "boot up again, with the add-ons (nothing to do)", dns.flags()...)
+	t.Logf("the no-op re-run of boot up with the add-ons took %s", time.Since(start).Round(time.Millisecond))
 	if ch := changedEvents(evs); len(ch) > 0 {
 		t.Errorf("the re-run changed something: %+v", ch)
+	}
+	if !slices.ContainsFunc(evs, func(e event) bool { return e.Phase == "verify" && e.Host == "pull" && e.Status == "ok" }) {
+		t.Errorf("boot up did not verify the registry at its end")
+	}
+	if after := helmRevisions(k); after != revisions {
+		t.Errorf("the re-run made new Helm revisions:\nbefore %s\nafter  %s", revisions, after)
 	}
 
 	// w3 leaves the cluster, so that boot up joins it again. Its traffic to
@@ -405,7 +416,7 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	docker(t, append([]string{"exec", "boot-lab-w3", "iptables", "-I"}, block...)...)
 	cutSSHDuringJoin(t, invPath)
 	docker(t, append([]string{"exec", "boot-lab-w3", "iptables", "-D"}, block...)...)
-	evs = bootUp(t, invPath, "boot up after the cut join")
+	evs = bootUp(t, invPath, "boot up after the cut join", "--cluster-only")
 	joined := false
 	for _, e := range evs {
 		if e.Phase == "control plane" && e.Status == "changed" {
@@ -436,7 +447,7 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	if out, err := halfJoin.CombinedOutput(); err != nil {
 		t.Fatalf("half-join w3: %v\n%s", err, out)
 	}
-	evs = bootUp(t, invPath, "boot up on a half-joined worker")
+	evs = bootUp(t, invPath, "boot up on a half-joined worker", "--cluster-only")
 	rejoined := false
 	for _, e := range evs {
 		if e.Phase == "join workers" && e.Status == "changed" && e.Host == "w3" && strings.HasPrefix(e.Message, "reset a half-joined node") {
@@ -448,16 +459,37 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	}
 	eventually(t, "four Ready nodes after the half-joined worker", 2*time.Minute, func() string { return nodesReady(k) })
 
-	code, stdout, stderr := run(t, "teardown", "-i", invPath, "--yes", "--verify", "-o", "json")
+	// kube-proxy's container on w2 left frozen, as a runc killed while it
+	// held the container's cgroup frozen leaves it (a DaemonSet's pod, so
+	// that the drain leaves it to the reset): teardown thaws it to remove it.
+	frozen := docker(t, "exec", "boot-lab-w2", "sh", "-c",
+		`id=$(crictl ps -q --name kube-proxy) && f=$(find /sys/fs/cgroup/freezer/kubepods.slice -name "cri-containerd-$id.scope") && [ -n "$f" ] && echo FROZEN >"$f/freezer.state" && echo "$f"`)
+	t.Logf("froze %s on w2", strings.TrimSpace(frozen))
+
+	code, stdout, stderr := run(t, "teardown", "-i", addonsInv, "--yes", "--verify", "-o", "json", "--route53-endpoint", dns.srv.URL())
 	if code != ExitOK {
 		t.Fatalf("boot teardown --yes --verify: exit %d\n%s%s", code, stdout, stderr)
 	}
-	phaseTimes(t, "boot teardown --verify", parseEvents(t, stdout))
+	evs = parseEvents(t, stdout)
+	phaseTimes(t, "boot teardown --verify", evs)
+	if !slices.ContainsFunc(evs, func(e event) bool {
+		return e.Phase == "reset" && e.Host == "w2" && strings.Contains(e.Message, "thaw frozen pod cgroups")
+	}) {
+		t.Errorf("teardown did not thaw the frozen pod cgroup on w2")
+	}
+	for _, release := range []string{"docker-registry/registry", "ingress-nginx/ingress-nginx", "cert-manager/cluster-issuer", "cert-manager/cert-manager"} {
+		if !slices.ContainsFunc(evs, func(e event) bool {
+			return e.Phase == "addons" && e.Host == "release "+release && e.Status == "changed"
+		}) {
+			t.Errorf("teardown did not say it removed the release %s", release)
+		}
+	}
 	if _, err := os.Stat(inv.Cluster.Kubeconfig); !os.IsNotExist(err) {
 		t.Errorf("teardown left the kubeconfig: %v", err)
 	}
+	dns.checkRecord(t, inv, false)
 
-	bootUp(t, invPath, "boot up (after teardown)")
+	bootUp(t, invPath, "boot up (after teardown)", "--cluster-only")
 	eventually(t, "four Ready nodes after teardown and up", 2*time.Minute, func() string { return nodesReady(k) })
 
 	// A reboot of w2 (its container restarted: systemd boots again, /run

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/bootctl/boot/bootstrap"
+	"github.com/bootctl/boot/internal/route53test"
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/nodes"
 )
@@ -47,8 +48,8 @@ spec:
 // are stand-ins: their upstream charts and images are not in the bundle).
 // Then, through an SSH tunnel to the registry's Service, it pushes and
 // pulls an image with the generated credentials and checks that Redis
-// holds the blob descriptors.
-func checkRegistry(t *testing.T, k kube, dir string) {
+// holds the blob descriptors. It returns the inventory with the add-ons.
+func checkRegistry(t *testing.T, k kube, dir string, dns labDNS) string {
 	start := time.Now()
 	base, err := os.ReadFile(filepath.Join(dir, "inventory.yaml"))
 	if err != nil {
@@ -59,7 +60,11 @@ func checkRegistry(t *testing.T, k kube, dir string) {
 		t.Fatal(err)
 	}
 	invPath := filepath.Join(dir, "inventory-addons.yaml")
-	text := string(base) + fmt.Sprintf("addons:\n  ingressNginx: {path: %q}\n  certManager: {path: %q}\n", chart, chart)
+	text := strings.Replace(string(base), "dns:\n  provider: none\n", "dns:\n  provider: route53\n  zone: lab.test\n", 1)
+	if text == string(base) {
+		t.Fatal("the lab's inventory has no dns section with provider none")
+	}
+	text += fmt.Sprintf("addons:\n  ingressNginx: {path: %q}\n  certManager: {path: %q}\n", chart, chart)
 	if err := os.WriteFile(invPath, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -72,17 +77,24 @@ func checkRegistry(t *testing.T, k kube, dir string) {
 	docker(t, "exec", "boot-lab-w1", "install", "-d", "-o", "1000", "-g", "1000", "/var/lib/boot-e2e-registry")
 	k.must(registryPV, "apply", "-f", "-")
 
-	code, stdout, stderr := run(t, "addons", "-i", invPath, "--timeout", "5m", "-o", "json")
+	code, stdout, stderr := run(t, append([]string{"addons", "-i", invPath, "--timeout", "5m", "-o", "json"}, dns.flags()...)...)
 	if code != ExitOK {
 		t.Fatalf("boot addons on the lab: exit %d\n%s%s\n%s", code, stdout, stderr, k.must("", "get", "pods,pvc", "-A"))
 	}
-	t.Logf("boot addons on the lab took %s", time.Since(start).Round(time.Second))
+	// The registry's A record points at the ingress hosts (w1, w2), and
+	// verify asked the zone's DNS server for it.
+	dns.checkRecord(t, inv, true)
+	if !strings.Contains(stdout, `"host":"dns","status":"ok"`) {
+		t.Errorf("boot addons' verify did not find the registry's DNS record:\n%s", stdout)
+	}
+	fresh := time.Since(start)
+	t.Logf("boot addons on the lab (fresh) took %s", fresh.Round(time.Second))
 	for _, want := range []string{`"phase":"verify","host":"push","status":"ok"`, `"phase":"verify","host":"pull","status":"ok"`} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("boot addons did not verify the registry (%s):\n%s", want, stdout)
 		}
 	}
-	code, stdout, stderr = run(t, "verify", "-i", invPath, "--through-service", "-o", "json")
+	code, stdout, stderr = run(t, "verify", "-i", invPath, "--through-service", "-o", "json", "--dns-server", dns.srv.DNSAddr())
 	t.Logf("boot verify --through-service: exit %d\n%s%s", code, stdout, stderr)
 	if code != ExitOK || !strings.Contains(stdout, `"host":"cache","status":"ok","message":"Redis blob-descriptor cache in use`) {
 		t.Errorf("boot verify on the lab: exit %d, or no cache in use", code)
@@ -94,6 +106,29 @@ func checkRegistry(t *testing.T, k kube, dir string) {
 	}
 	if strings.Contains(stdout+stderr, string(pw)) {
 		t.Error("boot addons printed the registry password in JSON output")
+	}
+
+	// A re-run with nothing changed: every step unchanged, no new Helm
+	// revision, the same password.
+	revisions := helmRevisions(k)
+	rerun := time.Now()
+	batches := len(dns.srv.Batches())
+	code, stdout, stderr = run(t, append([]string{"addons", "-i", invPath, "--timeout", "5m", "-o", "json"}, dns.flags()...)...)
+	if n := len(dns.srv.Batches()); n != batches {
+		t.Errorf("the boot addons re-run changed the DNS record again (%d change batches, was %d)", n, batches)
+	}
+	if code != ExitOK {
+		t.Fatalf("boot addons re-run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	t.Logf("boot addons: fresh %s, re-run %s", fresh.Round(time.Second), time.Since(rerun).Round(time.Second))
+	if ch := changedEvents(parseEvents(t, stdout)); len(ch) > 0 {
+		t.Errorf("the boot addons re-run changed something: %+v", ch)
+	}
+	if after := helmRevisions(k); after != revisions {
+		t.Errorf("the boot addons re-run made new Helm revisions:\nbefore %s\nafter  %s", revisions, after)
+	}
+	if again := k.must("", "-n", "docker-registry", "get", "secret", "registry-credentials", "-o", "jsonpath={.data.password}"); again != enc {
+		t.Errorf("the boot addons re-run changed the registry password")
 	}
 
 	// The registry's Service, reached through SSH to the control plane.
@@ -159,6 +194,50 @@ func checkRegistry(t *testing.T, k kube, dir string) {
 	t.Logf("registry checked in %s", time.Since(start).Round(time.Second))
 
 	checkRegistryGC(t, ctx, k, cp, fwd.Addr(), string(pw), string(rpw), ref, redisKeys)
+	return invPath
+}
+
+// labDNS is the registry's DNS zone on the lab: a fake Route53 (AWS
+// cannot be reached here) whose DNS server answers for the zone, so that
+// no lookup leaves this machine.
+type labDNS struct {
+	srv  *route53test.Server
+	zone string
+}
+
+func startLabDNS(t *testing.T) labDNS {
+	srv := route53test.Start(t)
+	zone := srv.AddZone("ZLAB", "lab.test", false)
+	route53test.SetCredentialsEnv(t, route53test.AccessKey, route53test.SecretKey)
+	return labDNS{srv: srv, zone: zone}
+}
+
+// flags point boot at the fake for Route53 and for verify's DNS check.
+func (d labDNS) flags() []string {
+	return []string{"--route53-endpoint", d.srv.URL(), "--dns-server", d.srv.DNSAddr()}
+}
+
+// checkRecord checks the zone holds the registry's A record (pointing at
+// the ingress hosts) and boot's ownership TXT record, or neither.
+func (d labDNS) checkRecord(t *testing.T, inv *inventory.Inventory, want bool) {
+	t.Helper()
+	sets := strings.Join(d.srv.RecordSets(d.zone), "\n")
+	host := inv.Registry.Host + "."
+	wantA := host + " A 300 " + strings.Join(inv.RecordAddresses(), " ")
+	hasA := strings.Contains(sets, wantA)
+	hasTXT := strings.Contains(sets, " TXT ")
+	switch {
+	case want && (!hasA || !hasTXT):
+		t.Errorf("the zone lab.test lacks %q or boot's TXT record:\n%s", wantA, sets)
+	case !want && (strings.Contains(sets, host+" A ") || hasTXT):
+		t.Errorf("the zone lab.test still holds the registry's records:\n%s", sets)
+	}
+}
+
+// helmRevisions lists the Helm release Secrets (one per revision) of
+// every namespace.
+func helmRevisions(k kube) string {
+	return k.must("", "get", "secrets", "-A", "-l", "owner=helm", "-o", `jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}`)
 }
 
 // checkRegistryGC deletes an image's only tag, then runs `boot registry
