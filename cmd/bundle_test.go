@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -253,37 +254,118 @@ func TestBundleBuildAddonCharts(t *testing.T) {
 	}
 }
 
-// TestBundleVerifyCharts: bundle verify counts and names the charts, and
-// fails naming a tampered chart.
-func TestBundleVerifyCharts(t *testing.T) {
-	dir := t.TempDir()
+// chartBundleDir writes a bundle folder holding the registry's and Redis'
+// image entries (placeholder archives: nothing here loads them) and the
+// test chart at 0.2.0 for slot ingressNginx, and returns it with the
+// chart's file.
+func chartBundleDir(t *testing.T) (dir, chartFile string) {
+	t.Helper()
+	dir = t.TempDir()
 	data, err := os.ReadFile(helloArchive(t, "0.2.0"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rel := "charts/hello-0.2.0.tgz"
-	if err := os.MkdirAll(filepath.Join(dir, "charts"), 0o755); err != nil {
+	m := bundle.Manifest{KubernetesVersion: "v1.37.2", Arch: "amd64",
+		Charts: []bundle.Chart{{Slot: "ingressNginx", Name: "hello", Version: "0.2.0", Path: "charts/hello-0.2.0.tgz"}}}
+	add := func(rel string, data []byte) {
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m.Files = append(m.Files, bundle.File{Path: rel, SHA256: sha256Hex(data), Size: int64(len(data))})
+	}
+	add("charts/hello-0.2.0.tgz", data)
+	for _, c := range []string{"redis", "registry"} {
+		add("images/"+c+".tar", []byte("placeholder"))
+		m.Images = append(m.Images, bundle.Image{Name: "docker.io/library/" + c + ":1.0.0", RepoTag: "library/" + c + ":1.0.0",
+			Path: "images/" + c + ".tar", Digest: "sha256:" + strings.Repeat("0", 64), Component: c})
+	}
+	text, err := json.Marshal(m)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rel)), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, bundle.ManifestName), text, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := fmt.Sprintf(`{"kubernetesVersion":"v1.37.2","arch":"amd64","builtWith":{"go":"go1.26.8","modules":null},
-"files":[{"path":%q,"sha256":%q,"size":%d,"component":"hello","version":"0.2.0"}],"images":[],
-"charts":[{"slot":"ingressNginx","name":"hello","version":"0.2.0","path":%q}]}`, rel, sha256Hex(data), len(data), rel)
-	if err := os.WriteFile(filepath.Join(dir, bundle.ManifestName), []byte(m), 0o644); err != nil {
+	return dir, filepath.Join(dir, "charts", "hello-0.2.0.tgz")
+}
+
+// tamper flips one byte in the middle of file p.
+func tamper(t *testing.T, p string) {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
 		t.Fatal(err)
-	}
-	code, stdout, stderr := run(t, "bundle", "verify", dir)
-	if code != ExitOK || !strings.Contains(stdout, "1 files, 0 images and 1 charts verified") || !strings.Contains(stdout, "charts: ingressNginx: hello 0.2.0") {
-		t.Fatalf("verify: exit %d\n%s%s", code, stdout, stderr)
 	}
 	data[len(data)/2] ^= 0xff
-	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(rel)), data, 0o644); err != nil {
+	if err := os.WriteFile(p, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestBundleVerifyCharts: bundle verify counts and names the charts, and
+// fails naming a tampered chart.
+func TestBundleVerifyCharts(t *testing.T) {
+	dir, chart := chartBundleDir(t)
+	code, stdout, stderr := run(t, "bundle", "verify", dir)
+	if code != ExitOK || !strings.Contains(stdout, "3 files, 2 images and 1 charts verified") || !strings.Contains(stdout, "charts: ingressNginx: hello 0.2.0") {
+		t.Fatalf("verify: exit %d\n%s%s", code, stdout, stderr)
+	}
+	tamper(t, chart)
 	code, _, stderr = run(t, "bundle", "verify", dir)
 	if code == ExitOK || !strings.Contains(stderr, "file charts/hello-0.2.0.tgz: sha256") {
 		t.Fatalf("verify of a tampered chart: exit %d\n%s", code, stderr)
+	}
+}
+
+// TestAddonsPlanChartFromBundle: boot addons --dry-run with packages from a
+// bundle says the chart the bundle holds comes from the bundle (its
+// repository is unreachable), and one it does not hold from its repository.
+func TestAddonsPlanChartFromBundle(t *testing.T) {
+	dir, chart := chartBundleDir(t)
+	closed := closedAddr(t)
+	inv := func(ingressVersion string) string {
+		p := filepath.Join(t.TempDir(), "inventory.yaml")
+		text := fmt.Sprintf(`apiVersion: boot/v1alpha1
+kind: Cluster
+metadata:
+  name: lab
+cluster:
+  imageRepository: 172.29.40.2:5000
+packages:
+  source: bundle
+  bundle: %s
+hosts:
+  - {name: cp1, address: 192.0.2.10, role: control-plane}
+  - {name: w1, address: 192.0.2.11, role: worker}
+registry:
+  host: registry.example.com
+  issuer: selfsigned
+addons:
+  ingressNginx: {repository: http://%s/charts, name: hello, version: %s}
+  certManager: {path: %s}
+`, dir, closed, ingressVersion, helloPath(t))
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	code, stdout, stderr := run(t, "addons", "-i", inv("0.2.0"), "--dry-run")
+	if code != ExitOK || !strings.Contains(stdout, "[chart addons.ingressNginx: hello 0.2.0 from bundle]") ||
+		!strings.Contains(stdout, "[ingress-nginx/ingress-nginx] install or upgrade hello 0.2.0") {
+		t.Fatalf("plan with the chart in the bundle: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = run(t, "addons", "-i", inv("0.3.0"), "--dry-run")
+	if code == ExitOK || !strings.Contains(stdout+stderr, "[chart addons.ingressNginx: hello 0.3.0 from http://"+closed+"/charts (not in the bundle)]") ||
+		!strings.Contains(stderr, "the bundle "+dir+" holds no chart hello 0.3.0 for addons.ingressNginx (it holds ingressNginx: hello 0.2.0)") {
+		t.Fatalf("plan with another version: exit %d\n%s%s", code, stdout, stderr)
+	}
+	tamper(t, chart)
+	code, _, stderr = run(t, "addons", "-i", inv("0.2.0"), "--dry-run")
+	if code == ExitOK || !strings.Contains(stderr, "packages.bundle: bundle "+dir+": file charts/hello-0.2.0.tgz: sha256") {
+		t.Fatalf("plan with a tampered chart: exit %d\n%s", code, stderr)
 	}
 }
