@@ -107,14 +107,16 @@
 // field under addons the chart serves ("ingressNginx", "certManager"),
 // with the chart's name, exact version and file. Build checks every archive
 // (a Helm chart archive whose Chart.yaml has that name and version, one
-// chart per slot) before it builds anything. `boot bundle build` loads
+// chart per slot; slots with the same chart name and version share one
+// file, so their archives must be equal) before it builds anything. `boot bundle build` loads
 // them from the inventory's addons pins (or boot's defaults) with
 // addons.ChartLoader: the archive exactly as the repository served it
 // (its digest checked), or a local chart folder packaged with Helm (its
 // archive's timestamps are the build's, the one part of a bundle that is
-// not byte-reproducible). With packages.source bundle, `boot addons` takes
-// a chart from the bundle when the manifest holds its slot at the
-// inventory's exact name and version.
+// not byte-reproducible). With packages.source bundle, `boot addons` (and
+// `boot up`) takes a chart whose addons.<slot>.path is empty from the bundle
+// when the manifest holds its slot at the inventory's exact name and version
+// (checking only that file), and otherwise downloads it.
 //
 // Only the charts are packed, not the images they run (ingress-nginx's
 // controller, cert-manager's controller, webhook, cainjector and
