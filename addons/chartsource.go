@@ -107,8 +107,6 @@ func (s ChartSource) FromBundle(dir string) (ChartSource, error) {
 
 func (s ChartSource) String() string {
 	switch {
-	case s.Bundle != "":
-		return "bundle " + s.Bundle + " (" + s.Path + ")"
 	case s.Path != "":
 		return s.Path
 	case strings.HasPrefix(s.Repository, "oci://"):
