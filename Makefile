@@ -49,7 +49,7 @@ demo: bundle ## the main job: build the bundle if needed, bring the lab up, buil
 	$(BUNDLE)/bin/kubectl --kubeconfig .lab/lab.kubeconfig get nodes -o wide
 
 bundle: build ## build the offline bundle into $(BUNDLE) (cached: seconds when warm, ~25 min cold)
-	$(BIN) bundle build --kubernetes $(KUBERNETES) --out $(BUNDLE)
+	$(BIN) bundle build --kubernetes $(KUBERNETES) --addon-charts=false --out $(BUNDLE)
 
 lab-up: bundle ## bring the lab up: four hosts and a registry serving the bundle (needs root)
 	$(BIN) lab up --bundle $(BUNDLE)

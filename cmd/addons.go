@@ -89,6 +89,8 @@ func runAddons(ctx context.Context, g *globals, inv *inventory.Inventory, f addo
 				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusFailed, Message: e.Err.Error(), Duration: e.Elapsed})
 			case e.Changed:
 				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusChanged, Message: revision(e), Duration: e.Elapsed})
+			case strings.HasPrefix(e.Step, "chart "):
+				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusOK, Message: "loaded", Duration: e.Elapsed})
 			default:
 				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusOK, Message: "unchanged", Duration: e.Elapsed})
 			}

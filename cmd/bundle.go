@@ -110,19 +110,11 @@ sets none for these charts; a chart from addons.<x>.path can carry them).`,
 	return c
 }
 
-// defaultAddons are the upstream charts an inventory pins when its addons
-// section names none: the defaults of inventory/defaults.go, which
-// TestBundleDefaultChartsAreTheInventorys keeps equal to these.
-var defaultAddons = inventory.Addons{
-	IngressNginx: inventory.Chart{Repository: "https://kubernetes.github.io/ingress-nginx", Name: "ingress-nginx", Version: "4.15.1"},
-	CertManager:  inventory.Chart{Repository: "oci://quay.io/jetstack/charts/cert-manager", Name: "cert-manager", Version: "v1.19.1"},
-}
-
 // bundleAddons returns the addons section whose charts bundle build packs:
 // the inventory's when -i names one, otherwise the defaults.
 func (g *globals) bundleAddons() (inventory.Addons, error) {
 	if g.Inventory == "" {
-		return defaultAddons, nil
+		return inventory.DefaultAddons(), nil
 	}
 	inv, err := g.loadInventory()
 	if err != nil {

@@ -119,26 +119,23 @@ func TestBundleBuildHelp(t *testing.T) {
 	}
 }
 
-// TestBundleDefaultChartsAreTheInventorys: without -i bundle build packs
-// exactly what an inventory without an addons section pins.
-func TestBundleDefaultChartsAreTheInventorys(t *testing.T) {
+// TestBundleAddonsPins: without -i bundle build packs exactly what an
+// inventory without an addons section pins; with -i, that inventory's pins.
+func TestBundleAddonsPins(t *testing.T) {
 	inv, err := inventory.Load(bundleInventory(t, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := inv.Addons
-	want.IngressMode = ""
-	if want != defaultAddons {
-		t.Errorf("bundle build's default charts %+v, the inventory's %+v", defaultAddons, want)
-	}
 	a, err := (&globals{}).bundleAddons()
-	if err != nil || a != defaultAddons {
-		t.Errorf("without -i: %+v %v", a, err)
+	if err != nil || a != inv.Addons {
+		t.Errorf("without -i: %+v %v, an inventory without addons pins %+v", a, err, inv.Addons)
 	}
-	// With -i, the inventory's pins.
+	if a.IngressNginx.Version != "4.15.1" || a.CertManager.Version != "v1.19.1" {
+		t.Errorf("without -i: %+v, want ingress-nginx 4.15.1 and cert-manager v1.19.1", a)
+	}
 	p := bundleInventory(t, "addons:\n  ingressNginx: {repository: https://charts.example.com, name: ingress-nginx, version: 4.14.0}\n")
 	a, err = (&globals{Inventory: p}).bundleAddons()
-	if err != nil || a.IngressNginx.Version != "4.14.0" || a.CertManager != defaultAddons.CertManager {
+	if err != nil || a.IngressNginx.Version != "4.14.0" || a.CertManager != inv.Addons.CertManager {
 		t.Errorf("with -i: %+v %v", a, err)
 	}
 }

@@ -107,7 +107,18 @@ func (inv *Inventory) applyDefaults() {
 	setString(&inv.DNS.Provider, DNSNone)
 	setInt(&inv.DNS.TTL, defaultDNSTTL)
 
-	a := &inv.Addons
+	defaultAddons(&inv.Addons)
+}
+
+// DefaultAddons returns the addons section an inventory gets when it names
+// no charts: the pinned upstream charts and the default ingress mode.
+func DefaultAddons() Addons {
+	var a Addons
+	defaultAddons(&a)
+	return a
+}
+
+func defaultAddons(a *Addons) {
 	defaultChart(&a.IngressNginx, defaultIngressNginxRepository, defaultIngressNginxChart, defaultIngressNginxVersion)
 	defaultChart(&a.CertManager, defaultCertManagerRepository, defaultCertManagerChart, defaultCertManagerVersion)
 	setString(&a.IngressMode, IngressHostNetwork)
