@@ -17,19 +17,21 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/testenv"
 )
 
 func TestBootOnLab(t *testing.T) {
 	testenv.Root(t, "the lab")
-	bundleDir := testenv.BundleDir(t)
 	tools := t.TempDir()
-	build := exec.Command("go", "build", "-o", tools+"/", "../lab/runc-capwrap", "../lab/lab-registry")
+	build := exec.Command("go", "build", "-o", tools+"/", "../lab/runc-capwrap", "../lab/lab-registry", "..")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build the lab's helpers: %v\n%s", err, out)
+		t.Fatalf("build boot and the lab's helpers: %v\n%s", err, out)
 	}
+	bundleDir := labBundle(t, testenv.BundleDir(t), filepath.Join(tools, "boot"))
 	dir := filepath.Join(t.TempDir(), "lab")
 	t.Cleanup(func() {
 		if code, _, stderr := run(t, "lab", "down", "--dir", dir); code != 0 {
@@ -91,4 +93,47 @@ func TestBootOnLab(t *testing.T) {
 		return
 	}
 	checkCluster(t, dir, bundleDir)
+}
+
+// labChartsInventory names the add-on charts a lab bundle carries: both
+// upstream slots hold the small test chart (the upstream charts cannot be
+// downloaded here).
+const labChartsInventory = `apiVersion: boot/v1alpha1
+kind: Cluster
+metadata: {name: charts}
+ssh: {user: root}
+hosts:
+  - {name: cp1, address: 127.0.0.1, role: control-plane}
+registry: {host: registry.example.test, issuer: selfsigned}
+addons:
+  ingressNginx: {path: CHART}
+  certManager: {path: CHART}
+`
+
+// labBundle builds, with the boot just built from this tree, the bundle the
+// lab runs on: built's bundle (the cache `make bundle` filled makes it take
+// seconds) plus the add-on charts of labChartsInventory, so that `boot up`
+// takes its add-on charts from the bundle as an air-gapped install does.
+func labBundle(t *testing.T, built, boot string) string {
+	m, err := bundle.ReadManifest(built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart, err := filepath.Abs("../addons/testdata/charts/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	inv := filepath.Join(dir, "charts.yaml")
+	if err := os.WriteFile(inv, []byte(strings.ReplaceAll(labChartsInventory, "CHART", chart)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "bundle")
+	start := time.Now()
+	cmd := exec.Command(boot, "bundle", "build", "-i", inv, "--kubernetes", m.KubernetesVersion, "--out", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("boot bundle build with the add-on charts: %v\n%s", err, b)
+	}
+	t.Logf("built the lab's bundle (with the add-on charts) in %s", time.Since(start).Round(time.Second))
+	return out
 }

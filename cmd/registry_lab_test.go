@@ -5,7 +5,6 @@ package cmd
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -43,9 +42,10 @@ spec:
 `
 
 // checkRegistry runs `boot addons` on the lab cluster: the registry chart
-// with the bundle's registry and Redis images (cert-manager's and
-// ingress-nginx's slots hold a small local chart, and cert-manager's CRDs
-// are stand-ins: their upstream charts and images are not in the bundle).
+// with the bundle's registry and Redis images, cert-manager's and
+// ingress-nginx's slots filled from the bundle with a small test chart, and
+// stand-ins for cert-manager's CRDs (the upstream charts and images cannot
+// be had here), and the registry's DNS record in a fake Route53.
 // Then, through an SSH tunnel to the registry's Service, it pushes and
 // pulls an image with the generated credentials and checks that Redis
 // holds the blob descriptors. It returns the inventory with the add-ons.
@@ -55,16 +55,15 @@ func checkRegistry(t *testing.T, k kube, dir string, dns labDNS) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chart, err := filepath.Abs("../addons/testdata/charts/hello")
-	if err != nil {
-		t.Fatal(err)
-	}
 	invPath := filepath.Join(dir, "inventory-addons.yaml")
 	text := strings.Replace(string(base), "dns:\n  provider: none\n", "dns:\n  provider: route53\n  zone: lab.test\n", 1)
 	if text == string(base) {
 		t.Fatal("the lab's inventory has no dns section with provider none")
 	}
-	text += fmt.Sprintf("addons:\n  ingressNginx: {path: %q}\n  certManager: {path: %q}\n", chart, chart)
+	// Both upstream slots pinned to the test chart the lab's bundle holds;
+	// the repository (a closed port on this machine) is never asked.
+	text += "addons:\n  ingressNginx: {repository: \"https://127.0.0.1:1/charts\", name: hello, version: 0.1.0}\n" +
+		"  certManager: {repository: \"https://127.0.0.1:1/charts\", name: hello, version: 0.1.0}\n"
 	if err := os.WriteFile(invPath, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +83,11 @@ func checkRegistry(t *testing.T, k kube, dir string, dns labDNS) string {
 	// The registry's A record points at the ingress hosts (w1, w2), and
 	// verify asked the zone's DNS server for it.
 	dns.checkRecord(t, inv, true)
+	for _, slot := range []string{"ingressNginx", "certManager"} {
+		if want := `"host":"chart addons.` + slot + `: hello 0.1.0 from bundle"`; !strings.Contains(stdout, want) {
+			t.Errorf("boot addons did not take the %s chart from the bundle (%s):\n%s", slot, want, stdout)
+		}
+	}
 	if !strings.Contains(stdout, `"host":"dns","status":"ok"`) {
 		t.Errorf("boot addons' verify did not find the registry's DNS record:\n%s", stdout)
 	}
