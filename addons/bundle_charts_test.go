@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"helm.sh/helm/v3/pkg/registry"
 
 	"github.com/bootctl/boot/bundle"
+	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -86,20 +86,6 @@ func markedChart(t *testing.T, version, mark string) []byte {
 		t.Fatal(err)
 	}
 	return data
-}
-
-// closedURL is an address on loopback where nothing listens.
-func closedURL(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 // bundleInventory loads an inventory with packages from the bundle folder
@@ -200,7 +186,7 @@ func TestUpstreamChartsFromBundle(t *testing.T) {
 		bundleChart{SlotCertManager, "v1.2.3", markedChart(t, "v1.2.3", "from the bundle")},
 		bundleChart{SlotIngressNginx, "0.1.0", markedChart(t, "0.1.0", "from the bundle")},
 	)
-	closed := closedURL(t)
+	closed := testenv.ClosedAddr(t)
 	chart := func(repository, name, version string) string {
 		s := "    repository: " + repository + "\n    version: " + version
 		if name != "" {

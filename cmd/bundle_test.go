@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/bootctl/boot/addons"
 	"github.com/bootctl/boot/bundle"
+	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -72,21 +72,6 @@ func helloArchive(t *testing.T, version string) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// closedAddr is a loopback address where nothing listens: a chart
-// repository that cannot be reached, as on a machine without internet.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 // nonEmptyDir is an --out that Build refuses at once (not empty, no
@@ -180,7 +165,7 @@ func TestLoadAddonCharts(t *testing.T) {
 		}
 	}
 
-	closed := closedAddr(t)
+	closed := testenv.ClosedAddr(t)
 	for _, tc := range []struct {
 		name, addons string
 		want         []string
@@ -217,7 +202,7 @@ func TestLoadAddonCharts(t *testing.T) {
 // them.
 func TestBundleBuildAddonCharts(t *testing.T) {
 	helloChart := helloPath(t)
-	closed := closedAddr(t)
+	closed := testenv.ClosedAddr(t)
 	unreachable := bundleInventory(t, "addons:\n  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: 4.15.1}\n  certManager: {path: "+helloChart+"}\n")
 
 	code, stdout, stderr := run(t, "bundle", "build", "-i", unreachable, "--out", nonEmptyDir(t))
@@ -323,7 +308,7 @@ func TestBundleVerifyCharts(t *testing.T) {
 // repository is unreachable), and one it does not hold from its repository.
 func TestAddonsPlanChartFromBundle(t *testing.T) {
 	dir, chart := chartBundleDir(t)
-	closed := closedAddr(t)
+	closed := testenv.ClosedAddr(t)
 	inv := func(ingressVersion string) string {
 		p := filepath.Join(t.TempDir(), "inventory.yaml")
 		text := fmt.Sprintf(`apiVersion: boot/v1alpha1

@@ -7,6 +7,7 @@ package testenv
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"testing"
 )
@@ -46,4 +47,20 @@ func BundleDir(t testing.TB) string {
 		Need(t, "BOOT_BUNDLE_DIR is not set: build the bundle (make bundle) and point BOOT_BUNDLE_DIR at it")
 	}
 	return dir
+}
+
+// ClosedAddr returns a loopback address (host:port) where nothing listens:
+// a server that cannot be reached, as on a machine without internet, whose
+// refusal comes at once and never leaves this machine.
+func ClosedAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
