@@ -26,7 +26,7 @@ import (
 func TestBootOnLab(t *testing.T) {
 	testenv.Root(t, "the lab")
 	tools := t.TempDir()
-	build := exec.Command("go", "build", "-o", tools+"/", "../lab/runc-capwrap", "../lab/lab-registry", "..")
+	build := exec.Command("go", "build", "-trimpath", "-o", tools+"/", "../lab/runc-capwrap", "../lab/lab-registry", "..")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build boot and the lab's helpers: %v\n%s", err, out)
