@@ -104,6 +104,7 @@ metadata: {name: charts}
 ssh: {user: root}
 hosts:
   - {name: cp1, address: 127.0.0.1, role: control-plane}
+  - {name: w1, address: 127.0.0.2, role: worker}
 registry: {host: registry.example.test, issuer: selfsigned}
 addons:
   ingressNginx: {path: CHART}
