@@ -37,8 +37,9 @@ var (
 	certificateResource   = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
 )
 
-// applyStandInCRDs creates testdata/certmanager-crds.yaml, which stands in
-// for cert-manager's real CRDs (the cert-manager chart installs those; it
+// applyStandInCRDs creates the stand-in chart's CRDs
+// (testdata/charts/cert-manager-standin/crds), which stand in for
+// cert-manager's real CRDs (the cert-manager chart installs those; it
 // cannot be downloaded here), and waits until the API server serves them.
 func applyStandInCRDs(ctx context.Context, t *testing.T, cfg *rest.Config) {
 	t.Helper()
@@ -46,7 +47,7 @@ func applyStandInCRDs(ctx context.Context, t *testing.T, cfg *rest.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open("testdata/certmanager-crds.yaml")
+	f, err := os.Open("testdata/charts/cert-manager-standin/crds/certmanager-crds.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

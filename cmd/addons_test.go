@@ -33,7 +33,7 @@ func TestAddonsAgainstAPIServer(t *testing.T) {
 	}
 	// cert-manager's CRDs (stand-ins: the real ones come with its chart)
 	// and the nodes kubeadm would have registered.
-	kc("", "apply", "-f", "../addons/testdata/certmanager-crds.yaml")
+	kc("", "apply", "-f", "../addons/testdata/charts/cert-manager-standin/crds/certmanager-crds.yaml")
 	kc("", "wait", "--for=condition=established", "--timeout=60s", "crd", "--all")
 	for _, n := range []string{"cp1", "w1", "w2"} {
 		kc("apiVersion: v1\nkind: Node\nmetadata:\n  name: "+n+"\n", "create", "-f", "-")

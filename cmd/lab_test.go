@@ -95,9 +95,10 @@ func TestBootOnLab(t *testing.T) {
 	checkCluster(t, dir, bundleDir)
 }
 
-// labChartsInventory names the add-on charts a lab bundle carries: both
-// upstream slots hold the small test chart (the upstream charts cannot be
-// downloaded here).
+// labChartsInventory names the add-on charts a lab bundle carries, test
+// charts in the upstream slots (the upstream charts cannot be downloaded
+// here): a one-ConfigMap chart for ingress-nginx, and for cert-manager a
+// chart that installs stand-ins for its CRDs.
 const labChartsInventory = `apiVersion: boot/v1alpha1
 kind: Cluster
 metadata: {name: charts}
@@ -107,8 +108,8 @@ hosts:
   - {name: w1, address: 127.0.0.2, role: worker}
 registry: {host: registry.example.test, issuer: selfsigned}
 addons:
-  ingressNginx: {path: CHART}
-  certManager: {path: CHART}
+  ingressNginx: {path: CHARTS/hello}
+  certManager: {path: CHARTS/cert-manager-standin}
 `
 
 // labBundle builds, with the boot just built from this tree, the bundle the
@@ -120,13 +121,13 @@ func labBundle(t *testing.T, built, boot string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chart, err := filepath.Abs("../addons/testdata/charts/hello")
+	charts, err := filepath.Abs("../addons/testdata/charts")
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	inv := filepath.Join(dir, "charts.yaml")
-	if err := os.WriteFile(inv, []byte(strings.ReplaceAll(labChartsInventory, "CHART", chart)), 0o600); err != nil {
+	if err := os.WriteFile(inv, []byte(strings.ReplaceAll(labChartsInventory, "CHARTS", charts)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "bundle")

@@ -43,9 +43,9 @@ spec:
 
 // checkRegistry runs `boot addons` on the lab cluster: the registry chart
 // with the bundle's registry and Redis images, cert-manager's and
-// ingress-nginx's slots filled from the bundle with a small test chart, and
-// stand-ins for cert-manager's CRDs (the upstream charts and images cannot
-// be had here), and the registry's DNS record in a fake Route53.
+// ingress-nginx's slots filled from the bundle with test charts (one
+// installs stand-ins for cert-manager's CRDs: the upstream charts and images
+// cannot be had here), and the registry's DNS record in a fake Route53.
 // Then, through an SSH tunnel to the registry's Service, it pushes and
 // pulls an image with the generated credentials and checks that Redis
 // holds the blob descriptors. It returns the inventory with the add-ons.
@@ -63,7 +63,7 @@ func checkRegistry(t *testing.T, k kube, dir string, dns labDNS) string {
 	// Both upstream slots pinned to the test chart the lab's bundle holds;
 	// the repository (a closed port on this machine) is never asked.
 	text += "addons:\n  ingressNginx: {repository: \"https://127.0.0.1:1/charts\", name: hello, version: 0.1.0}\n" +
-		"  certManager: {repository: \"https://127.0.0.1:1/charts\", name: hello, version: 0.1.0}\n"
+		"  certManager: {repository: \"https://127.0.0.1:1/charts\", name: cert-manager-standin, version: 0.1.0}\n"
 	if err := os.WriteFile(invPath, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +71,6 @@ func checkRegistry(t *testing.T, k kube, dir string, dns labDNS) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k.must("", "apply", "-f", "../addons/testdata/certmanager-crds.yaml")
-	k.must("", "wait", "--for=condition=established", "--timeout=60s", "crd", "--all")
 	docker(t, "exec", "boot-lab-w1", "install", "-d", "-o", "1000", "-g", "1000", "/var/lib/boot-e2e-registry")
 	k.must(registryPV, "apply", "-f", "-")
 
@@ -83,11 +81,7 @@ func checkRegistry(t *testing.T, k kube, dir string, dns labDNS) string {
 	// The registry's A record points at the ingress hosts (w1, w2), and
 	// verify asked the zone's DNS server for it.
 	dns.checkRecord(t, inv, true)
-	for _, slot := range []string{"ingressNginx", "certManager"} {
-		if want := `"host":"chart addons.` + slot + `: hello 0.1.0 from bundle"`; !strings.Contains(stdout, want) {
-			t.Errorf("boot addons did not take the %s chart from the bundle (%s):\n%s", slot, want, stdout)
-		}
-	}
+	chartsFromBundle(t, "boot addons", stdout)
 	if !strings.Contains(stdout, `"host":"dns","status":"ok"`) {
 		t.Errorf("boot addons' verify did not find the registry's DNS record:\n%s", stdout)
 	}
@@ -199,6 +193,17 @@ func checkRegistry(t *testing.T, k kube, dir string, dns labDNS) string {
 
 	checkRegistryGC(t, ctx, k, cp, fwd.Addr(), string(pw), string(rpw), ref, redisKeys)
 	return invPath
+}
+
+// chartsFromBundle checks that a run took both upstream slots' charts from
+// the lab's bundle.
+func chartsFromBundle(t *testing.T, what, stdout string) {
+	t.Helper()
+	for _, c := range []string{"ingressNginx: hello", "certManager: cert-manager-standin"} {
+		if want := `"host":"chart addons.` + c + ` 0.1.0 from bundle"`; !strings.Contains(stdout, want) {
+			t.Errorf("%s did not take the chart %s from the bundle (%s):\n%s", what, c, want, stdout)
+		}
+	}
 }
 
 // labDNS is the registry's DNS zone on the lab: a fake Route53 (AWS
