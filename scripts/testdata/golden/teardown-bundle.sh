@@ -101,10 +101,35 @@ ensure_packages() {
   fi
 }
 
+# The kubelet stops first, so that it starts no container while the pods
+# are removed (after its Node is deleted it registers again and starts its
+# DaemonSets' pods anew; kubeadm reset would stop it mid-way).
+# The runtime's runc calls in flight then end (at most 10 s): one killed
+# half-way is what leaves a cgroup frozen (below).
+runc_running() {
+  local c
+  for c in /proc/[0-9]*/comm; do
+    [[ $(cat "$c" 2>/dev/null) == runc ]] && return 0
+  done
+  return 1
+}
+stop_kubelet() {
+  local i
+  systemctl stop kubelet
+  for ((i = 0; i < 20; i++)); do
+    runc_running || return 0
+    sleep 0.5
+  done
+}
+if systemctl is-active --quiet kubelet 2>/dev/null; then
+  change "stop kubelet" stop_kubelet
+fi
+
 # Pod cgroups left frozen: a runc killed while it held a container's cgroup
-# frozen (cgroup v1's freezer, which runc uses while it sets a container up)
-# leaves its processes unkillable, and kubeadm reset and the slices' stop
-# would wait on them forever. Thawed first, parents and children alike.
+# frozen (cgroup v1's freezer, which runc uses while it sets a container up;
+# a kubelet stopped while it starts a container leaves one so) keeps its
+# processes unkillable, and kubeadm reset and the slices' stop would wait on
+# them. Thawed before anything is removed, parents and children alike.
 frozen_pod_cgroups() {
   {
     if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
