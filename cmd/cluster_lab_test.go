@@ -508,11 +508,13 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	}
 	eventually(t, "four Ready nodes after the half-joined worker", 2*time.Minute, func() string { return nodesReady(k) })
 
-	// kube-proxy's container on w2 left frozen, as a runc killed while it
-	// held the container's cgroup frozen leaves it (a DaemonSet's pod, so
-	// that the drain leaves it to the reset): teardown thaws it to remove it.
+	// kube-proxy's pod on w2 left frozen (a DaemonSet's pod, so that the
+	// drain leaves it to the reset). runc thaws a container's own cgroup to
+	// kill it, but not its pod's: frozen so, its processes cannot be killed,
+	// as those of a runc init frozen by a runc killed half-way cannot
+	// (seen on the lab). Teardown thaws it to remove it.
 	frozen := docker(t, "exec", "boot-lab-w2", "sh", "-c",
-		`id=$(crictl ps -q --name kube-proxy) && f=$(find /sys/fs/cgroup/freezer/kubepods.slice -name "cri-containerd-$id.scope") && [ -n "$f" ] && echo FROZEN >"$f/freezer.state" && echo "$f"`)
+		`id=$(crictl ps -q --name kube-proxy) && f=$(find /sys/fs/cgroup/freezer/kubepods.slice -name "cri-containerd-$id.scope") && [ -n "$f" ] && echo FROZEN >"${f%/*}/freezer.state" && echo "${f%/*}"`)
 	t.Logf("froze %s on w2", strings.TrimSpace(frozen))
 
 	code, stdout, stderr := run(t, "teardown", "-i", addonsInv, "--yes", "--verify", "-o", "json", "--route53-endpoint", dns.srv.URL())

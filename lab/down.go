@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -74,6 +75,7 @@ func removeLabObjects(ctx context.Context, d *dockerCLI, logf func(string, ...an
 		var args []string
 		switch kind {
 		case "container":
+			thawHosts(ctx, d, names, logf)
 			args = append([]string{"rm", "-f", "-v"}, names...)
 		case "network":
 			args = append([]string{"network", "rm"}, names...)
@@ -88,6 +90,26 @@ func removeLabObjects(ctx context.Context, d *dockerCLI, logf func(string, ...an
 		logf("removed %s %v", kind, names)
 	}
 	return nil
+}
+
+// thawHosts thaws the frozen cgroups inside the running containers among
+// names, so that Docker can kill them (see thawCgroupsOf). Failures are
+// only logged: the removal says what still stands in the way.
+func thawHosts(ctx context.Context, d *dockerCLI, names []string, logf func(string, ...any)) {
+	for _, name := range names {
+		out, err := d.run(ctx, "inspect", "-f", "{{.State.Pid}}", name)
+		pid, _ := strconv.Atoi(strings.TrimSpace(out))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		n, err := thawCgroupsOf(pid)
+		switch {
+		case err != nil:
+			logf("%s: thawing its frozen cgroups: %v", name, err)
+		case n > 0:
+			logf("%s: thawed %d frozen cgroup(s)", name, n)
+		}
+	}
 }
 
 // unmountUnder unmounts, deepest first, whatever the stopped daemon left

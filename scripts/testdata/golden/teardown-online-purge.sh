@@ -171,7 +171,8 @@ if [[ $mode_source == bundle ]]; then
   units+=(containerd)
 fi
 for u in "${units[@]}"; do
-  if systemctl is-active --quiet "$u" 2>/dev/null; then
+  # (the kubelet stopped above; in check mode it is still running)
+  if [[ $u != kubelet ]] && systemctl is-active --quiet "$u" 2>/dev/null; then
     change "stop $u" systemctl stop "$u"
   fi
   if systemctl is-enabled --quiet "$u" 2>/dev/null; then
