@@ -303,20 +303,29 @@ func checkWorkload(t *testing.T, k kube, image string) {
 	k.must(strings.ReplaceAll(workload, "IMAGE", image), "delete", "-f", "-", "--wait=true")
 }
 
+// bootResult is how a boot command run by startBoot ended.
+type bootResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// startBoot runs boot with args in the background; its result arrives on
+// the channel when it ends.
+func startBoot(args ...string) <-chan bootResult {
+	done := make(chan bootResult, 1)
+	go func() {
+		var stdout, stderr bytes.Buffer
+		code := Execute(args, &stdout, &stderr)
+		done <- bootResult{code, stdout.String(), stderr.String()}
+	}()
+	return done
+}
+
 // cutSSHDuringJoin runs `boot up` while w3 has to join again and, as soon
 // as kubeadm join runs there, stops w3's sshd and kills its SSH sessions.
 // The run must fail naming w3.
 func cutSSHDuringJoin(t *testing.T, inv string) {
-	type result struct {
-		code           int
-		stdout, stderr string
-	}
-	done := make(chan result, 1)
-	go func() {
-		var stdout, stderr bytes.Buffer
-		code := Execute([]string{"up", "-i", inv, "--cluster-only", "-o", "json"}, &stdout, &stderr)
-		done <- result{code, stdout.String(), stderr.String()}
-	}()
+	done := startBoot("up", "-i", inv, "--cluster-only", "-o", "json")
 	cut := false
 	deadline := time.Now().Add(5 * time.Minute)
 	for !cut && time.Now().Before(deadline) {
@@ -369,18 +378,9 @@ func cutSSHDuringJoin(t *testing.T, inv string) {
 // administrator provides (the lab has no storage provisioner): it is applied
 // as soon as the API server answers, while boot up goes on.
 func upWithAddons(t *testing.T, k kube, inv string, dns labDNS) {
-	type result struct {
-		code           int
-		stdout, stderr string
-	}
-	done := make(chan result, 1)
 	start := time.Now()
-	go func() {
-		var stdout, stderr bytes.Buffer
-		code := Execute(append([]string{"up", "-i", inv, "-o", "json"}, dns.flags()...), &stdout, &stderr)
-		done <- result{code, stdout.String(), stderr.String()}
-	}()
-	var r result
+	done := startBoot(append([]string{"up", "-i", inv, "-o", "json"}, dns.flags()...)...)
+	var r bootResult
 	pv := false
 	for finished := false; !finished; {
 		select {
