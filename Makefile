@@ -8,6 +8,9 @@ STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(HOME)/go/bin
 FUZZTIME ?= 20s
 KUBERNETES ?= v1.37.2
 BUNDLE ?= dist/bundle
+# The module proxy alone: without ',direct' the go command never falls back to
+# fetching from source hosts (these machines reach only the proxy).
+export GOPROXY := https://proxy.golang.org
 
 .PHONY: help build test unit fuzz lab-test lint bench deps demo clean bundle lab-up lab-down
 
