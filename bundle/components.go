@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"context"
 	"fmt"
 	"strings"
 )
@@ -21,7 +22,26 @@ type goComponent struct {
 	tags    []string
 	cgo     bool // needs cgo: linked statically with netgo/osusergo
 	ldflags []string
+	// sources are modules the module proxy does not serve, built from
+	// folders inside the generated module: each is required at
+	// v0.0.0-00010101000000-000000000000 and replaced by ./<dir>; fill
+	// writes the module's files (go.mod included) into that folder before
+	// go mod tidy. A replace in upstream's go.mod whose old path is a
+	// source's path is dropped in favour of the source.
+	sources []localModule
 }
+
+// localModule is a module built from a folder of the generated module
+// (goComponent.sources), such as a command of an upstream release archive.
+type localModule struct {
+	path string // module path, e.g. github.com/cert-manager/cert-manager/controller-binary
+	dir  string // folder under the generated module, e.g. "src/controller"
+	fill func(ctx context.Context, dst string) error
+}
+
+// localModuleVersion is the version a source is required at: a
+// pseudo-version that only its replace resolves.
+const localModuleVersion = "v0.0.0-00010101000000-000000000000"
 
 // goBinary is one main package and the file name it is built to.
 type goBinary struct {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -197,11 +198,24 @@ func (b *builder) buildGo(ctx context.Context, c goComponent) (string, error) {
 	for _, bin := range c.bins {
 		pkgs = append(pkgs, bin.pkg)
 	}
-	seed, err := generateModule("boot.bundle/"+c.name, c.module, c.version, up, c.local, c.pins, pkgs)
+	seed, err := generateModule("boot.bundle/"+c.name, c.module, c.version, up, c.local, c.pins, c.sources, pkgs)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%s %s: %w", c.name, c.version, err)
 	}
-	if err := b.tidy(ctx, modDir, seed); err != nil {
+	// The sources' trees are inputs of go mod tidy and of the build.
+	var sourceKeys []string
+	for _, src := range c.sources {
+		k, err := fillSource(ctx, modDir, src)
+		if err != nil {
+			return "", fmt.Errorf("%s %s: %w", c.name, c.version, err)
+		}
+		sourceKeys = append(sourceKeys, k)
+	}
+	tidyStamp := seed
+	if len(sourceKeys) > 0 {
+		tidyStamp = []byte(string(seed) + "\n" + strings.Join(sourceKeys, "\n") + "\n")
+	}
+	if err := b.tidy(ctx, modDir, seed, tidyStamp); err != nil {
 		return "", err
 	}
 	gomod, err := os.ReadFile(filepath.Join(modDir, "go.mod"))
@@ -230,7 +244,7 @@ func (b *builder) buildGo(ctx context.Context, c goComponent) (string, error) {
 	for _, bin := range c.bins {
 		names = append(names, bin.name)
 	}
-	key := keyOf(append([]string{b.goVersion, strings.Join(envOf(env), " "), string(gomod), string(gosum)}, args...)...)
+	key := keyOf(append(append([]string{b.goVersion, strings.Join(envOf(env), " "), string(gomod), string(gosum)}, args...), sourceKeys...)...)
 	if cached(outDir, key) {
 		fmt.Fprintf(b.log, "bundle: %s %s: cached\n", c.name, c.version)
 		return outDir, nil
@@ -271,11 +285,76 @@ func envOf(env []string) []string {
 	return keep
 }
 
-// tidy writes the generated go.mod and resolves it with go mod tidy, unless
-// the folder already holds the tidied result of the same seed.
-func (b *builder) tidy(ctx context.Context, modDir string, seed []byte) error {
+// fillSource writes the source module src into its folder of the generated
+// module modDir (emptied first) and returns a key of its path, folder and
+// content.
+func fillSource(ctx context.Context, modDir string, src localModule) (string, error) {
+	dst := filepath.Join(modDir, filepath.FromSlash(src.dir))
+	if err := os.RemoveAll(dst); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return "", err
+	}
+	if err := src.fill(ctx, dst); err != nil {
+		return "", fmt.Errorf("source module %s: %w", src.path, err)
+	}
+	sum, err := hashTree(dst)
+	if err != nil {
+		return "", fmt.Errorf("source module %s: %w", src.path, err)
+	}
+	return "source " + src.path + " ./" + src.dir + " " + sum, nil
+}
+
+// hashTree hashes a folder's tree: every entry's path, kind, executable bit,
+// symlink target and file content.
+func hashTree(root string) (string, error) {
+	var parts []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			parts = append(parts, "dir "+rel)
+		case info.Mode()&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			parts = append(parts, "link "+rel+" "+target)
+		case info.Mode().IsRegular():
+			sum, _, err := hashFile(p)
+			if err != nil {
+				return err
+			}
+			parts = append(parts, fmt.Sprintf("file %s %t %s", rel, info.Mode()&0o111 != 0, sum))
+		default:
+			return fmt.Errorf("%s: neither a file, a folder nor a symlink", p)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return keyOf(parts...), nil
+}
+
+// tidy writes the generated go.mod seed and resolves it with go mod tidy,
+// unless the folder already holds the tidied result of the same inputs,
+// stamp (the seed, and the sources' keys when there are sources).
+func (b *builder) tidy(ctx context.Context, modDir string, seed, stamp []byte) error {
 	seedPath := filepath.Join(modDir, "go.mod.seed")
-	if old, err := os.ReadFile(seedPath); err == nil && bytes.Equal(old, seed) {
+	if old, err := os.ReadFile(seedPath); err == nil && bytes.Equal(old, stamp) {
 		if _, err := os.Stat(filepath.Join(modDir, "go.sum")); err == nil {
 			return nil
 		}
@@ -290,7 +369,7 @@ func (b *builder) tidy(ctx context.Context, modDir string, seed []byte) error {
 	if err := b.run(ctx, modDir, goEnv(false), "go", "mod", "tidy"); err != nil {
 		return err
 	}
-	return os.WriteFile(seedPath, seed, 0o644)
+	return os.WriteFile(seedPath, stamp, 0o644)
 }
 
 // quoteFlags joins flags for -ldflags, quoting those with spaces.

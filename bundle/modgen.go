@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"fmt"
+	"io/fs"
 	"sort"
 
 	"golang.org/x/mod/modfile"
@@ -20,8 +21,10 @@ const minToolGo = "1.24"
 // module proxy, so it becomes a replace by the published module at
 // localVersion (k8s.io/api => k8s.io/api v0.37.2). pins replaces further
 // modules by a version of theirs (for a dependency version the module proxy
-// does not serve).
-func generateModule(self, mod, version string, upstream []byte, localVersion string, pins map[string]string, tools []string) ([]byte, error) {
+// does not serve). Each of sources is required at localModuleVersion and
+// replaced by its folder ./<dir>, instead of any replace of upstream's for
+// the same module path.
+func generateModule(self, mod, version string, upstream []byte, localVersion string, pins map[string]string, sources []localModule, tools []string) ([]byte, error) {
 	up, err := modfile.Parse(mod+"@"+version+"/go.mod", upstream, nil)
 	if err != nil {
 		return nil, err
@@ -50,7 +53,24 @@ func generateModule(self, mod, version string, upstream []byte, localVersion str
 	if err := f.AddRequire(mod, version); err != nil {
 		return nil, err
 	}
+	local, dirs := map[string]bool{}, map[string]bool{}
+	for _, src := range sources {
+		switch {
+		case local[src.path]:
+			return nil, fmt.Errorf("source module %s given twice", src.path)
+		case !fs.ValidPath(src.dir) || src.dir == "." || dirs[src.dir]:
+			return nil, fmt.Errorf("source module %s: folder %q is not a relative slash path of its own inside the generated module", src.path, src.dir)
+		}
+		dirs[src.dir] = true
+		if err := f.AddRequire(src.path, localModuleVersion); err != nil {
+			return nil, err
+		}
+		local[src.path] = true
+	}
 	for _, r := range up.Replace {
+		if local[r.Old.Path] {
+			continue // the source replaces it
+		}
 		newPath, newVersion := r.New.Path, r.New.Version
 		if newVersion == "" { // a folder of upstream's repository
 			if localVersion == "" {
@@ -70,6 +90,11 @@ func generateModule(self, mod, version string, upstream []byte, localVersion str
 	sort.Strings(pinned)
 	for _, p := range pinned {
 		if err := f.AddReplace(p, "", p, pins[p]); err != nil {
+			return nil, err
+		}
+	}
+	for _, src := range sources {
+		if err := f.AddReplace(src.path, "", "./"+src.dir, ""); err != nil {
 			return nil, err
 		}
 	}
