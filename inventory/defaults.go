@@ -36,7 +36,11 @@ const (
 
 	defaultCertManagerRepository = "oci://quay.io/jetstack/charts/cert-manager"
 	defaultCertManagerChart      = "cert-manager"
-	defaultCertManagerVersion    = "v1.19.1"
+	defaultCertManagerVersion    = "v1.21.1"
+
+	defaultTraefikRepository = "https://traefik.github.io/charts"
+	defaultTraefikChart      = "traefik"
+	defaultTraefikVersion    = "41.3.0"
 )
 
 // applyDefaults fills every field left empty with its default. It is the
@@ -94,6 +98,7 @@ func (inv *Inventory) applyDefaults() {
 	r := &inv.Registry
 	setString(&r.Namespace, defaultRegistryNamespace)
 	setString(&r.Issuer, IssuerLetsEncrypt)
+	setString(&r.ACME.Solver, SolverHTTP01)
 	setString(&r.Storage.Type, StoragePVC)
 	setString(&r.Storage.Size, defaultStorageSize)
 	setString(&r.Auth.User, defaultRegistryUser)
@@ -111,7 +116,8 @@ func (inv *Inventory) applyDefaults() {
 }
 
 // DefaultAddons returns the addons section an inventory gets when it names
-// no charts: the pinned upstream charts and the default ingress mode.
+// no charts: the pinned upstream charts, the default ingress controller and
+// mode. It is the one place the charts' pins live.
 func DefaultAddons() Addons {
 	var a Addons
 	defaultAddons(&a)
@@ -119,7 +125,9 @@ func DefaultAddons() Addons {
 }
 
 func defaultAddons(a *Addons) {
+	setString(&a.Ingress.Controller, IngressNginx)
 	defaultChart(&a.IngressNginx, defaultIngressNginxRepository, defaultIngressNginxChart, defaultIngressNginxVersion)
+	defaultChart(&a.Traefik, defaultTraefikRepository, defaultTraefikChart, defaultTraefikVersion)
 	defaultChart(&a.CertManager, defaultCertManagerRepository, defaultCertManagerChart, defaultCertManagerVersion)
 	setString(&a.IngressMode, IngressHostNetwork)
 }
@@ -184,7 +192,9 @@ func (inv *Inventory) resolvePaths() []Problem {
 		{"ssh.keyPath", &inv.SSH.KeyPath},
 		{"ssh.knownHosts", &inv.SSH.KnownHosts},
 		{"packages.bundle", &inv.Packages.Bundle},
+		{"registry.acme.caFile", &inv.Registry.ACME.CAFile},
 		{"addons.ingressNginx.path", &inv.Addons.IngressNginx.Path},
+		{"addons.traefik.path", &inv.Addons.Traefik.Path},
 		{"addons.certManager.path", &inv.Addons.CertManager.Path},
 	}
 	if inv.SSH.Bastion != nil {

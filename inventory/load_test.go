@@ -150,13 +150,15 @@ func TestDefaults(t *testing.T) {
 		},
 		Packages: Packages{Source: "online"},
 		Registry: Registry{Host: "registry.example.com", ACMEEmail: "ops@example.org", Issuer: "letsencrypt",
-			Namespace: "docker-registry", Storage: Storage{Type: "pvc", Size: "20Gi"}, Auth: RegistryAuth{User: "admin"},
+			ACME: ACME{Solver: "http01"}, Namespace: "docker-registry", Storage: Storage{Type: "pvc", Size: "20Gi"}, Auth: RegistryAuth{User: "admin"},
 			Redis: Redis{Enabled: &yes, MaxMemory: "256mb"}, GC: GC{Schedule: "30 */12 * * *"},
 			Pruner: Pruner{Enabled: &yes, Schedule: "0 */12 * * *", MaxDeletions: 500}},
 		DNS: DNS{Provider: "none", TTL: 300},
 		Addons: Addons{
+			Ingress:      Ingress{Controller: "ingress-nginx"},
 			IngressNginx: Chart{Repository: "https://kubernetes.github.io/ingress-nginx", Name: "ingress-nginx", Version: "4.15.1"},
-			CertManager:  Chart{Repository: "oci://quay.io/jetstack/charts/cert-manager", Name: "cert-manager", Version: "v1.19.1"},
+			Traefik:      Chart{Repository: "https://traefik.github.io/charts", Name: "traefik", Version: "41.3.0"},
+			CertManager:  Chart{Repository: "oci://quay.io/jetstack/charts/cert-manager", Name: "cert-manager", Version: "v1.21.1"},
 			IngressMode:  "hostNetwork"},
 		Path: path,
 	}

@@ -34,6 +34,21 @@ const (
 	IssuerLetsEncrypt        = "letsencrypt"
 	IssuerLetsEncryptStaging = "letsencrypt-staging"
 	IssuerSelfSigned         = "selfsigned"
+	IssuerACME               = "acme" // any ACME directory, registry.acme.server
+)
+
+// ACME challenge solvers.
+const (
+	SolverHTTP01 = "http01" // through the ingress class nginx
+	SolverDNS01  = "dns01"  // TXT records in the Route53 zone boot manages
+)
+
+// Ingress controllers. ingress-nginx was retired upstream in March 2026;
+// Traefik serves the same Ingress objects (class nginx) through its
+// kubernetesIngressNGINX provider.
+const (
+	IngressNginx   = "ingress-nginx"
+	IngressTraefik = "traefik"
 )
 
 // Registry storage types.
@@ -190,14 +205,35 @@ type Versions struct {
 // Registry is the private Docker registry boot installs.
 type Registry struct {
 	Host      string       `yaml:"host" mapstructure:"host"`           // required DNS name, e.g. registry.example.com
-	ACMEEmail string       `yaml:"acmeEmail" mapstructure:"acmeEmail"` // Let's Encrypt account e-mail; required for the letsencrypt issuers
-	Issuer    string       `yaml:"issuer" mapstructure:"issuer"`       // letsencrypt (default) | letsencrypt-staging | selfsigned
+	ACMEEmail string       `yaml:"acmeEmail" mapstructure:"acmeEmail"` // ACME account e-mail; required for the letsencrypt issuers
+	Issuer    string       `yaml:"issuer" mapstructure:"issuer"`       // letsencrypt (default) | letsencrypt-staging | selfsigned | acme
+	ACME      ACME         `yaml:"acme" mapstructure:"acme"`
 	Namespace string       `yaml:"namespace" mapstructure:"namespace"` // default docker-registry
 	Storage   Storage      `yaml:"storage" mapstructure:"storage"`
 	Auth      RegistryAuth `yaml:"auth" mapstructure:"auth"`
 	Redis     Redis        `yaml:"redis" mapstructure:"redis"`
 	GC        GC           `yaml:"gc" mapstructure:"gc"`
 	Pruner    Pruner       `yaml:"pruner" mapstructure:"pruner"`
+}
+
+// ACME says how an ACME issuer (acme, letsencrypt, letsencrypt-staging)
+// gets the registry's certificate.
+type ACME struct {
+	// Server is the ACME directory's https:// URL; required with issuer acme
+	// (any ACME CA: step-ca, a corporate CA, Pebble), refused with the others.
+	Server string `yaml:"server" mapstructure:"server"`
+	// CAFile is a PEM bundle of the CAs that signed the ACME server's TLS
+	// certificate, when the system roots do not; read and checked at load.
+	// Only with issuer acme.
+	CAFile string `yaml:"caFile" mapstructure:"caFile"`
+	// Solver answers the challenges: http01 (default; through the ingress
+	// class nginx) or dns01 (TXT records in the Route53 zone of dns.zone, with
+	// the AWS credentials boot itself uses; needs dns.provider route53).
+	Solver string `yaml:"solver" mapstructure:"solver"`
+	// RecursiveNameservers (host:port, dns01 only) are the only servers
+	// cert-manager's DNS-01 self-check asks: for split-horizon DNS or private
+	// zones. Empty: cert-manager's own choice.
+	RecursiveNameservers []string `yaml:"recursiveNameservers" mapstructure:"recursiveNameservers"`
 }
 
 // Storage is where the registry keeps blobs.
@@ -272,17 +308,29 @@ type DNS struct {
 	Addresses []string `yaml:"addresses" mapstructure:"addresses"`
 }
 
-// Addons pins the charts boot installs.
+// Addons chooses the ingress controller and pins the charts boot installs.
 type Addons struct {
+	Ingress Ingress `yaml:"ingress" mapstructure:"ingress"`
 	// IngressNginx defaults to repository https://kubernetes.github.io/ingress-nginx,
 	// name ingress-nginx, version 4.15.1 (the final upstream release: the
 	// ingress-nginx project was retired in March 2026).
 	IngressNginx Chart `yaml:"ingressNginx" mapstructure:"ingressNginx"`
+	// Traefik defaults to repository https://traefik.github.io/charts, name
+	// traefik, version 41.3.0.
+	Traefik Chart `yaml:"traefik" mapstructure:"traefik"`
 	// CertManager defaults to repository oci://quay.io/jetstack/charts/cert-manager,
-	// name cert-manager, version v1.19.1.
+	// name cert-manager, version v1.21.1.
 	CertManager Chart `yaml:"certManager" mapstructure:"certManager"`
 	// IngressMode is hostNetwork (default: a DaemonSet on the ingress hosts' ports 80/443) or nodePort.
 	IngressMode string `yaml:"ingressMode" mapstructure:"ingressMode"`
+}
+
+// Ingress chooses the controller that serves the registry's Ingress (class
+// nginx): ingress-nginx (default) or traefik. Switching is this one field and
+// a re-run: the other controller's release, when boot installed it, is
+// removed in that run.
+type Ingress struct {
+	Controller string `yaml:"controller" mapstructure:"controller"`
 }
 
 // Chart says where a chart comes from: a repository URL (https:// index or

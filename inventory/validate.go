@@ -1,11 +1,14 @@
 package inventory
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/mail"
 	"net/netip"
 	"net/url"
+	"os"
 	"path"
 	"regexp"
 	"strconv"
@@ -326,14 +329,15 @@ func (c *checker) registry() {
 		if r.ACMEEmail == "" {
 			c.add("registry.acmeEmail", "is missing", "an e-mail address for the Let's Encrypt account, required with issuer "+r.Issuer)
 		}
-	case IssuerSelfSigned:
+	case IssuerSelfSigned, IssuerACME:
 	default:
 		c.add("registry.issuer", "unknown issuer "+quote(r.Issuer),
-			IssuerLetsEncrypt+", "+IssuerLetsEncryptStaging+" or "+IssuerSelfSigned)
+			IssuerLetsEncrypt+", "+IssuerLetsEncryptStaging+", "+IssuerSelfSigned+" or "+IssuerACME)
 	}
 	if r.ACMEEmail != "" && !isEmail(r.ACMEEmail) {
 		c.add("registry.acmeEmail", quote(r.ACMEEmail)+" is not an e-mail address", "name@domain.tld")
 	}
+	c.acme(r)
 	c.label("registry.namespace", r.Namespace)
 
 	st := r.Storage
@@ -368,6 +372,78 @@ func (c *checker) registry() {
 	for i, rule := range r.Pruner.Rules {
 		c.pruneRule(fmt.Sprintf("registry.pruner.rules[%d]", i), rule)
 	}
+}
+
+// acme checks registry.acme against registry.issuer and dns.provider.
+func (c *checker) acme(r Registry) {
+	a := r.ACME
+	switch u, err := url.Parse(a.Server); {
+	case r.Issuer == IssuerACME && a.Server == "":
+		c.add("registry.acme.server", "is missing", "the ACME directory's https:// URL, required with issuer "+IssuerACME)
+	case a.Server != "" && r.Issuer != IssuerACME:
+		c.add("registry.acme.server", "is set but registry.issuer is "+r.Issuer, "issuer: "+IssuerACME+" to use another ACME directory, or no server")
+	case a.Server != "" && (err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil):
+		c.add("registry.acme.server", quote(a.Server)+" is not an https:// URL", "the ACME directory's https:// URL, e.g. https://acme.example.com/directory")
+	}
+	if a.CAFile != "" {
+		if r.Issuer != IssuerACME {
+			c.add("registry.acme.caFile", "is set but registry.issuer is "+r.Issuer, "only with issuer: "+IssuerACME)
+		} else if msg := checkCAFile(a.CAFile); msg != "" {
+			c.add("registry.acme.caFile", msg, "a PEM file of CA certificates")
+		}
+	}
+	switch a.Solver {
+	case SolverHTTP01:
+		if len(a.RecursiveNameservers) > 0 {
+			c.add("registry.acme.recursiveNameservers", "is set but registry.acme.solver is "+SolverHTTP01, "only with solver: "+SolverDNS01)
+		}
+	case SolverDNS01:
+		switch {
+		case r.Issuer == IssuerSelfSigned:
+			c.add("registry.acme.solver", "is "+SolverDNS01+" but registry.issuer is "+IssuerSelfSigned+", which solves no challenges", "an ACME issuer, or no solver")
+		case c.inv.DNS.Provider != DNSRoute53:
+			c.add("registry.acme.solver", SolverDNS01+" needs a Route53 zone but dns.provider is "+c.inv.DNS.Provider,
+				"dns.provider: "+DNSRoute53+" with dns.zone, the zone the challenges' TXT records go in")
+		}
+	default:
+		c.add("registry.acme.solver", "unknown solver "+quote(a.Solver), SolverHTTP01+" or "+SolverDNS01)
+	}
+	for i, ns := range a.RecursiveNameservers {
+		host, port, err := net.SplitHostPort(ns)
+		n, perr := strconv.Atoi(port)
+		if err != nil || !isAddress(host) || perr != nil || n < 1 || n > 65535 {
+			c.add(fmt.Sprintf("registry.acme.recursiveNameservers[%d]", i), quote(ns)+" is not host:port", "a DNS server as host:port, e.g. 10.0.0.2:53")
+		}
+	}
+}
+
+// checkCAFile reads a PEM CA bundle and says what is wrong with it, or "".
+func checkCAFile(p string) string {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return "cannot be read: " + err.Error()
+	}
+	n := 0
+	for rest := data; ; n++ {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			if n > 0 && strings.TrimSpace(string(rest)) != "" {
+				return fmt.Sprintf("%s has text that is not PEM after %d certificate(s)", p, n)
+			}
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return fmt.Sprintf("%s holds a PEM block of type %s (only certificates belong here)", p, quote(block.Type))
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return fmt.Sprintf("%s: certificate %d does not parse: %v", p, n+1, err)
+		}
+	}
+	if n == 0 {
+		return p + " holds no PEM certificate"
+	}
+	return ""
 }
 
 func (c *checker) s3(s3 *S3) {
@@ -465,7 +541,11 @@ func (c *checker) dns() {
 
 func (c *checker) addons() {
 	a := c.inv.Addons
+	if a.Ingress.Controller != IngressNginx && a.Ingress.Controller != IngressTraefik {
+		c.add("addons.ingress.controller", "unknown controller "+quote(a.Ingress.Controller), IngressNginx+" or "+IngressTraefik)
+	}
 	c.chart("addons.ingressNginx", a.IngressNginx)
+	c.chart("addons.traefik", a.Traefik)
 	c.chart("addons.certManager", a.CertManager)
 	if a.IngressMode != IngressHostNetwork && a.IngressMode != IngressNodePort {
 		c.add("addons.ingressMode", "unknown mode "+quote(a.IngressMode), IngressHostNetwork+" or "+IngressNodePort)
@@ -677,4 +757,22 @@ func isEmail(s string) bool {
 	}
 	at := strings.LastIndex(s, "@")
 	return at > 0 && isFQDN(s[at+1:])
+}
+
+// ingressNginxTestedUpTo is the newest Kubernetes minor version the final
+// ingress-nginx chart (4.15.1) is tested with upstream.
+const ingressNginxTestedUpTo = "1.35"
+
+// Warnings lists what is valid but needs the operator's attention, each
+// located like a problem (file:line: field: message (what to do)): today,
+// the ingress controller ingress-nginx, retired upstream.
+func (inv Inventory) Warnings() []Problem {
+	var out []Problem
+	if inv.Addons.Ingress.Controller == IngressNginx {
+		out = append(out, inv.problem("addons.ingress.controller",
+			fmt.Sprintf("ingress-nginx was retired upstream in March 2026: its final chart 4.15.1 is tested upstream only up to Kubernetes %s (cluster.kubernetesVersion is %s)",
+				ingressNginxTestedUpTo, inv.Cluster.KubernetesVersion),
+			"its maintained successor Traefik serves the same Ingress: switch with one field, addons.ingress.controller: "+IngressTraefik))
+	}
+	return out
 }

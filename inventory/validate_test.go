@@ -1,11 +1,19 @@
 package inventory
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -178,7 +186,37 @@ func TestValidationRules(t *testing.T) {
 		{name: "acme email without domain dot", edits: []string{"ops@example.org", "ops@localhost"},
 			want: []string{`inv.yaml:21: registry.acmeEmail: "ops@localhost" is not an e-mail address (name@domain.tld)`}},
 		{name: "issuer", edits: []string{email, email + "  issuer: vault\n"},
-			want: []string{`inv.yaml:22: registry.issuer: unknown issuer "vault" (letsencrypt, letsencrypt-staging or selfsigned)`}},
+			want: []string{`inv.yaml:22: registry.issuer: unknown issuer "vault" (letsencrypt, letsencrypt-staging, selfsigned or acme)`}},
+		{name: "acme issuer needs a server", edits: []string{email, email + "  issuer: acme\n"},
+			want: []string{`inv.yaml:19: registry.acme.server: is missing (the ACME directory's https:// URL, required with issuer acme)`}},
+		{name: "acme issuer good without e-mail", edits: []string{email, "  issuer: acme\n  acme:\n    server: https://acme.example.internal/directory\n"}},
+		{name: "acme server over http", edits: []string{email, "  issuer: acme\n  acme:\n    server: http://acme.example.internal/directory\n"},
+			want: []string{`inv.yaml:23: registry.acme.server: "http://acme.example.internal/directory" is not an https:// URL (the ACME directory's https:// URL, e.g. https://acme.example.com/directory)`}},
+		{name: "acme server not a URL", edits: []string{email, "  issuer: acme\n  acme:\n    server: acme.example.internal\n"},
+			want: []string{`inv.yaml:23: registry.acme.server: "acme.example.internal" is not an https:// URL (the ACME directory's https:// URL, e.g. https://acme.example.com/directory)`}},
+		{name: "acme server with a non-acme issuer", edits: []string{email, email + "  acme:\n    server: https://acme.example.internal/directory\n"},
+			want: []string{`inv.yaml:23: registry.acme.server: is set but registry.issuer is letsencrypt (issuer: acme to use another ACME directory, or no server)`}},
+		{name: "acme CA file with a non-acme issuer", edits: []string{email, email + "  acme:\n    caFile: /etc/ssl/ca.pem\n"},
+			want: []string{`inv.yaml:23: registry.acme.caFile: is set but registry.issuer is letsencrypt (only with issuer: acme)`}},
+		{name: "acme CA file unreadable", edits: []string{email, "  issuer: acme\n  acme:\n    server: https://acme.example.internal/directory\n    caFile: /nonexistent/acme-ca.pem\n"},
+			want: []string{`inv.yaml:24: registry.acme.caFile: cannot be read: open /nonexistent/acme-ca.pem: no such file or directory (a PEM file of CA certificates)`}},
+		{name: "unknown solver", edits: []string{email, email + "  acme:\n    solver: tlsalpn01\n"},
+			want: []string{`inv.yaml:23: registry.acme.solver: unknown solver "tlsalpn01" (http01 or dns01)`}},
+		{name: "dns01 without a Route53 zone", edits: []string{email, email + "  acme:\n    solver: dns01\n"},
+			want: []string{`inv.yaml:23: registry.acme.solver: dns01 needs a Route53 zone but dns.provider is none (dns.provider: route53 with dns.zone, the zone the challenges' TXT records go in)`}},
+		{name: "dns01 with a self-signed issuer", edits: []string{email, "  issuer: selfsigned\n  acme:\n    solver: dns01\n"},
+			add:  "dns:\n  provider: route53\n  zone: example.com\n",
+			want: []string{`inv.yaml:23: registry.acme.solver: is dns01 but registry.issuer is selfsigned, which solves no challenges (an ACME issuer, or no solver)`}},
+		{name: "dns01 good", edits: []string{email, email + "  acme:\n    solver: dns01\n    recursiveNameservers: [\"10.0.0.2:53\", \"[2001:db8::53]:53\", \"ns.example.com:5353\"]\n"},
+			add: "dns:\n  provider: route53\n  zone: example.com\n"},
+		{name: "recursive nameservers not host:port", edits: []string{email, email + "  acme:\n    solver: dns01\n    recursiveNameservers:\n      - 10.0.0.2\n      - 10.0.0.3:53\n      - \"bad host:53\"\n      - 10.0.0.4:0\n"},
+			add: "dns:\n  provider: route53\n  zone: example.com\n",
+			want: []string{
+				`inv.yaml:25: registry.acme.recursiveNameservers[0]: "10.0.0.2" is not host:port (a DNS server as host:port, e.g. 10.0.0.2:53)`,
+				`inv.yaml:27: registry.acme.recursiveNameservers[2]: "bad host:53" is not host:port (a DNS server as host:port, e.g. 10.0.0.2:53)`,
+				`inv.yaml:28: registry.acme.recursiveNameservers[3]: "10.0.0.4:0" is not host:port (a DNS server as host:port, e.g. 10.0.0.2:53)`}},
+		{name: "recursive nameservers with http01", edits: []string{email, email + "  acme:\n    recursiveNameservers: [\"10.0.0.2:53\"]\n"},
+			want: []string{`inv.yaml:23: registry.acme.recursiveNameservers: is set but registry.acme.solver is http01 (only with solver: dns01)`}},
 		{name: "namespace", edits: []string{email, email + "  namespace: Docker.Registry\n"},
 			want: []string{`inv.yaml:22: registry.namespace: "Docker.Registry" is not a DNS label (a DNS label: lower-case letters, digits and -, at most 63)`}},
 		{name: "storage type", edits: []string{email, email + "  storage:\n    type: nfs\n"},
@@ -257,6 +295,10 @@ func TestValidationRules(t *testing.T) {
 		{name: "chart name for https repository", add: "addons:\n  certManager:\n    repository: https://charts.jetstack.io\n",
 			want: []string{`inv.yaml:23: addons.certManager.name: is missing (the chart's name in the repository)`}},
 		{name: "local chart needs no version", add: "addons:\n  certManager:\n    path: charts/cert-manager\n"},
+		{name: "ingress controller", add: "addons:\n  ingress:\n    controller: haproxy\n",
+			want: []string{`inv.yaml:24: addons.ingress.controller: unknown controller "haproxy" (ingress-nginx or traefik)`}},
+		{name: "traefik chart version latest", add: "addons:\n  ingress:\n    controller: traefik\n  traefik:\n    version: latest\n",
+			want: []string{`inv.yaml:26: addons.traefik.version: "latest" is not pinned (an exact version such as 1.2.3 or v1.2.3)`}},
 		{name: "ingress mode", add: "addons:\n  ingressMode: loadBalancer\n",
 			want: []string{`inv.yaml:23: addons.ingressMode: unknown mode "loadBalancer" (hostNetwork or nodePort)`}},
 	}
@@ -283,4 +325,77 @@ func testHostKey(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
+}
+
+// TestACMECAFile: registry.acme.caFile is resolved beside the inventory and
+// read at load; it must hold PEM certificates and nothing else.
+func TestACMECAFile(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test ACME CA"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	for _, tc := range []struct {
+		name, content, want string
+	}{
+		{"two certificates", certPEM + certPEM, ""},
+		{"not PEM", "hello\n", "ca.pem holds no PEM certificate"},
+		{"empty", "", "ca.pem holds no PEM certificate"},
+		{"a private key", certPEM + keyPEM, `ca.pem holds a PEM block of type "EC PRIVATE KEY" (only certificates belong here)`},
+		{"text after the certificates", certPEM + "garbage\n", "ca.pem has text that is not PEM after 1 certificate(s)"},
+		{"a broken certificate", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der[:40]})), "ca.pem: certificate 1 does not parse"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeFile(t, filepath.Join(dir, "ca.pem"), tc.content)
+			path := filepath.Join(dir, "inv.yaml")
+			writeFile(t, path, edit(t, base, "  acmeEmail: ops@example.org\n",
+				"  issuer: acme\n  acme:\n    server: https://acme.example.internal/directory\n    caFile: ca.pem\n"))
+			inv, err := Load(path)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if inv.Registry.ACME.CAFile != filepath.Join(dir, "ca.pem") {
+					t.Errorf("caFile = %q, want it resolved beside the inventory", inv.Registry.ACME.CAFile)
+				}
+				return
+			}
+			prefix := path + ":24: registry.acme.caFile: " + filepath.Join(dir, "ca.pem")
+			if err == nil || !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want %q ... %q", err, prefix, tc.want)
+			}
+		})
+	}
+}
+
+// TestWarnings: ingress-nginx (the default) draws one warning at the
+// controller's line, naming the retirement, the tested Kubernetes range and
+// the one-field switch; traefik draws none.
+func TestWarnings(t *testing.T) {
+	isolate(t)
+	inv := mustLoad(t, base+"addons:\n  ingress:\n    controller: ingress-nginx\n")
+	got := inv.Warnings()
+	want := `inv.yaml:24: addons.ingress.controller: ingress-nginx was retired upstream in March 2026: its final chart 4.15.1 is tested upstream only up to Kubernetes 1.35 (cluster.kubernetesVersion is v1.37.2) (its maintained successor Traefik serves the same Ingress: switch with one field, addons.ingress.controller: traefik)`
+	if len(got) != 1 || got[0].String() != want {
+		t.Errorf("warnings = %v, want\n%s", got, want)
+	}
+	if got := mustLoad(t, base).Warnings(); len(got) != 1 || got[0].String() != strings.Replace(want, ":24:", ":", 1) {
+		t.Errorf("default controller: warnings = %v", got)
+	}
+	if got := mustLoad(t, base+"addons:\n  ingress:\n    controller: traefik\n").Warnings(); len(got) != 0 {
+		t.Errorf("traefik: warnings = %v, want none", got)
+	}
 }
