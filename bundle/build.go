@@ -40,6 +40,9 @@ type Options struct {
 	// checked (each a chart archive of its name and version, one per slot)
 	// before anything is built.
 	Charts []ChartArchive
+	// Upstream, when set, holds the release archives (LoadUpstream) the
+	// bundle builds cert-manager's images from.
+	Upstream *Upstream
 }
 
 //go:embed files
@@ -103,9 +106,18 @@ func Build(ctx context.Context, o Options) error {
 		Arch:              o.Arch,
 		BuiltWith:         BuiltWith{Go: b.goVersion},
 	}
+	components := append([]goComponent{kube}, otherComponents()...)
+	if o.Upstream != nil {
+		cm, err := certManagerComponent(o.Upstream)
+		if err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
+		components = append(components, cm)
+		m.BuiltWith.Archives = o.Upstream.archives()
+	}
 	built := map[string]string{} // binary name -> path in the cache
 	owner := map[string]goComponent{}
-	for _, c := range append([]goComponent{kube}, otherComponents()...) {
+	for _, c := range components {
 		dir, err := b.buildGo(ctx, c)
 		if err != nil {
 			return fmt.Errorf("bundle: %w", err)
@@ -178,7 +190,7 @@ func Build(ctx context.Context, o Options) error {
 		return err
 	}
 	add := (&bundleStage{dir: stage, m: &m}).add
-	for _, c := range append([]goComponent{kube}, otherComponents()...) {
+	for _, c := range components {
 		for _, bin := range c.bins {
 			if bin.dest == "" {
 				continue
@@ -202,6 +214,13 @@ func Build(ctx context.Context, o Options) error {
 		return fmt.Errorf("bundle: %w", err)
 	}
 	specs = append(specs, registry, redisSpec)
+	if o.Upstream != nil {
+		cm, err := certManagerImageSpecs(b, o.Upstream, built, ca)
+		if err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
+		specs = append(specs, cm...)
+	}
 	if o.BootBinary != "" {
 		boot, err := bootImageSpec(b, o.BootBinary, o.BootVersion, ca)
 		if err != nil {

@@ -48,6 +48,19 @@ type BuiltWith struct {
 	// Linked lists what was linked into a binary from this machine, e.g.
 	// "runc": "libseccomp-dev 2.5.4-1+deb12u1 (static)".
 	Linked map[string]string `json:"linked,omitempty"`
+	// Archives are the upstream release archives the build read
+	// (Options.Upstream), absent in bundles built without them.
+	Archives []Archive `json:"archives,omitempty"`
+}
+
+// Archive is one upstream release archive a bundle was built from: git
+// archive of Repository at Tag.
+type Archive struct {
+	File       string `json:"file"`
+	SHA256     string `json:"sha256"`
+	Repository string `json:"repository"`
+	Tag        string `json:"tag"`
+	Commit     string `json:"commit"`
 }
 
 // Module is one Go module (or source file of one) the bundle was built from.
@@ -198,6 +211,14 @@ func (m *Manifest) validate() error {
 		}
 		if _, err := v1.NewHash(img.Digest); err != nil {
 			return fmt.Errorf("images[%d].digest (%s): %w", i, img.Name, err)
+		}
+	}
+	for i, a := range m.BuiltWith.Archives {
+		if a.File == "" || path.Base(a.File) != a.File {
+			return fmt.Errorf("builtWith.archives[%d].file: %q is not a file name", i, a.File)
+		}
+		if b, err := hex.DecodeString(a.SHA256); err != nil || len(b) != sha256.Size {
+			return fmt.Errorf("builtWith.archives[%d].sha256 (%s): not a hex sha256", i, a.File)
 		}
 	}
 	slots := map[string]bool{}
