@@ -3,7 +3,7 @@ package cmd
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -44,6 +44,9 @@ import (
 type verifyFlags struct {
 	throughService bool
 	insecure       bool
+	// registryCA (a PEM file), when set, holds the only roots the
+	// registry's certificate is checked against.
+	registryCA string
 	// justInstalled: the certificate and DNS may lag a fresh install; their
 	// problems are warnings then.
 	justInstalled bool
@@ -97,7 +100,10 @@ and, with a DNS provider, whether registry.host resolves to the expected
 addresses. A failed push or pull, a digest mismatch, a wrong DNS answer or a
 certificate that is not ready make it exit 1.
 
-By default it goes to https://<registry.host>, through the ingress.
+By default it goes to https://<registry.host>, through the ingress, and
+reports the certificate chain the registry presents, checked against this
+machine's trust store or, with --registry-ca, against those CAs only. With
+--dns-server the registry's host name is also resolved by that server.
 --through-service goes instead to the registry's Service through an SSH
 tunnel to the control plane (to tell registry problems from ingress, DNS or
 certificate problems, or where the host name does not resolve yet).
@@ -114,14 +120,18 @@ the outside world sees rather than what this machine is told.`,
   boot verify -i inventory.yaml --through-service
 
   # the record as the zone's authoritative server has it now
-  boot verify -i inventory.yaml --dns-server ns-1.awsdns-00.com:53`,
+  boot verify -i inventory.yaml --dns-server ns-1.awsdns-00.com:53
+
+  # a certificate from a private ACME CA
+  boot verify -i inventory.yaml --registry-ca acme-root.pem`,
 		Args: usage(cobra.NoArgs),
 		RunE: g.withInventory(func(ctx context.Context, inv *inventory.Inventory, log *slog.Logger) error {
 			return runVerify(ctx, inv, f, log, newPrinter(g.stdout, g.Output))
 		}),
 	}
 	cmd.Flags().BoolVar(&f.throughService, "through-service", false, "reach the registry's Service through an SSH tunnel to the control plane instead of its host name")
-	cmd.Flags().BoolVar(&f.insecure, "insecure-skip-tls-verify", false, "do not check the registry's certificate (a self-signed issuer's CA is not in this machine's trust store)")
+	cmd.Flags().BoolVar(&f.insecure, "insecure-skip-tls-verify", false, "do not check the registry's certificate at all (prefer --registry-ca)")
+	cmd.Flags().StringVar(&f.registryCA, "registry-ca", "", "check the registry's certificate against the CA certificates in this PEM file only, instead of this machine's trust store (a private ACME CA's root, the self-signed issuer's CA)")
 	cmd.Flags().Var((*dnsServerValue)(&f.dnsServer), "dns-server", dnsServerUsage)
 	return cmd
 }
@@ -153,6 +163,13 @@ func (r *verifyReport) fail(check, msg string) {
 
 func runVerify(ctx context.Context, inv *inventory.Inventory, f verifyFlags, log *slog.Logger, out *printer) error {
 	start := time.Now()
+	var roots *x509.CertPool
+	if f.registryCA != "" {
+		var err error
+		if roots, err = loadRoots(f.registryCA); err != nil {
+			return withExit(ExitInvalid, fmt.Errorf("--registry-ca: %w", err))
+		}
+	}
 	closeTunnel, err := ensureAPI(ctx, inv, log)
 	if err != nil {
 		return err
@@ -209,8 +226,14 @@ func runVerify(ctx context.Context, inv *inventory.Inventory, f verifyFlags, log
 		registry = addr
 		nameOpts = append(nameOpts, name.Insecure)
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: f.insecure} // #nosec G402: only when asked
+	var resolve func(ctx context.Context, host string) ([]string, error)
+	if f.dnsServer != "" {
+		resolve = func(ctx context.Context, host string) ([]string, error) { return lookupAt(ctx, f.dnsServer, host) }
+	}
+	transport := registryTransport(roots, f.insecure, inv.Registry.Host, resolve)
+	if !f.throughService {
+		r.tlsCheck(ctx, transport, inv.Registry.Host, "443")
+	}
 	r.pushPull(ctx, registry, nameOpts, transport, creds)
 
 	if slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "metrics" }) {

@@ -1,0 +1,130 @@
+package cmd
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// maxCAFileSize bounds a --registry-ca file: a CA bundle is a few KB, the
+// system's whole trust store about 200 KB.
+const maxCAFileSize = 1 << 20
+
+// loadRoots reads a PEM file of CA certificates, refusing anything but a
+// regular file of bounded size that holds at least one certificate.
+func loadRoots(path string) (*x509.CertPool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxCAFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxCAFileSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes: not a CA bundle", path, maxCAFileSize)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
+	}
+	return pool, nil
+}
+
+// registryTransport is the HTTP transport verify talks to the registry
+// with: TLS 1.2 or later, checked against roots (nil: this machine's trust
+// store) unless insecure; when resolve is set, the registry's host name is
+// resolved by it (and only it) instead of this machine's resolver.
+func registryTransport(roots *x509.CertPool, insecure bool, host string, resolve func(ctx context.Context, host string) ([]string, error)) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, InsecureSkipVerify: insecure} // #nosec G402: only when asked
+	if resolve != nil {
+		var d net.Dialer
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			h, port, err := net.SplitHostPort(addr)
+			if err != nil || !strings.EqualFold(h, host) {
+				return d.DialContext(ctx, network, addr)
+			}
+			addrs, err := resolve(ctx, h)
+			if err != nil {
+				return nil, err
+			}
+			if len(addrs) == 0 {
+				return nil, fmt.Errorf("%s: no address", h)
+			}
+			var errs []error
+			for _, a := range addrs {
+				c, err := d.DialContext(ctx, network, net.JoinHostPort(a, port))
+				if err == nil {
+					return c, nil
+				}
+				errs = append(errs, err)
+			}
+			return nil, errors.Join(errs...)
+		}
+	}
+	return tr
+}
+
+// tlsCheck connects to host at port (443 through the ingress) with tr's
+// dialer and TLS settings and reports the certificate chain the registry
+// presents and how it verified.
+func (r *verifyReport) tlsCheck(ctx context.Context, tr *http.Transport, host, port string) {
+	if tr.TLSClientConfig.InsecureSkipVerify {
+		r.warn("tls", "the certificate was not checked (--insecure-skip-tls-verify)")
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	addr := net.JoinHostPort(host, port)
+	raw, err := tr.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		r.fail("tls", fmt.Sprintf("connect to %s: %v", addr, err))
+		return
+	}
+	cfg := tr.TLSClientConfig.Clone()
+	cfg.ServerName = host
+	conn := tls.Client(raw, cfg)
+	defer conn.Close()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		r.fail("tls", fmt.Sprintf("%s: %v", host, err))
+		return
+	}
+	chains := conn.ConnectionState().VerifiedChains
+	if len(chains) == 0 {
+		r.fail("tls", host+": no verified certificate chain")
+		return
+	}
+	r.ok("tls", describeChain(chains[0]))
+}
+
+// describeChain names each certificate of a verified chain, leaf first,
+// and when the leaf expires.
+func describeChain(chain []*x509.Certificate) string {
+	names := make([]string, len(chain))
+	for i, c := range chain {
+		names[i] = c.Subject.String()
+		if names[i] == "" {
+			names[i] = "DNS:" + strings.Join(c.DNSNames, ",")
+		}
+	}
+	leaf := chain[0]
+	return fmt.Sprintf("certificate for %s verified: %s; expires %s", strings.Join(leaf.DNSNames, ","),
+		strings.Join(names, " <- "), leaf.NotAfter.UTC().Format(time.RFC3339))
+}
