@@ -144,6 +144,10 @@ func TestBundle(t *testing.T) {
 		testAddonImages(t, b)
 	})
 
+	t.Run("cert-manager images and the archives' charts", func(t *testing.T) {
+		testCertManagerBundle(t, b)
+	})
+
 	t.Run("a tampered file fails Open", func(t *testing.T) {
 		// A shadow folder linking every file of the bundle, but with one
 		// small file copied and changed.
@@ -333,6 +337,8 @@ func testImageTools(t *testing.T, b *Bundle) {
 			case "redis":
 				got = chroot(nil, "/usr/bin/redis-server", "--version")
 				testRedisServes(t, root)
+			case "cert-manager-controller", "cert-manager-webhook", "cert-manager-cainjector", "cert-manager-acmesolver", "cert-manager-startupapicheck":
+				got = certManagerRuns(t, root, strings.TrimPrefix(img.Component, "cert-manager-"))
 			case "boot":
 				// The prune and gc jobs run `boot` from PATH as uid 65532.
 				got = chroot(nil, "/usr/local/bin/boot", "version")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,8 +25,9 @@ func newBundleCmd(g *globals) *cobra.Command {
 without internet access: kubeadm, kubelet, kubectl, containerd, runc, crictl,
 the CNI plugins, helm, the control-plane, CoreDNS, pause and flannel images,
 the registry's and Redis' images, boot itself as the image the registry's
-prune and gc jobs run, the upstream ingress-nginx and cert-manager charts,
-and systemd units, recorded with sha256 sums in manifest.json. Point an
+prune and gc jobs run, cert-manager's images (built from its release
+archive), the upstream cert-manager, ingress-nginx and Traefik charts, and
+systemd units, recorded with sha256 sums in manifest.json. Point an
 inventory at it with packages.source: bundle.`,
 		Example: "  boot bundle build --kubernetes v1.37.2 --out dist/bundle\n  boot bundle verify dist/bundle",
 	}
@@ -39,6 +41,7 @@ const bundleChartTimeout = 30 * time.Second
 func newBundleBuildCmd(g *globals) *cobra.Command {
 	o := bundle.Options{}
 	addonCharts := true
+	upstream := ""
 	c := &cobra.Command{
 		Use:   "build",
 		Short: "Build the offline bundle from the Go module proxy and Debian's mirror",
@@ -46,46 +49,75 @@ func newBundleBuildCmd(g *globals) *cobra.Command {
 (and takes a few Debian packages for the images that need iptables), so the
 machine running it needs Go, gcc and apt. Builds are reproducible and cached
 by version: a second build whose inputs did not change takes seconds. A cold
-build takes about 20-30 minutes on 2 cores, most of it Kubernetes.
+build takes about 20-30 minutes on 2 cores, most of it Kubernetes, plus
+about 10 minutes for cert-manager.
 
-The add-ons' upstream charts (ingress-nginx and cert-manager) are packed as
-charts/<name>-<version>.tgz: those the inventory given with -i (or
-BOOT_INVENTORY) pins under
-addons.ingressNginx and addons.certManager (a chart with a path is packed
-from that path), or boot's defaults without -i (ingress-nginx 4.15.1 from
-https://kubernetes.github.io/ingress-nginx, cert-manager v1.19.1 from
-oci://quay.io/jetstack/charts/cert-manager). They are downloaded (digests
-checked, kept in ~/.cache/boot/charts) before the long build starts, so
-without internet access the build stops within seconds (at most 30 s per
-chart), naming the chart: build with --addon-charts=false to leave them out. With packages.source:
-bundle, boot addons and boot up take a chart from the bundle when it holds
-that slot at the inventory's exact name and version, and download it
-otherwise.
+--upstream names where the upstream release archives are: a local folder
+holding them (e.g. ../shared/upstream) or an http(s) base URL serving files
+of the same names (a mirror). They are cert-manager-v1.21.1.tar.gz (its
+five commands, which the module proxy does not serve, and its chart),
+ingress-nginx-chart-4.15.1.tar.gz and traefik-helm-chart-v41.3.0.tar.gz
+(charts), each a git archive of the upstream release tag (gzip -n). Every
+archive is checked against the sha256 boot pins, before the long build
+starts: a missing, unreadable or different one stops the build, naming the
+file and the sha256 expected. GitHub's own tag tarballs are other files
+(another top folder, another compression) and are refused. With --upstream
+the bundle holds cert-manager's images (controller, webhook, cainjector,
+acmesolver, startupapicheck) under the names its chart asks for
+(quay.io/jetstack/cert-manager-*:v1.21.1), to be served from
+cluster.imageRepository like every bundle image.
 
-Only the charts are packed, not the images they run (ingress-nginx's
-controller; cert-manager's controller, webhook, cainjector and
-startupapicheck): the nodes must reach those images' registries, or the
-images must be mirrored into a registry the nodes reach, such as
-cluster.imageRepository, and the charts' image values point there (boot
-sets none for these charts; a chart from addons.<x>.path can carry them).`,
-		Example: `  boot bundle build --kubernetes v1.37.2 --out dist/bundle
+The add-ons' upstream charts (cert-manager, ingress-nginx and Traefik) are
+packed as charts/<name>-<version>.tgz: those the inventory given with -i
+(or BOOT_INVENTORY) pins under addons.certManager, addons.ingressNginx and
+addons.traefik (a chart with a path is packed from that path), or boot's
+defaults without -i (cert-manager v1.21.1 from
+oci://quay.io/jetstack/charts/cert-manager, ingress-nginx 4.15.1 from
+https://kubernetes.github.io/ingress-nginx, traefik 41.3.0 from
+https://traefik.github.io/charts). With --upstream, a pin of exactly the
+chart and version a release archive holds is packed from that archive
+(byte-reproducibly; cert-manager's chart stamped with its version); the
+others are downloaded (digests checked, kept in ~/.cache/boot/charts)
+before the long build starts, so without internet access the build stops
+within seconds (at most 30 s per chart), naming the chart: build with
+--addon-charts=false to leave them out. With packages.source: bundle, boot
+addons and boot up take a chart from the bundle when it holds that slot at
+the inventory's exact name and version, and download it otherwise.
+
+The ingress-nginx controller's image is not in the bundle (it cannot be
+built here): with ingress-nginx, the nodes must reach its registry, or the
+image must be mirrored into a registry they reach, such as
+cluster.imageRepository.`,
+		Example: `  boot bundle build --kubernetes v1.37.2 --upstream ../shared/upstream --out dist/bundle
+
+  # the release archives from a mirror
+  boot bundle build --upstream https://mirror.example.com/upstream --out dist/bundle
 
   # pack the chart versions an inventory pins
-  boot bundle build -i inventory.yaml --out dist/bundle
+  boot bundle build -i inventory.yaml --upstream ../shared/upstream --out dist/bundle
 
-  # on a machine without internet access: no add-on charts
+  # on a machine without internet access nor the archives: no add-on charts
   boot bundle build --addon-charts=false --out dist/bundle`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			o.Log = g.stderr
+			if upstream != "" {
+				start := time.Now()
+				u, err := bundle.LoadUpstream(ctx, upstream)
+				if err != nil {
+					return err
+				}
+				o.Upstream = u
+				fmt.Fprintf(o.Log, "bundle: upstream release archives from %s checked (%s)\n", upstream, time.Since(start).Round(time.Millisecond))
+			}
 			if addonCharts {
 				a, err := g.bundleAddons()
 				if err != nil {
 					return err
 				}
-				if o.Charts, err = loadAddonCharts(ctx, a, addons.ChartLoader{Timeout: bundleChartTimeout}, o.Log); err != nil {
+				if o.Charts, err = loadAddonCharts(ctx, a, addons.ChartLoader{Timeout: bundleChartTimeout}, o.Upstream, o.Log); err != nil {
 					return err
 				}
 			}
@@ -106,7 +138,8 @@ sets none for these charts; a chart from addons.<x>.path can carry them).`,
 	c.Flags().StringVar(&o.KubernetesVersion, "kubernetes", "v1.37.2", "Kubernetes version to build")
 	c.Flags().StringVar(&o.Out, "out", "dist/bundle", "bundle folder to write")
 	c.Flags().StringVar(&o.CacheDir, "cache-dir", "", "build cache (default ~/.cache/boot/bundle)")
-	c.Flags().BoolVar(&addonCharts, "addon-charts", true, "pack the ingress-nginx and cert-manager charts (-i's pins, or boot's defaults); false without internet access")
+	c.Flags().BoolVar(&addonCharts, "addon-charts", true, "pack the cert-manager, ingress-nginx and Traefik charts (-i's pins, or boot's defaults); false without internet access nor --upstream")
+	c.Flags().StringVar(&upstream, "upstream", "", "the upstream release archives (cert-manager's sources, the add-on charts): a local folder holding them, e.g. ../shared/upstream, or an http(s) base URL serving files of those names (a mirror); each checked against the sha256 boot pins (GitHub's tag tarballs are other files)")
 	return c
 }
 
@@ -123,14 +156,28 @@ func (g *globals) bundleAddons() (inventory.Addons, error) {
 	return inv.Addons, nil
 }
 
-// loadAddonCharts loads the upstream charts of a with l (its cache and
-// digest checks) as archives to pack, reporting each on log. The first chart
-// that cannot be loaded stops it with an error naming the inventory field,
-// the source and --addon-charts=false.
-func loadAddonCharts(ctx context.Context, a inventory.Addons, l addons.ChartLoader, log io.Writer) ([]bundle.ChartArchive, error) {
+// loadAddonCharts loads the upstream charts of a as archives to pack,
+// reporting each on log: from u's release archives (when u is set) a chart
+// without a path whose pin is exactly one they hold, the others with l (its
+// cache and digest checks). The first chart that cannot be loaded stops it
+// with an error naming the inventory field, the source and
+// --addon-charts=false.
+func loadAddonCharts(ctx context.Context, a inventory.Addons, l addons.ChartLoader, u *bundle.Upstream, log io.Writer) ([]bundle.ChartArchive, error) {
 	var charts []bundle.ChartArchive
 	for _, src := range addons.UpstreamChartSources(a) {
 		start := time.Now()
+		if u != nil && src.Path == "" {
+			c, ok, err := u.Chart(chartName(src), src.Version)
+			if err != nil {
+				return nil, fmt.Errorf("%w (for %s)", err, src.Field)
+			}
+			if ok {
+				c.Slot = src.Slot()
+				charts = append(charts, c)
+				fmt.Fprintf(log, "bundle: chart %s: %s %s from the release archives in %s (%s)\n", src.Field, c.Name, c.Version, u.Source, time.Since(start).Round(time.Millisecond))
+				continue
+			}
+		}
 		data, c, err := l.Archive(ctx, src)
 		if err != nil {
 			return nil, fmt.Errorf("bundle: add-on chart %s (%s): %w; without internet access, build the bundle without the add-on charts: --addon-charts=false", src.Field, src, err)
@@ -139,6 +186,15 @@ func loadAddonCharts(ctx context.Context, a inventory.Addons, l addons.ChartLoad
 		fmt.Fprintf(log, "bundle: chart %s: %s %s from %s (%s)\n", src.Field, c.Metadata.Name, c.Metadata.Version, src, time.Since(start).Round(time.Millisecond))
 	}
 	return charts, nil
+}
+
+// chartName is the name of the chart src pins: its name, or an OCI
+// reference's last element.
+func chartName(src addons.ChartSource) string {
+	if src.Name == "" && strings.HasPrefix(src.Repository, "oci://") {
+		return src.Repository[strings.LastIndex(src.Repository, "/")+1:]
+	}
+	return src.Name
 }
 
 func newBundleVerifyCmd(g *globals) *cobra.Command {

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -94,9 +96,11 @@ func TestBundleBuildHelp(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	for _, want := range []string{
-		"--addon-charts", "--addon-charts=false", "-i inventory.yaml", "addons.ingressNginx and addons.certManager",
-		"a chart with a path is packed", "ingress-nginx 4.15.1", "cert-manager v1.19.1",
-		"not the images they run", "cluster.imageRepository", "before the long build starts",
+		"--addon-charts", "--addon-charts=false", "-i inventory.yaml", "addons.certManager, addons.ingressNginx and\naddons.traefik",
+		"a chart with a path is packed", "ingress-nginx 4.15.1", "cert-manager v1.21.1", "traefik 41.3.0",
+		"cluster.imageRepository", "before the long build starts",
+		"--upstream", "../shared/upstream", "http(s) base URL", "mirror", "sha256", "GitHub's own tag tarballs are other files",
+		"quay.io/jetstack/cert-manager-*:v1.21.1", "naming the\nfile and the sha256 expected",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("bundle build --help does not say %q:\n%s", want, stdout)
@@ -115,8 +119,8 @@ func TestBundleAddonsPins(t *testing.T) {
 	if err != nil || a != inv.Addons {
 		t.Errorf("without -i: %+v %v, an inventory without addons pins %+v", a, err, inv.Addons)
 	}
-	if a.IngressNginx.Version != "4.15.1" || a.CertManager.Version != "v1.19.1" {
-		t.Errorf("without -i: %+v, want ingress-nginx 4.15.1 and cert-manager v1.19.1", a)
+	if a.IngressNginx.Version != "4.15.1" || a.CertManager.Version != "v1.21.1" || a.Traefik.Version != "41.3.0" {
+		t.Errorf("without -i: %+v, want ingress-nginx 4.15.1, cert-manager v1.21.1 and traefik 41.3.0", a)
 	}
 	p := bundleInventory(t, "addons:\n  ingressNginx: {repository: https://charts.example.com, name: ingress-nginx, version: 4.14.0}\n")
 	a, err = (&globals{Inventory: p}).bundleAddons()
@@ -132,21 +136,21 @@ func TestLoadAddonCharts(t *testing.T) {
 	ctx := context.Background()
 	helloChart := helloPath(t)
 	tgz := helloArchive(t, "0.2.0")
-	inv, err := inventory.Load(bundleInventory(t, fmt.Sprintf("addons:\n  ingressNginx: {path: %s}\n  certManager: {path: %s, version: 0.2.0}\n", helloChart, tgz)))
+	inv, err := inventory.Load(bundleInventory(t, fmt.Sprintf("addons:\n  ingressNginx: {path: %s}\n  certManager: {path: %s, version: 0.2.0}\n  traefik: {path: %s}\n", helloChart, tgz, tgz)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	charts, err := loadAddonCharts(ctx, inv.Addons, addons.ChartLoader{CacheDir: t.TempDir()}, &log)
+	charts, err := loadAddonCharts(ctx, inv.Addons, addons.ChartLoader{CacheDir: t.TempDir()}, nil, &log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(charts) != 2 {
-		t.Fatalf("%d charts, want 2", len(charts))
+	var got []string
+	for _, c := range charts {
+		got = append(got, c.Slot+" "+c.Name+" "+c.Version)
 	}
-	got := []string{charts[0].Slot + " " + charts[0].Name + " " + charts[0].Version, charts[1].Slot + " " + charts[1].Name + " " + charts[1].Version}
-	if got[0] != "certManager hello 0.2.0" || got[1] != "ingressNginx hello 0.1.0" {
-		t.Errorf("charts %q", got)
+	if want := []string{"certManager hello 0.2.0", "ingressNginx hello 0.1.0", "traefik hello 0.2.0"}; !slices.Equal(got, want) {
+		t.Fatalf("charts %q, want %q", got, want)
 	}
 	raw, err := os.ReadFile(tgz)
 	if err != nil {
@@ -182,7 +186,7 @@ func TestLoadAddonCharts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = loadAddonCharts(ctx, inv.Addons, addons.ChartLoader{CacheDir: t.TempDir()}, &bytes.Buffer{})
+			_, err = loadAddonCharts(ctx, inv.Addons, addons.ChartLoader{CacheDir: t.TempDir()}, nil, &bytes.Buffer{})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -223,7 +227,7 @@ func TestBundleBuildAddonCharts(t *testing.T) {
 		t.Errorf("--addon-charts=false: exit %d, want the build reached without charts:\n%s", code, stderr)
 	}
 
-	paths := bundleInventory(t, fmt.Sprintf("addons:\n  ingressNginx: {path: %s}\n  certManager: {path: %s}\n", helloChart, helloArchive(t, "0.2.0")))
+	paths := bundleInventory(t, fmt.Sprintf("addons:\n  ingressNginx: {path: %s}\n  certManager: {path: %s}\n  traefik: {path: %s}\n", helloChart, helloArchive(t, "0.2.0"), helloChart))
 	code, _, stderr = run(t, "bundle", "build", "-i", paths, "--out", nonEmptyDir(t))
 	if code != ExitFailure || !strings.Contains(stderr, "bundle: chart addons.certManager: hello 0.2.0 from") ||
 		!strings.Contains(stderr, "bundle: chart addons.ingressNginx: hello 0.1.0 from") || !strings.Contains(stderr, refused) {
@@ -233,6 +237,107 @@ func TestBundleBuildAddonCharts(t *testing.T) {
 	bad := bundleInventory(t, "addons:\n  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: latest}\n  certManager: {path: "+helloChart+"}\n")
 	if code, _, stderr := run(t, "bundle", "build", "-i", bad, "--out", nonEmptyDir(t)); code != ExitInvalid || !strings.Contains(stderr, "addons.ingressNginx.version") {
 		t.Errorf("invalid inventory: exit %d\n%s", code, stderr)
+	}
+}
+
+// upstreamDir is the folder of release archives beside the project
+// (../shared/upstream from its root), as make bundle passes it.
+func upstreamDir(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs(filepath.Join("..", "..", "shared", "upstream"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cert-manager-v1.21.1.tar.gz")); err != nil {
+		testenv.Need(t, "the upstream release archives are not beside the project (%v)", err)
+	}
+	return dir
+}
+
+// TestLoadAddonChartsFromUpstream: with the release archives, a pin of
+// exactly a chart they hold is packed from them (boot's defaults: all
+// three, without any download); another version goes to the loader, a
+// path stays a path.
+func TestLoadAddonChartsFromUpstream(t *testing.T) {
+	ctx := context.Background()
+	dir := upstreamDir(t)
+	u, err := bundle.LoadUpstream(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	// A loader that would fail at once: nothing may be downloaded.
+	offline := addons.ChartLoader{CacheDir: t.TempDir(), Timeout: time.Second}
+	charts, err := loadAddonCharts(ctx, inventory.DefaultAddons(), offline, u, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range charts {
+		got = append(got, c.Slot+" "+c.Name+" "+c.Version)
+	}
+	if want := []string{"certManager cert-manager v1.21.1", "ingressNginx ingress-nginx 4.15.1", "traefik traefik 41.3.0"}; !slices.Equal(got, want) {
+		t.Errorf("charts %q, want %q", got, want)
+	}
+	for _, want := range []string{"addons.certManager: cert-manager v1.21.1 from the release archives in " + dir, "addons.traefik: traefik 41.3.0 from the release archives"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log does not say %q:\n%s", want, log.String())
+		}
+	}
+
+	closed := testenv.ClosedAddr(t)
+	inv, err := inventory.Load(bundleInventory(t, "addons:\n  certManager: {path: "+helloPath(t)+"}\n  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: 4.14.0}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	_, err = loadAddonCharts(ctx, inv.Addons, offline, u, &log)
+	if err == nil || !strings.Contains(err.Error(), "addons.ingressNginx (http://"+closed+"/charts ingress-nginx 4.14.0)") {
+		t.Errorf("ingress-nginx 4.14.0, which no archive holds: %v, want a download that fails", err)
+	}
+	if !strings.Contains(log.String(), "addons.certManager: hello 0.1.0 from "+helloPath(t)) {
+		t.Errorf("the path chart was not packed from its path:\n%s", log.String())
+	}
+}
+
+// TestBundleBuildUpstream: --upstream's archives are checked before Build
+// is reached; a missing or tampered one stops the command naming the file
+// and the sha256 expected.
+func TestBundleBuildUpstream(t *testing.T) {
+	dir := upstreamDir(t)
+	const cm, cmSum = "cert-manager-v1.21.1.tar.gz", "20097cab8adb755fef80a9f618544213851133b65977917b390721a0c97e9f90"
+	copies := func() string {
+		dst := t.TempDir()
+		for _, f := range []string{cm, "ingress-nginx-chart-4.15.1.tar.gz", "traefik-helm-chart-v41.3.0.tar.gz"} {
+			data, err := os.ReadFile(filepath.Join(dir, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dst, f), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dst
+	}
+	missing := copies()
+	if err := os.Remove(filepath.Join(missing, cm)); err != nil {
+		t.Fatal(err)
+	}
+	tampered := copies()
+	tamper(t, filepath.Join(tampered, cm))
+	for name, src := range map[string]string{"missing": missing, "tampered": tampered} {
+		code, stdout, stderr := run(t, "bundle", "build", "--upstream", src, "--out", nonEmptyDir(t))
+		if code != ExitFailure || !strings.Contains(stderr, cm) || !strings.Contains(stderr, cmSum) || strings.Contains(stderr, refused) || strings.Contains(stdout, "bundle ready") {
+			t.Errorf("%s archive: exit %d, want the archive and its sha256 named before the build:\n%s%s", name, code, stdout, stderr)
+		}
+	}
+
+	code, _, stderr := run(t, "bundle", "build", "--upstream", dir, "--out", nonEmptyDir(t))
+	for _, want := range []string{"bundle: upstream release archives from " + dir + " checked", "addons.certManager: cert-manager v1.21.1 from the release archives",
+		"addons.ingressNginx: ingress-nginx 4.15.1 from the release archives", "addons.traefik: traefik 41.3.0 from the release archives", refused} {
+		if code != ExitFailure || !strings.Contains(stderr, want) {
+			t.Errorf("good archives: exit %d, stderr does not say %q:\n%s", code, want, stderr)
+		}
 	}
 }
 
