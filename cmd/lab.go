@@ -23,6 +23,15 @@ containers on a bridge network it creates, with an image registry on that
 network serving an offline bundle's images, and writes a ready inventory for
 them (strict host-key checking against the lab's own known_hosts). It needs
 root and Docker (installed and started when missing) and debootstrap.
+
+On this machine, at the bridge's gateway address, it also runs the lab's
+outside world, real implementations only: moto_server (the Route53 API,
+port 5005, zone lab.test), CoreDNS from the bundle (port 53: lab.test from
+moto, every other name refused, nothing forwarded) and Pebble (ACME, port
+14000, management 15000; it resolves names through that CoreDNS only). The
+inventory issues the registry's certificate from that Pebble and writes its
+DNS record to that zone; .lab/route53.env holds the AWS variables for it.
+
 "lab down" removes everything the lab made and restores what it changed.`,
 		Example: `  boot lab up --bundle dist/bundle
   boot up -i .lab/inventory.yaml --dry-run
@@ -32,7 +41,7 @@ root and Docker (installed and started when missing) and debootstrap.
 	c.PersistentFlags().StringVar(&o.Dir, "dir", ".lab", "lab folder: state, SSH key, known_hosts, inventory")
 	up := &cobra.Command{
 		Use:     "up",
-		Short:   "Create the lab hosts and registry and write the inventory",
+		Short:   "Create the lab hosts, registry and outside world (Route53, DNS, ACME) and write the inventory",
 		Example: "  boot lab up --bundle dist/bundle",
 		Args:    usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -49,12 +58,18 @@ root and Docker (installed and started when missing) and debootstrap.
 			for _, t := range l.Timings {
 				fmt.Fprintf(g.stdout, "  %-10s %s\n", t.Stage, t.Duration.Round(time.Second))
 			}
-			fmt.Fprintf(g.stdout, "lab up: %d hosts, registry %s\ninventory: %s\n", len(l.Hosts), l.Registry, l.Inventory)
+			fmt.Fprintf(g.stdout, "lab up: %d hosts, registry %s\n", len(l.Hosts), l.Registry)
+			fmt.Fprintf(g.stdout, "acme: %s (TLS CA %s), issuing root %s\n", l.ACMEDirectory, l.ACMECA, l.ACMERoot)
+			fmt.Fprintf(g.stdout, "route53: %s, zone %s = %s\n", l.Route53Endpoint, lab.LabZone, l.Route53ZoneID)
+			if l.DNSServer != "" {
+				fmt.Fprintf(g.stdout, "dns: %s (%s only)\n", l.DNSServer, lab.LabZone)
+			}
+			fmt.Fprintf(g.stdout, "inventory: %s\n", l.Inventory)
 			return nil
 		},
 	}
 	up.Flags().StringVar(&o.Bundle, "bundle", "", "offline bundle whose images the lab registry serves")
-	up.Flags().StringVar(&o.ToolsDir, "tools-dir", "", "folder with runc-capwrap and lab-registry (default: beside boot)")
+	up.Flags().StringVar(&o.ToolsDir, "tools-dir", "", "folder with runc-capwrap, lab-registry and pebble (default: beside boot)")
 	down := &cobra.Command{
 		Use:     "down",
 		Short:   "Remove the lab: containers, network, volumes, registry, and what it changed",

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/testenv"
+	"github.com/bootctl/boot/lab"
 )
 
 func TestBootOnLab(t *testing.T) {
@@ -30,6 +31,11 @@ func TestBootOnLab(t *testing.T) {
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build boot and the lab's helpers: %v\n%s", err, out)
+	}
+	pebble := exec.Command("go", "install", lab.PebbleModule)
+	pebble.Env = append(os.Environ(), "CGO_ENABLED=0", "GOBIN="+tools, "GOFLAGS=")
+	if out, err := pebble.CombinedOutput(); err != nil {
+		t.Fatalf("install pebble: %v\n%s", err, out)
 	}
 	bundleDir := labBundle(t, testenv.BundleDir(t), filepath.Join(tools, "boot"))
 	dir := filepath.Join(t.TempDir(), "lab")

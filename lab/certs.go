@@ -14,14 +14,12 @@ import (
 	"time"
 )
 
-// writeCerts makes the lab registry's certificate authority and its server
-// certificate (for the registry's lab address and the name "registry") in
-// Dir/registry. The CA's private key is used once and never written.
+// writeCerts makes the lab's certificate authority (Dir/registry/ca.crt, the
+// file RegistryCA and ACMECA name) and, signed by it, the server certificates
+// of the lab registry (its lab address and the name "registry", in
+// Dir/registry) and of Pebble (the gateway address and PebbleHost, in
+// Dir/pebble). The CA's private key is used here and never written.
 func (l *Lab) writeCerts() error {
-	dir := filepath.Join(l.Dir, "registry")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -29,7 +27,7 @@ func (l *Lab) writeCerts() error {
 	now := time.Now()
 	caTmpl := &x509.Certificate{
 		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "boot lab registry CA"},
+		Subject:               pkix.Name{CommonName: "boot lab CA"},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.AddDate(1, 0, 0),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
@@ -45,35 +43,49 @@ func (l *Lab) writeCerts() error {
 	if err != nil {
 		return err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "registry"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"registry"},
-		IPAddresses:  []net.IP{net.ParseIP(l.addr(registryOctet))},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
+	if err := os.MkdirAll(filepath.Dir(l.RegistryCA), 0o700); err != nil {
 		return err
 	}
 	if err := writeFileAtomic(l.RegistryCA, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	issue := func(dir, name, ip string) error {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return err
+		}
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return err
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: serial(),
+			Subject:      pkix.Name{CommonName: name},
+			NotBefore:    now.Add(-time.Hour),
+			NotAfter:     now.AddDate(1, 0, 0),
+			KeyUsage:     x509.KeyUsageDigitalSignature,
+			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			DNSNames:     []string{name},
+		}
+		if a := net.ParseIP(ip); a != nil {
+			tmpl.IPAddresses = []net.IP{a}
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+		if err != nil {
+			return err
+		}
+		keyDER, err := x509.MarshalECPrivateKey(key)
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+			return err
+		}
+		return writeFileAtomic(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	}
+	if err := issue(filepath.Join(l.Dir, "registry"), "registry", l.addr(registryOctet)); err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return issue(filepath.Join(l.Dir, pebbleDir), PebbleHost, l.Gateway)
 }
 
 func serial() *big.Int {

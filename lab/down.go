@@ -12,8 +12,9 @@ import (
 	"syscall"
 )
 
-// Down removes everything Up made: the lab's containers, network, volumes and
-// images, the dockerd it started, any change to Docker's daemon.json, and the
+// Down removes everything Up made: the services it runs on this machine
+// (each stopped only while it is still the process Up started), the lab's
+// containers, network, volumes and images, the dockerd it started, any change to Docker's daemon.json, and the
 // files it wrote in the lab folder (the host image cache is kept). It is safe
 // to run after a failed Up and when the lab is already down.
 func Down(ctx context.Context, opts Options) error {
@@ -30,6 +31,10 @@ func Down(ctx context.Context, opts Options) error {
 	}
 	d, err := newDockerCLI()
 	if err != nil {
+		return err
+	}
+	// The services first: they listen on the lab bridge's address.
+	if err := l.stopServices(ctx, logf); err != nil {
 		return err
 	}
 	var errs []error
@@ -52,7 +57,8 @@ func Down(ctx context.Context, opts Options) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	for _, name := range []string{inventoryFile, knownHosts, keyFile, keyFile + ".pub", "registry", "bin", "dockerd.log", stateFile} {
+	for _, name := range []string{inventoryFile, knownHosts, keyFile, keyFile + ".pub", "registry", "bin", "dockerd.log",
+		motoDir, corednsDir, pebbleDir, acmeRootFile, route53EnvFile, stateFile} {
 		if err := os.RemoveAll(filepath.Join(opts.Dir, name)); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package lab
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"text/template"
 	"time"
 )
@@ -16,6 +17,17 @@ const LabRegistryHost = "registry.lab.test"
 var inventoryTemplate = template.Must(template.New("inventory").Funcs(template.FuncMap{"q": quoteYAML}).Parse(
 	`# Written by boot lab up at {{.Time}}: the lab's four hosts on this machine.
 # Strict host-key checking against the lab's own known_hosts file.
+#
+# The lab's outside world, on this machine at the lab bridge's gateway:
+#   ACME directory (Pebble):   {{.ACMEDirectory}}
+#     its TLS certificate is signed by the lab CA {{.ACMECA}}
+#     the certificates it issues chain to {{.ACMERoot}} (new at every lab up)
+#   Route53 API (moto):        {{.Route53Endpoint}} (any SigV4 key), zone {{.Zone}} = {{.Route53ZoneID}}
+#     boot's DNS step: --route53-endpoint {{.Route53Endpoint}}, AWS key from {{.Route53Env}}
+{{- if .DNSServer}}
+#   DNS (CoreDNS):             {{.DNSServer}} serves {{.Zone}} from moto and refuses all else
+#     verify's DNS check: --dns-server {{.DNSServer}}
+{{- end}}
 apiVersion: boot/v1alpha1
 kind: Cluster
 metadata:
@@ -25,7 +37,8 @@ cluster:
   # The lab registry serves the bundle's images (HTTPS; every host trusts its CA).
   imageRepository: {{q .Registry}}
   # The hosts' resolv.conf names Docker's embedded DNS (127.0.0.11), which
-  # pods cannot use: CoreDNS forwards to the machine's end of the lab bridge.
+  # pods cannot use: the cluster's CoreDNS forwards to the machine's end of
+  # the lab bridge, where the lab's CoreDNS serves lab.test (and nothing else).
   nameservers: [{{q .Gateway}}]
 ssh:
   user: root
@@ -53,9 +66,16 @@ packages:
 {{- end}}
 registry:
   host: {{q .RegistryHost}}
-  issuer: selfsigned
+  # The lab's Pebble over HTTP-01: it resolves the registry's name through the
+  # lab's CoreDNS and fetches the challenge from port 80 of the ingress hosts.
+  issuer: acme
+  acmeEmail: {{q .ACMEEmail}}
+  acme:
+    server: {{q .ACMEDirectory}}
+    caFile: {{q .ACMECA}}
 dns:
-  provider: none
+  provider: route53
+  zone: {{q .Zone}}
 `))
 
 func quoteYAML(s string) (string, error) {
@@ -67,8 +87,9 @@ func quoteYAML(s string) (string, error) {
 func (l *Lab) renderInventory(bundleDir, kubernetesVersion string, now time.Time) ([]byte, error) {
 	data := struct {
 		*Lab
-		Time, Bundle, KubernetesVersion, RuntimeBinary, RegistryHost string
-	}{Lab: l, Time: now.UTC().Format(time.RFC3339), Bundle: bundleDir, KubernetesVersion: kubernetesVersion, RegistryHost: LabRegistryHost}
+		Time, Bundle, KubernetesVersion, RuntimeBinary, RegistryHost, ACMEEmail, Zone, Route53Env string
+	}{Lab: l, Time: now.UTC().Format(time.RFC3339), Bundle: bundleDir, KubernetesVersion: kubernetesVersion,
+		RegistryHost: LabRegistryHost, ACMEEmail: "admin@" + LabZone, Zone: LabZone, Route53Env: filepath.Join(l.Dir, route53EnvFile)}
 	if l.CapWrap {
 		data.RuntimeBinary = HostWrapperPath
 	}

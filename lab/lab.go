@@ -24,12 +24,26 @@
 // privileged containers get the capabilities containerd holds, so they work
 // either way.)
 //
+// The lab also runs its outside world on this machine, at the bridge's
+// gateway address (Lab.Gateway), real implementations only: moto_server
+// (the Route53 API on port 5005, hosted zone LabZone; moto 5.2.1 with its
+// server extra must be installed), CoreDNS from the bundle (port 53, UDP
+// and TCP: LabZone read from moto every 2 s, every other name refused,
+// nothing forwarded) and Pebble (ACME on port 14000, management on 15000,
+// TLS by the lab CA; it resolves names only through that CoreDNS and
+// validates HTTP-01 on port 80). The Lab's ACMEDirectory, ACMECA, ACMERoot,
+// Route53Endpoint, Route53ZoneID and DNSServer say where they answer. They
+// run detached, their PIDs and start times in the state; Down stops only
+// those processes.
+//
 // The lab needs two helper programs from this module, built static:
 // lab/runc-capwrap (only on such machines) and lab/lab-registry (the
-// distribution registry with its filesystem driver). Options.ToolsDir names
-// the folder holding them (default: the folder of the running executable):
+// distribution registry with its filesystem driver), and Pebble from the
+// module proxy. Options.ToolsDir names the folder holding them (default:
+// the folder of the running executable); make build puts them in bin/:
 //
 //	CGO_ENABLED=0 go build -o bin/ ./lab/runc-capwrap ./lab/lab-registry
+//	CGO_ENABLED=0 GOBIN=$PWD/bin go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3
 //
 // The lab contacts only addresses on the bridge network it created, after it
 // exists, with a timeout on every probe.
@@ -83,8 +97,8 @@ type Options struct {
 	// CacheDir keeps the host image tarball between labs. Default
 	// $XDG_CACHE_HOME/boot/lab (~/.cache/boot/lab).
 	CacheDir string
-	// ToolsDir holds the runc-capwrap and lab-registry programs. Default: the
-	// folder of the running executable.
+	// ToolsDir holds the runc-capwrap, lab-registry and pebble programs.
+	// Default: the folder of the running executable.
 	ToolsDir string
 	// Mirror is the Debian mirror for debootstrap. Default: the one apt uses.
 	Mirror string
@@ -127,10 +141,25 @@ type Lab struct {
 	DaemonPID int `json:"daemonPID,omitempty"`
 	// DaemonConfig is set when the lab changed Docker's daemon.json; Down restores it.
 	DaemonConfig *fileBackup `json:"daemonConfig,omitempty"`
-	Inventory    string      `json:"inventory"`
-	KnownHosts   string      `json:"knownHosts"`
-	KeyPath      string      `json:"keyPath"`
-	Timings      []Timing    `json:"timings"`
+	// The outside world (see startOutside). ACMEDirectory is Pebble's ACME
+	// directory URL; ACMECA the PEM file of the lab CA that signed Pebble's
+	// TLS certificate (the same CA as the registry's); ACMERoot Pebble's
+	// issuing root (PEM), new at every start of Pebble.
+	ACMEDirectory string `json:"acmeDirectory,omitempty"`
+	ACMECA        string `json:"acmeCA,omitempty"`
+	ACMERoot      string `json:"acmeRoot,omitempty"`
+	// Route53Endpoint is moto's URL (SigV4, any key: LabAWSKey);
+	// Route53ZoneID the hosted zone LabZone there.
+	Route53Endpoint string `json:"route53Endpoint,omitempty"`
+	Route53ZoneID   string `json:"route53ZoneID,omitempty"`
+	// DNSServer is CoreDNS (host:port, UDP and TCP) serving LabZone.
+	DNSServer string `json:"dnsServer,omitempty"`
+	// Services are the programs the lab runs on this machine: moto, CoreDNS, Pebble.
+	Services   []Service `json:"services,omitempty"`
+	Inventory  string    `json:"inventory"`
+	KnownHosts string    `json:"knownHosts"`
+	KeyPath    string    `json:"keyPath"`
+	Timings    []Timing  `json:"timings"`
 }
 
 // hostLayout is the lab's fixed set of hosts and their last address octet.

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +26,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
+	"github.com/aws/aws-sdk-go-v2/service/route53/types"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
@@ -33,30 +37,8 @@ import (
 	"github.com/bootctl/boot/inventory"
 )
 
-// testLog sends the lab's progress lines to the test log and keeps them.
-type testLog struct {
-	t   *testing.T
-	mu  *sync.Mutex
-	buf *bytes.Buffer
-}
-
-func newTestLog(t *testing.T) testLog { return testLog{t, &sync.Mutex{}, &bytes.Buffer{}} }
-
-func (w testLog) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf.Write(p)
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-func (w testLog) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
-}
-
-// buildTools builds runc-capwrap and lab-registry static into a temporary folder.
+// buildTools builds runc-capwrap and lab-registry static into a temporary
+// folder, and installs Pebble there.
 func buildTools(t *testing.T) string {
 	dir := t.TempDir()
 	start := time.Now()
@@ -66,6 +48,7 @@ func buildTools(t *testing.T) string {
 		t.Fatalf("build lab tools: %v\n%s", err, out)
 	}
 	t.Logf("timing: tools %s", time.Since(start).Round(time.Millisecond))
+	buildPebble(t, dir)
 	return dir
 }
 
@@ -82,6 +65,7 @@ type machineState struct {
 var labPrograms = map[string]bool{
 	"dockerd": true, "containerd": true, "containerd-shim": true, "containerd-shim-runc-v2": true,
 	"docker-proxy": true, "lab-registry": true, "runc": true, "runc-capwrap": true,
+	"pebble": true, "coredns": true, "moto_server": true,
 }
 
 // labProcesses lists the command lines of running processes of a lab
@@ -101,6 +85,10 @@ func labProcesses(labDir string) []string {
 		prog := ""
 		if f := strings.Fields(args[0]); len(f) > 0 {
 			prog = filepath.Base(f[0])
+		}
+		// A script's name follows its interpreter (moto_server).
+		if len(args) > 1 && labPrograms[filepath.Base(args[1])] {
+			prog = filepath.Base(args[1])
 		}
 		ns, _ := os.Readlink(filepath.Join(filepath.Dir(p), "ns", "pid"))
 		if labPrograms[prog] || ns != ourNS || strings.Contains(s, runDir) || labDir != "" && strings.Contains(s, labDir) {
@@ -248,6 +236,7 @@ func TestLab(t *testing.T) {
 			}
 		}
 	})
+	t.Run("outside world", func(t *testing.T) { checkOutside(t, ctx, l, clients) })
 	t.Run("status", func(t *testing.T) {
 		s, err := Status(ctx, opts)
 		if err != nil {
@@ -415,6 +404,70 @@ func checkHosts(t *testing.T, l *Lab, clients map[string]*ssh.Client) {
 		}
 		seen[f[2]] = true
 	}
+}
+
+// checkOutside: the lab's services run as recorded; a record written to
+// moto through the Route53 API resolves on a host (Docker's embedded DNS
+// forwards to the lab's CoreDNS), a name outside the zone does not, and
+// Pebble's directory answers from a host over TLS checked with the lab CA.
+func checkOutside(t *testing.T, ctx context.Context, l *Lab, clients map[string]*ssh.Client) {
+	var names []string
+	for _, s := range l.Services {
+		names = append(names, s.Name)
+		if !s.running() {
+			t.Errorf("%s (pid %d) not running", s.Name, s.PID)
+		}
+	}
+	want := []string{"moto", "pebble"}
+	if l.DNSServer != "" {
+		want = []string{"moto", "coredns", "pebble"}
+	}
+	if !slices.Equal(names, want) {
+		t.Errorf("services %q, want %q", names, want)
+	}
+	if l.DNSServer == "" {
+		testenv.Need(t, "no CoreDNS without a bundle")
+	}
+	name := "probe." + LabZone
+	_, err := route53Client(l.Route53Endpoint).ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
+		HostedZoneId: aws.String(l.Route53ZoneID),
+		ChangeBatch: &types.ChangeBatch{Changes: []types.Change{{Action: types.ChangeActionUpsert, ResourceRecordSet: &types.ResourceRecordSet{
+			Name: aws.String(name + "."), Type: types.RRTypeA, TTL: aws.Int64(5),
+			ResourceRecords: []types.ResourceRecord{{Value: aws.String("192.0.2.7")}},
+		}}}},
+	})
+	if err != nil {
+		t.Fatalf("upsert %s: %v", name, err)
+	}
+	c := clients["w1"]
+	out, err := run(c, "for i in $(seq 50); do getent hosts "+name+" && exit 0; sleep 0.2; done; exit 1", nil)
+	if err != nil || !strings.HasPrefix(out, "192.0.2.7") {
+		t.Errorf("w1: %s: %q, %v; want 192.0.2.7", name, out, err)
+	}
+	if out, err := run(c, "getent hosts example.com", nil); err == nil {
+		t.Errorf("w1 resolved example.com (%q): a lookup left the lab", out)
+	}
+	ca, err := os.ReadFile(l.ACMECA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(c, "cat > /tmp/lab-ca.pem", ca); err != nil {
+		t.Fatal(err)
+	}
+	cmd := fmt.Sprintf("curl -sS --max-time 5 --cacert /tmp/lab-ca.pem --resolve %s:%s:%s https://%s:%s/dir",
+		PebbleHost, acmePort(l), l.Gateway, PebbleHost, acmePort(l))
+	if out, err := run(c, cmd, nil); err != nil || !strings.Contains(out, "newOrder") {
+		t.Errorf("w1: Pebble's directory by name: %q, %v", out, err)
+	}
+}
+
+// acmePort is the port of the lab's ACME directory URL.
+func acmePort(l *Lab) string {
+	u, err := url.Parse(l.ACMEDirectory)
+	if err != nil {
+		return ""
+	}
+	return u.Port()
 }
 
 // checkNetwork has every host reach every other one by name and address:

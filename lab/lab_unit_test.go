@@ -133,8 +133,11 @@ func testLabValue(dir string) *Lab {
 	l := &Lab{
 		Dir: dir, Subnet: "172.29.40.0/24", Registry: "172.29.40.2:5000", Gateway: "172.29.40.1",
 		KnownHosts: filepath.Join(dir, "known_hosts"), KeyPath: filepath.Join(dir, "id_ed25519"),
-		Inventory: filepath.Join(dir, "inventory.yaml"),
+		Inventory: filepath.Join(dir, "inventory.yaml"), RegistryCA: filepath.Join(dir, "registry", "ca.crt"),
+		ACMEDirectory: "https://172.29.40.1:14000/dir", ACMERoot: filepath.Join(dir, acmeRootFile),
+		Route53Endpoint: "http://172.29.40.1:5005", Route53ZoneID: "Z0LAB", DNSServer: "172.29.40.1:53",
 	}
+	l.ACMECA = l.RegistryCA
 	for _, h := range hostLayout {
 		l.Hosts = append(l.Hosts, Host{Name: h.name, Role: h.role, Address: l.addr(h.octet), Container: containerName(h.name)})
 	}
@@ -149,6 +152,9 @@ func TestInventoryLoads(t *testing.T) {
 		l.CapWrap = capWrap
 		for _, f := range []string{l.KnownHosts, l.KeyPath} {
 			os.WriteFile(f, nil, 0o600)
+		}
+		if err := l.writeCerts(); err != nil {
+			t.Fatal(err)
 		}
 		os.Mkdir(bundleDir, 0o755)
 		text, err := l.renderInventory(bundleDir, "v1.37.2", time.Unix(0, 0))
@@ -175,6 +181,20 @@ func TestInventoryLoads(t *testing.T) {
 		if inv.Cluster.ImageRepository != "172.29.40.2:5000" || inv.SSH.HostKeyPolicy != inventory.HostKeyStrict ||
 			inv.SSH.KnownHosts != l.KnownHosts || len(inv.Hosts) != 4 || inv.Hosts[3].Address != "172.29.40.13" {
 			t.Errorf("inventory = %+v", inv)
+		}
+		r := inv.Registry
+		if r.Host != LabRegistryHost || r.Issuer != inventory.IssuerACME || r.ACMEEmail != "admin@lab.test" ||
+			r.ACME.Server != l.ACMEDirectory || r.ACME.CAFile != l.ACMECA || r.ACME.Solver != inventory.SolverHTTP01 {
+			t.Errorf("registry = %+v", r)
+		}
+		if inv.DNS.Provider != inventory.DNSRoute53 || inv.DNS.Zone != LabZone {
+			t.Errorf("dns = %+v", inv.DNS)
+		}
+		for _, want := range []string{"--route53-endpoint http://172.29.40.1:5005", "zone lab.test = Z0LAB", "--dns-server 172.29.40.1:53",
+			l.ACMERoot, filepath.Join(dir, route53EnvFile)} {
+			if !strings.Contains(string(text), want) {
+				t.Errorf("the inventory's comments do not say %q:\n%s", want, text)
+			}
 		}
 	}
 }

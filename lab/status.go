@@ -5,19 +5,44 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/route53"
 )
 
 // Report is what `lab status` shows.
 type Report struct {
-	Up        bool           `json:"up"`
-	Dir       string         `json:"dir"`
-	Daemon    string         `json:"daemon"` // "started by the lab (pid N)", "machine's own", "not answering"
-	Network   string         `json:"network,omitempty"`
-	Subnet    string         `json:"subnet,omitempty"`
-	CapWrap   bool           `json:"capWrap"`
-	Hosts     []HostStatus   `json:"hosts,omitempty"`
-	Registry  RegistryStatus `json:"registry"`
-	Inventory string         `json:"inventory,omitempty"`
+	Up       bool           `json:"up"`
+	Dir      string         `json:"dir"`
+	Daemon   string         `json:"daemon"` // "started by the lab (pid N)", "machine's own", "not answering"
+	Network  string         `json:"network,omitempty"`
+	Subnet   string         `json:"subnet,omitempty"`
+	CapWrap  bool           `json:"capWrap"`
+	Hosts    []HostStatus   `json:"hosts,omitempty"`
+	Registry RegistryStatus `json:"registry"`
+	// Services are the lab's programs on this machine (moto, CoreDNS, Pebble).
+	Services  []ServiceStatus `json:"services,omitempty"`
+	Outside   Outside         `json:"outside"`
+	Inventory string          `json:"inventory,omitempty"`
+}
+
+// Outside is where the lab's outside world answers (see Lab).
+type Outside struct {
+	ACMEDirectory   string `json:"acmeDirectory,omitempty"`
+	ACMECA          string `json:"acmeCA,omitempty"`
+	ACMERoot        string `json:"acmeRoot,omitempty"`
+	Route53Endpoint string `json:"route53Endpoint,omitempty"`
+	Route53ZoneID   string `json:"route53ZoneID,omitempty"`
+	DNSServer       string `json:"dnsServer,omitempty"`
+}
+
+// ServiceStatus is one service's state.
+type ServiceStatus struct {
+	Service
+	Running   bool   `json:"running"`   // its process is the one the lab started
+	Answering bool   `json:"answering"` // it answered a request
+	Error     string `json:"error,omitempty"`
 }
 
 // HostStatus is one host's state.
@@ -90,7 +115,42 @@ func Status(ctx context.Context, opts Options) (*Report, error) {
 		}
 	}
 	s.Up = s.Up && s.Registry.Answering
+	s.Outside = Outside{ACMEDirectory: l.ACMEDirectory, ACMECA: l.ACMECA, ACMERoot: l.ACMERoot,
+		Route53Endpoint: l.Route53Endpoint, Route53ZoneID: l.Route53ZoneID, DNSServer: l.DNSServer}
+	for _, svc := range l.Services {
+		ss := ServiceStatus{Service: svc, Running: svc.running()}
+		if netUp && ss.Running {
+			if err := l.probeService(ctx, svc.Name); err != nil {
+				ss.Error = err.Error()
+			} else {
+				ss.Answering = true
+			}
+		}
+		s.Up = s.Up && ss.Answering
+		s.Services = append(s.Services, ss)
+	}
 	return s, nil
+}
+
+// probeService asks one of the lab's services for what it serves, once.
+func (l *Lab) probeService(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	switch name {
+	case "moto":
+		_, err := route53Client(l.Route53Endpoint).GetHostedZone(ctx, &route53.GetHostedZoneInput{Id: aws.String(l.Route53ZoneID)},
+			func(o *route53.Options) { o.RetryMaxAttempts = 1 })
+		return err
+	case "coredns":
+		return checkZoneServed(ctx, l.DNSServer)
+	case "pebble":
+		client, err := registryClient(l.ACMECA)
+		if err != nil {
+			return err
+		}
+		return checkACMEDirectory(ctx, client, l.ACMEDirectory)
+	}
+	return fmt.Errorf("no probe for %s", name)
 }
 
 func containerState(ctx context.Context, d *dockerCLI, name string) string {
@@ -133,5 +193,24 @@ func (s *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, ", not answering: %s", r.Error)
 	}
 	fmt.Fprintln(w, ")")
+	for _, svc := range s.Services {
+		state := "not running"
+		switch {
+		case svc.Answering:
+			state = "answering"
+		case svc.Running && svc.Error != "":
+			state = "not answering: " + svc.Error
+		case svc.Running:
+			state = "running"
+		}
+		fmt.Fprintf(w, "%-8s %s (pid %d, %s; log %s)\n", svc.Name+":", svc.Address, svc.PID, state, svc.Log)
+	}
+	o := s.Outside
+	if o.Route53ZoneID != "" {
+		fmt.Fprintf(w, "route53: zone %s is %s at %s (any SigV4 key)\n", LabZone, o.Route53ZoneID, o.Route53Endpoint)
+	}
+	if o.ACMEDirectory != "" {
+		fmt.Fprintf(w, "acme: %s (TLS CA %s), issuing root %s\n", o.ACMEDirectory, o.ACMECA, o.ACMERoot)
+	}
 	fmt.Fprintf(w, "inventory: %s\n", s.Inventory)
 }

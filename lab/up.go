@@ -16,7 +16,8 @@ import (
 
 // Up brings the lab up from nothing: Docker (started if none answers), the
 // host image, the network, four hosts answering SSH with keys recorded in the
-// lab's known_hosts, the registry with the bundle's images, and
+// lab's known_hosts, the outside world on the gateway (moto, CoreDNS,
+// Pebble: see startOutside), the registry with the bundle's images, and
 // Dir/inventory.yaml. If Up fails, Down removes what it had made.
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := opts.complete(); err != nil {
@@ -80,6 +81,10 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
+	pebbleBin, err := installTool(opts.ToolsDir, pebbleTool, binDir)
+	if err != nil {
+		return nil, err
+	}
 
 	start := time.Now()
 	if v, err := d.serverVersion(ctx); err == nil {
@@ -134,6 +139,12 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	stage("hosts", start)
 
 	start = time.Now()
+	if err := l.startOutside(ctx, pebbleBin, opts.Bundle, labPorts, logf); err != nil {
+		return nil, err
+	}
+	stage("outside", start)
+
+	start = time.Now()
 	if err := l.startRegistry(ctx, d, registryBin); err != nil {
 		return nil, err
 	}
@@ -164,7 +175,11 @@ func installTool(toolsDir, name, binDir string) (string, error) {
 	src := filepath.Join(toolsDir, name)
 	in, err := os.Open(src)
 	if err != nil {
-		return "", fmt.Errorf("the lab needs %s (build it with: CGO_ENABLED=0 go build -o %s/ ./lab/%s): %w", name, toolsDir, name, err)
+		build := fmt.Sprintf("CGO_ENABLED=0 go build -o %s/ ./lab/%s", toolsDir, name)
+		if name == pebbleTool {
+			build = fmt.Sprintf("CGO_ENABLED=0 GOBIN=%s go install %s", toolsDir, PebbleModule)
+		}
+		return "", fmt.Errorf("the lab needs %s (make build puts it beside boot; or: %s): %w", name, build, err)
 	}
 	defer in.Close()
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
