@@ -215,20 +215,25 @@ func (c *conn) startKeepAlive(every time.Duration, log *slog.Logger) {
 }
 
 // dialOnce makes one connection attempt, through the bastion if there is
-// one. Credentials are loaded (and a passphrase asked for) before any
-// connection is opened, so a prompt does not hold one open.
+// one. Credentials are loaded (and a passphrase asked for) and the trusted
+// host keys read before any connection is opened, so a prompt does not hold
+// one open and a local file that cannot be used contacts nothing.
 func dialOnce(ctx context.Context, cfg *Config, log *slog.Logger) (*conn, error) {
 	auth, closeAuth, err := authMethods(cfg)
 	if err != nil {
 		return nil, &authError{err}
 	}
 	defer closeAuth()
+	keys, err := hostKeyCheck(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Bastion == nil {
 		raw, err := dialTCP(ctx, cfg)
 		if err != nil {
 			return nil, err
 		}
-		client, err := handshake(ctx, raw, cfg, auth, log)
+		client, err := handshake(ctx, raw, cfg, auth, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -239,11 +244,15 @@ func dialOnce(ctx context.Context, cfg *Config, log *slog.Logger) (*conn, error)
 		return nil, fmt.Errorf("bastion %s: %w", cfg.Bastion.addr(), &authError{err})
 	}
 	defer closeBAuth()
+	bkeys, err := hostKeyCheck(cfg.Bastion, log)
+	if err != nil {
+		return nil, fmt.Errorf("bastion %s: %w", cfg.Bastion.addr(), err)
+	}
 	braw, err := dialTCP(ctx, cfg.Bastion)
 	if err != nil {
 		return nil, fmt.Errorf("bastion %s: %w", cfg.Bastion.addr(), err)
 	}
-	bastion, err := handshake(ctx, braw, cfg.Bastion, bauth, log)
+	bastion, err := handshake(ctx, braw, cfg.Bastion, bauth, bkeys)
 	if err != nil {
 		return nil, fmt.Errorf("bastion %s: %w", cfg.Bastion.addr(), err)
 	}
@@ -254,7 +263,7 @@ func dialOnce(ctx context.Context, cfg *Config, log *slog.Logger) (*conn, error)
 		bastion.Close()
 		return nil, &netError{fmt.Errorf("via bastion %s: %w", cfg.Bastion.addr(), err)}
 	}
-	client, err := handshake(ctx, raw, cfg, auth, log)
+	client, err := handshake(ctx, raw, cfg, auth, keys)
 	if err != nil {
 		bastion.Close()
 		return nil, fmt.Errorf("via bastion %s: %w", cfg.Bastion.addr(), err)
@@ -280,6 +289,13 @@ type netError struct{ err error }
 func (e *netError) Error() string { return e.err.Error() }
 func (e *netError) Unwrap() error { return e.err }
 
+// configError marks a local file that cannot be used (a key or known_hosts
+// file missing, unreadable or malformed) for classify: nothing was contacted.
+type configError struct{ err error }
+
+func (e *configError) Error() string { return e.err.Error() }
+func (e *configError) Unwrap() error { return e.err }
+
 // authError marks a failure to load credentials (or a refusal) for classify.
 type authError struct{ err error }
 
@@ -297,17 +313,12 @@ func dialTCP(ctx context.Context, cfg *Config) (net.Conn, error) {
 
 // handshake runs the SSH handshake and authentication over raw, bounded by
 // cfg.ConnectTimeout and ctx.
-func handshake(ctx context.Context, raw net.Conn, cfg *Config, auth []ssh.AuthMethod, log *slog.Logger) (*ssh.Client, error) {
-	hostKeyCB, algos, err := hostKeyCheck(cfg, log)
-	if err != nil {
-		raw.Close()
-		return nil, err
-	}
+func handshake(ctx context.Context, raw net.Conn, cfg *Config, auth []ssh.AuthMethod, keys hostKeys) (*ssh.Client, error) {
 	sc := &ssh.ClientConfig{
 		User:              cfg.User,
 		Auth:              auth,
-		HostKeyCallback:   hostKeyCB,
-		HostKeyAlgorithms: algos,
+		HostKeyCallback:   keys.callback,
+		HostKeyAlgorithms: keys.algorithms,
 		Timeout:           cfg.ConnectTimeout,
 	}
 	// Bound the handshake: a deadline where the conn supports it, and
@@ -347,11 +358,14 @@ func handshake(ctx context.Context, raw net.Conn, cfg *Config, auth []ssh.AuthMe
 // classify maps a connection error to its failure class.
 func classify(err error) error {
 	var hk *HostKeyError
+	var ce *configError
 	var ae *authError
 	var ne *netError
 	switch {
 	case errors.As(err, &hk):
 		return ErrHostKey
+	case errors.As(err, &ce):
+		return ErrConfig
 	case errors.As(err, &ae):
 		return ErrAuth
 	case errors.As(err, &ne):
@@ -430,17 +444,22 @@ type keyID struct {
 }
 
 // loadKey reads a private key file, asking for the passphrase only when
-// the key is encrypted.
+// the key is encrypted. A file that cannot be used is a *configError.
 func loadKey(path string, passphrase Secret) (ssh.Signer, error) {
-	st, err := os.Stat(path)
+	f, st, err := openRegular(path, "private key", maxKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("reading private key: %w", err)
+		return nil, &configError{err}
 	}
+	defer f.Close()
 	id := keyID{path, st.Size(), st.ModTime()}
 	if s, ok := keyCache.Load(id); ok {
 		return s.(ssh.Signer), nil
 	}
-	s, err := parseKeyFile(path, passphrase)
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
+	if err != nil {
+		return nil, &configError{fmt.Errorf("reading private key %s: %w", path, err)}
+	}
+	s, err := parseKey(path, b, passphrase)
 	if err != nil {
 		return nil, err
 	}
@@ -448,16 +467,12 @@ func loadKey(path string, passphrase Secret) (ssh.Signer, error) {
 	return s, nil
 }
 
-func parseKeyFile(path string, passphrase Secret) (ssh.Signer, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading private key: %w", err)
-	}
+func parseKey(path string, b []byte, passphrase Secret) (ssh.Signer, error) {
 	s, err := ssh.ParsePrivateKey(b)
 	var missing *ssh.PassphraseMissingError
 	if !errors.As(err, &missing) {
 		if err != nil {
-			return nil, fmt.Errorf("private key %s: %w", path, err)
+			return nil, &configError{fmt.Errorf("private key %s: %w", path, err)}
 		}
 		return s, nil
 	}

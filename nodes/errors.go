@@ -13,7 +13,7 @@ var (
 	// the pinned one. Never retried.
 	ErrHostKey = errors.New("host key verification failed")
 	// ErrAuth: the host refused every credential, or a credential could not
-	// be loaded (missing key file, wrong passphrase). Never retried.
+	// be unlocked (wrong or missing passphrase, no ssh-agent). Never retried.
 	ErrAuth = errors.New("authentication failed")
 	// ErrUnreachable: the network failed (refused, reset, timed out while
 	// connecting, connection lost). Connecting retries these.
@@ -23,7 +23,10 @@ var (
 	// ErrSudo: sudo refused (no sudo rights, a password needed but none
 	// configured, or the password was wrong).
 	ErrSudo = errors.New("sudo failed")
-	// ErrConfig: the connection settings are invalid.
+	// ErrConfig: the connection settings are invalid, or a local file they
+	// name (private key, known_hosts) is missing, unreadable, not a regular
+	// file of bounded size, or malformed; they are read before the host is
+	// contacted.
 	ErrConfig = errors.New("invalid ssh settings")
 )
 

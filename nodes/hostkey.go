@@ -55,14 +55,22 @@ func (e *HostKeyError) Error() string {
 // Is makes errors.Is(err, ErrHostKey) true.
 func (e *HostKeyError) Is(target error) bool { return target == ErrHostKey }
 
-// hostKeyCheck builds the host-key callback for c and the host-key
+// hostKeys is how a host's key is checked: the callback, and the host-key
 // algorithms to offer (those of the keys already known, so a host with
-// several keys presents one we can check).
-func hostKeyCheck(c *Config, log *slog.Logger) (ssh.HostKeyCallback, []string, error) {
+// several keys presents one that can be checked).
+type hostKeys struct {
+	callback   ssh.HostKeyCallback
+	algorithms []string
+}
+
+// hostKeyCheck reads what c trusts (the pinned key, or the known_hosts
+// entries for c's address) and builds the host-key check. A known_hosts
+// file that cannot be used is a *configError.
+func hostKeyCheck(c *Config, log *slog.Logger) (hostKeys, error) {
 	if c.PinnedHostKey != "" {
 		pinned, err := parsePinned(c.PinnedHostKey)
 		if err != nil {
-			return nil, nil, err
+			return hostKeys{}, &configError{err}
 		}
 		cb := func(hostname string, _ net.Addr, key ssh.PublicKey) error {
 			if bytes.Equal(key.Marshal(), pinned.Marshal()) {
@@ -75,12 +83,12 @@ func hostKeyCheck(c *Config, log *slog.Logger) (ssh.HostKeyCallback, []string, e
 				Pinned:      pinned.Type() + " " + ssh.FingerprintSHA256(pinned),
 			}
 		}
-		return cb, algorithmsFor([]string{pinned.Type()}), nil
+		return hostKeys{cb, algorithmsFor([]string{pinned.Type()})}, nil
 	}
 	path := c.KnownHostsPath
 	known, err := knownKeys(path, c.addr())
 	if err != nil {
-		return nil, nil, err
+		return hostKeys{}, err
 	}
 	var types []string
 	for _, k := range known {
@@ -94,7 +102,7 @@ func hostKeyCheck(c *Config, log *slog.Logger) (ssh.HostKeyCallback, []string, e
 		}
 		return acceptNew(path, hostname, key, log)
 	}
-	return cb, algorithmsFor(types), nil
+	return hostKeys{cb, algorithmsFor(types)}, nil
 }
 
 // algorithmsFor lists the host-key algorithms that can present keys of the
@@ -130,20 +138,26 @@ var probeKey = func() ssh.PublicKey {
 var probeAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}
 
 // knownKeys returns the entries of path for hostname (host:port). A missing
-// file holds no entries.
+// file holds no entries; one that is not a regular file of bounded size, or
+// does not parse, is a *configError.
 func knownKeys(path, hostname string) ([]knownhosts.KnownKey, error) {
-	cb, err := knownhosts.New(path)
+	f, _, err := openRegular(path, "known hosts", maxKnownHostsFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading known hosts: %w", err)
+		return nil, &configError{err}
+	}
+	f.Close()
+	cb, err := knownhosts.New(path)
+	if err != nil {
+		return nil, &configError{fmt.Errorf("reading known hosts: %w", err)}
 	}
 	var ke *knownhosts.KeyError
 	if err := cb(hostname, probeAddr, probeKey); errors.As(err, &ke) {
 		return ke.Want, nil
 	} else if err != nil {
-		return nil, fmt.Errorf("reading known hosts %s: %w", path, err)
+		return nil, &configError{fmt.Errorf("reading known hosts %s: %w", path, err)}
 	}
 	return nil, nil
 }
