@@ -51,6 +51,8 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &ee):
 		return ee.code
+	case errors.Is(err, nodes.ErrConfig): // bad ssh settings or local key/known_hosts files: nothing contacted
+		return ExitInvalid
 	case errors.Is(err, nodes.ErrHostKey), errors.Is(err, nodes.ErrAuth), errors.Is(err, nodes.ErrUnreachable):
 		return ExitUnreachable
 	case errors.Is(err, bootstrap.ErrPreflight):
