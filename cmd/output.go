@@ -2,12 +2,14 @@ package cmd
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -90,12 +92,50 @@ func (g *globals) newLogger() (*slog.Logger, func() error, error) {
 	handlers := []slog.Handler{slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})}
 	closeFn := func() error { return nil }
 	if g.LogFile != "" {
-		f, err := os.OpenFile(g.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		f, err := openLogFile(g.LogFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--log-file: %w", err)
+			return nil, nil, withExit(ExitInvalid, err)
 		}
 		handlers = append(handlers, slog.NewJSONHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		closeFn = f.Close
 	}
 	return slog.New(slog.NewMultiHandler(handlers...)), closeFn, nil
+}
+
+// openLogFile opens the --log-file for appending, creating it 0600. boot
+// often runs as root, so the name must not lead elsewhere: a symbolic link
+// is not followed, only a regular file is written, a file another user owns
+// is refused, and an existing file of ours is made 0600.
+func openLogFile(path string) (*os.File, error) {
+	// O_NONBLOCK: opening a named pipe must not wait for a reader.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0o600)
+	switch {
+	case errors.Is(err, syscall.ELOOP):
+		return nil, fmt.Errorf("--log-file %s is a symbolic link; refusing to follow it (name the file itself)", path)
+	case errors.Is(err, syscall.ENXIO):
+		return nil, fmt.Errorf("--log-file %s is not a regular file", path)
+	case err != nil:
+		return nil, fmt.Errorf("--log-file: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--log-file: %w", err)
+	}
+	owner := st.Sys().(*syscall.Stat_t).Uid
+	switch {
+	case !st.Mode().IsRegular():
+		err = fmt.Errorf("--log-file %s is not a regular file", path)
+	case int(owner) != os.Geteuid():
+		err = fmt.Errorf("--log-file %s belongs to uid %d, not to this user (uid %d); refusing to write a log into it", path, owner, os.Geteuid())
+	case st.Mode().Perm() != 0o600:
+		if err = f.Chmod(0o600); err != nil {
+			err = fmt.Errorf("--log-file: %w", err)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
