@@ -57,7 +57,9 @@ type KubeadmParams struct {
 // ClusterConfiguration (kubeadm.k8s.io/v1beta4), KubeletConfiguration
 // (kubelet.config.k8s.io/v1beta1, cgroupDriver systemd) and
 // KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1). The result is
-// checked by decoding it strictly before it is returned.
+// checked by decoding it strictly before it is returned. The one bootstrap
+// token kubeadm init insists on making expires as it is made: workers join
+// with tokens boot creates for them.
 func KubeadmInit(p KubeadmParams) (_ []byte, err error) {
 	defer wrapError(&err, "KubeadmInit")
 	if p.BindPort == 0 {
@@ -232,8 +234,13 @@ type (
 		KubeletExtraArgs      []kubeletArg `yaml:"kubeletExtraArgs"`
 		IgnorePreflightErrors []string     `yaml:"ignorePreflightErrors"`
 	}
+	bootstrapToken struct {
+		Description string `yaml:"description"`
+		TTL         string `yaml:"ttl"`
+	}
 	initConfiguration struct {
 		typeMeta         `yaml:",inline"`
+		BootstrapTokens  []bootstrapToken `yaml:"bootstrapTokens"`
 		LocalAPIEndpoint struct {
 			AdvertiseAddress string `yaml:"advertiseAddress"`
 			BindPort         int32  `yaml:"bindPort"`
