@@ -34,10 +34,7 @@ func Down(ctx context.Context, opts Options) error {
 		return err
 	}
 	// The services first: they listen on the lab bridge's address.
-	if err := l.stopServices(ctx, logf); err != nil {
-		return err
-	}
-	var errs []error
+	errs := []error{l.stopServices(ctx, logf)}
 	if _, verr := d.serverVersion(ctx); verr == nil {
 		errs = append(errs, removeLabObjects(ctx, d, logf))
 		errs = append(errs, restoreDaemonConfig(ctx, d, l.DaemonConfig))
