@@ -27,8 +27,9 @@ type bundleChart struct {
 
 // writeBundle writes a bundle folder as boot bundle build lays it out (charts
 // in slot order, as its manifest sorts them), with
-// only what the add-ons read: the registry's and Redis' image entries (their
-// archives are placeholders: nothing here loads them) and the charts.
+// only what the add-ons read: the image entries of the registry, Redis,
+// cert-manager and Traefik (their archives are placeholders: nothing here
+// loads them) and the charts.
 func writeBundle(t *testing.T, charts ...bundleChart) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -46,6 +47,12 @@ func writeBundle(t *testing.T, charts ...bundleChart) string {
 	for _, img := range []struct{ component, name, repoTag string }{
 		{"registry", "docker.io/library/registry:3.1.2", "library/registry:3.1.2"},
 		{"redis", "docker.io/library/redis:7.0.15-debian", "library/redis:7.0.15-debian"},
+		{"cert-manager-controller", "quay.io/jetstack/cert-manager-controller:v1.21.1", "jetstack/cert-manager-controller:v1.21.1"},
+		{"cert-manager-webhook", "quay.io/jetstack/cert-manager-webhook:v1.21.1", "jetstack/cert-manager-webhook:v1.21.1"},
+		{"cert-manager-cainjector", "quay.io/jetstack/cert-manager-cainjector:v1.21.1", "jetstack/cert-manager-cainjector:v1.21.1"},
+		{"cert-manager-acmesolver", "quay.io/jetstack/cert-manager-acmesolver:v1.21.1", "jetstack/cert-manager-acmesolver:v1.21.1"},
+		{"cert-manager-startupapicheck", "quay.io/jetstack/cert-manager-startupapicheck:v1.21.1", "jetstack/cert-manager-startupapicheck:v1.21.1"},
+		{"traefik", "docker.io/library/traefik:v3.7.13", "library/traefik:v3.7.13"},
 	} {
 		rel := "images/" + img.component + ".tar"
 		add(rel, []byte("placeholder"))

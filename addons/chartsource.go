@@ -53,6 +53,7 @@ type ChartSource struct {
 // which is also how a bundle's manifest names them.
 const (
 	SlotIngressNginx = "ingressNginx"
+	SlotTraefik      = "traefik"
 	SlotCertManager  = "certManager"
 )
 
@@ -63,11 +64,14 @@ func ChartSourceOf(field string, c inventory.Chart) ChartSource {
 }
 
 // UpstreamChartSources returns the sources of the upstream charts boot
-// installs, in install order: addons.certManager, then addons.ingressNginx.
+// installs, in install order: addons.certManager, then both ingress
+// controllers' (addons.ingressNginx, addons.traefik), so that a bundle
+// holds either choice of addons.ingress.controller.
 func UpstreamChartSources(a inventory.Addons) []ChartSource {
 	return []ChartSource{
 		ChartSourceOf("addons."+SlotCertManager, a.CertManager),
 		ChartSourceOf("addons."+SlotIngressNginx, a.IngressNginx),
+		ChartSourceOf("addons."+SlotTraefik, a.Traefik),
 	}
 }
 

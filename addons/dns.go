@@ -58,15 +58,23 @@ const (
 // retryable throttle errors). It fails early, without naming any secret, when
 // the chain yields no credentials.
 func NewRoute53Client(ctx context.Context, c Route53Config) (*route53.Client, error) {
+	client, _, _, err := newRoute53(ctx, c)
+	return client, err
+}
+
+// newRoute53 is NewRoute53Client that also returns the credentials the
+// client signs with and its region.
+func newRoute53(ctx context.Context, c Route53Config) (*route53.Client, aws.Credentials, string, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("route53: loading the AWS configuration: %w", err)
+		return nil, aws.Credentials{}, "", fmt.Errorf("route53: loading the AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
 		cfg.Region = defaultRoute53Region
 	}
-	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		return nil, fmt.Errorf("route53: no AWS credentials from the default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, SSO, web identity, container or instance role): %w", err)
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		return nil, aws.Credentials{}, "", fmt.Errorf("route53: no AWS credentials from the default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE and ~/.aws, SSO, web identity, container or instance role): %w", err)
 	}
 	attempts := c.MaxAttempts
 	if attempts <= 0 {
@@ -76,7 +84,7 @@ func NewRoute53Client(ctx context.Context, c Route53Config) (*route53.Client, er
 	if backoff <= 0 {
 		backoff = defaultRoute53Backoff
 	}
-	return route53.NewFromConfig(cfg, func(o *route53.Options) {
+	client := route53.NewFromConfig(cfg, func(o *route53.Options) {
 		if c.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.Endpoint)
 		}
@@ -84,7 +92,8 @@ func NewRoute53Client(ctx context.Context, c Route53Config) (*route53.Client, er
 			so.MaxAttempts = attempts
 			so.MaxBackoff = backoff
 		})
-	}), nil
+	})
+	return client, creds, cfg.Region, nil
 }
 
 // DNS is the registry host's A record in a Route53 hosted zone. Beside it, in

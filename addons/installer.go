@@ -26,7 +26,8 @@ import (
 )
 
 // Installer puts boot's add-ons on a cluster, in order: cert-manager, the
-// ClusterIssuer, ingress-nginx, then the registry with its Secrets. Configure
+// ClusterIssuer, the ingress controller (ingress-nginx or Traefik, as
+// addons.ingress.controller says), then the registry with its Secrets. Configure
 // it, then call Plan, Install or Teardown. Every step is idempotent: a re-run
 // with nothing changed makes no new Helm revision and rewrites no Secret.
 //
@@ -53,6 +54,14 @@ type Installer struct {
 	// Getenv reads the variables the inventory names (registry password, S3
 	// keys); nil means os.Getenv.
 	Getenv func(string) string
+	// Route53 is how boot reaches Route53 (with the default AWS credential
+	// chain of this machine) for the DNS-01 solver (registry.acme.solver
+	// dns01): the hosted zone's ID is looked up there, that chain's static key
+	// pair goes into Secret Route53CredentialsSecret, and an Endpoint (boot's
+	// --route53-endpoint) is given to cert-manager's controller as well.
+	Route53 Route53Config
+
+	dns01 *dns01Solver // found once, by route53Solver
 }
 
 // Event is one step's progress: Started when it begins; then, when it ends,
@@ -113,18 +122,42 @@ func (in *Installer) step(name string, fn func() (changed bool, revision int, er
 	return err
 }
 
-// Plan loads the charts and returns the releases Install applies, in order.
-// It needs no cluster.
+// Plan loads the charts and returns the releases Install applies, in order:
+// cert-manager, the ClusterIssuer, the removal of the ingress controller not
+// chosen (a Remove release: after a switch of addons.ingress.controller, the
+// other one's release goes, if boot installed it, before the chosen one
+// takes the IngressClass nginx and the host ports), the chosen ingress
+// controller (ingress-nginx or Traefik), the registry. It needs no cluster;
+// with the DNS-01 solver it looks up the hosted zone in Route53.
 func (in *Installer) Plan(ctx context.Context) ([]Release, error) {
 	inv := in.Inventory
 	if inv == nil {
 		return nil, errors.New("addons: no inventory")
 	}
+	ingressName, ingressNamespace, err := IngressRelease(inv.Addons.Ingress.Controller)
+	if err != nil {
+		return nil, err
+	}
 	certManager, err := in.upstreamChart(ctx, ChartSourceOf("addons."+SlotCertManager, inv.Addons.CertManager))
 	if err != nil {
 		return nil, err
 	}
-	ingress, err := in.upstreamChart(ctx, ChartSourceOf("addons."+SlotIngressNginx, inv.Addons.IngressNginx))
+	ingress := Release{Name: ingressName, Namespace: ingressNamespace}
+	retired := Release{Name: TraefikRelease, Namespace: TraefikNamespace, Remove: true}
+	switch ingressName {
+	case IngressNginxRelease:
+		ingress.Chart, err = in.upstreamChart(ctx, ChartSourceOf("addons."+SlotIngressNginx, inv.Addons.IngressNginx))
+		if err == nil {
+			ingress.Values, err = IngressNginxValues(inv.Addons.IngressMode)
+		}
+	case TraefikRelease:
+		retired = Release{Name: IngressNginxRelease, Namespace: IngressNginxNamespace, Remove: true}
+		ingress.SkipCRDs = true // its providers read no Traefik resources
+		ingress.Chart, err = in.upstreamChart(ctx, ChartSourceOf("addons."+SlotTraefik, inv.Addons.Traefik))
+		if err == nil {
+			ingress.Values, err = TraefikValues(inv.Addons.IngressMode, inv.RecordAddresses())
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -136,11 +169,15 @@ func (in *Installer) Plan(ctx context.Context) ([]Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	ingressValues, err := IngressNginxValues(inv.Addons.IngressMode)
-	if err != nil {
-		return nil, err
+	var route53 *Route53Solver
+	if usesDNS01(inv) {
+		d, err := in.route53Solver(ctx)
+		if err != nil {
+			return nil, err
+		}
+		route53 = &d.solver
 	}
-	issuerValues, err := IssuerValues(inv.Registry)
+	issuerValues, err := IssuerValues(inv.Registry, route53)
 	if err != nil {
 		return nil, err
 	}
@@ -148,27 +185,26 @@ func (in *Installer) Plan(ctx context.Context) ([]Release, error) {
 	if err != nil {
 		return nil, err
 	}
-	images, err := RegistryImageValues(inv)
-	if err != nil {
-		return nil, err
+	releases := []Release{
+		{Name: CertManagerRelease, Namespace: CertManagerNamespace, Chart: certManager, Values: CertManagerValues(in.Wait, inv.Registry, in.Route53.Endpoint)},
+		{Name: IssuerRelease, Namespace: IssuerNamespace, Chart: issuer, Values: issuerValues},
+		retired,
+		ingress,
+		{Name: DefaultRegistryRelease, Namespace: inv.Registry.Namespace, Chart: registry, Values: registryValues},
 	}
-	if images != nil {
-		registryValues["image"] = images["image"]
-		registryValues["redis"].(map[string]any)["image"] = images["redis"].(map[string]any)["image"]
-		if m, ok := images["maintenance"].(map[string]any); ok {
-			registryValues["maintenance"].(map[string]any)["image"] = m["image"]
+	for i := range releases {
+		r := &releases[i]
+		r.Wait, r.Timeout = in.Wait, in.Timeout
+		if r.Remove {
+			continue
 		}
+		images, err := BundleImageValues(inv, r.Name)
+		if err != nil {
+			return nil, err
+		}
+		mergeValues(r.Values, images)
 	}
-	rel := func(name, namespace string, c Release) Release {
-		c.Name, c.Namespace, c.Wait, c.Timeout = name, namespace, in.Wait, in.Timeout
-		return c
-	}
-	return []Release{
-		rel(CertManagerRelease, CertManagerNamespace, Release{Chart: certManager, Values: CertManagerValues(in.Wait)}),
-		rel(IssuerRelease, IssuerNamespace, Release{Chart: issuer, Values: issuerValues}),
-		rel(IngressNginxRelease, IngressNginxNamespace, Release{Chart: ingress, Values: ingressValues}),
-		rel(DefaultRegistryRelease, inv.Registry.Namespace, Release{Chart: registry, Values: registryValues}),
-	}, nil
+	return releases, nil
 }
 
 // upstreamChart loads an upstream chart from its source. With packages from
@@ -206,11 +242,14 @@ func (in *Installer) clientset() (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
-// Install labels the ingress nodes, applies the releases of Plan in order and,
-// before the registry's release, makes sure its Secrets exist: the
-// credentials (generated once, then always read back, never overwritten), the
-// pull Secret for the maintenance jobs, and the S3 keys when the inventory
-// names them. It stops at the first error.
+// Install labels the ingress nodes, applies the releases of Plan in order
+// (a Remove release as the step "remove namespace/name") and, before the
+// issuer's release, keeps Secret Route53CredentialsSecret in step with the
+// DNS-01 solver (its key pair with dns01, removed without), and before the
+// registry's release makes sure its Secrets exist: the credentials
+// (generated once, then always read back, never overwritten), the pull
+// Secret for the maintenance jobs, and the S3 keys when the inventory names
+// them. It stops at the first error.
 func (in *Installer) Install(ctx context.Context) (*Result, error) {
 	releases, err := in.Plan(ctx)
 	if err != nil {
@@ -228,6 +267,23 @@ func (in *Installer) Install(ctx context.Context) (*Result, error) {
 		return res, err
 	}
 	for _, r := range releases {
+		if r.Remove {
+			if err := in.step("remove "+r.String(), func() (bool, int, error) {
+				_, removed, err := r.Apply(ctx, in.Helm)
+				return removed, 0, err
+			}); err != nil {
+				return res, err
+			}
+			continue
+		}
+		if r.Name == IssuerRelease {
+			if err := in.step("route53 credentials", func() (bool, int, error) {
+				changed, err := in.route53Secret(ctx, cs)
+				return changed, 0, err
+			}); err != nil {
+				return res, err
+			}
+		}
 		if r.Name == DefaultRegistryRelease {
 			if err := in.step("registry secrets", func() (bool, int, error) {
 				creds, changed, err := in.registrySecrets(ctx, cs, r.Namespace)
@@ -365,10 +421,11 @@ func notReadyObjects(ctx context.Context, cs kubernetes.Interface, h Helm, r Rel
 	return out
 }
 
-// Teardown removes boot's releases in the reverse of Install's order (a
-// release of one of those names that boot does not own is refused and left
-// alone), then any other release labelled as boot's, the Secrets boot made
-// beside the registry, and the ingress node label. Namespaces and
+// Teardown removes boot's releases in the reverse of Install's order, both
+// ingress controllers' included (a release of one of those names that boot
+// does not own is refused and left alone), then any other release labelled
+// as boot's, the Secrets boot made beside the registry and for the DNS-01
+// solver, and the ingress node label. Namespaces and
 // cert-manager's CRDs (which its chart keeps) stay. It returns what it
 // removed.
 func (in *Installer) Teardown(ctx context.Context) ([]string, error) {
@@ -380,6 +437,7 @@ func (in *Installer) Teardown(ctx context.Context) ([]string, error) {
 	order := []struct{ namespace, name string }{
 		{inv.Registry.Namespace, DefaultRegistryRelease},
 		{IngressNginxNamespace, IngressNginxRelease},
+		{TraefikNamespace, TraefikRelease},
 		{IssuerNamespace, IssuerRelease},
 		{CertManagerNamespace, CertManagerRelease},
 	}
@@ -412,11 +470,16 @@ func (in *Installer) Teardown(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return removed, err
 	}
-	for _, name := range []string{RegistryCredentialsSecret, RegistryPullSecret, RegistryS3Secret} {
-		what := "secret " + inv.Registry.Namespace + "/" + name
+	for _, s := range []struct{ namespace, name string }{
+		{inv.Registry.Namespace, RegistryCredentialsSecret},
+		{inv.Registry.Namespace, RegistryPullSecret},
+		{inv.Registry.Namespace, RegistryS3Secret},
+		{CertManagerNamespace, Route53CredentialsSecret},
+	} {
+		what := "secret " + s.namespace + "/" + s.name
 		var ok bool
 		if err := in.step("remove "+what, func() (bool, int, error) {
-			ok, err = deleteOwnedSecret(ctx, cs, inv.Registry.Namespace, name)
+			ok, err = deleteOwnedSecret(ctx, cs, s.namespace, s.name)
 			return ok, 0, err
 		}); err != nil {
 			return removed, err

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bootctl/boot/addons/kubetest"
+	"github.com/bootctl/boot/internal/route53test"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -179,7 +180,9 @@ func (e *events) ended() []string {
 // ClusterIssuer and the registry land, the ingress hosts' nodes are
 // labelled and the credentials are generated once; a re-run changes
 // nothing; switching the issuer upgrades exactly the issuer and registry
-// releases; teardown removes only what boot made.
+// releases; Let's Encrypt over DNS-01 puts the zone in the ClusterIssuer and
+// the key pair in its Secret only, refuses temporary credentials, and drops
+// the Secret again with HTTP-01; teardown removes only what boot made.
 func TestInstallerAgainstAPIServer(t *testing.T) {
 	c := kubetest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -230,7 +233,9 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 	wantSteps := []string{
 		"label ingress nodes changed",
 		"cert-manager/cert-manager changed",
+		"route53 credentials",
 		"cert-manager/cluster-issuer changed",
+		"remove traefik/traefik",
 		"ingress-nginx/ingress-nginx changed",
 		"registry secrets changed",
 		"docker-registry/registry changed",
@@ -240,7 +245,7 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 	}
 	want := []string{
 		"cert-manager/cert-manager hello-0.1.0 r1 true",
-		"cert-manager/cluster-issuer cluster-issuer-0.1.0 r1 true",
+		"cert-manager/cluster-issuer cluster-issuer-0.2.0 r1 true",
 		"ingress-nginx/ingress-nginx hello-0.1.0 r1 true",
 		"docker-registry/registry registry-0.1.0 r1 true",
 	}
@@ -303,8 +308,8 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 	// credentials are read back, not made again.
 	res, steps = run(testInventory(t, ""))
 	wantSteps = []string{
-		"label ingress nodes", "cert-manager/cert-manager", "cert-manager/cluster-issuer",
-		"ingress-nginx/ingress-nginx", "registry secrets", "docker-registry/registry",
+		"label ingress nodes", "cert-manager/cert-manager", "route53 credentials", "cert-manager/cluster-issuer",
+		"remove traefik/traefik", "ingress-nginx/ingress-nginx", "registry secrets", "docker-registry/registry",
 	}
 	if !slices.Equal(steps, wantSteps) {
 		t.Fatalf("re-run steps:\n%q\nwant\n%q", steps, wantSteps)
@@ -331,7 +336,7 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 	res, _ = run(testInventory(t, "  issuer: selfsigned\n"))
 	want = []string{
 		"cert-manager/cert-manager hello-0.1.0 r1 false",
-		"cert-manager/cluster-issuer cluster-issuer-0.1.0 r2 true",
+		"cert-manager/cluster-issuer cluster-issuer-0.2.0 r2 true",
 		"ingress-nginx/ingress-nginx hello-0.1.0 r1 false",
 		"docker-registry/registry registry-0.1.0 r2 true",
 	}
@@ -348,6 +353,99 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 	}
 	if _, err := dyn.Resource(clusterIssuerResource).Get(ctx, "letsencrypt", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("ClusterIssuer letsencrypt after the switch: want not found, got %v", err)
+	}
+
+	// Let's Encrypt over DNS-01 in the Route53 zone of dns.zone: the zone's
+	// ID goes into the ClusterIssuer, the key pair of the AWS credential chain
+	// into Secret cert-manager/route53-credentials and nowhere else (values,
+	// progress, errors); cert-manager's controller gets the nameservers and
+	// boot's Route53 endpoint.
+	r53 := route53test.Start(t)
+	route53test.SetCredentialsEnv(t, route53test.AccessKey, route53test.SecretKey)
+	r53.AddZone("ZDNS01TEST", "example.com", false)
+	const dns01 = "  acme:\n    solver: dns01\n    recursiveNameservers: [\"10.0.0.2:53\"]\ndns:\n  provider: route53\n  zone: example.com\n"
+	var seen []string // every step, note and error of the DNS-01 runs
+	runDNS01 := func(extra string) (*Result, []string, error) {
+		t.Helper()
+		ev := &events{}
+		in := &Installer{Helm: h, Charts: ChartLoader{CacheDir: cacheDir}, Inventory: testInventory(t, extra), Timeout: time.Minute,
+			Progress: ev.add, Route53: Route53Config{Endpoint: r53.URL()}}
+		releases, perr := in.Plan(ctx)
+		if perr == nil {
+			encoded, err := json.Marshal(releasesValues(releases))
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen = append(seen, string(encoded))
+		}
+		res, err := in.Install(ctx)
+		for _, e := range ev.all {
+			seen = append(seen, fmt.Sprintf("%s %s %v", e.Step, e.Waiting, e.Err))
+		}
+		if err != nil {
+			seen = append(seen, err.Error())
+		}
+		return res, ev.ended(), err
+	}
+	res, steps, err = runDNS01(dns01)
+	if err != nil {
+		t.Fatalf("DNS-01: %v (steps %q)", err, steps)
+	}
+	want = []string{
+		"cert-manager/cert-manager hello-0.1.0 r2 true",
+		"cert-manager/cluster-issuer cluster-issuer-0.2.0 r3 true",
+		"ingress-nginx/ingress-nginx hello-0.1.0 r1 false",
+		"docker-registry/registry registry-0.1.0 r3 true",
+	}
+	if got := revisions(res); !slices.Equal(got, want) || !slices.Contains(steps, "route53 credentials changed") {
+		t.Fatalf("DNS-01:\n%q\nwant\n%q (steps %q)", got, want, steps)
+	}
+	le, err = dyn.Resource(clusterIssuerResource).Get(ctx, "letsencrypt", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	solvers, _, _ := unstructured.NestedSlice(le.Object, "spec", "acme", "solvers")
+	if len(solvers) != 1 {
+		t.Fatalf("ClusterIssuer letsencrypt solvers %v", solvers)
+	}
+	route53, _, _ := unstructured.NestedMap(solvers[0].(map[string]any), "dns01", "route53")
+	if route53["hostedZoneID"] != "ZDNS01TEST" || route53["region"] != "us-east-1" {
+		t.Fatalf("ClusterIssuer letsencrypt route53 solver %v", route53)
+	}
+	r53Secret, err := cs.CoreV1().Secrets(CertManagerNamespace).Get(ctx, Route53CredentialsSecret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(r53Secret.Data[Route53AccessKeyIDKey]) != route53test.AccessKey || string(r53Secret.Data[Route53SecretAccessKeyKey]) != route53test.SecretKey || r53Secret.Labels[ManagedByLabel] != ManagedByBoot {
+		t.Fatalf("Secret %s: labels %v, %d keys", Route53CredentialsSecret, r53Secret.Labels, len(r53Secret.Data))
+	}
+	// Nothing changes on a re-run.
+	if _, steps, err = runDNS01(dns01); err != nil || slices.ContainsFunc(steps, func(s string) bool { return strings.HasSuffix(s, " changed") }) {
+		t.Fatalf("DNS-01 re-run: %v, steps %q", err, steps)
+	}
+	// Temporary credentials are refused, before anything changes.
+	t.Setenv("AWS_SESSION_TOKEN", "session-token-never-shown")
+	_, steps, err = runDNS01(dns01)
+	if err == nil || !strings.Contains(err.Error(), "are temporary: cert-manager's route53 solver needs a static key pair") || !strings.Contains(err.Error(), "IRSA") || len(steps) != 0 {
+		t.Fatalf("DNS-01 with a session token: %v (steps %q)", err, steps)
+	}
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	// Back to HTTP-01: the Secret goes; DNS-01 again: it comes back.
+	if _, steps, err = runDNS01(""); err != nil || !slices.Contains(steps, "route53 credentials changed") {
+		t.Fatalf("back to HTTP-01: %v, steps %q", err, steps)
+	}
+	if _, err := cs.CoreV1().Secrets(CertManagerNamespace).Get(ctx, Route53CredentialsSecret, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("Secret %s after HTTP-01: %v", Route53CredentialsSecret, err)
+	}
+	if _, _, err = runDNS01(dns01); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range seen {
+		for _, secret := range []string{route53test.SecretKey, route53test.SecretKey[:12], "session-token-never-shown"} {
+			if strings.Contains(s, secret) {
+				t.Fatalf("a secret shows in values, progress or errors: %s", s)
+			}
+		}
 	}
 
 	// A release and a Secret someone else made, without boot's label.
@@ -377,6 +475,7 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 		"release cert-manager/cert-manager",
 		"secret docker-registry/registry-credentials",
 		"secret docker-registry/registry-pull",
+		"secret cert-manager/route53-credentials",
 		"label bootctl.io/ingress of node w1",
 		"label bootctl.io/ingress of node w2",
 	}
@@ -384,7 +483,7 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 		t.Fatalf("teardown removed:\n%q\nwant\n%q", removed, wantRemoved)
 	}
 	checkLabels("after teardown")
-	for _, name := range []string{"selfsigned", "selfsigned-root"} {
+	for _, name := range []string{"selfsigned", "selfsigned-root", "letsencrypt"} {
 		if _, err := dyn.Resource(clusterIssuerResource).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Fatalf("ClusterIssuer %s after teardown: want not found, got %v", name, err)
 		}
@@ -448,8 +547,8 @@ func TestInstallerWaitAndSecrets(t *testing.T) {
 		t.Fatalf("progress while waiting: %q", waiting)
 	}
 	if steps := ev.ended(); !slices.Equal(steps, []string{
-		"label ingress nodes changed", "cert-manager/cert-manager changed", "cert-manager/cluster-issuer changed",
-		"ingress-nginx/ingress-nginx changed", "registry secrets changed", "docker-registry/registry error",
+		"label ingress nodes changed", "cert-manager/cert-manager changed", "route53 credentials", "cert-manager/cluster-issuer changed",
+		"remove traefik/traefik", "ingress-nginx/ingress-nginx changed", "registry secrets changed", "docker-registry/registry error",
 	}) {
 		t.Fatalf("steps %q", steps)
 	}

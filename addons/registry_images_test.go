@@ -17,7 +17,7 @@ func TestRegistryImageValues(t *testing.T) {
 		Cluster:  inventory.Cluster{ImageRepository: "172.29.40.2:5000"},
 		Packages: inventory.Packages{Source: inventory.SourceBundle, Bundle: dir},
 	}
-	v, err := RegistryImageValues(inv)
+	v, err := BundleImageValues(inv, DefaultRegistryRelease)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +55,11 @@ func TestRegistryImageValues(t *testing.T) {
 	}
 
 	inv.Cluster.ImageRepository = ""
-	if _, err := RegistryImageValues(inv); err == nil || !strings.Contains(err.Error(), "cluster.imageRepository") {
+	if _, err := BundleImageValues(inv, DefaultRegistryRelease); err == nil || !strings.Contains(err.Error(), "cluster.imageRepository") {
 		t.Errorf("no image repository: %v", err)
 	}
 	inv.Packages.Source = inventory.SourceOnline
-	if v, err := RegistryImageValues(inv); v != nil || err != nil {
+	if v, err := BundleImageValues(inv, DefaultRegistryRelease); v != nil || err != nil {
 		t.Errorf("online: %v %v, want nothing", v, err)
 	}
 }

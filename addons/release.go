@@ -69,6 +69,13 @@ type Release struct {
 	Timeout time.Duration
 	// Wait waits for the release's resources to be ready.
 	Wait bool
+	// SkipCRDs leaves out the CRDs of the chart's crds/ folder on install
+	// (Helm never upgrades or removes those).
+	SkipCRDs bool
+	// Remove says the release must not exist: Apply uninstalls it when boot
+	// installed it (the ingress controller not chosen, after a switch) and
+	// has no Chart or Values.
+	Remove bool
 }
 
 func (r Release) String() string { return r.Namespace + "/" + r.Name }
@@ -85,7 +92,14 @@ func (r Release) timeout() time.Duration {
 // from the deployed revision, so a re-run with nothing changed makes no new
 // revision. It returns the release's current revision and whether this call
 // made it. A release of that name not labelled as boot's is refused.
+//
+// A Remove release is uninstalled instead when boot owns it (with Wait, until
+// its pods are gone): revision 0, changed when it was there.
 func (r Release) Apply(ctx context.Context, h Helm) (revision int, changed bool, err error) {
+	if r.Remove {
+		removed, err := h.uninstall(r.Namespace, r.Name, r.Timeout, r.Wait)
+		return 0, removed, err
+	}
 	if r.Chart == nil || r.Chart.Metadata == nil {
 		return 0, false, fmt.Errorf("release %s: no chart", r)
 	}
@@ -128,6 +142,7 @@ func (r Release) install(ctx context.Context, cfg *action.Configuration) (int, b
 	in.ReleaseName = r.Name
 	in.Namespace = r.Namespace
 	in.CreateNamespace = true
+	in.SkipCRDs = r.SkipCRDs
 	in.Wait = r.Wait
 	in.Timeout = r.timeout()
 	in.Labels = map[string]string{ManagedByLabel: ManagedByBoot}
@@ -221,6 +236,13 @@ func ownedByBoot(r *release.Release) bool {
 // reports whether a release was removed; a release not labelled as boot's is
 // refused with an error and left in place.
 func (h Helm) Uninstall(namespace, name string, timeout time.Duration) (bool, error) {
+	return h.uninstall(namespace, name, timeout, false)
+}
+
+// uninstall is Uninstall; with wait, the release's objects are deleted in
+// the foreground and it returns once they are gone, their pods included (so
+// that a DaemonSet's host ports are free again).
+func (h Helm) uninstall(namespace, name string, timeout time.Duration, wait bool) (bool, error) {
 	cfg, err := h.config(namespace)
 	if err != nil {
 		return false, err
@@ -236,6 +258,10 @@ func (h Helm) Uninstall(namespace, name string, timeout time.Duration) (bool, er
 		return false, fmt.Errorf("release %s/%s is not managed by boot (no label %s=%s); not removing it", namespace, name, ManagedByLabel, ManagedByBoot)
 	}
 	un := action.NewUninstall(cfg)
+	if wait {
+		un.Wait = true
+		un.DeletionPropagation = "foreground"
+	}
 	un.Timeout = timeout
 	if un.Timeout <= 0 {
 		un.Timeout = DefaultReleaseTimeout

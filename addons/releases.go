@@ -2,8 +2,12 @@ package addons
 
 import (
 	"embed"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"strconv"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/chart"
@@ -19,23 +23,42 @@ import (
 const (
 	IngressNginxRelease   = "ingress-nginx"
 	IngressNginxNamespace = "ingress-nginx"
+	TraefikRelease        = "traefik"
+	TraefikNamespace      = "traefik"
 	CertManagerRelease    = "cert-manager"
 	CertManagerNamespace  = "cert-manager"
 	IssuerRelease         = "cluster-issuer"
 	IssuerNamespace       = CertManagerNamespace
 )
 
+// IngressRelease returns the release name and namespace of the ingress
+// controller addons.ingress.controller names.
+func IngressRelease(controller string) (name, namespace string, err error) {
+	switch controller {
+	case inventory.IngressNginx:
+		return IngressNginxRelease, IngressNginxNamespace, nil
+	case inventory.IngressTraefik:
+		return TraefikRelease, TraefikNamespace, nil
+	}
+	return "", "", fmt.Errorf("addons.ingress.controller: unknown controller %q (%s or %s)", controller, inventory.IngressNginx, inventory.IngressTraefik)
+}
+
 // IngressNodeLabel marks the nodes that run the ingress controller (the
-// inventory's hosts with ingress: true); the ingress-nginx DaemonSet selects
+// inventory's hosts with ingress: true); the controller's DaemonSet selects
 // IngressNodeLabel=IngressNodeValue.
 const (
 	IngressNodeLabel = "bootctl.io/ingress"
 	IngressNodeValue = "true"
 )
 
-// IngressClassName is the IngressClass ingress-nginx serves, which the
-// registry's Ingress and the ACME HTTP-01 solver use.
-const IngressClassName = "nginx"
+// IngressClassName is the IngressClass both ingress controllers serve, which
+// the registry's Ingress and the ACME HTTP-01 solver use; its controller is
+// IngressClassController under both (Traefik's kubernetesIngressNGINX
+// provider serves the classes of that controller).
+const (
+	IngressClassName       = "nginx"
+	IngressClassController = "k8s.io/ingress-nginx"
+)
 
 // Node ports of the ingress controller's Service in nodePort mode.
 const (
@@ -46,7 +69,11 @@ const (
 // ingressProxyTimeoutSeconds is nginx's read and send timeout: large layers
 // take minutes to upload. It matches the registry chart's per-Ingress
 // default (ingress.proxyTimeoutSeconds).
-const ingressProxyTimeoutSeconds = "900"
+const ingressProxyTimeoutSeconds = 900
+
+// controlPlaneToleration lets the ingress controller run on a control plane
+// marked for ingress.
+var controlPlaneToleration = map[string]any{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}
 
 // ACME directories of Let's Encrypt.
 const (
@@ -72,17 +99,15 @@ const (
 //     served by the controller on the node it reaches and keeps its source.
 func IngressNginxValues(mode string) (map[string]any, error) {
 	controller := map[string]any{
-		"kind":         "DaemonSet",
-		"nodeSelector": map[string]any{"kubernetes.io/os": "linux", IngressNodeLabel: IngressNodeValue},
-		"tolerations": []any{
-			map[string]any{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"},
-		},
+		"kind":                 "DaemonSet",
+		"nodeSelector":         map[string]any{"kubernetes.io/os": "linux", IngressNodeLabel: IngressNodeValue},
+		"tolerations":          []any{controlPlaneToleration},
 		"ingressClassResource": map[string]any{"name": IngressClassName, "enabled": true},
 		"config": map[string]any{
 			"proxy-body-size":         "0",
 			"proxy-request-buffering": "off",
-			"proxy-read-timeout":      ingressProxyTimeoutSeconds,
-			"proxy-send-timeout":      ingressProxyTimeoutSeconds,
+			"proxy-read-timeout":      strconv.Itoa(ingressProxyTimeoutSeconds),
+			"proxy-send-timeout":      strconv.Itoa(ingressProxyTimeoutSeconds),
 		},
 		"admissionWebhooks": map[string]any{"enabled": false},
 	}
@@ -104,6 +129,108 @@ func IngressNginxValues(mode string) (map[string]any, error) {
 	return map[string]any{"controller": controller}, nil
 }
 
+// Traefik's entrypoint ports inside the pod in nodePort mode (the chart's
+// defaults); in hostNetwork mode its entrypoints listen on 80 and 443.
+const (
+	traefikWebPort       = 8000
+	traefikWebsecurePort = 8443
+)
+
+// TraefikValues are the values for the upstream Traefik chart (41.3.0,
+// Traefik v3.7) that make it serve what ingress-nginx serves, for
+// addons.ingressMode, with statusAddresses (the addresses the registry's
+// DNS record points at) reported in the status of the Ingresses it serves:
+//
+//   - the kubernetesIngressNGINX provider only (the kubernetesCRD and
+//     kubernetesIngress providers are off, so the chart's Traefik CRDs are
+//     not needed: the release skips them), serving Ingresses of class nginx
+//     through the IngressClass nginx with controller k8s.io/ingress-nginx,
+//     which the release creates (extraObjects; the chart's own IngressClass
+//     is Traefik's and stays off), and reading the ingress-nginx annotations;
+//     the provider's global settings are ingress-nginx's (no body size limit,
+//     no request buffering, 900 s read/send timeouts);
+//   - entrypoints whose read and write timeouts are off (Traefik's readTimeout
+//     of 60 s cuts any upload longer than a minute: a multi-gigabyte layer
+//     push), idle connections closed after 180 s;
+//   - no call home (checkNewVersion and sendAnonymousUsage off), no
+//     dashboard, no metrics entrypoint (its port 9100 is node-exporter's);
+//   - a DaemonSet on the nodes labelled IngressNodeLabel (a control plane
+//     marked for ingress included);
+//   - hostNetwork: Traefik binds ports 80 and 443 of its nodes, as root with
+//     only the capability NET_BIND_SERVICE (every other capability dropped,
+//     read-only root file system); a rolling update replaces one pod at a
+//     time (two pods cannot hold a node's ports); the Service is ClusterIP;
+//   - nodePort: Traefik runs as the chart's non-root user on 8000/8443 behind
+//     a NodePort Service (IngressHTTPNodePort, IngressHTTPSNodePort) with
+//     externalTrafficPolicy Local.
+//
+// Ingress status comes from publishStatusAddress rather than publishService:
+// the provider copies a ClusterIP or NodePort Service's cluster IP, which no
+// client outside the cluster can use.
+func TraefikValues(mode string, statusAddresses []string) (map[string]any, error) {
+	if len(statusAddresses) == 0 {
+		return nil, errors.New("traefik: no addresses to report in the Ingress status (the ingress hosts' or dns.addresses)")
+	}
+	timeouts := map[string]any{"respondingTimeouts": map[string]any{"readTimeout": "0s", "writeTimeout": "0s", "idleTimeout": "180s"}}
+	web := map[string]any{"transport": timeouts}
+	websecure := map[string]any{"transport": timeouts}
+	v := map[string]any{
+		"deployment":   map[string]any{"kind": "DaemonSet"},
+		"nodeSelector": map[string]any{"kubernetes.io/os": "linux", IngressNodeLabel: IngressNodeValue},
+		"tolerations":  []any{controlPlaneToleration},
+		"ingressClass": map[string]any{"enabled": false},
+		"ingressRoute": map[string]any{"dashboard": map[string]any{"enabled": false}},
+		"api":          map[string]any{"dashboard": false},
+		"global":       map[string]any{"checkNewVersion": false, "sendAnonymousUsage": false},
+		// The chart writes the flag only to turn it on; off is Traefik's default, said here too.
+		"additionalArguments": []any{"--global.sendAnonymousUsage=false"},
+		"metrics":             map[string]any{"prometheus": nil},
+		"ports":               map[string]any{"metrics": nil, "web": web, "websecure": websecure},
+		"updateStrategy":      map[string]any{"type": "RollingUpdate", "rollingUpdate": map[string]any{"maxUnavailable": 1, "maxSurge": 0}},
+		"providers": map[string]any{
+			"kubernetesCRD":     map[string]any{"enabled": false},
+			"kubernetesIngress": map[string]any{"enabled": false},
+			"kubernetesIngressNGINX": map[string]any{
+				"enabled":               true,
+				"ingressClass":          IngressClassName,
+				"controllerClass":       IngressClassController,
+				"publishStatusAddress":  strings.Join(statusAddresses, ","),
+				"proxyBodySize":         0,
+				"proxyRequestBuffering": false,
+				"proxyReadTimeout":      ingressProxyTimeoutSeconds,
+				"proxySendTimeout":      ingressProxyTimeoutSeconds,
+			},
+		},
+		"extraObjects": []any{map[string]any{
+			"apiVersion": "networking.k8s.io/v1",
+			"kind":       "IngressClass",
+			"metadata":   map[string]any{"name": IngressClassName},
+			"spec":       map[string]any{"controller": IngressClassController},
+		}},
+	}
+	switch mode {
+	case inventory.IngressHostNetwork:
+		v["hostNetwork"] = true
+		v["deployment"].(map[string]any)["dnsPolicy"] = "ClusterFirstWithHostNet"
+		web["port"], web["hostPort"] = 80, 80
+		websecure["port"], websecure["hostPort"] = 443, 443
+		v["service"] = map[string]any{"spec": map[string]any{"type": "ClusterIP"}}
+		v["podSecurityContext"] = map[string]any{"runAsUser": 0, "runAsGroup": 0, "runAsNonRoot": false}
+		v["securityContext"] = map[string]any{
+			"allowPrivilegeEscalation": false,
+			"readOnlyRootFilesystem":   true,
+			"capabilities":             map[string]any{"drop": []any{"ALL"}, "add": []any{"NET_BIND_SERVICE"}},
+		}
+	case inventory.IngressNodePort:
+		web["port"], web["nodePort"] = traefikWebPort, IngressHTTPNodePort
+		websecure["port"], websecure["nodePort"] = traefikWebsecurePort, IngressHTTPSNodePort
+		v["service"] = map[string]any{"spec": map[string]any{"type": "NodePort", "externalTrafficPolicy": "Local"}}
+	default:
+		return nil, fmt.Errorf("addons.ingressMode: unknown mode %q (%s or %s)", mode, inventory.IngressHostNetwork, inventory.IngressNodePort)
+	}
+	return v, nil
+}
+
 // CertManagerValues are the values for the upstream cert-manager chart: its
 // CRDs come with the release (crds.enabled; the chart keeps them on
 // uninstall, so certificates elsewhere survive a teardown). The chart's
@@ -112,12 +239,29 @@ func IngressNginxValues(mode string) (map[string]any, error) {
 // pulled yet) the hook would block the install until its timeout.
 // enableCertificateOwnerRef makes a certificate's Secret go with its
 // Certificate, so a teardown leaves no TLS keys behind.
-func CertManagerValues(wait bool) map[string]any {
-	return map[string]any{
+//
+// With the DNS-01 solver (registry.acme.solver dns01), the controller's
+// self-check asks only registry.acme.recursiveNameservers when the inventory
+// names them, and when boot itself reaches Route53 at route53Endpoint
+// (--route53-endpoint: a proxy, or a test's Route53), the controller's AWS
+// SDK is sent there too (AWS_ENDPOINT_URL_ROUTE_53).
+func CertManagerValues(wait bool, r inventory.Registry, route53Endpoint string) map[string]any {
+	v := map[string]any{
 		"crds":                      map[string]any{"enabled": true},
 		"startupapicheck":           map[string]any{"enabled": wait},
 		"enableCertificateOwnerRef": true,
 	}
+	if r.ACME.Solver != inventory.SolverDNS01 {
+		return v
+	}
+	if ns := r.ACME.RecursiveNameservers; len(ns) > 0 {
+		v["dns01RecursiveNameserversOnly"] = true
+		v["dns01RecursiveNameservers"] = strings.Join(ns, ",")
+	}
+	if route53Endpoint != "" {
+		v["extraEnv"] = []any{map[string]any{"name": "AWS_ENDPOINT_URL_ROUTE_53", "value": route53Endpoint}}
+	}
+	return v
 }
 
 // ClusterIssuerName is the name of the ClusterIssuer boot makes for
@@ -125,30 +269,76 @@ func CertManagerValues(wait bool) map[string]any {
 // is a CA issuer named "selfsigned" whose root is "selfsigned-root".
 func ClusterIssuerName(issuer string) string { return issuer }
 
+// Route53CredentialsSecret, in cert-manager's namespace, holds the static
+// AWS key pair of the DNS-01 solver under Route53AccessKeyIDKey and
+// Route53SecretAccessKeyKey (the issuer chart's template names those keys).
+const (
+	Route53CredentialsSecret  = "route53-credentials"
+	Route53AccessKeyIDKey     = "access-key-id"
+	Route53SecretAccessKeyKey = "secret-access-key"
+)
+
+// Route53Solver is where cert-manager's DNS-01 solver writes its TXT
+// records: the hosted zone of dns.zone, as boot found it by its exact name,
+// and the region the API calls are signed for. Its key pair is in Secret
+// Route53CredentialsSecret, never in values.
+type Route53Solver struct {
+	Region       string
+	HostedZoneID string // without the "/hostedzone/" prefix
+}
+
 // IssuerValues are the values of boot's issuer chart for the inventory's
-// registry section: Let's Encrypt production or staging over HTTP-01 with
-// the account e-mail registry.acmeEmail, or a self-signed CA.
-func IssuerValues(r inventory.Registry) (map[string]any, error) {
+// registry section: an ACME issuer (Let's Encrypt production or staging, or
+// registry.acme.server with the CA bundle of registry.acme.caFile) with the
+// account e-mail registry.acmeEmail and the solver registry.acme.solver
+// (HTTP-01 through the ingress class nginx, or DNS-01 in Route53 at
+// route53, required then), or a self-signed CA.
+func IssuerValues(r inventory.Registry, route53 *Route53Solver) (map[string]any, error) {
 	v := map[string]any{"name": ClusterIssuerName(r.Issuer)}
 	acme := func(server string) (map[string]any, error) {
-		if r.ACMEEmail == "" {
-			return nil, fmt.Errorf("registry.acmeEmail: is missing (an e-mail address for the Let's Encrypt account, required with issuer %s)", r.Issuer)
+		a := map[string]any{"server": server, "email": r.ACMEEmail, "solver": inventory.SolverHTTP01, "ingressClassName": IngressClassName}
+		if r.ACME.CAFile != "" {
+			pem, err := os.ReadFile(r.ACME.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("registry.acme.caFile: %w", err)
+			}
+			a["caBundle"] = base64.StdEncoding.EncodeToString(pem)
+		}
+		switch r.ACME.Solver {
+		case "", inventory.SolverHTTP01:
+		case inventory.SolverDNS01:
+			if route53 == nil || route53.HostedZoneID == "" {
+				return nil, errors.New("registry.acme.solver: dns01 needs the Route53 hosted zone of dns.zone")
+			}
+			a["solver"] = inventory.SolverDNS01
+			a["route53"] = map[string]any{"region": route53.Region, "hostedZoneID": route53.HostedZoneID, "credentialsSecret": Route53CredentialsSecret}
+		default:
+			return nil, fmt.Errorf("registry.acme.solver: unknown solver %q (%s or %s)", r.ACME.Solver, inventory.SolverHTTP01, inventory.SolverDNS01)
 		}
 		v["type"] = "acme"
-		v["acme"] = map[string]any{"server": server, "email": r.ACMEEmail, "ingressClassName": IngressClassName}
+		v["acme"] = a
 		return v, nil
 	}
 	switch r.Issuer {
-	case inventory.IssuerLetsEncrypt:
-		return acme(LetsEncryptProduction)
-	case inventory.IssuerLetsEncryptStaging:
+	case inventory.IssuerLetsEncrypt, inventory.IssuerLetsEncryptStaging:
+		if r.ACMEEmail == "" {
+			return nil, fmt.Errorf("registry.acmeEmail: is missing (an e-mail address for the Let's Encrypt account, required with issuer %s)", r.Issuer)
+		}
+		if r.Issuer == inventory.IssuerLetsEncrypt {
+			return acme(LetsEncryptProduction)
+		}
 		return acme(LetsEncryptStaging)
+	case inventory.IssuerACME:
+		if r.ACME.Server == "" {
+			return nil, errors.New("registry.acme.server: is missing (the ACME directory's https:// URL, required with issuer acme)")
+		}
+		return acme(r.ACME.Server)
 	case inventory.IssuerSelfSigned:
 		v["type"] = "selfsigned"
 		return v, nil
 	}
-	return nil, fmt.Errorf("registry.issuer: unknown issuer %q (%s, %s or %s)", r.Issuer,
-		inventory.IssuerLetsEncrypt, inventory.IssuerLetsEncryptStaging, inventory.IssuerSelfSigned)
+	return nil, fmt.Errorf("registry.issuer: unknown issuer %q (%s, %s, %s or %s)", r.Issuer,
+		inventory.IssuerLetsEncrypt, inventory.IssuerLetsEncryptStaging, inventory.IssuerSelfSigned, inventory.IssuerACME)
 }
 
 // The "all:" prefix keeps _helpers.tpl.
@@ -296,44 +486,99 @@ func pruneRuleValues(r inventory.PruneRule) map[string]any {
 	return v
 }
 
-// RegistryImageValues returns, when packages come from a bundle, the
-// registry chart's values that run the bundle's registry and Redis images
-// from cluster.imageRepository (where a bundle's images are served, as the
-// lab's registry does): {"image": ..., "redis": {"image": ...}}, and
-// {"maintenance": {"image": ...}} when the bundle carries boot's image for
-// the prune and gc jobs. Without a bundle it returns nil and the chart's
-// defaults stay.
-func RegistryImageValues(inv *inventory.Inventory) (map[string]any, error) {
-	if inv.Packages.Source != inventory.SourceBundle {
+// imageSlot places one bundle image, found by its manifest Image.Component,
+// in a chart's values at path (keys separated by "."), as
+// {"repository": <cluster.imageRepository>/<name>, "tag": <tag>}, or, with
+// split, as {"registry": <cluster.imageRepository>, "repository": <name>,
+// "tag": <tag>}. An optional image the bundle lacks is left to the chart.
+type imageSlot struct {
+	component, path string
+	optional, split bool
+}
+
+// bundleImageSlots are, per release, the images a bundle provides for it.
+var bundleImageSlots = map[string][]imageSlot{
+	DefaultRegistryRelease: {
+		{component: "registry", path: "image"},
+		{component: "redis", path: "redis.image"},
+		{component: "boot", path: "maintenance.image", optional: true}, // the prune and gc jobs
+	},
+	CertManagerRelease: {
+		{component: "cert-manager-controller", path: "image"},
+		{component: "cert-manager-webhook", path: "webhook.image"},
+		{component: "cert-manager-cainjector", path: "cainjector.image"},
+		{component: "cert-manager-acmesolver", path: "acmesolver.image"}, // the controller's --acme-http01-solver-image
+		{component: "cert-manager-startupapicheck", path: "startupapicheck.image"},
+	},
+	TraefikRelease: {{component: "traefik", path: "image", split: true}},
+}
+
+// BundleImageValues returns, when packages come from a bundle, the values
+// that make release's chart (DefaultRegistryRelease, CertManagerRelease or
+// TraefikRelease) run the bundle's images from cluster.imageRepository,
+// where a bundle's images are served (as the lab's registry does), under the
+// names its manifest gives them (Image.RepoTag). Without a bundle, or for
+// another release, it returns nil and the chart's images stay. A bundle
+// without an image the chart needs (built by an older boot) is an error
+// naming the component.
+func BundleImageValues(inv *inventory.Inventory, release string) (map[string]any, error) {
+	slots := bundleImageSlots[release]
+	if inv.Packages.Source != inventory.SourceBundle || len(slots) == 0 {
 		return nil, nil
 	}
 	repo := inv.Cluster.ImageRepository
 	if repo == "" {
-		return nil, fmt.Errorf("cluster.imageRepository: is empty: with packages.source bundle the registry's images come from there")
+		return nil, fmt.Errorf("cluster.imageRepository: is empty: with packages.source bundle the add-ons' images come from there")
 	}
 	m, err := bundle.ReadManifest(inv.Packages.Bundle)
 	if err != nil {
 		return nil, fmt.Errorf("packages.bundle: %w", err)
 	}
-	images := map[string]map[string]any{}
+	repoTags := map[string]string{}
 	for _, img := range m.Images {
-		if img.Component != "registry" && img.Component != "redis" && img.Component != "boot" {
-			continue
-		}
-		name, tag, ok := strings.Cut(img.RepoTag, ":")
+		repoTags[img.Component] = img.RepoTag
+	}
+	v := map[string]any{}
+	for _, s := range slots {
+		repoTag, ok := repoTags[s.component]
 		if !ok {
-			return nil, fmt.Errorf("packages.bundle: image %s has no tag", img.RepoTag)
+			if s.optional {
+				continue
+			}
+			return nil, fmt.Errorf("packages.bundle: the bundle %s has no %s image, which the %s release runs: it was built by an older boot; rebuild the bundle", inv.Packages.Bundle, s.component, release)
 		}
-		images[img.Component] = map[string]any{"repository": repo + "/" + name, "tag": tag}
-	}
-	for _, c := range []string{"registry", "redis"} {
-		if images[c] == nil {
-			return nil, fmt.Errorf("packages.bundle: the bundle has no %s image (rebuild it with this boot)", c)
+		name, tag, ok := strings.Cut(repoTag, ":")
+		if !ok {
+			return nil, fmt.Errorf("packages.bundle: image %s has no tag", repoTag)
 		}
-	}
-	v := map[string]any{"image": images["registry"], "redis": map[string]any{"image": images["redis"]}}
-	if images["boot"] != nil {
-		v["maintenance"] = map[string]any{"image": images["boot"]}
+		image := map[string]any{"repository": repo + "/" + name, "tag": tag}
+		if s.split {
+			image = map[string]any{"registry": repo, "repository": name, "tag": tag}
+		}
+		mergeValues(v, nested(s.path, image))
 	}
 	return v, nil
+}
+
+// nested returns {"a": {"b": value}} for path "a.b".
+func nested(path string, value any) map[string]any {
+	keys := strings.Split(path, ".")
+	for i := len(keys) - 1; i > 0; i-- {
+		value = map[string]any{keys[i]: value}
+	}
+	return map[string]any{keys[0]: value}
+}
+
+// mergeValues merges src into dst: maps merge key by key, anything else in
+// src replaces what dst holds.
+func mergeValues(dst, src map[string]any) {
+	for k, sv := range src {
+		sm, sok := sv.(map[string]any)
+		dm, dok := dst[k].(map[string]any)
+		if sok && dok {
+			mergeValues(dm, sm)
+			continue
+		}
+		dst[k] = sv
+	}
 }

@@ -2,6 +2,7 @@ package addons
 
 import (
 	"bufio"
+	"encoding/base64"
 	"errors"
 	"io"
 	"os"
@@ -69,16 +70,17 @@ func renderIssuer(t *testing.T, values map[string]any) (map[string]map[string]an
 
 // TestIssuerChart renders the issuer chart for each registry.issuer: ACME
 // issuers for Let's Encrypt production and staging with the e-mail and an
-// HTTP-01 solver of class nginx, or a self-signed root that signs a CA
-// certificate that backs a CA issuer; the chart lints clean and its schema
-// refuses an ACME issuer without an e-mail.
+// HTTP-01 solver of class nginx, any ACME directory with its CA bundle over
+// DNS-01 in Route53 (the key pair by reference to its Secret), or a
+// self-signed root that signs a CA certificate that backs a CA issuer; the
+// chart lints clean and its schema refuses what cert-manager would not take.
 func TestIssuerChart(t *testing.T) {
 	spec := func(o map[string]any) map[string]any { return o["spec"].(map[string]any) }
 	for _, tc := range []struct{ issuer, server string }{
 		{inventory.IssuerLetsEncrypt, LetsEncryptProduction},
 		{inventory.IssuerLetsEncryptStaging, LetsEncryptStaging},
 	} {
-		values, err := IssuerValues(inventory.Registry{Host: "registry.example.com", Issuer: tc.issuer, ACMEEmail: "ops@example.org"})
+		values, err := IssuerValues(inventory.Registry{Host: "registry.example.com", Issuer: tc.issuer, ACMEEmail: "ops@example.org"}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,11 +106,60 @@ func TestIssuerChart(t *testing.T) {
 		}
 	}
 
-	values, err := IssuerValues(inventory.Registry{Host: "registry.example.com", Issuer: inventory.IssuerSelfSigned})
+	// Any ACME directory, with the CA bundle of its TLS certificate, over
+	// DNS-01 in the Route53 zone boot found.
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	caPEM := "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	if err := os.WriteFile(caFile, []byte(caPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	acmeRegistry := inventory.Registry{Issuer: inventory.IssuerACME, ACME: inventory.ACME{
+		Server: "https://acme.example.internal/directory", CAFile: caFile, Solver: inventory.SolverDNS01}}
+	values, err := IssuerValues(acmeRegistry, &Route53Solver{Region: "us-east-1", HostedZoneID: "Z0123456789ABC"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	objs, err := renderIssuer(t, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretRef := func(key string) map[string]any { return map[string]any{"name": Route53CredentialsSecret, "key": key} }
+	want := map[string]any{
+		"server":              "https://acme.example.internal/directory",
+		"caBundle":            base64.StdEncoding.EncodeToString([]byte(caPEM)),
+		"privateKeySecretRef": map[string]any{"name": "acme-account-key"},
+		"solvers": []any{map[string]any{"dns01": map[string]any{"route53": map[string]any{
+			"region": "us-east-1", "hostedZoneID": "Z0123456789ABC",
+			"accessKeyIDSecretRef": secretRef(Route53AccessKeyIDKey), "secretAccessKeySecretRef": secretRef(Route53SecretAccessKeyKey),
+		}}}},
+	}
+	if d := cmp.Diff(want, spec(objs["ClusterIssuer/acme"])["acme"]); d != "" {
+		t.Errorf("acme over DNS-01: spec.acme (-want +got):\n%s", d)
+	}
+	if _, err := IssuerValues(acmeRegistry, nil); err == nil || !strings.HasPrefix(err.Error(), "registry.acme.solver: dns01 needs the Route53 hosted zone") {
+		t.Errorf("dns01 without a zone: %v", err)
+	}
+	acmeRegistry.ACME.CAFile = filepath.Join(t.TempDir(), "gone.pem")
+	if _, err := IssuerValues(acmeRegistry, &Route53Solver{Region: "us-east-1", HostedZoneID: "Z1"}); err == nil || !strings.HasPrefix(err.Error(), "registry.acme.caFile: ") {
+		t.Errorf("unreadable CA file: %v", err)
+	}
+	for _, bad := range []map[string]any{
+		{"type": "acme", "acme": map[string]any{"server": "http://acme.example.internal/directory"}},
+		{"type": "acme", "acme": map[string]any{"solver": "dns01"}},
+		{"type": "acme", "acme": map[string]any{"solver": "dns01", "route53": map[string]any{"hostedZoneID": ""}}},
+		{"type": "acme", "acme": map[string]any{"solver": "tlsalpn01"}},
+		{"type": "acme", "acme": map[string]any{"caBundle": "not base64!"}},
+	} {
+		if _, err := renderIssuer(t, bad); err == nil {
+			t.Errorf("the chart's schema accepts %v", bad)
+		}
+	}
+
+	values, err = IssuerValues(inventory.Registry{Host: "registry.example.com", Issuer: inventory.IssuerSelfSigned}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err = renderIssuer(t, values)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,14 +189,14 @@ func TestIssuerChart(t *testing.T) {
 			}
 		}
 	}
-	if _, err := renderIssuer(t, map[string]any{"type": "acme"}); err == nil || !strings.Contains(err.Error(), "email") {
-		t.Errorf("ACME issuer without an e-mail: got %v, want a schema error naming email", err)
+	if _, err := renderIssuer(t, map[string]any{"type": "acme", "acme": map[string]any{"email": "ops"}}); err == nil || !strings.Contains(err.Error(), "email") {
+		t.Errorf("ACME issuer with a bad e-mail: got %v, want a schema error naming email", err)
 	}
 	l := lint.All(filepath.Join("charts", "issuer"), map[string]any{"type": "vault"}, IssuerNamespace, false)
 	if l.HighestSeverity < support.ErrorSev {
 		t.Errorf("lint accepts type vault: %v", l.Messages)
 	}
-	if _, err := IssuerValues(inventory.Registry{Issuer: inventory.IssuerLetsEncrypt}); err == nil || !strings.HasPrefix(err.Error(), "registry.acmeEmail: is missing") {
+	if _, err := IssuerValues(inventory.Registry{Issuer: inventory.IssuerLetsEncrypt}, nil); err == nil || !strings.HasPrefix(err.Error(), "registry.acmeEmail: is missing") {
 		t.Errorf("letsencrypt without acmeEmail: got %v", err)
 	}
 }
