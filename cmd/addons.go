@@ -46,9 +46,16 @@ func newAddonsCmd(g *globals) *cobra.Command {
 		Short: "Install or upgrade only the add-ons (ingress, cert-manager, registry, pruner) and DNS",
 		Long: `addons installs or upgrades, on an existing cluster (reached through the
 inventory's cluster.kubeconfig, which boot up writes), the Helm releases boot
-manages, in order: cert-manager, the ClusterIssuer, ingress-nginx and the
-registry with Redis and its prune and garbage-collection schedules. It then
-points the registry's DNS record (dns.provider route53) at the ingress hosts.
+manages, in order: cert-manager, the ClusterIssuer, the ingress controller
+(addons.ingress.controller: ingress-nginx, retired upstream in March 2026, or
+its successor traefik; the other one's release, when boot installed it, is
+removed first) and the registry with Redis and its prune and
+garbage-collection schedules. It then points the registry's DNS record
+(dns.provider route53) at the ingress hosts. With the DNS-01 solver
+(registry.acme.solver dns01) cert-manager writes its challenges into the same
+Route53 zone, with the static key pair of the AWS credentials boot uses
+(kept in Secret cert-manager/route53-credentials), and reaches Route53 at
+--route53-endpoint too when it is given.
 
 Every step is idempotent: a re-run with nothing changed makes no new Helm
 revision. The registry's admin password is generated once when the inventory
@@ -75,11 +82,15 @@ With --dry-run it loads the charts and lists the releases it would apply.`,
 func runAddons(ctx context.Context, g *globals, inv *inventory.Inventory, f addonsFlags, log *slog.Logger, out *printer) error {
 	helm := addons.Helm{Kubeconfig: inv.Cluster.Kubeconfig, Log: func(format string, v ...any) { log.Debug(fmt.Sprintf(format, v...)) }}
 	start := time.Now()
+	for _, w := range inv.Warnings() {
+		out.Emit(Event{Phase: "inventory", Status: bootstrap.StatusWarning, Message: w.String()})
+	}
 	in := &addons.Installer{
 		Helm:      helm,
 		Inventory: inv,
 		Wait:      f.wait,
 		Timeout:   f.timeout,
+		Route53:   addons.Route53Config{Endpoint: f.route53Endpoint},
 		Progress: func(e addons.Event) {
 			switch {
 			case e.Waiting != "":
@@ -102,8 +113,11 @@ func runAddons(ctx context.Context, g *globals, inv *inventory.Inventory, f addo
 			return err
 		}
 		for _, r := range releases {
-			out.Emit(Event{Phase: "addons", Host: r.String(), Status: bootstrap.StatusPlanned,
-				Message: fmt.Sprintf("install or upgrade %s %s", r.Chart.Metadata.Name, r.Chart.Metadata.Version)})
+			msg := "remove if boot installed it (addons.ingress.controller is " + inv.Addons.Ingress.Controller + ")"
+			if !r.Remove {
+				msg = fmt.Sprintf("install or upgrade %s %s", r.Chart.Metadata.Name, r.Chart.Metadata.Version)
+			}
+			out.Emit(Event{Phase: "addons", Host: r.String(), Status: bootstrap.StatusPlanned, Message: msg})
 		}
 		if inv.DNS.Provider == inventory.DNSRoute53 {
 			out.Emit(Event{Phase: "dns", Host: inv.Registry.Host, Status: bootstrap.StatusPlanned,

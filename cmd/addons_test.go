@@ -68,6 +68,14 @@ addons:
 	if code != ExitOK || !strings.Contains(stdout, `"host":"docker-registry/registry","status":"planned"`) {
 		t.Fatalf("boot addons --dry-run: exit %d\n%s%s", code, stdout, stderr)
 	}
+	// ingress-nginx: one warning; the plan removes Traefik's release if boot
+	// installed it.
+	if strings.Count(stdout, "ingress-nginx was retired upstream in March 2026") != 1 || !strings.Contains(stdout, `"phase":"inventory","status":"warning"`) {
+		t.Errorf("boot addons --dry-run: want one warning about ingress-nginx:\n%s", stdout)
+	}
+	if !strings.Contains(stdout, `"host":"traefik/traefik","status":"planned","message":"remove if boot installed it (addons.ingress.controller is ingress-nginx)"`) {
+		t.Errorf("boot addons --dry-run: the plan does not say Traefik's release goes:\n%s", stdout)
+	}
 
 	// First run, JSON: every release made, the password nowhere.
 	code, stdout, stderr = run(t, "addons", "-i", inv, "--wait=false", "-o", "json")

@@ -46,6 +46,15 @@ func TestValidateExample(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+	// ingress-nginx: one warning, on stderr, with the way out.
+	if strings.Count(errOut, "Warning: ") != 1 || !strings.Contains(errOut, "addons.ingress.controller: ingress-nginx was retired upstream in March 2026") ||
+		!strings.Contains(errOut, "tested upstream only up to Kubernetes 1.35") || !strings.Contains(errOut, "addons.ingress.controller: traefik)") {
+		t.Errorf("stderr:\n%s\nwant one warning about the retired ingress-nginx", errOut)
+	}
+	t.Setenv("BOOT_ADDONS_INGRESS_CONTROLLER", "traefik")
+	if code, _, errOut := run(t, "validate", "-i", "../examples/inventory.yaml"); code != ExitOK || errOut != "" {
+		t.Errorf("with traefik: exit %d, stderr %q, want no warning", code, errOut)
+	}
 }
 
 func TestExitCodesForBadInput(t *testing.T) {
@@ -100,6 +109,9 @@ func TestValidateJSON(t *testing.T) {
 	}
 	if !v.Valid || v.Cluster != "seed" || len(v.Hosts) != 4 {
 		t.Errorf("unexpected answer %+v", v)
+	}
+	if len(v.Warnings) != 1 || v.Warnings[0].Field != "addons.ingress.controller" || v.Warnings[0].Line == 0 {
+		t.Errorf("warnings %+v, want the retired ingress-nginx at its line", v.Warnings)
 	}
 
 	t.Setenv("BOOT_CLUSTER_PODCIDR", "10.96.0.0/16") // overlaps the service network

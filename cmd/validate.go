@@ -17,7 +17,9 @@ func newValidateCmd(g *globals) *cobra.Command {
 		Short: "Check the inventory file without contacting any host",
 		Long: `validate loads the inventory (with BOOT_* environment overrides and
 defaults applied) and reports every problem at once, each as
-file:line: field: what is wrong (what is expected). It contacts no host.`,
+file:line: field: what is wrong (what is expected). It contacts no host.
+What is valid but needs attention (ingress-nginx, retired upstream) is
+printed as a warning, on stderr (in JSON: "warnings").`,
 		Example: `  boot validate -i inventory.yaml
   BOOT_REGISTRY_HOST=registry.example.org boot validate -i inventory.yaml -o json`,
 		Args: usage(cobra.NoArgs),
@@ -30,6 +32,9 @@ file:line: field: what is wrong (what is expected). It contacts no host.`,
 				return err
 			}
 			fmt.Fprintf(g.stdout, "%s: valid\n%s", inv.Path, describe(inv))
+			for _, w := range inv.Warnings() {
+				fmt.Fprintf(g.stderr, "Warning: %s\n", w)
+			}
 			return nil
 		},
 	}
@@ -55,6 +60,7 @@ type validation struct {
 	File     string    `json:"file"`
 	Valid    bool      `json:"valid"`
 	Problems []problem `json:"problems,omitempty"`
+	Warnings []problem `json:"warnings,omitempty"`
 	Cluster  string    `json:"cluster,omitempty"`
 	Hosts    []host    `json:"hosts,omitempty"`
 }
@@ -87,6 +93,9 @@ func printValidation(g *globals, inv *inventory.Inventory, err error) error {
 		v.Cluster = inv.Metadata.Name
 		for _, h := range inv.Hosts {
 			v.Hosts = append(v.Hosts, host{h.Name, h.Role, h.Address})
+		}
+		for _, w := range inv.Warnings() {
+			v.Warnings = append(v.Warnings, problem{w.Line, w.Env, w.Field, w.Message, w.Expected})
 		}
 	}
 	b, merr := json.Marshal(v)
