@@ -106,7 +106,7 @@ func Build(ctx context.Context, o Options) error {
 		Arch:              o.Arch,
 		BuiltWith:         BuiltWith{Go: b.goVersion},
 	}
-	components := append([]goComponent{kube}, otherComponents()...)
+	components := append(append([]goComponent{kube}, otherComponents()...), traefikComponent())
 	if o.Upstream != nil {
 		cm, err := certManagerComponent(o.Upstream)
 		if err != nil {
@@ -213,7 +213,11 @@ func Build(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
-	specs = append(specs, registry, redisSpec)
+	traefik, err := traefikImageSpec(b, built["traefik"], ca)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	specs = append(specs, registry, redisSpec, traefik)
 	if o.Upstream != nil {
 		cm, err := certManagerImageSpecs(b, o.Upstream, built, ca)
 		if err != nil {

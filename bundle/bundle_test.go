@@ -339,6 +339,8 @@ func testImageTools(t *testing.T, b *Bundle) {
 				testRedisServes(t, root)
 			case "cert-manager-controller", "cert-manager-webhook", "cert-manager-cainjector", "cert-manager-acmesolver", "cert-manager-startupapicheck":
 				got = certManagerRuns(t, root, strings.TrimPrefix(img.Component, "cert-manager-"))
+			case "traefik":
+				got = traefikRuns(t, root)
 			case "boot":
 				// The prune and gc jobs run `boot` from PATH as uid 65532.
 				got = chroot(nil, "/usr/local/bin/boot", "version")

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"io/fs"
 	"sort"
+	"time"
 
 	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/module"
 	"golang.org/x/mod/semver"
 )
 
@@ -62,7 +64,13 @@ func generateModule(self, mod, version string, upstream []byte, localVersion str
 			return nil, fmt.Errorf("source module %s: folder %q is not a relative slash path of its own inside the generated module", src.path, src.dir)
 		}
 		dirs[src.dir] = true
-		if err := f.AddRequire(src.path, localModuleVersion); err != nil {
+		// a module path with a major version suffix (/v5, .v2) needs a
+		// version of that major: v5.0.0-00010101000000-000000000000
+		v := localModuleVersion
+		if _, major, _ := module.SplitPathVersion(src.path); module.PathMajorPrefix(major) != "" {
+			v = module.PseudoVersion(module.PathMajorPrefix(major), "", time.Time{}, "000000000000")
+		}
+		if err := f.AddRequire(src.path, v); err != nil {
 			return nil, err
 		}
 		local[src.path] = true

@@ -5,15 +5,18 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"go/ast"
 	"go/format"
 	"go/parser"
 	"go/token"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,6 +128,55 @@ func providerList(t *testing.T, src []byte) (imports, names map[string]bool) {
 		return true
 	})
 	return imports, names
+}
+
+// The generated module builds Traefik with the three sources: upstream's
+// replace of go-http-auth gives way to the fork's folder, its other forks
+// stay, and the go.mod is valid as Go reads it.
+func TestTraefikModule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("downloads Traefik's go.mod from the module proxy")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := traefikComponent()
+	up, err := upstreamGoMod(ctx, c.module, c.version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := generateModule("boot.bundle/"+c.name, c.module, c.version, up, c.local, c.pins, c.sources, []string{c.bins[0].pkg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := modfile.Parse("go.mod", seed, nil)
+	if err != nil {
+		t.Fatalf("generated go.mod: %v\n%s", err, seed)
+	}
+	required := map[string]bool{}
+	for _, r := range f.Require {
+		required[r.Mod.Path] = true
+	}
+	replaced := map[string]string{}
+	for _, r := range f.Replace {
+		replaced[r.Old.Path] = strings.TrimSpace(r.New.Path + " " + r.New.Version)
+	}
+	want := map[string]string{
+		traefikExtModule:         "./traefik-dynamic-ext",
+		legoModule:               "./lego",
+		httpAuthModule:           "./go-http-auth",
+		"github.com/gorilla/mux": "github.com/containous/mux v0.0.0-20250523120546-41b6ec3aed59",
+	}
+	for p, w := range want {
+		if replaced[p] != w {
+			t.Errorf("replace %s => %q, want %q", p, replaced[p], w)
+		}
+		if strings.HasPrefix(w, "./") && !required[p] {
+			t.Errorf("source %s not required", p)
+		}
+	}
+	if len(replaced) != len(want) {
+		t.Errorf("replaces %v, want %v", replaced, want)
+	}
 }
 
 // The lego copy is lego at the version Traefik asks, from the module cache,
@@ -505,6 +557,72 @@ func TestTraefikImage(t *testing.T) {
 		got, _ := json.Marshal(sc)
 		t.Errorf("chart's pod security context %s, image user %s", got, cf.Config.User)
 	}
+}
+
+// traefikRuns checks the traefik binary unpacked at root (a bundle image's
+// file system): built from the module proxy's Traefik with the trimmed lego
+// and the go-http-auth fork, stamped with its version, offering the
+// ingress-nginx provider, and serving, chrooted as the chart's user, its
+// ping endpoint on a loopback port with the phoning home turned off. It
+// returns what traefik version printed.
+func traefikRuns(t *testing.T, root string) string {
+	t.Helper()
+	info, err := buildinfo.ReadFile(filepath.Join(root, traefikBin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := map[string]*debug.Module{}
+	for _, d := range append(info.Deps, &info.Main) { // go build names the tool's module as main
+		deps[d.Path] = d
+	}
+	if d := deps[traefikModule]; d == nil || d.Version != traefikVersion || d.Replace != nil {
+		t.Errorf("/%s was not built from %s %s", traefikBin, traefikModule, traefikVersion)
+	}
+	for _, p := range []string{legoModule, httpAuthModule, traefikExtModule} {
+		if d := deps[p]; d == nil || d.Replace == nil || !strings.HasPrefix(d.Replace.Path, "./") {
+			t.Errorf("/%s: %s is not the generated module's source folder: %+v", traefikBin, p, d)
+		}
+	}
+	user := "--userspec=" + traefikUser
+	version, err := exec.Command("chroot", user, root, "/"+traefikBin, "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("traefik version: %v\n%s", err, version)
+	}
+	help, _ := exec.Command("chroot", user, root, "/"+traefikBin, "--help").CombinedOutput()
+	if !bytes.Contains(help, []byte("--providers.kubernetesingressnginx.ingressclass")) {
+		t.Errorf("traefik --help lists no kubernetesingressnginx provider:\n%s", help)
+	}
+
+	addr := testenv.ClosedAddr(t)
+	cmd := exec.Command("chroot", user, root, "/"+traefikBin,
+		"--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",
+		"--entryPoints.ping.address="+addr, "--ping.entryPoint=ping")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/ping")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || string(body) != "OK" {
+				t.Errorf("traefik /ping: %s %q", resp.Status, body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("traefik answered no /ping on %s within 30s: %v\n%s", addr, err, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return string(version)
 }
 
 // keys lists a map's keys, for messages.
