@@ -1,13 +1,16 @@
 // Package bundle builds and opens boot's offline bundle: everything a host
 // needs to become a Kubernetes node without internet access, built from the
-// Go module proxy and Debian's package mirror at pinned versions.
+// Go module proxy, Debian's package mirror and upstream release archives
+// at pinned versions.
 //
 // # Building
 //
-//	err := bundle.Build(ctx, bundle.Options{
+//	up, err := bundle.LoadUpstream(ctx, "../shared/upstream") // checked against pinned sha256s
+//	err = bundle.Build(ctx, bundle.Options{
 //		KubernetesVersion: "v1.37.2",
 //		Out:               "dist/bundle",
 //		Log:               os.Stderr,
+//		Upstream:          up, // optional: cert-manager's images
 //	})
 //
 // Build compiles every component in a generated throwaway Go module kept in a
@@ -51,14 +54,16 @@
 //	                   go-containerregistry's tarball package), one image
 //	                   each, named as
 //	                   `kubeadm config images list --image-repository registry.k8s.io`
-//	                   prints, plus flannel's images and the registry
-//	                   add-on's (registry.tar, redis.tar; below)
+//	                   prints, plus flannel's images, the registry
+//	                   add-on's (registry.tar, redis.tar; below) and
+//	                   cert-manager's (cert-manager-<command>.tar; below)
 //	systemd/           containerd.service, kubelet.service, 10-kubeadm.conf
 //	config/            containerd-config.toml, crictl.yaml
 //	charts/*.tgz       the add-ons' upstream Helm charts (below), one
 //	                   <name>-<version>.tgz each, e.g.
-//	                   ingress-nginx-4.15.1.tgz, cert-manager-v1.19.1.tgz;
-//	                   absent in a bundle built without them
+//	                   ingress-nginx-4.15.1.tgz, cert-manager-v1.21.1.tgz,
+//	                   traefik-41.3.0.tgz; absent in a bundle built
+//	                   without them
 //
 // Where the files go on a host: bin/* in /usr/local/bin, cni/bin/* in
 // /opt/cni/bin, systemd/*.service in /etc/systemd/system,
@@ -99,32 +104,74 @@
 // `--save "" --appendonly no`, the registry writes only below its storage
 // root, a volume).
 //
+// # Release archives and cert-manager
+//
+// Some upstream sources are not on the module proxy: cert-manager's five
+// commands (each its own module github.com/cert-manager/cert-manager/<x>-binary,
+// never published) and the add-ons' charts. They come from release
+// archives, each `git archive` of an upstream release tag gzipped with -n
+// (so reproducible), pinned in this package by file name and sha256 with
+// the repository, tag and commit they were made from:
+//
+//	cert-manager-v1.21.1.tar.gz         cert-manager/cert-manager v1.21.1
+//	ingress-nginx-chart-4.15.1.tar.gz   kubernetes/ingress-nginx helm-chart-4.15.1
+//	traefik-helm-chart-v41.3.0.tar.gz   traefik/traefik-helm-chart v41.3.0
+//
+// LoadUpstream reads all of them from a local folder (../shared/upstream
+// on the build machines) or an http(s) base URL serving files of the same
+// names (a mirror), and checks each against its pinned sha256: a missing,
+// unreadable or different archive is an error naming the file and the
+// sha256 expected, before anything is built. GitHub's own tarballs of the
+// same tags are other files (another top folder and compression) and are
+// refused. The manifest lists the archives under builtWith.archives.
+//
+// With Options.Upstream, Build builds cert-manager v1.21.1's controller,
+// webhook, cainjector, acmesolver and startupapicheck: the root module
+// github.com/cert-manager/cert-manager v1.21.1 from the module proxy, each
+// command's module from the archive's cmd/<x> (its go.mod requiring the
+// root module at v1.21.1 instead of replacing it with the repository's
+// root folder), github.com/Venafi/vcert/v5 at v5.13.9 (the v5.13.7
+// cert-manager asks for is not served), stamped as upstream's release
+// (pkg/util.AppVersion and AppGitCommit). A cold build takes about 10
+// minutes on 2 cores, most of it the controller. The images are named as
+// the chart asks, quay.io/jetstack/cert-manager-<x>:v1.21.1 (RepoTag
+// jetstack/cert-manager-<x>:v1.21.1, Image.Component
+// "cert-manager-<x>", Version "v1.21.1"): the command at
+// /app/cmd/<x>/<x> (the entrypoint) as in upstream's images, its licenses
+// in /licenses, Debian's CA certificates (the controller talks to ACME
+// servers), user 1000:1000 (the chart sets runAsNonRoot, which needs a
+// numeric user). The chart renders them unchanged with imageRegistry set to
+// the repository that serves the bundle's images.
+//
 // # The add-ons' charts
 //
 // Options.Charts are packed as charts/<name>-<version>.tgz, listed among
 // the manifest's files (size and sha256, Component the chart's name,
 // Version its version) and in Manifest.Charts, one per slot: the inventory
-// field under addons the chart serves ("ingressNginx", "certManager"),
-// with the chart's name, exact version and file. Build checks every archive
-// (a Helm chart archive whose Chart.yaml has that name and version, one
-// chart per slot; slots with the same chart name and version share one
-// file, so their archives must be equal) before it builds anything. `boot bundle build` loads
-// them from the inventory's addons pins (or boot's defaults) with
-// addons.ChartLoader: the archive exactly as the repository served it
-// (its digest checked), or a local chart folder packaged with Helm (its
-// archive's timestamps are the build's, the one part of a bundle that is
-// not byte-reproducible). With packages.source bundle, `boot addons` (and
-// `boot up`) takes a chart whose addons.<slot>.path is empty from the bundle
-// when the manifest holds its slot at the inventory's exact name and version
-// (checking only that file), and otherwise downloads it.
+// field under addons the chart serves ("certManager", "ingressNginx",
+// "traefik"), with the chart's name, exact version and file. Build checks
+// every archive (a Helm chart archive whose Chart.yaml has that name and
+// version, one chart per slot; slots with the same chart name and version
+// share one file, so their archives must be equal) before it builds
+// anything. Upstream.Chart packs a release archive's chart (cert-manager's
+// from deploy/charts/cert-manager, its placeholder version v0.0.0 stamped
+// v1.21.1 as version and appVersion; ingress-nginx 4.15.1 from
+// charts/ingress-nginx; traefik 41.3.0 from traefik/) as `helm package`
+// does, with fixed times, so equal archives give byte-equal bundles.
+// `boot bundle build` takes a pin of exactly such a chart from the release
+// archives, and loads the others with addons.ChartLoader: the archive
+// exactly as the repository served it (its digest checked), or a local
+// chart folder packaged with Helm (its archive's timestamps are the
+// build's, the one part of a bundle that is not byte-reproducible). With
+// packages.source bundle, `boot addons` (and `boot up`) takes a chart whose
+// addons.<slot>.path is empty from the bundle when the manifest holds its
+// slot at the inventory's exact name and version (checking only that
+// file), and otherwise downloads it.
 //
-// Only the charts are packed, not the images they run (ingress-nginx's
-// controller, cert-manager's controller, webhook, cainjector and
-// startupapicheck): the nodes must reach those images' registries, or the
-// images must be mirrored into a registry they reach, such as
-// cluster.imageRepository, by a chart whose default image values point there
-// (boot sets no image values for these two charts; a chart packed from
-// addons.<slot>.path can carry such values).
+// The ingress-nginx controller's image is not in the bundle (nginx with
+// OpenResty modules cannot be built here): with ingress-nginx, the nodes
+// must reach its registry, or the image must be mirrored into a registry
+// they reach, such as cluster.imageRepository.
 //
 // # Opening
 //
@@ -135,8 +182,8 @@
 //		// for kubeadm's imageRepository R.
 //		i, err := b.Image(img.Name) // a go-containerregistry v1.Image
 //	}
-//	// The registry add-on's images are found by Image.Component:
-//	// "registry" and "redis".
+//	// The add-ons' images are found by Image.Component: "registry",
+//	// "redis", "cert-manager-controller", ...
 //	path := b.Path("bin/kubeadm")
 //
 // Open fails with an error naming the file if any file listed in the
