@@ -180,7 +180,7 @@ func loadAddonCharts(ctx context.Context, a inventory.Addons, l addons.ChartLoad
 		}
 		data, c, err := l.Archive(ctx, src)
 		if err != nil {
-			return nil, fmt.Errorf("bundle: add-on chart %s (%s): %w; without internet access, build the bundle without the add-on charts: --addon-charts=false", src.Field, src, err)
+			return nil, fmt.Errorf("bundle: add-on chart %s (%s): %w; without internet access, pin a chart the release archives of --upstream hold, or build the bundle without the add-on charts: --addon-charts=false", src.Field, src, err)
 		}
 		charts = append(charts, bundle.ChartArchive{Slot: src.Slot(), Name: c.Metadata.Name, Version: c.Metadata.Version, Data: data})
 		fmt.Fprintf(log, "bundle: chart %s: %s %s from %s (%s)\n", src.Field, c.Metadata.Name, c.Metadata.Version, src, time.Since(start).Round(time.Millisecond))
