@@ -266,9 +266,15 @@ func TestLoadAddonChartsFromUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	// A loader that would fail at once: nothing may be downloaded.
+	// boot's default pins, their repositories a closed port: nothing may
+	// be downloaded.
+	closed := testenv.ClosedAddr(t)
+	a := inventory.DefaultAddons()
+	a.CertManager.Repository = "oci://" + closed + "/charts/cert-manager"
+	a.IngressNginx.Repository = "http://" + closed + "/ingress-nginx"
+	a.Traefik.Repository = "http://" + closed + "/traefik"
 	offline := addons.ChartLoader{CacheDir: t.TempDir(), Timeout: time.Second}
-	charts, err := loadAddonCharts(ctx, inventory.DefaultAddons(), offline, u, &log)
+	charts, err := loadAddonCharts(ctx, a, offline, u, &log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +291,6 @@ func TestLoadAddonChartsFromUpstream(t *testing.T) {
 		}
 	}
 
-	closed := testenv.ClosedAddr(t)
 	inv, err := inventory.Load(bundleInventory(t, "addons:\n  certManager: {path: "+helloPath(t)+"}\n  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: 4.14.0}\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -319,6 +324,12 @@ func TestBundleBuildUpstream(t *testing.T) {
 		}
 		return dst
 	}
+	// boot's default pins, their repositories a closed port: nothing is
+	// downloaded, all three charts come from the archives.
+	closed := testenv.ClosedAddr(t)
+	pins := bundleInventory(t, "addons:\n  certManager: {repository: oci://"+closed+"/charts/cert-manager, version: v1.21.1}\n"+
+		"  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: 4.15.1}\n"+
+		"  traefik: {repository: http://"+closed+"/charts, name: traefik, version: 41.3.0}\n")
 	missing := copies()
 	if err := os.Remove(filepath.Join(missing, cm)); err != nil {
 		t.Fatal(err)
@@ -326,13 +337,13 @@ func TestBundleBuildUpstream(t *testing.T) {
 	tampered := copies()
 	tamper(t, filepath.Join(tampered, cm))
 	for name, src := range map[string]string{"missing": missing, "tampered": tampered} {
-		code, stdout, stderr := run(t, "bundle", "build", "--upstream", src, "--out", nonEmptyDir(t))
+		code, stdout, stderr := run(t, "bundle", "build", "-i", pins, "--upstream", src, "--out", nonEmptyDir(t))
 		if code != ExitFailure || !strings.Contains(stderr, cm) || !strings.Contains(stderr, cmSum) || strings.Contains(stderr, refused) || strings.Contains(stdout, "bundle ready") {
 			t.Errorf("%s archive: exit %d, want the archive and its sha256 named before the build:\n%s%s", name, code, stdout, stderr)
 		}
 	}
 
-	code, _, stderr := run(t, "bundle", "build", "--upstream", dir, "--out", nonEmptyDir(t))
+	code, _, stderr := run(t, "bundle", "build", "-i", pins, "--upstream", dir, "--out", nonEmptyDir(t))
 	for _, want := range []string{"bundle: upstream release archives from " + dir + " checked", "addons.certManager: cert-manager v1.21.1 from the release archives",
 		"addons.ingressNginx: ingress-nginx 4.15.1 from the release archives", "addons.traefik: traefik 41.3.0 from the release archives", refused} {
 		if code != ExitFailure || !strings.Contains(stderr, want) {
