@@ -428,7 +428,12 @@ func checkOutside(t *testing.T, ctx context.Context, l *Lab, clients map[string]
 	if l.DNSServer == "" {
 		testenv.Need(t, "no CoreDNS without a bundle")
 	}
+	c := clients["w1"]
 	name := "probe." + LabZone
+	if out, err := run(c, "getent hosts "+name, nil); err == nil {
+		t.Fatalf("w1 resolves %s before it is written: %q", name, out)
+	}
+	start := time.Now()
 	_, err := route53Client(l.Route53Endpoint).ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
 		HostedZoneId: aws.String(l.Route53ZoneID),
 		ChangeBatch: &types.ChangeBatch{Changes: []types.Change{{Action: types.ChangeActionUpsert, ResourceRecordSet: &types.ResourceRecordSet{
@@ -439,10 +444,13 @@ func checkOutside(t *testing.T, ctx context.Context, l *Lab, clients map[string]
 	if err != nil {
 		t.Fatalf("upsert %s: %v", name, err)
 	}
-	c := clients["w1"]
 	out, err := run(c, "for i in $(seq 50); do getent hosts "+name+" && exit 0; sleep 0.2; done; exit 1", nil)
 	if err != nil || !strings.HasPrefix(out, "192.0.2.7") {
 		t.Errorf("w1: %s: %q, %v; want 192.0.2.7", name, out, err)
+	}
+	t.Logf("timing: w1 resolves %s %s after the UPSERT", name, time.Since(start).Round(time.Millisecond))
+	if out, err := run(c, "getent hosts "+PebbleHost, nil); err != nil || !strings.HasPrefix(out, l.Gateway+" ") {
+		t.Errorf("w1: %s: %q, %v; want %s", PebbleHost, out, err, l.Gateway)
 	}
 	if out, err := run(c, "getent hosts example.com", nil); err == nil {
 		t.Errorf("w1 resolved example.com (%q): a lookup left the lab", out)
