@@ -248,7 +248,15 @@ func runVerify(ctx context.Context, inv *inventory.Inventory, f verifyFlags, log
 	}
 	r.certificate(ctx, cfg, ns)
 	if inv.DNS.Provider != inventory.DNSNone {
-		r.dns(ctx, f.dnsServer, inv.Registry.Host, inv.RecordAddresses())
+		// A record boot has just written is served once the zone's name
+		// servers have it: Route53 says INSYNC within about a minute, a
+		// server that mirrors the zone (CoreDNS' route53 plugin) after its
+		// next refresh.
+		var settle time.Duration
+		if f.justInstalled {
+			settle = time.Minute
+		}
+		r.dns(ctx, f.dnsServer, inv.Registry.Host, inv.RecordAddresses(), settle)
 	}
 	if len(r.failed) > 0 {
 		return fmt.Errorf("verify: %s failed, see above", strings.Join(r.failed, ", "))
@@ -372,24 +380,9 @@ func (r *verifyReport) certificate(ctx context.Context, cfg *rest.Config, namesp
 }
 
 // dns checks that host resolves to exactly the expected addresses, asking
-// server (HOST:PORT) when it is set, else this machine's resolver.
-func (r *verifyReport) dns(ctx context.Context, server, host string, want []string) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var got []string
-	var err error
-	asked := ""
-	if server == "" {
-		got, err = net.DefaultResolver.LookupHost(ctx, host)
-	} else {
-		got, err = lookupAt(ctx, server, host)
-		asked = " (asked " + server + ")"
-	}
-	if err != nil {
-		r.fail("dns", host+": "+err.Error())
-		return
-	}
-	slices.Sort(got)
+// server (HOST:PORT) when it is set, else this machine's resolver. A wrong
+// answer is asked again every 2 seconds for up to settle.
+func (r *verifyReport) dns(ctx context.Context, server, host string, want []string, settle time.Duration) {
 	w := slices.Clone(want)
 	slices.Sort(w)
 	list := func(addrs []string) string {
@@ -398,11 +391,44 @@ func (r *verifyReport) dns(ctx context.Context, server, host string, want []stri
 		}
 		return strings.Join(addrs, ", ")
 	}
-	if !slices.Equal(got, w) {
-		r.fail("dns", fmt.Sprintf("%s resolves to %s, want %s%s", host, list(got), list(w), asked))
-		return
+	asked := ""
+	if server != "" {
+		asked = " (asked " + server + ")"
 	}
-	r.ok("dns", host+" resolves to "+list(got)+asked)
+	deadline := time.Now().Add(settle)
+	for {
+		got, err := resolveOnce(ctx, server, host)
+		slices.Sort(got)
+		problem := ""
+		switch {
+		case err != nil:
+			problem = host + ": " + err.Error()
+		case !slices.Equal(got, w):
+			problem = fmt.Sprintf("%s resolves to %s, want %s%s", host, list(got), list(w), asked)
+		default:
+			r.ok("dns", host+" resolves to "+list(got)+asked)
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			r.fail("dns", problem)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// resolveOnce asks server (HOST:PORT) for host's addresses, or this
+// machine's resolver when server is empty, waiting at most 10 seconds.
+func resolveOnce(ctx context.Context, server, host string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if server == "" {
+		return net.DefaultResolver.LookupHost(ctx, host)
+	}
+	return lookupAt(ctx, server, host)
 }
 
 // lookupAt asks the DNS server at server (HOST:PORT) for host's A and AAAA

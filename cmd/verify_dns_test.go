@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -83,7 +84,7 @@ func TestVerifyDNSAsksTheGivenServer(t *testing.T) {
 				if lenient {
 					r.lenient = map[string]bool{"dns": true}
 				}
-				r.dns(context.Background(), server, tc.host, tc.want)
+				r.dns(context.Background(), server, tc.host, tc.want, 0)
 				evs := verifyEvents(t, &out)
 				if len(evs) != 1 {
 					t.Fatalf("%d events, want 1: %+v", len(evs), evs)
@@ -120,9 +121,32 @@ func TestVerifyDNSSeesZoneChanges(t *testing.T) {
 	var out bytes.Buffer
 	r := &verifyReport{out: newPrinter(&out, "json")}
 	s.PutRecordSet("ZPUB", route53test.RecordSet{Name: "registry.example.com", Type: "A", TTL: 60, Values: []string{"198.51.100.77"}})
-	r.dns(context.Background(), s.DNSAddr(), "registry.example.com", []string{"198.51.100.77"})
+	r.dns(context.Background(), s.DNSAddr(), "registry.example.com", []string{"198.51.100.77"}, 0)
 	if evs := verifyEvents(t, &out); len(r.failed) != 0 || evs[0].Status != bootstrap.StatusOK {
 		t.Errorf("after the change: %+v", evs)
+	}
+}
+
+// Right after boot wrote the record, verify waits for the zone's servers
+// to serve it: a record that shows a second later passes, one that never
+// shows fails once the wait is over.
+func TestVerifyDNSWaitsForANewRecord(t *testing.T) {
+	s := dnsZone(t)
+	go func() {
+		time.Sleep(time.Second)
+		s.PutRecordSet("ZPUB", route53test.RecordSet{Name: "new.example.com", Type: "A", TTL: 60, Values: []string{"198.51.100.9"}})
+	}()
+	var out bytes.Buffer
+	r := &verifyReport{out: newPrinter(&out, "json")}
+	r.dns(context.Background(), s.DNSAddr(), "new.example.com", []string{"198.51.100.9"}, 10*time.Second)
+	if evs := verifyEvents(t, &out); len(r.failed) != 0 || len(evs) != 1 || evs[0].Status != bootstrap.StatusOK {
+		t.Errorf("a record that shows after a second: %+v", evs)
+	}
+	out.Reset()
+	r.dns(context.Background(), s.DNSAddr(), "never.example.com", []string{"198.51.100.9"}, 3*time.Second)
+	evs := verifyEvents(t, &out)
+	if !slices.Equal(r.failed, []string{"dns"}) || len(evs) != 1 || !strings.Contains(evs[0].Message, "NXDOMAIN") {
+		t.Errorf("a record that never shows: failed %q, events %+v", r.failed, evs)
 	}
 }
 
@@ -136,7 +160,7 @@ func TestVerifyDNSServerDown(t *testing.T) {
 	pc.Close()
 	var out bytes.Buffer
 	r := &verifyReport{out: newPrinter(&out, "json")}
-	r.dns(context.Background(), closed, "registry.example.com", []string{"198.51.100.2"})
+	r.dns(context.Background(), closed, "registry.example.com", []string{"198.51.100.2"}, 0)
 	evs := verifyEvents(t, &out)
 	if !slices.Equal(r.failed, []string{"dns"}) || len(evs) != 1 || !strings.HasPrefix(evs[0].Message, "registry.example.com: asking "+closed+": ") {
 		t.Errorf("failed %q, events %+v", r.failed, evs)
