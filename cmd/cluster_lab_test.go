@@ -377,9 +377,9 @@ func cutSSHDuringJoin(t *testing.T, inv string) {
 // and the closing verify, in one run. The registry's volume is what an
 // administrator provides (the lab has no storage provisioner): it is applied
 // as soon as the API server answers, while boot up goes on.
-func upWithAddons(t *testing.T, k kube, inv string, dns labDNS) {
+func upWithAddons(t *testing.T, k kube, inv string, w labWorld) {
 	start := time.Now()
-	done := startBoot(append([]string{"up", "-i", inv, "-o", "json"}, dns.flags()...)...)
+	done := startBoot(append([]string{"up", "-i", inv, "-o", "json"}, w.flags()...)...)
 	var r bootResult
 	pv := false
 	for finished := false; !finished; {
@@ -400,7 +400,7 @@ func upWithAddons(t *testing.T, k kube, inv string, dns labDNS) {
 	phaseTimes(t, "boot up with the add-ons (after teardown)", evs)
 	t.Logf("boot up with the add-ons on torn-down hosts took %s", time.Since(start).Round(time.Second))
 	chartsFromBundle(t, "boot up", r.stdout)
-	for _, release := range []string{"cert-manager/cert-manager", "cert-manager/cluster-issuer", "ingress-nginx/ingress-nginx", "docker-registry/registry"} {
+	for _, release := range []string{"cert-manager/cert-manager", "cert-manager/cluster-issuer", "traefik/traefik", "docker-registry/registry"} {
 		if !slices.ContainsFunc(evs, func(e event) bool { return e.Phase == "addons" && e.Host == release && e.Status == "changed" }) {
 			t.Errorf("boot up did not install the release %s", release)
 		}
@@ -435,14 +435,15 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	}
 
 	checkWorkload(t, k, pushWorkload(t, inv.Cluster.ImageRepository, filepath.Join(dir, "registry", "ca.crt")))
-	dns := startLabDNS(t)
-	addonsInv := checkRegistry(t, k, dir, dns)
+	w := loadLabWorld(t, dir)
+	addonsInv := checkRegistry(t, k, dir, w)
+	addonsInv = switchToDNS01(t, k, addonsInv, w, inv.Registry.Host, registryCertificate(t, k, w, inv.Registry.Host, "", time.Minute))
 
 	// The whole of boot up (cluster and add-ons) again: nothing to do, no
 	// new Helm revision, and the registry verified at the end.
 	revisions := helmRevisions(k)
 	start := time.Now()
-	evs := bootUp(t, addonsInv, "boot up again, with the add-ons (nothing to do)", dns.flags()...)
+	evs := bootUp(t, addonsInv, "boot up again, with the add-ons (nothing to do)", w.flags()...)
 	t.Logf("the no-op re-run of boot up with the add-ons took %s", time.Since(start).Round(time.Millisecond))
 	if ch := changedEvents(evs); len(ch) > 0 {
 		t.Errorf("the re-run changed something: %+v", ch)
@@ -517,7 +518,7 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 		`id=$(crictl ps -q --name kube-proxy) && f=$(find /sys/fs/cgroup/freezer/kubepods.slice -name "cri-containerd-$id.scope") && [ -n "$f" ] && echo FROZEN >"${f%/*}/freezer.state" && echo "${f%/*}"`)
 	t.Logf("froze %s on w2", strings.TrimSpace(frozen))
 
-	code, stdout, stderr := run(t, "teardown", "-i", addonsInv, "--yes", "--verify", "-o", "json", "--route53-endpoint", dns.srv.URL())
+	code, stdout, stderr := run(t, "teardown", "-i", addonsInv, "--yes", "--verify", "-o", "json", "--route53-endpoint", w.Route53Endpoint)
 	if code != ExitOK {
 		t.Fatalf("boot teardown --yes --verify: exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -528,7 +529,7 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	}) {
 		t.Errorf("teardown did not thaw the frozen pod cgroup on w2")
 	}
-	for _, release := range []string{"docker-registry/registry", "ingress-nginx/ingress-nginx", "cert-manager/cluster-issuer", "cert-manager/cert-manager"} {
+	for _, release := range []string{"docker-registry/registry", "traefik/traefik", "cert-manager/cluster-issuer", "cert-manager/cert-manager"} {
 		if !slices.ContainsFunc(evs, func(e event) bool {
 			return e.Phase == "addons" && e.Host == "release "+release && e.Status == "changed"
 		}) {
@@ -538,9 +539,12 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	if _, err := os.Stat(inv.Cluster.Kubeconfig); !os.IsNotExist(err) {
 		t.Errorf("teardown left the kubeconfig: %v", err)
 	}
-	dns.checkRecord(t, inv, false)
+	w.checkRecord(t, inv, false)
+	if recs := challengeRecords(w.recordSets(t)); len(recs) > 0 {
+		t.Errorf("teardown left challenge records in the zone: %s", strings.Join(recs, "; "))
+	}
 
-	upWithAddons(t, k, addonsInv, dns)
+	upWithAddons(t, k, addonsInv, w)
 	eventually(t, "four Ready nodes after teardown and up", 2*time.Minute, func() string { return nodesReady(k) })
 
 	// A reboot of w2 (its container restarted: systemd boots again, /run

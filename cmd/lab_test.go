@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/testenv"
@@ -37,7 +36,7 @@ func TestBootOnLab(t *testing.T) {
 	if out, err := pebble.CombinedOutput(); err != nil {
 		t.Fatalf("install pebble: %v\n%s", err, out)
 	}
-	bundleDir := labBundle(t, testenv.BundleDir(t), filepath.Join(tools, "boot"))
+	bundleDir := labBundle(t, testenv.BundleDir(t))
 	dir := filepath.Join(t.TempDir(), "lab")
 	t.Cleanup(func() {
 		if code, _, stderr := run(t, "lab", "down", "--dir", dir); code != 0 {
@@ -101,47 +100,19 @@ func TestBootOnLab(t *testing.T) {
 	checkCluster(t, dir, bundleDir)
 }
 
-// labChartsInventory names the add-on charts a lab bundle carries, test
-// charts in the upstream slots (the upstream charts cannot be downloaded
-// here): a one-ConfigMap chart for ingress-nginx, and for cert-manager a
-// chart that installs stand-ins for its CRDs.
-const labChartsInventory = `apiVersion: boot/v1alpha1
-kind: Cluster
-metadata: {name: charts}
-ssh: {user: root}
-hosts:
-  - {name: cp1, address: 127.0.0.1, role: control-plane}
-  - {name: w1, address: 127.0.0.2, role: worker}
-registry: {host: registry.example.test, issuer: selfsigned}
-addons:
-  ingressNginx: {path: CHARTS/hello}
-  certManager: {path: CHARTS/cert-manager-standin}
-`
-
-// labBundle builds, with the boot just built from this tree, the bundle the
-// lab runs on: built's bundle (the cache `make bundle` filled makes it take
-// seconds) plus the add-on charts of labChartsInventory, so that `boot up`
-// takes its add-on charts from the bundle as an air-gapped install does.
-func labBundle(t *testing.T, built, boot string) string {
-	m, err := bundle.ReadManifest(built)
+// labBundle is the bundle the lab runs on, as `make bundle` builds it: it
+// must hold the add-ons' upstream charts (from the release archives) and
+// cert-manager's and Traefik's images, so that `boot up` installs every
+// add-on from it as an air-gapped install does.
+func labBundle(t *testing.T, dir string) string {
+	m, err := bundle.ReadManifest(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	charts, err := filepath.Abs("../addons/testdata/charts")
-	if err != nil {
-		t.Fatal(err)
+	for _, slot := range []string{"certManager", "traefik"} {
+		if _, ok := m.Chart(slot); !ok {
+			t.Fatalf("the bundle %s has no %s chart: build it with the release archives (make bundle)", dir, slot)
+		}
 	}
-	dir := t.TempDir()
-	inv := filepath.Join(dir, "charts.yaml")
-	if err := os.WriteFile(inv, []byte(strings.ReplaceAll(labChartsInventory, "CHARTS", charts)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "bundle")
-	start := time.Now()
-	cmd := exec.Command(boot, "bundle", "build", "-i", inv, "--kubernetes", m.KubernetesVersion, "--out", out)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("boot bundle build with the add-on charts: %v\n%s", err, b)
-	}
-	t.Logf("built the lab's bundle (with the add-on charts) in %s", time.Since(start).Round(time.Second))
-	return out
+	return dir
 }

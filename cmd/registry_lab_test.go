@@ -6,8 +6,8 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
-	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/bootctl/boot/bootstrap"
-	"github.com/bootctl/boot/internal/route53test"
 	"github.com/bootctl/boot/inventory"
+	"github.com/bootctl/boot/lab"
 	"github.com/bootctl/boot/nodes"
 )
 
@@ -41,58 +41,56 @@ spec:
             - {key: kubernetes.io/hostname, operator: In, values: [w1]}
 `
 
-// checkRegistry runs `boot addons` on the lab cluster: the registry chart
-// with the bundle's registry and Redis images, cert-manager's and
-// ingress-nginx's slots filled from the bundle with test charts (one
-// installs stand-ins for cert-manager's CRDs: the upstream charts and images
-// cannot be had here), and the registry's DNS record in a fake Route53.
-// Then, through an SSH tunnel to the registry's Service, it pushes and
-// pulls an image with the generated credentials and checks that Redis
-// holds the blob descriptors. It returns the inventory with the add-ons.
-func checkRegistry(t *testing.T, k kube, dir string, dns labDNS) string {
+// checkRegistry runs `boot addons` on the lab cluster as an air-gapped
+// install runs it: every chart and image from the bundle (cert-manager
+// v1.21.1 built from its release sources, Traefik as the ingress
+// controller, the registry and Redis), the certificate from the lab's ACME
+// CA (Pebble) over HTTP-01 through Traefik, the registry's DNS record in
+// the lab's Route53 (moto), served by the lab's CoreDNS. Then: the
+// certificate Ready with a chain that verifies against Pebble's root,
+// `boot verify` through the ingress, a push and pull through an SSH tunnel
+// to the registry's Service with Redis holding the blob descriptors, a
+// 1 GiB layer pushed through the ingress and through the Service, and
+// garbage collection. It returns the inventory with the add-ons.
+func checkRegistry(t *testing.T, k kube, dir string, w labWorld) string {
 	start := time.Now()
-	base, err := os.ReadFile(filepath.Join(dir, "inventory.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	invPath := filepath.Join(dir, "inventory-addons.yaml")
-	text := strings.Replace(string(base), "dns:\n  provider: none\n", "dns:\n  provider: route53\n  zone: lab.test\n", 1)
-	if text == string(base) {
-		t.Fatal("the lab's inventory has no dns section with provider none")
-	}
-	// Both upstream slots pinned to the test chart the lab's bundle holds;
-	// the repository (a closed port on this machine) is never asked.
-	text += "addons:\n  ingressNginx: {repository: \"https://127.0.0.1:1/charts\", name: hello, version: 0.1.0}\n" +
-		"  certManager: {repository: \"https://127.0.0.1:1/charts\", name: cert-manager-standin, version: 0.1.0}\n"
-	if err := os.WriteFile(invPath, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	invPath := editInventory(t, filepath.Join(dir, "inventory.yaml"), filepath.Join(dir, "inventory-addons.yaml"), func(m map[string]any) {
+		section(section(m, "addons"), "ingress")["controller"] = "traefik"
+		dns := section(m, "dns")
+		dns["provider"], dns["zone"] = "route53", lab.LabZone
+	})
 	inv, err := inventory.Load(invPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if inv.Registry.Issuer != inventory.IssuerACME || inv.Registry.ACME.Server != w.ACMEDirectory {
+		t.Fatalf("the lab's inventory does not issue from the lab's Pebble (%s): issuer %q, server %q", w.ACMEDirectory, inv.Registry.Issuer, inv.Registry.ACME.Server)
+	}
 	docker(t, "exec", "boot-lab-w1", "install", "-d", "-o", "1000", "-g", "1000", "/var/lib/boot-e2e-registry")
 	k.must(registryPV, "apply", "-f", "-")
 
-	code, stdout, stderr := run(t, append([]string{"addons", "-i", invPath, "--timeout", "5m", "-o", "json"}, dns.flags()...)...)
+	code, stdout, stderr := run(t, append([]string{"addons", "-i", invPath, "--timeout", "5m", "-o", "json"}, w.flags()...)...)
 	if code != ExitOK {
 		t.Fatalf("boot addons on the lab: exit %d\n%s%s\n%s", code, stdout, stderr, k.must("", "get", "pods,pvc", "-A"))
 	}
-	// The registry's A record points at the ingress hosts (w1, w2), and
-	// verify asked the zone's DNS server for it.
-	dns.checkRecord(t, inv, true)
+	// The registry's A record points at the ingress hosts, and verify
+	// asked the lab's DNS server for it.
+	w.checkRecord(t, inv, true)
 	chartsFromBundle(t, "boot addons", stdout)
 	if !strings.Contains(stdout, `"host":"dns","status":"ok"`) {
 		t.Errorf("boot addons' verify did not find the registry's DNS record:\n%s", stdout)
 	}
 	fresh := time.Since(start)
 	t.Logf("boot addons on the lab (fresh) took %s", fresh.Round(time.Second))
+	serial := registryCertificate(t, k, w, inv.Registry.Host, "", 5*time.Minute)
+	t.Logf("the registry's certificate was Ready %s after boot addons started", time.Since(start).Round(time.Second))
+	verifyThroughIngress(t, invPath, w)
 	for _, want := range []string{`"phase":"verify","host":"push","status":"ok"`, `"phase":"verify","host":"pull","status":"ok"`} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("boot addons did not verify the registry (%s):\n%s", want, stdout)
 		}
 	}
-	code, stdout, stderr = run(t, "verify", "-i", invPath, "--through-service", "-o", "json", "--dns-server", dns.srv.DNSAddr())
+	code, stdout, stderr = run(t, "verify", "-i", invPath, "--through-service", "-o", "json", "--dns-server", w.DNSServer)
 	t.Logf("boot verify --through-service: exit %d\n%s%s", code, stdout, stderr)
 	if code != ExitOK || !strings.Contains(stdout, `"host":"cache","status":"ok","message":"Redis blob-descriptor cache in use`) {
 		t.Errorf("boot verify on the lab: exit %d, or no cache in use", code)
@@ -110,10 +108,10 @@ func checkRegistry(t *testing.T, k kube, dir string, dns labDNS) string {
 	// revision, the same password.
 	revisions := helmRevisions(k)
 	rerun := time.Now()
-	batches := len(dns.srv.Batches())
-	code, stdout, stderr = run(t, append([]string{"addons", "-i", invPath, "--timeout", "5m", "-o", "json"}, dns.flags()...)...)
-	if n := len(dns.srv.Batches()); n != batches {
-		t.Errorf("the boot addons re-run changed the DNS record again (%d change batches, was %d)", n, batches)
+	records := w.recordSets(t)
+	code, stdout, stderr = run(t, append([]string{"addons", "-i", invPath, "--timeout", "5m", "-o", "json"}, w.flags()...)...)
+	if after := w.recordSets(t); !slices.Equal(after, records) {
+		t.Errorf("the boot addons re-run changed the zone:\nbefore %q\nafter  %q", records, after)
 	}
 	if code != ExitOK {
 		t.Fatalf("boot addons re-run: exit %d\n%s%s", code, stdout, stderr)
@@ -189,57 +187,24 @@ func checkRegistry(t *testing.T, k kube, dir string, dns labDNS) string {
 	} else {
 		t.Logf("Redis holds %d blob descriptors after the push and pull", n)
 	}
+	bigPushes(t, inv, w, fwd.Addr(), string(pw))
+	if again := registryCertificate(t, k, w, inv.Registry.Host, "", time.Minute); again != serial {
+		t.Errorf("the registry's certificate changed (serial %s, was %s) without a reason", again, serial)
+	}
 	t.Logf("registry checked in %s", time.Since(start).Round(time.Second))
 
 	checkRegistryGC(t, ctx, k, cp, fwd.Addr(), string(pw), string(rpw), ref, redisKeys)
 	return invPath
 }
 
-// chartsFromBundle checks that a run took both upstream slots' charts from
-// the lab's bundle.
+// chartsFromBundle checks that a run took the upstream charts it installs
+// (cert-manager's and Traefik's) from the lab's bundle.
 func chartsFromBundle(t *testing.T, what, stdout string) {
 	t.Helper()
-	for _, c := range []string{"ingressNginx: hello", "certManager: cert-manager-standin"} {
-		if want := `"host":"chart addons.` + c + ` 0.1.0 from bundle"`; !strings.Contains(stdout, want) {
+	for _, c := range []string{"certManager: cert-manager v1.21.1", "traefik: traefik 41.3.0"} {
+		if want := `"host":"chart addons.` + c + ` from bundle"`; !strings.Contains(stdout, want) {
 			t.Errorf("%s did not take the chart %s from the bundle (%s):\n%s", what, c, want, stdout)
 		}
-	}
-}
-
-// labDNS is the registry's DNS zone on the lab: a fake Route53 (AWS
-// cannot be reached here) whose DNS server answers for the zone, so that
-// no lookup leaves this machine.
-type labDNS struct {
-	srv  *route53test.Server
-	zone string
-}
-
-func startLabDNS(t *testing.T) labDNS {
-	srv := route53test.Start(t)
-	zone := srv.AddZone("ZLAB", "lab.test", false)
-	route53test.SetCredentialsEnv(t, route53test.AccessKey, route53test.SecretKey)
-	return labDNS{srv: srv, zone: zone}
-}
-
-// flags point boot at the fake for Route53 and for verify's DNS check.
-func (d labDNS) flags() []string {
-	return []string{"--route53-endpoint", d.srv.URL(), "--dns-server", d.srv.DNSAddr()}
-}
-
-// checkRecord checks the zone holds the registry's A record (pointing at
-// the ingress hosts) and boot's ownership TXT record, or neither.
-func (d labDNS) checkRecord(t *testing.T, inv *inventory.Inventory, want bool) {
-	t.Helper()
-	sets := strings.Join(d.srv.RecordSets(d.zone), "\n")
-	host := inv.Registry.Host + "."
-	wantA := host + " A 300 " + strings.Join(inv.RecordAddresses(), " ")
-	hasA := strings.Contains(sets, wantA)
-	hasTXT := strings.Contains(sets, " TXT ")
-	switch {
-	case want && (!hasA || !hasTXT):
-		t.Errorf("the zone lab.test lacks %q or boot's TXT record:\n%s", wantA, sets)
-	case !want && (strings.Contains(sets, host+" A ") || hasTXT):
-		t.Errorf("the zone lab.test still holds the registry's records:\n%s", sets)
 	}
 }
 
