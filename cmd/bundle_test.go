@@ -43,8 +43,12 @@ func sha256Hex(data []byte) string {
 // returns its path.
 func bundleInventory(t *testing.T, addonsYAML string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "inventory.yaml")
-	text := `apiVersion: boot/v1alpha1
+	return testenv.InventoryFile(t, bundleInventoryText+addonsYAML)
+}
+
+// bundleInventoryText is the inventory of bundleInventory without an addons
+// section.
+const bundleInventoryText = `apiVersion: boot/v1alpha1
 kind: Cluster
 metadata:
   name: lab
@@ -54,11 +58,15 @@ hosts:
 registry:
   host: registry.example.com
   issuer: selfsigned
-` + addonsYAML
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
+`
+
+// chartSlots describes each chart as "slot name version".
+func chartSlots(charts []bundle.ChartArchive) []string {
+	var out []string
+	for _, c := range charts {
+		out = append(out, c.Slot+" "+c.Name+" "+c.Version)
 	}
-	return p
+	return out
 }
 
 // helloArchive packages the test chart at version and returns its path.
@@ -111,10 +119,7 @@ func TestBundleBuildHelp(t *testing.T) {
 // TestBundleAddonsPins: without -i bundle build packs exactly what an
 // inventory without an addons section pins; with -i, that inventory's pins.
 func TestBundleAddonsPins(t *testing.T) {
-	inv, err := inventory.Load(bundleInventory(t, ""))
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv := testenv.Inventory(t, bundleInventoryText)
 	a, err := (&globals{}).bundleAddons()
 	if err != nil || a != inv.Addons {
 		t.Errorf("without -i: %+v %v, an inventory without addons pins %+v", a, err, inv.Addons)
@@ -136,19 +141,13 @@ func TestLoadAddonCharts(t *testing.T) {
 	ctx := context.Background()
 	helloChart := helloPath(t)
 	tgz := helloArchive(t, "0.2.0")
-	inv, err := inventory.Load(bundleInventory(t, fmt.Sprintf("addons:\n  ingressNginx: {path: %s}\n  certManager: {path: %s, version: 0.2.0}\n  traefik: {path: %s}\n", helloChart, tgz, tgz)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv := testenv.Inventory(t, bundleInventoryText+fmt.Sprintf("addons:\n  ingressNginx: {path: %s}\n  certManager: {path: %s, version: 0.2.0}\n  traefik: {path: %s}\n", helloChart, tgz, tgz))
 	var log bytes.Buffer
 	charts, err := loadAddonCharts(ctx, inv.Addons, addons.ChartLoader{CacheDir: t.TempDir()}, nil, &log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, c := range charts {
-		got = append(got, c.Slot+" "+c.Name+" "+c.Version)
-	}
+	got := chartSlots(charts)
 	if want := []string{"certManager hello 0.2.0", "ingressNginx hello 0.1.0", "traefik hello 0.2.0"}; !slices.Equal(got, want) {
 		t.Fatalf("charts %q, want %q", got, want)
 	}
@@ -182,10 +181,7 @@ func TestLoadAddonCharts(t *testing.T) {
 			[]string{"addons.ingressNginx.version: chart", "has version 0.1.0, not the pinned 0.3.0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			inv, err := inventory.Load(bundleInventory(t, tc.addons))
-			if err != nil {
-				t.Fatal(err)
-			}
+			inv := testenv.Inventory(t, bundleInventoryText+tc.addons)
 			_, err = loadAddonCharts(ctx, inv.Addons, addons.ChartLoader{CacheDir: t.TempDir()}, nil, &bytes.Buffer{})
 			if err == nil {
 				t.Fatal("no error")
@@ -278,10 +274,7 @@ func TestLoadAddonChartsFromUpstream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, c := range charts {
-		got = append(got, c.Slot+" "+c.Name+" "+c.Version)
-	}
+	got := chartSlots(charts)
 	if want := []string{"certManager cert-manager v1.21.1", "ingressNginx ingress-nginx 4.15.1", "traefik traefik 41.3.0"}; !slices.Equal(got, want) {
 		t.Errorf("charts %q, want %q", got, want)
 	}
@@ -291,10 +284,7 @@ func TestLoadAddonChartsFromUpstream(t *testing.T) {
 		}
 	}
 
-	inv, err := inventory.Load(bundleInventory(t, "addons:\n  certManager: {path: "+helloPath(t)+"}\n  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: 4.14.0}\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	inv := testenv.Inventory(t, bundleInventoryText+"addons:\n  certManager: {path: "+helloPath(t)+"}\n  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: 4.14.0}\n")
 	log.Reset()
 	_, err = loadAddonCharts(ctx, inv.Addons, offline, u, &log)
 	if err == nil || !strings.Contains(err.Error(), "addons.ingressNginx (http://"+closed+"/charts ingress-nginx 4.14.0)") {
@@ -376,10 +366,19 @@ func chartBundleDir(t *testing.T) (dir, chartFile string) {
 		m.Files = append(m.Files, bundle.File{Path: rel, SHA256: sha256Hex(data), Size: int64(len(data))})
 	}
 	add("charts/hello-0.2.0.tgz", data)
-	for _, c := range []string{"redis", "registry"} {
-		add("images/"+c+".tar", []byte("placeholder"))
-		m.Images = append(m.Images, bundle.Image{Name: "docker.io/library/" + c + ":1.0.0", RepoTag: "library/" + c + ":1.0.0",
-			Path: "images/" + c + ".tar", Digest: "sha256:" + strings.Repeat("0", 64), Component: c})
+	// The images every bundle-mode plan runs: the registry's and
+	// cert-manager's (placeholders: a plan only names them).
+	for _, c := range []struct{ component, repoTag string }{
+		{"redis", "library/redis:1.0.0"}, {"registry", "library/registry:1.0.0"},
+		{"cert-manager-controller", "jetstack/cert-manager-controller:v1.21.1"},
+		{"cert-manager-webhook", "jetstack/cert-manager-webhook:v1.21.1"},
+		{"cert-manager-cainjector", "jetstack/cert-manager-cainjector:v1.21.1"},
+		{"cert-manager-acmesolver", "jetstack/cert-manager-acmesolver:v1.21.1"},
+		{"cert-manager-startupapicheck", "jetstack/cert-manager-startupapicheck:v1.21.1"},
+	} {
+		add("images/"+c.component+".tar", []byte("placeholder"))
+		m.Images = append(m.Images, bundle.Image{Name: "example.test/" + c.repoTag, RepoTag: c.repoTag,
+			Path: "images/" + c.component + ".tar", Digest: "sha256:" + strings.Repeat("0", 64), Component: c.component})
 	}
 	text, err := json.Marshal(m)
 	if err != nil {
@@ -409,7 +408,7 @@ func tamper(t *testing.T, p string) {
 func TestBundleVerifyCharts(t *testing.T) {
 	dir, chart := chartBundleDir(t)
 	code, stdout, stderr := run(t, "bundle", "verify", dir)
-	if code != ExitOK || !strings.Contains(stdout, "3 files, 2 images and 1 charts verified") || !strings.Contains(stdout, "charts: ingressNginx: hello 0.2.0") {
+	if code != ExitOK || !strings.Contains(stdout, "8 files, 7 images and 1 charts verified") || !strings.Contains(stdout, "charts: ingressNginx: hello 0.2.0") {
 		t.Fatalf("verify: exit %d\n%s%s", code, stdout, stderr)
 	}
 	tamper(t, chart)
@@ -426,7 +425,6 @@ func TestAddonsPlanChartFromBundle(t *testing.T) {
 	dir, chart := chartBundleDir(t)
 	closed := testenv.ClosedAddr(t)
 	inv := func(ingressVersion string) string {
-		p := filepath.Join(t.TempDir(), "inventory.yaml")
 		text := fmt.Sprintf(`apiVersion: boot/v1alpha1
 kind: Cluster
 metadata:
@@ -446,10 +444,7 @@ addons:
   ingressNginx: {repository: http://%s/charts, name: hello, version: %s}
   certManager: {path: %s}
 `, dir, closed, ingressVersion, helloPath(t))
-		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return testenv.InventoryFile(t, text)
 	}
 	code, stdout, stderr := run(t, "addons", "-i", inv("0.2.0"), "--dry-run")
 	if code != ExitOK || !strings.Contains(stdout, "[chart addons.ingressNginx: hello 0.2.0 from bundle]") ||
