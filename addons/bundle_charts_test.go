@@ -124,15 +124,7 @@ addons:
   certManager:
 %s
 `, dir, ingress, certManager)
-	p := filepath.Join(t.TempDir(), "inv.yaml")
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv
+	return testenv.Inventory(t, text)
 }
 
 // planCharts runs the Installer's Plan (the code path of boot addons, which

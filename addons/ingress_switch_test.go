@@ -31,6 +31,7 @@ import (
 
 	"github.com/bootctl/boot/addons/kubetest"
 	"github.com/bootctl/boot/internal/route53test"
+	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -215,15 +216,7 @@ addons:
   traefik: {path: %s}
   certManager: {path: %s}
 `, issuer, controller, mode, nginx, traefik, certManager)
-		p := filepath.Join(t.TempDir(), "inv.yaml")
-		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		inv, err := inventory.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return inv
+		return testenv.Inventory(t, text)
 	}
 	const (
 		http01 = "  issuer: letsencrypt"

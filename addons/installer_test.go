@@ -29,6 +29,7 @@ import (
 
 	"github.com/bootctl/boot/addons/kubetest"
 	"github.com/bootctl/boot/internal/route53test"
+	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -131,15 +132,7 @@ registry:
   certManager:
     path: %s
 `, extra, chartPath, chartPath)
-	p := filepath.Join(t.TempDir(), "inv.yaml")
-	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv
+	return testenv.Inventory(t, text)
 }
 
 // events collects an Installer's progress.
@@ -187,14 +180,8 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 	c := kubetest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cs, err := kubernetes.NewForConfig(c.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dyn, err := dynamic.NewForConfig(c.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := newAPIServer(t, c)
+	cs, dyn := api.cs, api.dyn
 	applyStandInCRDs(ctx, t, c.Config)
 	// Nodes as kubeadm would have registered them; w3 carries the ingress
 	// label but is no ingress host of the inventory.

@@ -1,7 +1,6 @@
 package bundle
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,10 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/mod/modfile"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
@@ -145,38 +141,12 @@ func TestCertManagerImages(t *testing.T) {
 				t.Errorf("%s: digest %s, then %s from another cache", spec.name, digests[spec.name], digest)
 			}
 			digests[spec.name] = digest
-			tag, err := name.NewTag(spec.name, name.StrictValidation)
-			if err != nil {
-				t.Fatal(err)
-			}
-			img, err := tarball.ImageFromPath(archive, &tag)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cf, err := img.ConfigFile()
-			if err != nil {
-				t.Fatal(err)
-			}
+			cf, files := imageContents(t, archiveImage(t, archive, spec.name))
 			if cf.Config.User != "1000:1000" || !slices.Equal(cf.Config.Entrypoint, want.entrypoint) || cf.OS != "linux" || cf.Architecture != "amd64" {
 				t.Errorf("%s: config user %q entrypoint %q %s/%s", spec.name, cf.Config.User, cf.Config.Entrypoint, cf.OS, cf.Architecture)
 			}
-			files := map[string]bool{}
-			layers, err := img.Layers()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, l := range layers {
-				rc, err := l.Uncompressed()
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, n := range tarNames(t, rc) {
-					files[n] = true
-				}
-				rc.Close()
-			}
 			for _, f := range []string{caBundlePath, "app/cmd/" + cmd + "/" + cmd, "licenses/LICENSE", "licenses/LICENSES"} {
-				if !files[f] {
+				if _, ok := files[f]; !ok {
 					t.Errorf("%s lacks /%s", spec.name, f)
 				}
 			}
@@ -237,14 +207,7 @@ func podSpecs(t *testing.T, rendered map[string]string) map[string]corev1.PodSpe
 // using their entrypoints, as non-root.
 func TestCertManagerChartRunsBundleImages(t *testing.T) {
 	u := loadTestUpstream(t)
-	ca, ok, err := u.Chart("cert-manager", certManagerVersion)
-	if err != nil || !ok {
-		t.Fatalf("chart: %v %v", ok, err)
-	}
-	ch, err := loader.LoadArchive(bytes.NewReader(ca.Data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := loadUpstreamChart(t, u, "cert-manager", certManagerVersion)
 	specs, err := certManagerImageSpecs(&builder{cache: t.TempDir(), log: io.Discard}, u, fakeBinaries(t), pemCert(t, "test root"))
 	if err != nil {
 		t.Fatal(err)

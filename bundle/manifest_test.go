@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -265,11 +267,22 @@ func TestDefaultBinName(t *testing.T) {
 func tarNames(t *testing.T, r io.Reader) []string {
 	t.Helper()
 	var names []string
+	for _, h := range tarHeaders(t, r) {
+		names = append(names, h.Name)
+	}
+	return names
+}
+
+// tarHeaders returns the headers of the tar stream r in order; an entry
+// owned by other than 0:0 or dated other than epoch fails the test.
+func tarHeaders(t *testing.T, r io.Reader) []*tar.Header {
+	t.Helper()
+	var headers []*tar.Header
 	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			return names
+			return headers
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -277,6 +290,48 @@ func tarNames(t *testing.T, r io.Reader) []string {
 		if h.Uid != 0 || h.Gid != 0 || !h.ModTime.Equal(epoch) {
 			t.Errorf("entry %s: owner %d:%d, time %s; want 0:0 at %s", h.Name, h.Uid, h.Gid, h.ModTime, epoch)
 		}
-		names = append(names, h.Name)
+		headers = append(headers, h)
 	}
+}
+
+// archiveImage opens the image ref in the image archive file archive.
+func archiveImage(t *testing.T, archive, ref string) v1.Image {
+	t.Helper()
+	tag, err := name.NewTag(ref, name.StrictValidation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := tarball.ImageFromPath(archive, &tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// imageContents returns img's config file and the mode of each entry of
+// its layers by path (a later layer's entry replacing an earlier one's);
+// every layer is read by tarHeaders, so an entry owned by other than 0:0
+// or dated other than epoch fails the test.
+func imageContents(t *testing.T, img v1.Image) (*v1.ConfigFile, map[string]int64) {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	modes := map[string]int64{}
+	for _, l := range layers {
+		rc, err := l.Uncompressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range tarHeaders(t, rc) {
+			modes[h.Name] = h.Mode
+		}
+		rc.Close()
+	}
+	return cf, modes
 }

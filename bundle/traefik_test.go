@@ -1,9 +1,7 @@
 package bundle
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"debug/buildinfo"
 	"encoding/json"
@@ -23,10 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/mod/modfile"
-	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
@@ -101,6 +96,33 @@ func main() {
 	}
 }
 
+// proxyTest skips the test under -short, as it downloads what from the
+// module proxy, and returns a context that ends after d or with the test.
+func proxyTest(t *testing.T, what string, d time.Duration) context.Context {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("downloads " + what + " from the module proxy")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// moduleDir returns the folder of module@version in the module cache,
+// downloading it from the module proxy if needed.
+func moduleDir(t *testing.T, ctx context.Context, module, version string) string {
+	t.Helper()
+	info, err := output(ctx, "", goEnv(false), "go", "mod", "download", "-json", module+"@"+version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := jsonField(info, "Dir")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // providerList returns the provider packages a lego providers file imports
 // and the names its switch accepts.
 func providerList(t *testing.T, src []byte) (imports, names map[string]bool) {
@@ -134,11 +156,7 @@ func providerList(t *testing.T, src []byte) (imports, names map[string]bool) {
 // replace of go-http-auth gives way to the fork's folder, its other forks
 // stay, and the go.mod is valid as Go reads it.
 func TestTraefikModule(t *testing.T) {
-	if testing.Short() {
-		t.Skip("downloads Traefik's go.mod from the module proxy")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := proxyTest(t, "Traefik's go.mod", 2*time.Minute)
 	c := traefikComponent()
 	up, err := upstreamGoMod(ctx, c.module, c.version)
 	if err != nil {
@@ -182,11 +200,7 @@ func TestTraefikModule(t *testing.T) {
 // The lego copy is lego at the version Traefik asks, from the module cache,
 // with the dropped providers gone from its list and nothing else changed.
 func TestCopyTrimmedLego(t *testing.T) {
-	if testing.Short() {
-		t.Skip("downloads lego from the module proxy")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
+	ctx := proxyTest(t, "lego", 5*time.Minute)
 	dst := filepath.Join(t.TempDir(), "lego")
 	if err := copyTrimmedLego(ctx, dst); err != nil {
 		t.Fatal(err)
@@ -205,14 +219,7 @@ func TestCopyTrimmedLego(t *testing.T) {
 	if version == "" {
 		t.Fatalf("%s@%s requires no %s", traefikModule, traefikVersion, legoModule)
 	}
-	info, err := output(ctx, "", goEnv(false), "go", "mod", "download", "-json", legoModule+"@"+version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	orig, err := jsonField(info, "Dir")
-	if err != nil {
-		t.Fatal(err)
-	}
+	orig := moduleDir(t, ctx, legoModule, version)
 
 	// Every file but the list is a byte-equal, writable copy.
 	var origFiles, copied []string
@@ -293,19 +300,8 @@ func TestCopyTrimmedLego(t *testing.T) {
 // Each -X of the build names a string variable of Traefik's source: the
 // linker ignores a -X whose variable does not exist.
 func TestTraefikVersionStamps(t *testing.T) {
-	if testing.Short() {
-		t.Skip("downloads Traefik from the module proxy")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	info, err := output(ctx, "", goEnv(false), "go", "mod", "download", "-json", traefikModule+"@"+traefikVersion)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := jsonField(info, "Dir")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx := proxyTest(t, "Traefik", 5*time.Minute)
+	dir := moduleDir(t, ctx, traefikModule, traefikVersion)
 	c := traefikComponent()
 	stamps := 0
 	for i, f := range c.ldflags {
@@ -401,11 +397,7 @@ func byName(n string) (any, error) {
 // The fork Traefik replaces go-http-auth with is named as the module it
 // replaces and has what Traefik calls (CheckSecret is not in the original).
 func TestCopyHTTPAuthFork(t *testing.T) {
-	if testing.Short() {
-		t.Skip("downloads go-http-auth from the module proxy")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
+	ctx := proxyTest(t, "go-http-auth", 2*time.Minute)
 	dst := t.TempDir()
 	if err := copyHTTPAuthFork(ctx, dst); err != nil {
 		t.Fatal(err)
@@ -417,18 +409,6 @@ func TestCopyHTTPAuthFork(t *testing.T) {
 	if !bytes.Contains(src, []byte("\nfunc CheckSecret(password, secret string) bool {")) {
 		t.Error("the fork has no CheckSecret")
 	}
-}
-
-// upstreamTraefikChart loads the Traefik chart from its release archive in
-// ../shared/upstream.
-func upstreamTraefikChart(t *testing.T) *bytes.Reader {
-	t.Helper()
-	p := filepath.Join("..", "..", "shared", "upstream", "traefik-helm-chart-v41.3.0.tar.gz")
-	data, err := os.ReadFile(p)
-	if err != nil {
-		testenv.Need(t, "the Traefik chart's release archive: %v", err)
-	}
-	return bytes.NewReader(data)
 }
 
 // The image runs as the chart asks and has the name the chart gives it
@@ -450,79 +430,18 @@ func TestTraefikImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag, err := name.NewTag(spec.name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := tarball.ImageFromPath(archive, &tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cf, found := imageContents(t, archiveImage(t, archive, spec.name))
 	if cf.Config.User != "65532:65532" || strings.Join(cf.Config.Entrypoint, " ") != "/usr/local/bin/traefik" {
 		t.Errorf("config: user %q entrypoint %q", cf.Config.User, cf.Config.Entrypoint)
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := map[string]int64{}
-	for _, l := range layers {
-		rc, err := l.Uncompressed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr := tar.NewReader(rc)
-		for {
-			h, err := tr.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			found[h.Name] = h.Mode
-		}
-		rc.Close()
 	}
 	if found["usr/local/bin/traefik"] != 0o755 || found["etc/ssl/certs/ca-certificates.crt"] != 0o644 {
 		t.Errorf("image files: %v", found)
 	}
 
-	// The chart, as upstream releases it, with only the registry and tag
-	// set, runs this image as this user.
+	// The chart, packed from upstream's release archive, with only the
+	// registry and tag set, runs this image as this user.
 	const repo = "172.29.40.2:5000"
-	gz, err := gzip.NewReader(upstreamTraefikChart(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var files []*loader.BufferedFile
-	tr := tar.NewReader(gz)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, rel, ok := strings.Cut(h.Name, "/traefik/")
-		if !ok || h.Typeflag != tar.TypeReg {
-			continue
-		}
-		data, err := io.ReadAll(tr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, &loader.BufferedFile{Name: rel, Data: data})
-	}
-	ch, err := loader.LoadFiles(files)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := loadUpstreamChart(t, loadTestUpstream(t), "traefik", "41.3.0")
 	_, imageTag, _ := strings.Cut(spec.repoTag, ":")
 	vals, err := chartutil.ToRenderValues(ch, map[string]any{"image": map[string]any{"registry": repo, "tag": imageTag}},
 		chartutil.ReleaseOptions{Name: "traefik", Namespace: "traefik", IsInstall: true}, chartutil.DefaultCapabilities)

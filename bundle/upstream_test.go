@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 
 	"github.com/bootctl/boot/internal/testenv"
@@ -41,6 +42,21 @@ func loadTestUpstream(t *testing.T) *Upstream {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// loadUpstreamChart loads the chart name at version as u packs it from its
+// archive.
+func loadUpstreamChart(t *testing.T, u *Upstream, name, version string) *chart.Chart {
+	t.Helper()
+	ca, ok, err := u.Chart(name, version)
+	if err != nil || !ok {
+		t.Fatalf("chart %s %s: %v %v", name, version, ok, err)
+	}
+	ch, err := loader.LoadArchive(bytes.NewReader(ca.Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch
 }
 
 // copyArchives copies the archives into a new folder and returns it.

@@ -3,7 +3,6 @@ package cmd
 import (
 	"encoding/base64"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -42,8 +41,7 @@ func TestAddonsAgainstAPIServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv := filepath.Join(t.TempDir(), "inventory.yaml")
-	text := fmt.Sprintf(`apiVersion: boot/v1alpha1
+	inv := testenv.InventoryFile(t, fmt.Sprintf(`apiVersion: boot/v1alpha1
 kind: Cluster
 metadata:
   name: lab
@@ -59,10 +57,7 @@ registry:
 addons:
   ingressNginx: {path: %s}
   certManager: {path: %s}
-`, c.Kubeconfig, chart, chart)
-	if err := os.WriteFile(inv, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, c.Kubeconfig, chart, chart))
 
 	code, stdout, stderr := run(t, "addons", "-i", inv, "--dry-run", "-o", "json")
 	if code != ExitOK || !strings.Contains(stdout, `"host":"docker-registry/registry","status":"planned"`) {

@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/bootctl/boot/inventory"
 )
 
 // Need fails the test under CI and skips it elsewhere, with the message.
@@ -63,4 +66,25 @@ func ClosedAddr(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// InventoryFile writes text to inventory.yaml in a new temporary folder and
+// returns the file's path.
+func InventoryFile(t testing.TB, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "inventory.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Inventory loads text as an inventory file (written by InventoryFile).
+func Inventory(t testing.TB, text string) *inventory.Inventory {
+	t.Helper()
+	inv, err := inventory.Load(InventoryFile(t, text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
 }
