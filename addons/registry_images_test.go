@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
 )
@@ -61,5 +62,36 @@ func TestRegistryImageValues(t *testing.T) {
 	inv.Packages.Source = inventory.SourceOnline
 	if v, err := BundleImageValues(inv, DefaultRegistryRelease); v != nil || err != nil {
 		t.Errorf("online: %v %v, want nothing", v, err)
+	}
+}
+
+// TestRegistryChartDefaultImageIsBundled: the chart's default registry image
+// (values image.repository:tag, and Chart.yaml's appVersion) is the one the
+// bundle builds, as the real bundle's manifest names it. Online installs thus
+// run the same distribution release the offline ones do.
+func TestRegistryChartDefaultImageIsBundled(t *testing.T) {
+	m, err := bundle.ReadManifest(testenv.BundleDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bundled string
+	for _, img := range m.Images {
+		if img.Component == "registry" {
+			bundled = img.Name
+		}
+	}
+	if bundled == "" {
+		t.Fatal("the bundle's manifest names no registry image")
+	}
+	c, err := RegistryChart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := c.Values["image"].(map[string]any)
+	if got := img["repository"].(string) + ":" + img["tag"].(string); got != bundled {
+		t.Errorf("chart default image %s, the bundle builds %s", got, bundled)
+	}
+	if _, tag, _ := strings.Cut(bundled, ":"); c.Metadata.AppVersion != tag {
+		t.Errorf("Chart.yaml appVersion %q, the bundle builds %s", c.Metadata.AppVersion, tag)
 	}
 }
