@@ -186,8 +186,13 @@ func TestUpstreamChartsFromBundle(t *testing.T) {
 		bundleChart{SlotIngressNginx, "0.1.0", markedChart(t, "0.1.0", "from the bundle")},
 	)
 	closed := testenv.ClosedAddr(t)
+	// The http:// repositories here are loopback test servers (or closed
+	// ports): each says insecureHTTP, as an inventory must.
 	chart := func(repository, name, version string) string {
 		s := "    repository: " + repository + "\n    version: " + version
+		if strings.HasPrefix(repository, "http://") {
+			s += "\n    insecureHTTP: true"
+		}
 		if name != "" {
 			s += "\n    name: " + name
 		}
@@ -300,7 +305,7 @@ func TestChartLoaderArchive(t *testing.T) {
 	_, served := packageTestChart(t, repo.dir, "0.2.0")
 	repo.writeIndex(t, map[string][]byte{"hello-0.2.0.tgz": served}, nil)
 	l := ChartLoader{CacheDir: t.TempDir()}
-	src := ChartSource{Field: "addons.ingressNginx", Repository: repo.srv.URL, Name: "hello", Version: "0.2.0"}
+	src := ChartSource{Field: "addons.ingressNginx", Repository: repo.srv.URL, InsecureHTTP: true, Name: "hello", Version: "0.2.0"}
 	for i := range 2 {
 		data, c, err := l.Archive(ctx, src)
 		if err != nil {

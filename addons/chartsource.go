@@ -28,15 +28,19 @@ import (
 )
 
 // ChartSource says where one chart comes from, as the inventory's
-// addons.<chart> section does: an http(s) chart repository (its index.yaml
-// lists Name), an oci:// chart reference (the tag is Version), or a local
-// chart folder or .tgz (Path, which wins over Repository).
+// addons.<chart> section does: an https chart repository (its index.yaml
+// lists Name; http only with InsecureHTTP), an oci:// chart reference (the
+// tag is Version), or a local chart folder or .tgz (Path, which wins over
+// Repository).
 type ChartSource struct {
 	// Field is the inventory field the source comes from, e.g.
 	// "addons.ingressNginx"; errors name Field.version, Field.name, ...
 	Field      string
 	Repository string
-	Name       string
+	// InsecureHTTP accepts an http:// Repository, refused otherwise (the
+	// inventory's insecureHTTP).
+	InsecureHTTP bool
+	Name         string
 	// Version is an exact version (1.2.3 or v1.2.3, optionally -pre/+build).
 	// Required except with Path, where it is checked against the chart when set.
 	Version string
@@ -60,7 +64,7 @@ const (
 // ChartSourceOf returns the source the inventory's chart c describes; field
 // names it in errors.
 func ChartSourceOf(field string, c inventory.Chart) ChartSource {
-	return ChartSource{Field: field, Repository: c.Repository, Name: c.Name, Version: c.Version, Path: c.Path}
+	return ChartSource{Field: field, Repository: c.Repository, InsecureHTTP: c.InsecureHTTP, Name: c.Name, Version: c.Version, Path: c.Path}
 }
 
 // UpstreamChartSources returns the sources of the upstream charts boot
@@ -261,8 +265,8 @@ func (l ChartLoader) download(ctx context.Context, src ChartSource) (*chart.Char
 	return c, data, err
 }
 
-// fetch loads a chart from an http(s) repository or an oci:// reference,
-// through the cache.
+// fetch loads a chart from an https (or, with InsecureHTTP, http) repository
+// or an oci:// reference, through the cache.
 func (l ChartLoader) fetch(ctx context.Context, src ChartSource) (*chart.Chart, []byte, error) {
 	if err := CheckVersion(src.field("version"), src.Version); err != nil {
 		return nil, nil, err
@@ -277,6 +281,9 @@ func (l ChartLoader) fetch(ctx context.Context, src ChartSource) (*chart.Chart, 
 			src.Name = u.Path[strings.LastIndex(u.Path, "/")+1:]
 		}
 	case "http", "https":
+		if u.Scheme == "http" && !src.InsecureHTTP {
+			return nil, nil, fmt.Errorf("%s: %q is plain http: the chart's index and archive could be tampered with in transit (an https:// repository, or insecureHTTP: true to accept that)", src.field("repository"), src.Repository)
+		}
 		if src.Name == "" {
 			return nil, nil, fmt.Errorf("%s: is missing (the chart's name in repository %s)", src.field("name"), src.Repository)
 		}

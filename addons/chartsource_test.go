@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -101,7 +102,8 @@ func (r *chartRepo) writeIndex(t *testing.T, archives map[string][]byte, digests
 }
 
 // TestChartLoaderHTTPRepository loads a chart from a local HTTP chart
-// repository: the pinned version and no other, refusals of unpinned
+// repository (plain http, so only with InsecureHTTP: without it nothing is
+// requested): the pinned version and no other, refusals of unpinned
 // versions, the cache (no second download; a corrupted cached archive is
 // fetched again), and an archive whose digest differs from the index's.
 func TestChartLoaderHTTPRepository(t *testing.T) {
@@ -115,6 +117,16 @@ func TestChartLoaderHTTPRepository(t *testing.T) {
 	l := ChartLoader{CacheDir: cacheDir}
 	src := ChartSource{Field: "addons.ingressNginx", Repository: r.srv.URL, Name: "hello", Version: "0.1.0"}
 
+	_, err := l.Load(ctx, src)
+	want := fmt.Sprintf("addons.ingressNginx.repository: %q is plain http", r.srv.URL)
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "insecureHTTP: true") {
+		t.Fatalf("http without InsecureHTTP: got %v, want an error starting %q", err, want)
+	}
+	if n := r.requests("/index.yaml"); n != 0 {
+		t.Fatalf("http without InsecureHTTP: the index was requested %d times", n)
+	}
+
+	src.InsecureHTTP = true
 	c, err := l.Load(ctx, src)
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +143,7 @@ func TestChartLoaderHTTPRepository(t *testing.T) {
 	}
 
 	// A leading "v" names the same version.
-	if c, err := l.Load(ctx, ChartSource{Field: "addons.ingressNginx", Repository: r.srv.URL + "/", Name: "hello", Version: "v0.2.0"}); err != nil || c.Metadata.Version != "0.2.0" {
+	if c, err := l.Load(ctx, ChartSource{Field: "addons.ingressNginx", Repository: r.srv.URL + "/", InsecureHTTP: true, Name: "hello", Version: "v0.2.0"}); err != nil || c.Metadata.Version != "0.2.0" {
 		t.Fatalf("v0.2.0: %v", err)
 	}
 
@@ -180,7 +192,7 @@ func TestChartLoaderHTTPRepository(t *testing.T) {
 	p3, a3 := packageTestChart(t, bad.dir, "0.1.0")
 	bad.writeIndex(t, map[string][]byte{filepath.Base(p3): a3}, map[string]string{filepath.Base(p3): sha256Hex([]byte("something else"))})
 	badCache := t.TempDir()
-	_, err = ChartLoader{CacheDir: badCache}.Load(ctx, ChartSource{Field: "addons.certManager", Repository: bad.srv.URL, Name: "hello", Version: "0.1.0"})
+	_, err = ChartLoader{CacheDir: badCache}.Load(ctx, ChartSource{Field: "addons.certManager", Repository: bad.srv.URL, InsecureHTTP: true, Name: "hello", Version: "0.1.0"})
 	if err == nil || !strings.Contains(err.Error(), "addons.certManager.repository: chart hello 0.1.0") || !strings.Contains(err.Error(), "refusing it") {
 		t.Fatalf("digest mismatch: got %v", err)
 	}

@@ -173,7 +173,7 @@ func TestLoadAddonCharts(t *testing.T) {
 		name, addons string
 		want         []string
 	}{
-		{"unreachable repository", "addons:\n  ingressNginx: {repository: http://" + closed + "/charts, name: ingress-nginx, version: 4.15.1}\n  certManager: {path: " + helloChart + "}\n",
+		{"unreachable repository", "addons:\n  ingressNginx: {repository: http://" + closed + "/charts, insecureHTTP: true, name: ingress-nginx, version: 4.15.1}\n  certManager: {path: " + helloChart + "}\n",
 			[]string{"bundle: add-on chart addons.ingressNginx (http://" + closed + "/charts ingress-nginx 4.15.1): addons.ingressNginx.repository: chart repository index", "connection refused"}},
 		{"unreachable registry", "addons:\n  ingressNginx: {path: " + helloChart + "}\n  certManager: {repository: oci://" + closed + "/charts/cert-manager, version: v1.19.1}\n",
 			[]string{"bundle: add-on chart addons.certManager (oci://" + closed + "/charts/cert-manager:v1.19.1): addons.certManager.version: pulling chart"}},
@@ -203,7 +203,7 @@ func TestLoadAddonCharts(t *testing.T) {
 func TestBundleBuildAddonCharts(t *testing.T) {
 	helloChart := helloPath(t)
 	closed := testenv.ClosedAddr(t)
-	unreachable := bundleInventory(t, "addons:\n  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: 4.15.1}\n  certManager: {path: "+helloChart+"}\n")
+	unreachable := bundleInventory(t, "addons:\n  ingressNginx: {repository: http://"+closed+"/charts, insecureHTTP: true, name: ingress-nginx, version: 4.15.1}\n  certManager: {path: "+helloChart+"}\n")
 
 	code, stdout, stderr := run(t, "bundle", "build", "-i", unreachable, "--out", nonEmptyDir(t))
 	if code != ExitFailure {
@@ -230,7 +230,7 @@ func TestBundleBuildAddonCharts(t *testing.T) {
 		t.Errorf("path charts: exit %d, want both charts loaded, then the build reached:\n%s", code, stderr)
 	}
 
-	bad := bundleInventory(t, "addons:\n  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: latest}\n  certManager: {path: "+helloChart+"}\n")
+	bad := bundleInventory(t, "addons:\n  ingressNginx: {repository: http://"+closed+"/charts, insecureHTTP: true, name: ingress-nginx, version: latest}\n  certManager: {path: "+helloChart+"}\n")
 	if code, _, stderr := run(t, "bundle", "build", "-i", bad, "--out", nonEmptyDir(t)); code != ExitInvalid || !strings.Contains(stderr, "addons.ingressNginx.version") {
 		t.Errorf("invalid inventory: exit %d\n%s", code, stderr)
 	}
@@ -267,8 +267,8 @@ func TestLoadAddonChartsFromUpstream(t *testing.T) {
 	closed := testenv.ClosedAddr(t)
 	a := inventory.DefaultAddons()
 	a.CertManager.Repository = "oci://" + closed + "/charts/cert-manager"
-	a.IngressNginx.Repository = "http://" + closed + "/ingress-nginx"
-	a.Traefik.Repository = "http://" + closed + "/traefik"
+	a.IngressNginx.Repository, a.IngressNginx.InsecureHTTP = "http://"+closed+"/ingress-nginx", true
+	a.Traefik.Repository, a.Traefik.InsecureHTTP = "http://"+closed+"/traefik", true
 	offline := addons.ChartLoader{CacheDir: t.TempDir(), Timeout: time.Second}
 	charts, err := loadAddonCharts(ctx, a, offline, u, &log)
 	if err != nil {
@@ -284,7 +284,7 @@ func TestLoadAddonChartsFromUpstream(t *testing.T) {
 		}
 	}
 
-	inv := testenv.Inventory(t, bundleInventoryText+"addons:\n  certManager: {path: "+helloPath(t)+"}\n  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: 4.14.0}\n")
+	inv := testenv.Inventory(t, bundleInventoryText+"addons:\n  certManager: {path: "+helloPath(t)+"}\n  ingressNginx: {repository: http://"+closed+"/charts, insecureHTTP: true, name: ingress-nginx, version: 4.14.0}\n")
 	log.Reset()
 	_, err = loadAddonCharts(ctx, inv.Addons, offline, u, &log)
 	if err == nil || !strings.Contains(err.Error(), "addons.ingressNginx (http://"+closed+"/charts ingress-nginx 4.14.0)") {
@@ -318,8 +318,8 @@ func TestBundleBuildUpstream(t *testing.T) {
 	// downloaded, all three charts come from the archives.
 	closed := testenv.ClosedAddr(t)
 	pins := bundleInventory(t, "addons:\n  certManager: {repository: oci://"+closed+"/charts/cert-manager, version: v1.21.1}\n"+
-		"  ingressNginx: {repository: http://"+closed+"/charts, name: ingress-nginx, version: 4.15.1}\n"+
-		"  traefik: {repository: http://"+closed+"/charts, name: traefik, version: 41.3.0}\n")
+		"  ingressNginx: {repository: http://"+closed+"/charts, insecureHTTP: true, name: ingress-nginx, version: 4.15.1}\n"+
+		"  traefik: {repository: http://"+closed+"/charts, insecureHTTP: true, name: traefik, version: 41.3.0}\n")
 	missing := copies()
 	if err := os.Remove(filepath.Join(missing, cm)); err != nil {
 		t.Fatal(err)
@@ -421,11 +421,13 @@ func TestBundleVerifyCharts(t *testing.T) {
 // TestAddonsPlanChartFromBundle: boot addons --dry-run with packages from a
 // bundle says the chart the bundle holds comes from the bundle (its
 // repository is unreachable), and one it does not hold from its repository.
+// That repository is plain http: refused at its line (exit 2, nothing
+// planned) without insecureHTTP, warned about once with it.
 func TestAddonsPlanChartFromBundle(t *testing.T) {
 	dir, chart := chartBundleDir(t)
 	closed := testenv.ClosedAddr(t)
-	inv := func(ingressVersion string) string {
-		text := fmt.Sprintf(`apiVersion: boot/v1alpha1
+	invText := func(ingressVersion string) string {
+		return fmt.Sprintf(`apiVersion: boot/v1alpha1
 kind: Cluster
 metadata:
   name: lab
@@ -441,15 +443,25 @@ registry:
   host: registry.example.com
   issuer: selfsigned
 addons:
-  ingressNginx: {repository: http://%s/charts, name: hello, version: %s}
+  ingressNginx: {repository: http://%s/charts, insecureHTTP: true, name: hello, version: %s}
   certManager: {path: %s}
 `, dir, closed, ingressVersion, helloPath(t))
-		return testenv.InventoryFile(t, text)
 	}
-	code, stdout, stderr := run(t, "addons", "-i", inv("0.2.0"), "--dry-run")
+	inv := func(ingressVersion string) string { return testenv.InventoryFile(t, invText(ingressVersion)) }
+
+	plain := testenv.InventoryFile(t, strings.Replace(invText("0.2.0"), "insecureHTTP: true, ", "", 1))
+	code, stdout, stderr := run(t, "addons", "-i", plain, "--dry-run")
+	if want := plain + ":17: addons.ingressNginx.repository: \"http://" + closed + "/charts\" is plain http"; code != ExitInvalid || !strings.Contains(stderr, want) || strings.Contains(stdout, "[chart") {
+		t.Fatalf("http repository without insecureHTTP: exit %d, want %d and %q\n%s%s", code, ExitInvalid, want, stdout, stderr)
+	}
+
+	code, stdout, stderr = run(t, "addons", "-i", inv("0.2.0"), "--dry-run")
 	if code != ExitOK || !strings.Contains(stdout, "[chart addons.ingressNginx: hello 0.2.0 from bundle]") ||
 		!strings.Contains(stdout, "[ingress-nginx/ingress-nginx] install or upgrade hello 0.2.0") {
 		t.Fatalf("plan with the chart in the bundle: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if warning := "chart hello 0.2.0 comes over plain http from http://" + closed + "/charts (insecureHTTP: true): its index and archive can be tampered with in transit"; strings.Count(stdout+stderr, warning) != 1 {
+		t.Errorf("plan with insecureHTTP: want the warning %q once\n%s%s", warning, stdout, stderr)
 	}
 	code, stdout, stderr = run(t, "addons", "-i", inv("0.3.0"), "--dry-run")
 	if code == ExitOK || !strings.Contains(stdout+stderr, "[chart addons.ingressNginx: hello 0.3.0 from http://"+closed+"/charts (not in the bundle)]") ||

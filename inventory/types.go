@@ -337,9 +337,15 @@ type Ingress struct {
 // oci://) with a pinned version, or a local path/archive. Defaults are filled
 // only when Path is empty.
 type Chart struct {
-	// Repository is an http(s):// chart repository (whose index lists Name)
-	// or the full oci:// reference of the chart.
+	// Repository is an https:// chart repository (whose index lists Name)
+	// or the full oci:// reference of the chart; an http:// one only with
+	// InsecureHTTP.
 	Repository string `yaml:"repository" mapstructure:"repository"`
+	// InsecureHTTP accepts an http:// Repository, which is refused otherwise:
+	// its index and archive travel unauthenticated and can be tampered with
+	// in transit (the archive's digest is checked against an index that came
+	// the same way), so boot warns about it. Only with an http:// Repository.
+	InsecureHTTP bool `yaml:"insecureHTTP" mapstructure:"insecureHTTP"`
 	// Name is the chart's name in an http(s) repository; for oci:// it
 	// defaults to the reference's last path element.
 	Name string `yaml:"name" mapstructure:"name"`

@@ -544,27 +544,48 @@ func (c *checker) addons() {
 	if a.Ingress.Controller != IngressNginx && a.Ingress.Controller != IngressTraefik {
 		c.add("addons.ingress.controller", "unknown controller "+quote(a.Ingress.Controller), IngressNginx+" or "+IngressTraefik)
 	}
-	c.chart("addons.ingressNginx", a.IngressNginx)
-	c.chart("addons.traefik", a.Traefik)
-	c.chart("addons.certManager", a.CertManager)
+	for _, ch := range a.fieldCharts() {
+		c.chart(ch.field, ch.chart)
+	}
 	if a.IngressMode != IngressHostNetwork && a.IngressMode != IngressNodePort {
 		c.add("addons.ingressMode", "unknown mode "+quote(a.IngressMode), IngressHostNetwork+" or "+IngressNodePort)
 	}
 }
 
+// fieldChart is one chart of the addons section with its field.
+type fieldChart struct {
+	field string
+	chart Chart
+}
+
+func (a Addons) fieldCharts() []fieldChart {
+	return []fieldChart{{"addons.ingressNginx", a.IngressNginx}, {"addons.traefik", a.Traefik}, {"addons.certManager", a.CertManager}}
+}
+
 func (c *checker) chart(field string, ch Chart) {
 	if ch.Path != "" {
+		if ch.InsecureHTTP {
+			c.add(field+".insecureHTTP", "is set but the chart comes from path", "insecureHTTP only with an http:// repository")
+		}
 		if ch.Version != "" && !exactVersionRe.MatchString(ch.Version) {
 			c.add(field+".version", quote(ch.Version)+" is not pinned", expectPinned)
 		}
 		return
 	}
 	u, err := url.Parse(ch.Repository)
-	switch {
-	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "oci"):
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "oci") {
 		c.add(field+".repository", quote(ch.Repository)+" is not a chart repository", "an https:// repository or an oci:// chart reference")
-	case u.Scheme != "oci" && ch.Name == "":
-		c.add(field+".name", "is missing", "the chart's name in the repository")
+	} else {
+		switch {
+		case u.Scheme == "http" && !ch.InsecureHTTP:
+			c.add(field+".repository", quote(ch.Repository)+" is plain http: the chart's index and archive could be tampered with in transit",
+				"an https:// repository or an oci:// chart reference; or, to accept that, insecureHTTP: true beside it")
+		case u.Scheme != "http" && ch.InsecureHTTP:
+			c.add(field+".insecureHTTP", "is set but the repository is "+u.Scheme+"://", "insecureHTTP only with an http:// repository")
+		}
+		if u.Scheme != "oci" && ch.Name == "" {
+			c.add(field+".name", "is missing", "the chart's name in the repository")
+		}
 	}
 	switch {
 	case ch.Version == "":
@@ -765,7 +786,8 @@ const ingressNginxTestedUpTo = "1.35"
 
 // Warnings lists what is valid but needs the operator's attention, each
 // located like a problem (file:line: field: message (what to do)): today,
-// the ingress controller ingress-nginx, retired upstream.
+// the ingress controller ingress-nginx, retired upstream, and each chart
+// whose http:// repository insecureHTTP accepts.
 func (inv Inventory) Warnings() []Problem {
 	var out []Problem
 	if inv.Addons.Ingress.Controller == IngressNginx {
@@ -773,6 +795,14 @@ func (inv Inventory) Warnings() []Problem {
 			fmt.Sprintf("ingress-nginx was retired upstream in March 2026: its final chart 4.15.1 is tested upstream only up to Kubernetes %s (cluster.kubernetesVersion is %s)",
 				ingressNginxTestedUpTo, inv.Cluster.KubernetesVersion),
 			"its maintained successor Traefik serves the same Ingress: switch with one field, addons.ingress.controller: "+IngressTraefik))
+	}
+	for _, ch := range inv.Addons.fieldCharts() {
+		if ch.chart.Path == "" && ch.chart.InsecureHTTP {
+			out = append(out, inv.problem(ch.field+".repository",
+				fmt.Sprintf("chart %s %s comes over plain http from %s (insecureHTTP: true): its index and archive can be tampered with in transit",
+					ch.chart.Name, ch.chart.Version, ch.chart.Repository),
+				"an https:// repository, an oci:// reference, a local path or the offline bundle"))
+		}
 	}
 	return out
 }

@@ -295,6 +295,19 @@ func TestValidationRules(t *testing.T) {
 		{name: "chart name for https repository", add: "addons:\n  certManager:\n    repository: https://charts.jetstack.io\n",
 			want: []string{`inv.yaml:23: addons.certManager.name: is missing (the chart's name in the repository)`}},
 		{name: "local chart needs no version", add: "addons:\n  certManager:\n    path: charts/cert-manager\n"},
+		{name: "chart repository over http", add: "addons:\n  traefik:\n    repository: http://127.0.0.1:9/charts\n    name: traefik\n",
+			want: []string{`inv.yaml:24: addons.traefik.repository: "http://127.0.0.1:9/charts" is plain http: the chart's index and archive could be tampered with in transit (an https:// repository or an oci:// chart reference; or, to accept that, insecureHTTP: true beside it)`}},
+		{name: "chart repository over HTTP in capitals", add: "addons:\n  traefik:\n    repository: HTTP://127.0.0.1:9/charts\n    name: traefik\n",
+			want: []string{`inv.yaml:24: addons.traefik.repository: "HTTP://127.0.0.1:9/charts" is plain http: the chart's index and archive could be tampered with in transit (an https:// repository or an oci:// chart reference; or, to accept that, insecureHTTP: true beside it)`}},
+		{name: "chart repository over http accepted", add: "addons:\n  traefik:\n    repository: http://127.0.0.1:9/charts\n    insecureHTTP: true\n    name: traefik\n"},
+		{name: "insecureHTTP with the default https repository", add: "addons:\n  traefik:\n    insecureHTTP: true\n",
+			want: []string{`inv.yaml:24: addons.traefik.insecureHTTP: is set but the repository is https:// (insecureHTTP only with an http:// repository)`}},
+		{name: "insecureHTTP with an oci reference", add: "addons:\n  certManager:\n    insecureHTTP: true\n",
+			want: []string{`inv.yaml:24: addons.certManager.insecureHTTP: is set but the repository is oci:// (insecureHTTP only with an http:// repository)`}},
+		{name: "insecureHTTP with a local chart", add: "addons:\n  certManager:\n    path: charts/cert-manager\n    insecureHTTP: true\n",
+			want: []string{`inv.yaml:25: addons.certManager.insecureHTTP: is set but the chart comes from path (insecureHTTP only with an http:// repository)`}},
+		{name: "insecureHTTP false changes nothing", add: "addons:\n  traefik:\n    repository: http://127.0.0.1:9/charts\n    insecureHTTP: false\n    name: traefik\n",
+			want: []string{`inv.yaml:24: addons.traefik.repository: "http://127.0.0.1:9/charts" is plain http: the chart's index and archive could be tampered with in transit (an https:// repository or an oci:// chart reference; or, to accept that, insecureHTTP: true beside it)`}},
 		{name: "ingress controller", add: "addons:\n  ingress:\n    controller: haproxy\n",
 			want: []string{`inv.yaml:24: addons.ingress.controller: unknown controller "haproxy" (ingress-nginx or traefik)`}},
 		{name: "traefik chart version latest", add: "addons:\n  ingress:\n    controller: traefik\n  traefik:\n    version: latest\n",
@@ -397,5 +410,36 @@ func TestWarnings(t *testing.T) {
 	}
 	if got := mustLoad(t, base+"addons:\n  ingress:\n    controller: traefik\n").Warnings(); len(got) != 0 {
 		t.Errorf("traefik: warnings = %v, want none", got)
+	}
+}
+
+// TestChartOverHTTP: a chart repository over plain http is refused at its
+// line unless the chart says insecureHTTP: true; then the inventory loads
+// with exactly one warning, at the repository's line, naming the chart and
+// the tampering it allows. An https or oci:// repository draws none.
+func TestChartOverHTTP(t *testing.T) {
+	isolate(t)
+	const traefik = "addons:\n  ingress:\n    controller: traefik\n  traefik:\n    repository: http://127.0.0.1:9/charts\n    name: traefik\n    version: 41.3.0\n"
+	dir := t.TempDir()
+	path := filepath.Join(dir, "inv.yaml")
+	writeFile(t, path, base+traefik)
+	_, err := Load(path)
+	want := path + `:26: addons.traefik.repository: "http://127.0.0.1:9/charts" is plain http`
+	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), "\n") != 0 {
+		t.Fatalf("without insecureHTTP: error = %v, want one problem starting %q", err, want)
+	}
+
+	writeFile(t, path, base+traefik+"    insecureHTTP: true\n")
+	inv, err := Load(path)
+	if err != nil {
+		t.Fatalf("with insecureHTTP: %v", err)
+	}
+	got := inv.Warnings()
+	wantWarning := path + `:26: addons.traefik.repository: chart traefik 41.3.0 comes over plain http from http://127.0.0.1:9/charts (insecureHTTP: true): its index and archive can be tampered with in transit (an https:// repository, an oci:// reference, a local path or the offline bundle)`
+	if len(got) != 1 || got[0].String() != wantWarning {
+		t.Errorf("with insecureHTTP: warnings = %v, want exactly\n%s", got, wantWarning)
+	}
+	if got := mustLoad(t, base+"addons:\n  ingress:\n    controller: traefik\n").Warnings(); len(got) != 0 {
+		t.Errorf("https and oci:// repositories: warnings = %v, want none", got)
 	}
 }
