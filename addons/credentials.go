@@ -38,7 +38,7 @@ const (
 
 // alphanumeric is the alphabet of generated secrets. It is safe unquoted in YAML
 // (distribution parses REGISTRY_* environment values as YAML), in shell words, in
-// Redis' --requirepass and in URLs.
+// Redis' config file and in URLs.
 const alphanumeric = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 // RegistryCredentials are the registry's secrets: the admin user's password and

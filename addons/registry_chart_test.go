@@ -440,14 +440,24 @@ func checkRedis(t *testing.T, r rendered, tc renderCase) {
 	d := get[*appsv1.Deployment](t, r, "Deployment/"+tc.fullname+"-redis")
 	c := d.Spec.Template.Spec.Containers[0]
 	args := strings.Join(c.Args, " ")
-	for _, want := range []string{"--requirepass $(REDIS_PASSWORD)", "--maxmemory 256mb", "--maxmemory-policy allkeys-lru", "--save  --appendonly no"} {
+	for _, want := range []string{"/run/redis-auth/redis.conf --maxmemory 256mb", "--maxmemory-policy allkeys-lru", "--save  --appendonly no"} {
 		if !strings.Contains(args, want) {
 			t.Errorf("redis args %q lack %q", args, want)
 		}
 	}
+	// The password reaches Redis in the config file the init container writes,
+	// never on its command line.
+	if strings.Contains(args, "requirepass") || strings.Contains(args, "$(") {
+		t.Errorf("redis args %q pass the password", args)
+	}
 	env := envOf(c)
-	if secretEnv(env["REDIS_PASSWORD"]) != "registry-credentials/redisPassword" || secretEnv(env["REDISCLI_AUTH"]) != "registry-credentials/redisPassword" {
+	inits := d.Spec.Template.Spec.InitContainers
+	if len(inits) != 1 || secretEnv(envOf(inits[0])["REDIS_PASSWORD"]) != "registry-credentials/redisPassword" ||
+		secretEnv(env["REDISCLI_AUTH"]) != "registry-credentials/redisPassword" {
 		t.Error("redis password not from the credentials Secret")
+	}
+	if _, ok := env["REDIS_PASSWORD"]; ok {
+		t.Error("the redis container still gets REDIS_PASSWORD")
 	}
 	if c.ReadinessProbe == nil || c.ReadinessProbe.Exec == nil || c.LivenessProbe == nil {
 		t.Error("redis probes missing")
