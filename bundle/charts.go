@@ -3,12 +3,13 @@ package bundle
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/chart/loader"
+
+	"github.com/bootctl/boot/internal/boundedfile"
 )
 
 // ChartArchive is one Helm chart archive Build packs (Options.Charts).
@@ -108,12 +109,14 @@ func addCharts(add addFunc, charts []ChartArchive) ([]Chart, error) {
 }
 
 // ReadManifest reads and validates DIR/manifest.json without checking the
-// files it lists (Open checks them all; VerifiedFile checks one).
+// files it lists (Open checks them all; VerifiedFile checks one). A
+// manifest that is not a regular file of at most 16 MiB is refused before
+// it is read.
 func ReadManifest(dir string) (*Manifest, error) {
 	mpath := filepath.Join(dir, ManifestName)
-	data, err := os.ReadFile(mpath)
+	data, err := boundedfile.Read(mpath, "bundle manifest", maxManifestSize)
 	if err != nil {
-		return nil, fmt.Errorf("bundle: %w", err)
+		return nil, err
 	}
 	m, err := ParseManifest(data)
 	if err != nil {

@@ -22,6 +22,9 @@ import (
 // ManifestName is the manifest's file name inside a bundle folder.
 const ManifestName = "manifest.json"
 
+// maxManifestSize bounds the manifest file (a full bundle's is some 20 KiB).
+const maxManifestSize = 16 << 20
+
 // Manifest describes a bundle folder: what it was built from and the sha256
 // of every file in it.
 type Manifest struct {

@@ -3,11 +3,14 @@ package bundle
 import (
 	"archive/tar"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -334,4 +337,44 @@ func imageContents(t *testing.T, img v1.Image) (*v1.ConfigFile, map[string]int64
 		rc.Close()
 	}
 	return cf, modes
+}
+
+// A manifest that is not a regular file of bounded size is refused at once,
+// naming it, by ReadManifest and Open alike: a named pipe is not waited on,
+// a huge file not read.
+func TestReadManifestRefusesUnusableFiles(t *testing.T) {
+	fifoDir, bigDir, dirDir := t.TempDir(), t.TempDir(), t.TempDir()
+	fifo := filepath.Join(fifoDir, ManifestName)
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(bigDir, ManifestName)
+	if err := os.WriteFile(big, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, maxManifestSize+1); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dirDir, ManifestName), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ dir, want string }{
+		{fifoDir, "bundle manifest " + fifo + " is not a regular file (a named pipe)"},
+		{bigDir, fmt.Sprintf("bundle manifest %s is %d bytes, more than the limit of 16 MiB", big, maxManifestSize+1)},
+		{dirDir, "bundle manifest " + filepath.Join(dirDir, ManifestName) + " is not a regular file (a directory)"},
+	} {
+		for name, read := range map[string]func(string) error{
+			"ReadManifest": func(dir string) error { _, err := ReadManifest(dir); return err },
+			"Open":         func(dir string) error { _, err := Open(dir); return err },
+		} {
+			start := time.Now()
+			err := read(tc.dir)
+			if took := time.Since(start); took > 500*time.Millisecond {
+				t.Errorf("%s %s: took %s", name, tc.dir, took)
+			}
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("%s: got %v, want %s", name, err, tc.want)
+			}
+		}
+	}
 }

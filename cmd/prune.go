@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bootctl/boot/internal/boundedfile"
 	"github.com/bootctl/boot/pruner"
 )
 
@@ -68,7 +69,7 @@ func runPrune(c *cobra.Command, g *globals, o *pruneOptions) error {
 	}
 	rules, err := pruner.LoadRules(o.rules)
 	if err != nil {
-		return withExit(ExitInvalid, err)
+		return withExit(ExitInvalid, fmt.Errorf("--rules: %w", err))
 	}
 	user, password, err := registryCredentials(o.passwordFile)
 	if err != nil {
@@ -121,15 +122,18 @@ func summarise(r *pruner.Result) string {
 	return strings.Join(parts, ", ")
 }
 
+// maxPasswordFile bounds the --password-file (a password is a line).
+const maxPasswordFile = 64 << 10
+
 // registryCredentials reads the username and password from the environment
 // or the password file.
 func registryCredentials(passwordFile string) (user, password string, err error) {
 	user = os.Getenv(envRegistryUsername)
 	password = os.Getenv(envRegistryPassword)
 	if passwordFile != "" {
-		b, err := os.ReadFile(passwordFile)
+		b, err := boundedfile.Read(passwordFile, "--password-file", maxPasswordFile)
 		if err != nil {
-			return "", "", fmt.Errorf("--password-file: %w", err)
+			return "", "", err
 		}
 		password = strings.TrimRight(string(b), "\r\n")
 	}

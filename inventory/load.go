@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -14,11 +13,17 @@ import (
 
 	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
+
+	"github.com/bootctl/boot/internal/boundedfile"
 )
 
 // EnvPrefix starts the name of every environment variable that overrides an
 // inventory field.
 const EnvPrefix = "BOOT"
+
+// MaxFileSize bounds an inventory file (they are a few KiB): a larger one is
+// refused before it is read.
+const MaxFileSize = 4 << 20
 
 // origin is where a field's value came from.
 type origin struct {
@@ -28,12 +33,13 @@ type origin struct {
 
 // Load reads, decodes, overrides from the environment, defaults and
 // validates the inventory at path. An invalid inventory is reported as an
-// *Error listing every problem; a file that cannot be read gives the
-// underlying error (errors.Is(err, fs.ErrNotExist) works).
+// *Error listing every problem; a file that cannot be read, or is not a
+// regular file of at most MaxFileSize bytes, gives an error naming it
+// (errors.Is(err, fs.ErrNotExist) works).
 func Load(path string) (*Inventory, error) {
-	data, err := os.ReadFile(path)
+	data, err := boundedfile.Read(path, "inventory", MaxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("read inventory: %w", err)
+		return nil, err
 	}
 	return load(path, data)
 }

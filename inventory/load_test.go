@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -244,6 +246,68 @@ func TestLoadMissingFile(t *testing.T) {
 	var ie *Error
 	if errors.As(err, &ie) {
 		t.Fatal("a missing file is not an invalid inventory")
+	}
+}
+
+// An inventory, or a CA bundle it names, that is not a regular file of
+// bounded size is refused at once, naming the file: devices and named pipes
+// are not read, an oversized file is refused from its size.
+func TestUnusableFiles(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.yaml")
+	writeFile(t, big, base)
+	if err := os.Truncate(big, MaxFileSize+1); err != nil {
+		t.Fatal(err)
+	}
+	bigCA := filepath.Join(dir, "big-ca.pem")
+	writeFile(t, bigCA, "")
+	if err := os.Truncate(bigCA, maxCAFile+1); err != nil {
+		t.Fatal(err)
+	}
+	timed := func(t *testing.T, path string) error {
+		t.Helper()
+		start := time.Now()
+		_, err := Load(path)
+		if took := time.Since(start); took > 500*time.Millisecond {
+			t.Errorf("took %s", took)
+		}
+		if err == nil {
+			t.Fatal("loaded")
+		}
+		return err
+	}
+	for _, tc := range []struct{ name, path, want string }{
+		{"zero", "/dev/zero", "inventory /dev/zero is not a regular file (a character device)"},
+		{"urandom", "/dev/urandom", "inventory /dev/urandom is not a regular file (a character device)"},
+		{"fifo", fifo, "inventory " + fifo + " is not a regular file (a named pipe)"},
+		{"directory", dir, "inventory " + dir + " is not a regular file (a directory)"},
+		{"big", big, fmt.Sprintf("inventory %s is %d bytes, more than the limit of 4 MiB", big, MaxFileSize+1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := timed(t, tc.path); err.Error() != tc.want {
+				t.Errorf("got %v, want %s", err, tc.want)
+			}
+		})
+	}
+	acme := "  issuer: acme\n  acme:\n    server: https://acme.example.internal/directory\n    caFile: %s\n"
+	for _, tc := range []struct{ name, path, want string }{
+		{"zero", "/dev/zero", "CA bundle /dev/zero is not a regular file (a character device)"},
+		{"fifo", fifo, "CA bundle " + fifo + " is not a regular file (a named pipe)"},
+		{"big", bigCA, fmt.Sprintf("CA bundle %s is %d bytes, more than the limit of 4 MiB", bigCA, maxCAFile+1)},
+	} {
+		t.Run("caFile "+tc.name, func(t *testing.T) {
+			inv := filepath.Join(dir, "inv.yaml")
+			writeFile(t, inv, strings.Replace(base, "  acmeEmail: ops@example.org\n", fmt.Sprintf(acme, tc.path), 1))
+			want := inv + ":24: registry.acme.caFile: cannot be read: " + tc.want + " (a PEM file of CA certificates)"
+			if err := timed(t, inv); err.Error() != want {
+				t.Errorf("got %v\nwant %s", err, want)
+			}
+		})
 	}
 }
 

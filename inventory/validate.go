@@ -8,13 +8,14 @@ import (
 	"net/mail"
 	"net/netip"
 	"net/url"
-	"os"
 	"path"
 	"regexp"
 	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/bootctl/boot/internal/boundedfile"
 )
 
 // Supported Kubernetes minor versions (v1.MIN.x to v1.MAX.x).
@@ -417,9 +418,13 @@ func (c *checker) acme(r Registry) {
 	}
 }
 
+// maxCAFile bounds a CA bundle file (a system's whole bundle is a few
+// hundred KiB).
+const maxCAFile = 4 << 20
+
 // checkCAFile reads a PEM CA bundle and says what is wrong with it, or "".
 func checkCAFile(p string) string {
-	data, err := os.ReadFile(p)
+	data, err := boundedfile.Read(p, "CA bundle", maxCAFile)
 	if err != nil {
 		return "cannot be read: " + err.Error()
 	}

@@ -199,7 +199,7 @@ func TestValidationRules(t *testing.T) {
 		{name: "acme CA file with a non-acme issuer", edits: []string{email, email + "  acme:\n    caFile: /etc/ssl/ca.pem\n"},
 			want: []string{`inv.yaml:23: registry.acme.caFile: is set but registry.issuer is letsencrypt (only with issuer: acme)`}},
 		{name: "acme CA file unreadable", edits: []string{email, "  issuer: acme\n  acme:\n    server: https://acme.example.internal/directory\n    caFile: /nonexistent/acme-ca.pem\n"},
-			want: []string{`inv.yaml:24: registry.acme.caFile: cannot be read: open /nonexistent/acme-ca.pem: no such file or directory (a PEM file of CA certificates)`}},
+			want: []string{`inv.yaml:24: registry.acme.caFile: cannot be read: CA bundle: open /nonexistent/acme-ca.pem: no such file or directory (a PEM file of CA certificates)`}},
 		{name: "unknown solver", edits: []string{email, email + "  acme:\n    solver: tlsalpn01\n"},
 			want: []string{`inv.yaml:23: registry.acme.solver: unknown solver "tlsalpn01" (http01 or dns01)`}},
 		{name: "dns01 without a Route53 zone", edits: []string{email, email + "  acme:\n    solver: dns01\n"},

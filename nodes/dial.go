@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/bootctl/boot/internal/boundedfile"
 )
 
 // Retry bounds connection attempts. Only network failures (ErrUnreachable)
@@ -446,7 +448,7 @@ type keyID struct {
 // loadKey reads a private key file, asking for the passphrase only when
 // the key is encrypted. A file that cannot be used is a *configError.
 func loadKey(path string, passphrase Secret) (ssh.Signer, error) {
-	f, st, err := openRegular(path, "private key", maxKeyFile)
+	f, st, err := boundedfile.Open(path, "private key", maxKeyFile)
 	if err != nil {
 		return nil, &configError{err}
 	}

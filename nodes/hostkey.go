@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/bootctl/boot/internal/boundedfile"
 )
 
 // HostKeyError says why a host key was refused and how to trust it if the
@@ -141,7 +143,7 @@ var probeAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}
 // file holds no entries; one that is not a regular file of bounded size, or
 // does not parse, is a *configError.
 func knownKeys(path, hostname string) ([]knownhosts.KnownKey, error) {
-	f, _, err := openRegular(path, "known hosts", maxKnownHostsFile)
+	f, _, err := boundedfile.Open(path, "known hosts", maxKnownHostsFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/bootctl/boot/internal/boundedfile"
 )
 
 // Rules is a parsed, validated rules file.
@@ -72,9 +73,11 @@ func (e *ParseError) Error() string {
 	return b.String()
 }
 
-// LoadRules reads and parses a rules file; errors carry the file name.
+// LoadRules reads and parses a rules file; errors carry the file name. A
+// file that is not a regular file of at most 1 MiB is refused before it is
+// read.
 func LoadRules(file string) (Rules, error) {
-	f, err := os.Open(file)
+	f, _, err := boundedfile.Open(file, "rules file", maxRulesSize)
 	if err != nil {
 		return Rules{}, err
 	}

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bootctl/boot/pruner"
 )
@@ -97,6 +99,38 @@ func TestLoadRulesNamesTheFile(t *testing.T) {
 	}
 	if rs, err := pruner.LoadRules(file); err != nil || len(rs.Rules) != 2 {
 		t.Fatalf("LoadRules: %v %v", rs, err)
+	}
+}
+
+// A rules file that is not a regular file of at most 1 MiB is refused at
+// once, naming it: a named pipe is not waited on, a device not read.
+func TestLoadRulesRefusesUnusableFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.yaml")
+	if err := os.WriteFile(big, []byte(contractRules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 1<<20+1); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{fifo, "rules file " + fifo + " is not a regular file (a named pipe)"},
+		{"/dev/zero", "rules file /dev/zero is not a regular file (a character device)"},
+		{dir, "rules file " + dir + " is not a regular file (a directory)"},
+		{big, "rules file " + big + " is 1048577 bytes, more than the limit of 1 MiB"},
+	} {
+		start := time.Now()
+		_, err := pruner.LoadRules(tc.path)
+		if took := time.Since(start); took > 500*time.Millisecond {
+			t.Errorf("%s: took %s", tc.path, took)
+		}
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("got %v, want %s", err, tc.want)
+		}
 	}
 }
 
