@@ -1,6 +1,8 @@
 package inventory
 
 import (
+	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,24 +46,35 @@ func (p Problem) String() string {
 	return b.String()
 }
 
-// Error is an invalid inventory: every problem found, in file order.
-// Load and Validate return it as a *Error.
+// MaxProblems bounds the problems an Error reports: a file with thousands of
+// mistakes is reported by its first ones and a count of the rest.
+const MaxProblems = 50
+
+// Error is an invalid inventory: the first MaxProblems problems found, in
+// file order, and how many more there are. Load and Validate return it as a
+// *Error.
 type Error struct {
 	Problems []Problem
+	// More counts the problems found after the first MaxProblems.
+	More int
 }
 
-// Error prints one problem per line.
+// Error prints one problem per line, then "... and N more problems".
 func (e *Error) Error() string {
-	lines := make([]string, len(e.Problems))
+	lines := make([]string, len(e.Problems), len(e.Problems)+1)
 	for i, p := range e.Problems {
 		lines[i] = p.String()
+	}
+	if e.More > 0 {
+		lines = append(lines, fmt.Sprintf("... and %d more problems", e.More))
 	}
 	return strings.Join(lines, "\n")
 }
 
-// asError returns nil for no problems, else an *Error with the problems in
-// file order: by line, then those without a line (environment, missing
-// fields) in the order they were found.
+// asError returns nil for no problems, else an *Error with the first
+// MaxProblems problems (and the count of the rest) in file order: by line,
+// then those without a line (environment, missing fields) in the order they
+// were found.
 func asError(problems []Problem) error {
 	if len(problems) == 0 {
 		return nil
@@ -73,5 +86,8 @@ func asError(problems []Problem) error {
 		}
 		return a < b
 	})
+	if len(problems) > MaxProblems {
+		return &Error{Problems: slices.Clone(problems[:MaxProblems]), More: len(problems) - MaxProblems}
+	}
 	return &Error{Problems: problems}
 }

@@ -416,3 +416,36 @@ func TestExampleDocumentsEveryField(t *testing.T) {
 	}
 	walk(reflect.TypeFor[Inventory](), "")
 }
+
+// A file with thousands of mistakes is reported by its first MaxProblems
+// problems, in file order, and one line counting the rest.
+func TestProblemsAreCapped(t *testing.T) {
+	isolate(t)
+	var hosts strings.Builder
+	const bad = 3000
+	for i := range bad {
+		fmt.Fprintf(&hosts, "  - name: Bad_%d\n    address: 192.0.2.10\n    role: worker\n", i)
+	}
+	text := strings.Replace(base, "hosts:\n", "hosts:\n"+hosts.String(), 1)
+	path := filepath.Join(t.TempDir(), "inv.yaml")
+	writeFile(t, path, text)
+	_, err := Load(path)
+	var ie *Error
+	if !errors.As(err, &ie) {
+		t.Fatalf("want *Error, got %v", err)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != MaxProblems+1 || len(ie.Problems) != MaxProblems {
+		t.Fatalf("%d lines, %d problems, want %d problems and a count:\n%s", len(lines), len(ie.Problems), MaxProblems, err)
+	}
+	if !strings.HasPrefix(lines[0], path+":7: cluster.podCIDR:") || !strings.HasPrefix(lines[1], path+":13: hosts[0].name:") {
+		t.Errorf("first lines %q, want the podCIDR's (too small for 3002 hosts), then the first host's name", lines[:2])
+	}
+	total := ie.More + MaxProblems
+	if total < bad {
+		t.Errorf("%d problems in all, want at least one per bad host (%d)", total, bad)
+	}
+	if want := fmt.Sprintf("... and %d more problems", ie.More); lines[MaxProblems] != want {
+		t.Errorf("last line %q, want %q", lines[MaxProblems], want)
+	}
+}
