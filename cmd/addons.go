@@ -15,6 +15,7 @@ import (
 	"github.com/bootctl/boot/addons"
 	"github.com/bootctl/boot/bootstrap"
 	"github.com/bootctl/boot/inventory"
+	"github.com/bootctl/boot/scripts"
 )
 
 // addonsFlags tune the add-on step of `boot addons` and `boot up`.
@@ -198,14 +199,17 @@ func ensureDNS(ctx context.Context, inv *inventory.Inventory, f addonsFlags, out
 
 // printAccess tells the operator how to use the registry. The password is
 // printed only when this run generated it, and only as text: JSON output
-// never carries it.
+// never carries it. The command lines are meant to be pasted, so every value
+// they interpolate is one shell word (a user "$(id)" or a kubeconfig path
+// with spaces stays a value).
 func printAccess(w io.Writer, format string, inv *inventory.Inventory, res *addons.Result) {
 	if res.Credentials == nil {
 		return
 	}
+	q := scripts.ShellQuote
 	ns, name, _ := strings.Cut(res.CredentialsSecret, "/")
-	read := fmt.Sprintf("kubectl --kubeconfig %s -n %s get secret %s -o jsonpath='{.data.%s}' | base64 -d",
-		inv.Cluster.Kubeconfig, ns, name, addons.CredentialsKeyPassword)
+	read := fmt.Sprintf("kubectl --kubeconfig %s -n %s get secret %s -o %s | base64 -d",
+		q(inv.Cluster.Kubeconfig), q(ns), q(name), q("jsonpath={.data."+addons.CredentialsKeyPassword+"}"))
 	if format == "json" {
 		return // the events said what happened; secrets and instructions stay off JSON
 	}
@@ -216,7 +220,7 @@ func printAccess(w io.Writer, format string, inv *inventory.Inventory, res *addo
 		fmt.Fprintf(w, "Password:   in Secret %s; read it with:\n            %s\n", res.CredentialsSecret, read)
 	}
 	fmt.Fprintf(w, "Log in:     %s | docker login %s -u %s --password-stdin\nKubeconfig: %s\n",
-		read, inv.Registry.Host, res.Credentials.Username(), inv.Cluster.Kubeconfig)
+		read, q(inv.Registry.Host), q(res.Credentials.Username()), inv.Cluster.Kubeconfig)
 }
 
 // removeDNS deletes the registry's DNS record when boot owns it.

@@ -103,7 +103,7 @@ addons:
 	if strings.Contains(stdout+stderr, string(pw)) {
 		t.Errorf("the re-run shows the password")
 	}
-	for _, want := range []string{"Registry:   https://registry.example.com", "in Secret docker-registry/registry-credentials", "docker login registry.example.com -u admin --password-stdin"} {
+	for _, want := range []string{"Registry:   https://registry.example.com", "in Secret docker-registry/registry-credentials", "docker login 'registry.example.com' -u 'admin' --password-stdin"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the summary lacks %q:\n%s", want, stdout)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bootctl/boot/lab/internal/capset"
+	"github.com/bootctl/boot/scripts"
 )
 
 // Up brings the lab up from nothing: Docker (started if none answers), the
@@ -326,9 +327,16 @@ func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, logf
 		return err
 	}
 	for _, h := range l.Hosts {
-		logf("host %s: %s (ssh root@%s -i %s -o UserKnownHostsFile=%s)", h.Name, h.Address, h.Address, l.KeyPath, l.KnownHosts)
+		logf("host %s: %s (%s)", h.Name, h.Address, sshHint(h.Address, l.KeyPath, l.KnownHosts))
 	}
 	return nil
+}
+
+// sshHint is the ssh command line that logs in to a lab host, for the
+// operator to paste: the paths are quoted, so a lab directory with spaces or
+// quotes in its name stays one argument each.
+func sshHint(address, keyPath, knownHosts string) string {
+	return "ssh root@" + address + " -i " + scripts.ShellQuote(keyPath) + " -o " + scripts.ShellQuote("UserKnownHostsFile="+knownHosts)
 }
 
 // prepareHost waits for a host's sshd, authorizes the lab key for root, makes

@@ -8,9 +8,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
-// Facts describe a host as found when they were gathered.
+// Facts describe a host as found when they were gathered. The text fields
+// are the host's own words, shown to the operator in messages, logs and JSON
+// events; a host could put terminal escapes or line breaks into them, so
+// they hold that text with such characters escaped (see printable).
 type Facts struct {
 	Hostname     string
 	OSID         string // ID from /etc/os-release: debian, ubuntu, rocky, ...
@@ -114,7 +118,7 @@ func (h *Host) Facts(ctx context.Context) (*Facts, error) {
 	if h.IsRoot() {
 		f.SudoWorks = true
 	} else if _, err := h.Sudo(ctx, "true", Stream(nil), Label("check sudo")); err != nil {
-		f.SudoError = err.Error()
+		f.SudoError = printable(err.Error()) // carries the host's stderr
 	} else {
 		f.SudoWorks = true
 	}
@@ -125,7 +129,13 @@ func (h *Host) Facts(ctx context.Context) (*Facts, error) {
 	return f, nil
 }
 
-// parseFacts reads the output of factsScript.
+// parseFacts reads the output of factsScript. Every value it keeps as text
+// passes through printable here, where host text enters boot, rather than
+// at each place that prints it: the messages built from facts (preflight,
+// the facts summary, logs, JSON events) cannot forget it, and no consumer
+// needs the raw bytes, since facts are only compared with plain values
+// ("debian", "12", "x86_64") that printable leaves as they are, or with
+// each other (hostname, machine-id), which escaping does not confuse.
 func parseFacts(out string) (*Facts, error) {
 	sections := map[string][]string{}
 	cur := ""
@@ -145,7 +155,7 @@ func parseFacts(out string) (*Facts, error) {
 	}
 	first := func(name string) string {
 		if l := sections[name]; len(l) > 0 {
-			return strings.TrimSpace(l[0])
+			return printable(strings.TrimSpace(l[0]))
 		}
 		return ""
 	}
@@ -161,7 +171,7 @@ func parseFacts(out string) (*Facts, error) {
 		if !ok {
 			continue
 		}
-		v = strings.Trim(v, `"'`)
+		v = printable(strings.Trim(v, `"'`))
 		switch k {
 		case "ID":
 			f.OSID = v
@@ -179,7 +189,7 @@ func parseFacts(out string) (*Facts, error) {
 	}
 	for i, l := range sections["swaps"] {
 		if fields := strings.Fields(l); i > 0 && len(fields) > 0 {
-			f.SwapDevices = append(f.SwapDevices, fields[0])
+			f.SwapDevices = append(f.SwapDevices, printable(fields[0]))
 		}
 	}
 	f.Swap = len(f.SwapDevices) > 0
@@ -233,4 +243,31 @@ func listeningPorts(lines []string) []int {
 	}
 	slices.Sort(ports)
 	return slices.Compact(ports)
+}
+
+// printable returns s with what could act on a terminal or break a line
+// escaped as in a Go string literal: control characters (ESC as \x1b, CR as
+// \r, NEL as \u0085), other characters that are not graphic (line and
+// paragraph separators, bidirectional overrides), bytes that are not UTF-8
+// (\xff), and the backslash itself (\\), so that the escaped text reads back
+// unambiguously. Letters, digits, punctuation, symbols and spaces of any
+// script stay as they are.
+func printable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case !strconv.IsGraphic(r):
+			q := strconv.QuoteRuneToGraphic(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
 }

@@ -153,3 +153,33 @@ MemTotal:        8000000 kB
 		t.Fatal("truncated output accepted")
 	}
 }
+
+// TestParseFactsEscapesHostText: what a host says about itself reaches
+// messages with terminal escapes, line breaks and bytes that are not UTF-8
+// escaped, and readable text (any script) as it is.
+func TestParseFactsEscapesHostText(t *testing.T) {
+	out := "@@os-release\n" +
+		"PRETTY_NAME=\"Débian\x1b]0;owned\x07 ✓\"\n" +
+		"ID=deb\x1b[2Jian\n" +
+		"VERSION_ID=\"12\r\u2028\u202e\"\n" +
+		"@@arch\nx86_64\n" +
+		"@@kernel\n6.1\x00\xff\\x1b\n" +
+		"@@hostname\nnœud\x1b[31m1\n" +
+		"@@uid\n0\n@@time\n1\n@@end\n"
+	f, err := parseFacts(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ what, got, want string }{
+		{"PRETTY_NAME", f.OSPrettyName, `Débian\x1b]0;owned\a ✓`},
+		{"ID", f.OSID, `deb\x1b[2Jian`},
+		{"VERSION_ID", f.OSVersionID, `12\r\u2028\u202e`},
+		{"kernel", f.Kernel, `6.1\x00\xff\\x1b`},
+		{"hostname", f.Hostname, `nœud\x1b[31m1`},
+		{"arch", f.Arch, "x86_64"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %q, want %q", c.what, c.got, c.want)
+		}
+	}
+}

@@ -35,7 +35,7 @@ func TestPreludeChangesOnlyWhatDiffers(t *testing.T) {
 	f := filepath.Join(dir, "etc", "x.conf")
 	put := func(content, perm string, args ...string) string {
 		t.Helper()
-		body := "if printf %s " + shellQuote(content) + " | put_content " + shellQuote(f) + " " + perm + "; then echo status=changed; else echo status=same; fi"
+		body := "if printf %s " + ShellQuote(content) + " | put_content " + ShellQuote(f) + " " + perm + "; then echo status=changed; else echo status=same; fi"
 		out, err := runPrelude(t, body, args...)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
@@ -93,14 +93,14 @@ func TestPreludeChangesOnlyWhatDiffers(t *testing.T) {
 
 	// change runs its command in apply mode only.
 	marker := filepath.Join(dir, "ran")
-	out, err := runPrelude(t, "change 'touch marker' touch "+shellQuote(marker), "check")
+	out, err := runPrelude(t, "change 'touch marker' touch "+ShellQuote(marker), "check")
 	if err != nil || out != "would: touch marker\n" {
 		t.Errorf("check: %v %q", err, out)
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("check mode ran the command")
 	}
-	out, err = runPrelude(t, "change 'touch marker' touch "+shellQuote(marker))
+	out, err = runPrelude(t, "change 'touch marker' touch "+ShellQuote(marker))
 	if err != nil || out != "changed: touch marker\n" {
 		t.Errorf("apply: %v %q", err, out)
 	}
@@ -146,8 +146,8 @@ func TestAptHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct{ call, want string }{
-		{"apt_version openssh-server " + shellQuote(upstream), newest},
-		{"apt_version openssh-server " + shellQuote(newest), newest},
+		{"apt_version openssh-server " + ShellQuote(upstream), newest},
+		{"apt_version openssh-server " + ShellQuote(newest), newest},
 		{"apt_version openssh-server 0.0.1", ""},
 		{"apt_version no-such-package-boot 1.0", ""},
 		{"installed_version bash", string(bash)},

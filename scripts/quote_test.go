@@ -26,7 +26,7 @@ func TestShellQuoteRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	pwn := filepath.Join(dir, "pwned")
 	for _, v := range hostileValues(pwn) {
-		out, err := exec.Command("bash", "-c", "printf %s "+shellQuote(v)).Output()
+		out, err := exec.Command("bash", "-c", "printf %s "+ShellQuote(v)).Output()
 		if err != nil {
 			t.Fatalf("bash on %q: %v", v, err)
 		}

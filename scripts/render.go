@@ -17,7 +17,7 @@ var templateFS embed.FS
 // templates holds every embedded template, parsed once. Scripts share the
 // prelude defined in templates/prelude.sh.tmpl.
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"q":     shellQuote,
+	"q":     ShellQuote,
 	"tomlq": tomlQuote,
 	"yamlq": yamlQuote,
 }).ParseFS(templateFS, "templates/*.tmpl"))
@@ -31,10 +31,11 @@ func render(name string, data any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// shellQuote returns s as one shell word that bash reads back as exactly s:
-// single quotes around it, each single quote inside closed, escaped and
-// reopened.
-func shellQuote(s string) string {
+// ShellQuote returns s as one word that a POSIX shell (sh, bash) reads back
+// as exactly s: single quotes around it, each single quote inside closed,
+// escaped and reopened. Besides the scripts, boot quotes with it what it
+// interpolates into command lines it prints for the operator to paste.
+func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
