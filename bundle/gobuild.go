@@ -110,7 +110,8 @@ func (b *builder) run(ctx context.Context, dir string, env []string, name string
 	return nil
 }
 
-// output runs a command and returns its standard output.
+// output runs a command and returns its standard output, also when the
+// command fails (go mod download -json reports its error there).
 func output(ctx context.Context, dir string, env []string, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
@@ -119,7 +120,7 @@ func output(ctx context.Context, dir string, env []string, name string, args ...
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return out, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return out, nil
 }
@@ -154,21 +155,33 @@ func jsonField(data []byte, field string) (string, error) {
 	return v, nil
 }
 
+// downloadModule downloads module@version into the module cache (from the
+// module proxy if needed) and returns its folder and go.mod file; an error
+// carries the reason go mod download -json gives, such as the proxy refusing
+// the version.
+func downloadModule(ctx context.Context, module, version string) (dir, goMod string, err error) {
+	out, err := output(ctx, "", goEnv(false), "go", "mod", "download", "-json", module+"@"+version)
+	var info struct{ Dir, GoMod, Error string }
+	if jerr := json.Unmarshal(out, &info); jerr == nil && info.Error != "" {
+		return "", "", fmt.Errorf("%s@%s: %s", module, version, info.Error)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	if info.Dir == "" || info.GoMod == "" {
+		return "", "", fmt.Errorf("%s@%s: go mod download gave no folder or go.mod", module, version)
+	}
+	return info.Dir, info.GoMod, nil
+}
+
 // upstreamGoMod returns the go.mod of module@version from the module cache,
 // downloading it from the module proxy if needed.
 func upstreamGoMod(ctx context.Context, module, version string) ([]byte, error) {
-	out, err := output(ctx, "", goEnv(false), "go", "mod", "download", "-json", module+"@"+version)
-	var info struct{ GoMod, Error string }
-	if jerr := json.Unmarshal(out, &info); jerr == nil && info.Error != "" {
-		return nil, fmt.Errorf("%s@%s: %s", module, version, info.Error)
-	}
+	_, goMod, err := downloadModule(ctx, module, version)
 	if err != nil {
 		return nil, err
 	}
-	if info.GoMod == "" {
-		return nil, fmt.Errorf("%s@%s: go mod download gave no go.mod", module, version)
-	}
-	return os.ReadFile(info.GoMod)
+	return os.ReadFile(goMod)
 }
 
 // defaultBinName is the file name go build -o DIR/ gives a main package.

@@ -3,7 +3,6 @@ package bundle
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"go/ast"
 	"go/format"
@@ -164,21 +163,14 @@ func copyHTTPAuthFork(ctx context.Context, dst string) error {
 // from the module proxy if needed) into dst, which it replaces, with
 // writable files.
 func copyModule(ctx context.Context, module, version, dst string) error {
-	out, err := output(ctx, "", goEnv(false), "go", "mod", "download", "-json", module+"@"+version)
-	var info struct{ Dir, Error string }
-	if jerr := json.Unmarshal(out, &info); jerr == nil && info.Error != "" {
-		return fmt.Errorf("%s@%s: %s", module, version, info.Error)
-	}
+	dir, _, err := downloadModule(ctx, module, version)
 	if err != nil {
 		return err
-	}
-	if info.Dir == "" {
-		return fmt.Errorf("%s@%s: go mod download gave no folder", module, version)
 	}
 	if err := os.RemoveAll(dst); err != nil {
 		return err
 	}
-	if err := os.CopyFS(dst, os.DirFS(info.Dir)); err != nil {
+	if err := os.CopyFS(dst, os.DirFS(dir)); err != nil {
 		return fmt.Errorf("%s@%s: %w", module, version, err)
 	}
 	return filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
