@@ -6,12 +6,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/bootctl/boot/internal/boundedfile"
 )
 
 // maxCAFileSize bounds a --registry-ca file: a CA bundle is a few KB, the
@@ -21,24 +21,9 @@ const maxCAFileSize = 1 << 20
 // loadRoots reads a PEM file of CA certificates, refusing anything but a
 // regular file of bounded size that holds at least one certificate.
 func loadRoots(path string) (*x509.CertPool, error) {
-	f, err := os.Open(path)
+	data, err := boundedfile.Read(path, "CA bundle", maxCAFileSize)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxCAFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > maxCAFileSize {
-		return nil, fmt.Errorf("%s: larger than %d bytes: not a CA bundle", path, maxCAFileSize)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(data) {

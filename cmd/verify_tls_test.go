@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,11 +173,23 @@ func TestLoadRootsRefusesWhatIsNoCABundle(t *testing.T) {
 		{filepath.Join(dir, "missing.pem"), "no such file"},
 		{dir, "not a regular file"},
 		{"/dev/zero", "not a regular file"},
+		{fifo(t), "not a regular file (a named pipe)"},
 		{writeFile(t, "key.pem", []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")), "no PEM certificate"},
-		{big, "larger than"},
+		{big, "more than the limit of 1 MiB"},
 	} {
 		if _, err := loadRoots(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("loadRoots(%s) = %v, want an error containing %q", tc.path, err, tc.want)
 		}
 	}
+}
+
+// fifo makes a named pipe nobody writes to: opening it for reading the
+// usual way would block.
+func fifo(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
