@@ -54,17 +54,17 @@ spec:
 // garbage collection. It returns the inventory with the add-ons.
 func checkRegistry(t *testing.T, k kube, dir string, w labWorld) string {
 	start := time.Now()
-	invPath := editInventory(t, filepath.Join(dir, "inventory.yaml"), filepath.Join(dir, "inventory-addons.yaml"), func(m map[string]any) {
-		section(section(m, "addons"), "ingress")["controller"] = "traefik"
-		dns := section(m, "dns")
-		dns["provider"], dns["zone"] = "route53", lab.LabZone
-	})
+	// The inventory `boot lab up` wrote is the whole of it: Traefik, Pebble,
+	// the lab's zone.
+	invPath := filepath.Join(dir, "inventory.yaml")
 	inv, err := inventory.Load(invPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if inv.Registry.Issuer != inventory.IssuerACME || inv.Registry.ACME.Server != w.ACMEDirectory {
-		t.Fatalf("the lab's inventory does not issue from the lab's Pebble (%s): issuer %q, server %q", w.ACMEDirectory, inv.Registry.Issuer, inv.Registry.ACME.Server)
+	if inv.Registry.Issuer != inventory.IssuerACME || inv.Registry.ACME.Server != w.ACMEDirectory ||
+		inv.Addons.Ingress.Controller != inventory.IngressTraefik || inv.DNS.Provider != inventory.DNSRoute53 || inv.DNS.Zone != lab.LabZone {
+		t.Fatalf("the lab's inventory does not use the lab's Pebble (%s), Traefik and zone %s: issuer %q, server %q, controller %q, dns %q %q",
+			w.ACMEDirectory, lab.LabZone, inv.Registry.Issuer, inv.Registry.ACME.Server, inv.Addons.Ingress.Controller, inv.DNS.Provider, inv.DNS.Zone)
 	}
 	docker(t, "exec", "boot-lab-w1", "install", "-d", "-o", "1000", "-g", "1000", "/var/lib/boot-e2e-registry")
 	k.must(registryPV, "apply", "-f", "-")

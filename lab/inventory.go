@@ -76,6 +76,11 @@ registry:
 dns:
   provider: route53
   zone: {{q .Zone}}
+addons:
+  # ingress-nginx's controller (retired upstream) cannot be built into the
+  # bundle: the lab serves the registry's Ingress with Traefik, its successor.
+  ingress:
+    controller: traefik
 `))
 
 func quoteYAML(s string) (string, error) {
