@@ -374,6 +374,12 @@ func switchToDNS01(t *testing.T, k kube, invPath string, w labWorld, host, seria
 	k.must("", "-n", "docker-registry", "delete", "secret", secret)
 	seen := make(chan []string, 1)
 	stop := make(chan struct{})
+	stopped := false
+	defer func() {
+		if !stopped {
+			close(stop)
+		}
+	}()
 	go func() {
 		defer close(seen)
 		for {
@@ -390,6 +396,7 @@ func switchToDNS01(t *testing.T, k kube, invPath string, w labWorld, host, seria
 	}()
 	newSerial := registryCertificate(t, k, w, host, serial, 5*time.Minute)
 	close(stop)
+	stopped = true
 	recs := <-seen
 	if len(recs) == 0 {
 		t.Errorf("no _acme-challenge TXT record was seen in the zone during the DNS-01 issuance")
