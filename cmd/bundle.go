@@ -49,8 +49,9 @@ func newBundleBuildCmd(g *globals) *cobra.Command {
 (and takes a few Debian packages for the images that need iptables), so the
 machine running it needs Go, gcc and apt. Builds are reproducible and cached
 by version: a second build whose inputs did not change takes seconds. A cold
-build takes about 20-30 minutes on 2 cores, most of it Kubernetes, plus
-about 10 minutes for cert-manager.
+build takes about 45 minutes on 2 cores: about 25 for Kubernetes and the
+rest, 5 for cert-manager, 8-15 for Traefik (the ingress-nginx successor,
+built from the module proxy whatever --upstream says).
 
 --upstream names where the upstream release archives are: a local folder
 holding them (e.g. ../shared/upstream) or an http(s) base URL serving files
