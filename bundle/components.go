@@ -23,8 +23,9 @@ type goComponent struct {
 	cgo     bool // needs cgo: linked statically with netgo/osusergo
 	ldflags []string
 	// sources are modules the module proxy does not serve, built from
-	// folders inside the generated module: each is required at
-	// v0.0.0-00010101000000-000000000000 and replaced by ./<dir>; fill
+	// folders inside the generated module: each is required at a zero
+	// pseudo-version of its major (v0.0.0-00010101000000-000000000000, or
+	// v5.0.0-... for a path ending in /v5) and replaced by ./<dir>; fill
 	// writes the module's files (go.mod included) into that folder before
 	// go mod tidy. A replace in upstream's go.mod whose old path is a
 	// source's path is dropped in favour of the source.
@@ -39,8 +40,9 @@ type localModule struct {
 	fill func(ctx context.Context, dst string) error
 }
 
-// localModuleVersion is the version a source is required at: a
-// pseudo-version that only its replace resolves.
+// localModuleVersion is the version a source of major version 0 or 1 is
+// required at: a pseudo-version that only its replace resolves (a path with
+// a major version suffix gets the same pseudo-version of that major).
 const localModuleVersion = "v0.0.0-00010101000000-000000000000"
 
 // goBinary is one main package and the file name it is built to.

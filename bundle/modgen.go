@@ -23,8 +23,8 @@ const minToolGo = "1.24"
 // module proxy, so it becomes a replace by the published module at
 // localVersion (k8s.io/api => k8s.io/api v0.37.2). pins replaces further
 // modules by a version of theirs (for a dependency version the module proxy
-// does not serve). Each of sources is required at localModuleVersion and
-// replaced by its folder ./<dir>, instead of any replace of upstream's for
+// does not serve). Each of sources is required at localModuleVersion (or
+// its counterpart of the path's major version) and replaced by its folder ./<dir>, instead of any replace of upstream's for
 // the same module path.
 func generateModule(self, mod, version string, upstream []byte, localVersion string, pins map[string]string, sources []localModule, tools []string) ([]byte, error) {
 	up, err := modfile.Parse(mod+"@"+version+"/go.mod", upstream, nil)
