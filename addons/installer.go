@@ -80,6 +80,9 @@ type Event struct {
 	// "Deployment is not ready: registry/registry. 0 out of 1 expected pods
 	// are ready".
 	Waiting string
+	// Warning, when set on a step's end, says what the step left alone, e.g.
+	// "release traefik/traefik is not boot's: left alone".
+	Warning string
 }
 
 // AppliedRelease is one release after Install.
@@ -118,7 +121,27 @@ func (in *Installer) step(name string, fn func() (changed bool, revision int, er
 	in.emit(Event{Step: name, Started: true})
 	start := time.Now()
 	changed, rev, err := fn()
-	in.emit(Event{Step: name, Changed: changed, Revision: rev, Elapsed: time.Since(start), Err: err})
+	e := Event{Step: name, Changed: changed, Revision: rev, Elapsed: time.Since(start), Err: err}
+	if w, ok := err.(warning); ok {
+		e.Err, e.Warning = nil, string(w)
+	}
+	in.emit(e)
+	return e.Err
+}
+
+// warning is what a step's function returns to end the step with a warning
+// rather than an error.
+type warning string
+
+func (w warning) Error() string { return string(w) }
+
+// leaveForeign turns err, when it refuses to remove the release name as not
+// boot's, into a warning: the ingress controller boot does not run may be
+// the user's own release.
+func leaveForeign(name string, err error) error {
+	if errors.Is(err, errNotBoots) {
+		return warning("release " + name + " is not boot's: left alone")
+	}
 	return err
 }
 
@@ -243,7 +266,8 @@ func (in *Installer) clientset() (kubernetes.Interface, error) {
 }
 
 // Install labels the ingress nodes, applies the releases of Plan in order
-// (a Remove release as the step "remove namespace/name") and, before the
+// (a Remove release as the step "remove namespace/name", which leaves a
+// release that is not boot's alone with a warning) and, before the
 // issuer's release, keeps Secret Route53CredentialsSecret in step with the
 // DNS-01 solver (its key pair with dns01, removed without), and before the
 // registry's release makes sure its Secrets exist: the credentials
@@ -270,7 +294,7 @@ func (in *Installer) Install(ctx context.Context) (*Result, error) {
 		if r.Remove {
 			if err := in.step("remove "+r.String(), func() (bool, int, error) {
 				_, removed, err := r.Apply(ctx, in.Helm)
-				return removed, 0, err
+				return removed, 0, leaveForeign(r.String(), err)
 			}); err != nil {
 				return res, err
 			}
@@ -422,8 +446,9 @@ func notReadyObjects(ctx context.Context, cs kubernetes.Interface, h Helm, r Rel
 }
 
 // Teardown removes boot's releases in the reverse of Install's order, both
-// ingress controllers' included (a release of one of those names that boot
-// does not own is refused and left alone), then any other release labelled
+// ingress controllers' included (an ingress controller's release that boot
+// does not own is left alone with a warning; another release of one of
+// those names that boot does not own is refused), then any other release labelled
 // as boot's, the Secrets boot made beside the registry and for the DNS-01
 // solver, and the ingress node label. Namespaces and
 // cert-manager's CRDs (which its chart keeps) stay. It returns what it
@@ -434,12 +459,15 @@ func (in *Installer) Teardown(ctx context.Context) ([]string, error) {
 		return nil, errors.New("addons: no inventory")
 	}
 	var removed []string
-	order := []struct{ namespace, name string }{
-		{inv.Registry.Namespace, DefaultRegistryRelease},
-		{IngressNginxNamespace, IngressNginxRelease},
-		{TraefikNamespace, TraefikRelease},
-		{IssuerNamespace, IssuerRelease},
-		{CertManagerNamespace, CertManagerRelease},
+	order := []struct {
+		namespace, name string
+		controller      bool
+	}{
+		{inv.Registry.Namespace, DefaultRegistryRelease, false},
+		{IngressNginxNamespace, IngressNginxRelease, true},
+		{TraefikNamespace, TraefikRelease, true},
+		{IssuerNamespace, IssuerRelease, false},
+		{CertManagerNamespace, CertManagerRelease, false},
 	}
 	for _, r := range order {
 		name := r.namespace + "/" + r.name
@@ -447,6 +475,9 @@ func (in *Installer) Teardown(ctx context.Context) ([]string, error) {
 		if err := in.step("remove "+name, func() (bool, int, error) {
 			var err error
 			ok, err = in.Helm.Uninstall(r.namespace, r.name, in.Timeout)
+			if r.controller {
+				err = leaveForeign(name, err)
+			}
 			return ok, 0, err
 		}); err != nil {
 			return removed, err

@@ -602,3 +602,69 @@ func TestInstallerWaitAndSecrets(t *testing.T) {
 		t.Fatalf("missing S3 key variable: got %v", err)
 	}
 }
+
+// TestInstallerLeavesForeignIngressController checks, against a real
+// kube-apiserver, that a traefik/traefik release boot did not install (the
+// user's own) is left alone with a warning naming it when Install runs
+// ingress-nginx and when Teardown runs, and that both still do the rest.
+func TestInstallerLeavesForeignIngressController(t *testing.T) {
+	c := kubetest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	api := newAPIServer(t, c)
+	applyStandInCRDs(ctx, t, c.Config)
+	for _, n := range []string{"cp1", "w1", "w2"} {
+		if _, err := api.cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := Helm{Kubeconfig: c.Kubeconfig}
+	cfg, err := h.config(TraefikNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := action.NewInstall(cfg)
+	install.ReleaseName, install.Namespace, install.CreateNamespace = TraefikRelease, TraefikNamespace, true
+	if _, err := install.RunWithContext(ctx, foreignChart(), nil); err != nil {
+		t.Fatal(err)
+	}
+	const warning = "release traefik/traefik is not boot's: left alone"
+	check := func(what string, ev *events, want []string) {
+		t.Helper()
+		var warnings []string
+		for _, e := range ev.all {
+			if e.Warning != "" {
+				warnings = append(warnings, e.Step+": "+e.Warning)
+			}
+		}
+		if want := []string{"remove traefik/traefik: " + warning}; !slices.Equal(warnings, want) {
+			t.Errorf("%s: warnings %q, want %q", what, warnings, want)
+		}
+		if got := ev.ended(); !slices.Contains(got, "remove traefik/traefik") || len(got) < len(want) || !slices.Equal(got[len(got)-len(want):], want) {
+			t.Errorf("%s: steps %q, want \"remove traefik/traefik\" unchanged and to end with %q", what, got, want)
+		}
+		if n, labels := releaseSecrets(ctx, t, api.cs, TraefikNamespace, TraefikRelease); n != 1 || labels[ManagedByLabel] != "" {
+			t.Errorf("%s: foreign release traefik/traefik: %d revisions, labels %v; want it untouched", what, n, labels)
+		}
+	}
+
+	inv := testInventory(t, "")
+	ev := &events{}
+	in := &Installer{Helm: h, Charts: ChartLoader{CacheDir: t.TempDir()}, Inventory: inv, Timeout: time.Minute, Progress: ev.add}
+	if _, err := in.Install(ctx); err != nil {
+		t.Fatalf("install: %v (steps %q)", err, ev.ended())
+	}
+	check("install", ev, []string{"ingress-nginx/ingress-nginx changed", "registry secrets changed", "docker-registry/registry changed"})
+
+	ev = &events{}
+	removed, err := (&Installer{Helm: h, Inventory: inv, Timeout: time.Minute, Progress: ev.add}).Teardown(ctx)
+	if err != nil {
+		t.Fatalf("teardown: %v (steps %q)", err, ev.ended())
+	}
+	check("teardown", ev, []string{"unlabel ingress nodes changed"})
+	for _, r := range []string{"release docker-registry/registry", "release ingress-nginx/ingress-nginx", "release cert-manager/cluster-issuer", "release cert-manager/cert-manager"} {
+		if !slices.Contains(removed, r) {
+			t.Errorf("teardown removed %q, want %s among them", removed, r)
+		}
+	}
+}

@@ -94,7 +94,8 @@ func (r Release) timeout() time.Duration {
 // made it. A release of that name not labelled as boot's is refused.
 //
 // A Remove release is uninstalled instead when boot owns it (with Wait, until
-// its pods are gone): revision 0, changed when it was there.
+// its pods are gone): revision 0, changed when it was there; one not boot's
+// is refused as by Uninstall.
 func (r Release) Apply(ctx context.Context, h Helm) (revision int, changed bool, err error) {
 	if r.Remove {
 		removed, err := h.uninstall(r.Namespace, r.Name, r.Timeout, r.Wait)
@@ -232,9 +233,13 @@ func ownedByBoot(r *release.Release) bool {
 	return r.Labels[ManagedByLabel] == ManagedByBoot
 }
 
+// errNotBoots is in the error Uninstall gives for a release that exists but
+// is not labelled as boot's.
+var errNotBoots = errors.New("not managed by boot")
+
 // Uninstall removes the release name in namespace if boot owns it. It
 // reports whether a release was removed; a release not labelled as boot's is
-// refused with an error and left in place.
+// refused with an error (errNotBoots) and left in place.
 func (h Helm) Uninstall(namespace, name string, timeout time.Duration) (bool, error) {
 	return h.uninstall(namespace, name, timeout, false)
 }
@@ -255,7 +260,7 @@ func (h Helm) uninstall(namespace, name string, timeout time.Duration, wait bool
 		return false, fmt.Errorf("release %s/%s: reading history: %w", namespace, name, err)
 	}
 	if !ownedByBoot(last) {
-		return false, fmt.Errorf("release %s/%s is not managed by boot (no label %s=%s); not removing it", namespace, name, ManagedByLabel, ManagedByBoot)
+		return false, fmt.Errorf("release %s/%s is %w (no label %s=%s); not removing it", namespace, name, errNotBoots, ManagedByLabel, ManagedByBoot)
 	}
 	un := action.NewUninstall(cfg)
 	if wait {
