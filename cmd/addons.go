@@ -99,6 +99,8 @@ func runAddons(ctx context.Context, g *globals, inv *inventory.Inventory, f addo
 			case e.Started:
 			case e.Err != nil:
 				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusFailed, Message: e.Err.Error(), Duration: e.Elapsed})
+			case e.Warning != "":
+				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusWarning, Message: e.Warning, Duration: e.Elapsed})
 			case e.Changed:
 				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusChanged, Message: revision(e), Duration: e.Elapsed})
 			case strings.HasPrefix(e.Step, "chart "):
