@@ -282,7 +282,7 @@ func verifyThroughIngress(t *testing.T, inv string, w labWorld) {
 
 // pushBig pushes an image with one layer of size random bytes to ref and
 // returns how long the push took.
-func pushBig(t *testing.T, ref name.Reference, seed uint64, size int64, opts ...remote.Option) time.Duration {
+func pushBig(t *testing.T, k kube, ref name.Reference, seed uint64, size int64, opts ...remote.Option) time.Duration {
 	t.Helper()
 	var key [32]byte
 	key[0] = byte(seed)
@@ -293,7 +293,8 @@ func pushBig(t *testing.T, ref name.Reference, seed uint64, size int64, opts ...
 	}
 	start := time.Now()
 	if err := remote.Write(ref, img, opts...); err != nil {
-		t.Fatalf("push %s (a %d MiB layer): %v", ref, size>>20, err)
+		out, _ := k.run("", "-n", "docker-registry", "get", "pods,endpointslices", "-o", "wide")
+		t.Fatalf("push %s (a %d MiB layer) after %s: %v\n%s", ref, size>>20, time.Since(start).Round(time.Millisecond), err, out)
 	}
 	took := time.Since(start)
 	d, err := l.Digest()
@@ -314,7 +315,7 @@ func pushBig(t *testing.T, ref name.Reference, seed uint64, size int64, opts ...
 // bigPushes pushes an image with a 1 GiB layer through the ingress
 // (https://<registry.host>, Traefik, TLS) and another through the
 // registry's Service (an SSH tunnel), and reports both times side by side.
-func bigPushes(t *testing.T, inv *inventory.Inventory, w labWorld, serviceAddr, password string) {
+func bigPushes(t *testing.T, k kube, inv *inventory.Inventory, w labWorld, serviceAddr, password string) {
 	t.Helper()
 	const size = 1 << 30
 	roots, err := loadRoots(w.ACMERoot)
@@ -331,12 +332,12 @@ func bigPushes(t *testing.T, inv *inventory.Inventory, w labWorld, serviceAddr, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ingress := pushBig(t, viaIngress, 1, size, auth, remote.WithTransport(tr), remote.WithContext(ctx))
+	ingress := pushBig(t, k, viaIngress, 1, size, auth, remote.WithTransport(tr), remote.WithContext(ctx))
 	viaService, err := name.NewTag(serviceAddr+"/e2e/big:service", name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	service := pushBig(t, viaService, 2, size, auth, remote.WithTransport(http.DefaultTransport), remote.WithContext(ctx))
+	service := pushBig(t, k, viaService, 2, size, auth, remote.WithTransport(http.DefaultTransport), remote.WithContext(ctx))
 	mibps := func(d time.Duration) float64 { return float64(size>>20) / d.Seconds() }
 	t.Logf("a 1 GiB layer pushed through the ingress (Traefik, TLS) in %s (%.0f MiB/s), through the Service (SSH tunnel) in %s (%.0f MiB/s): ingress/Service time ratio %.2f",
 		ingress.Round(time.Millisecond), mibps(ingress), service.Round(time.Millisecond), mibps(service), ingress.Seconds()/service.Seconds())

@@ -187,7 +187,7 @@ func checkRegistry(t *testing.T, k kube, dir string, w labWorld) string {
 	} else {
 		t.Logf("Redis holds %d blob descriptors after the push and pull", n)
 	}
-	bigPushes(t, inv, w, fwd.Addr(), string(pw))
+	bigPushes(t, k, inv, w, fwd.Addr(), string(pw))
 	if again := registryCertificate(t, k, w, inv.Registry.Host, "", time.Minute); again != serial {
 		t.Errorf("the registry's certificate changed (serial %s, was %s) without a reason", again, serial)
 	}
