@@ -2,10 +2,11 @@ package lab
 
 import (
 	"bytes"
-	"encoding/json"
 	"path/filepath"
 	"text/template"
 	"time"
+
+	"github.com/bootctl/boot/internal/quote"
 )
 
 // LabRegistryHost is the DNS name the inventory gives the private registry
@@ -13,8 +14,8 @@ import (
 const LabRegistryHost = "registry.lab.test"
 
 // inventoryTemplate is the lab's inventory (schema: package inventory). Every
-// value is inserted JSON-quoted, which YAML reads as the same string.
-var inventoryTemplate = template.Must(template.New("inventory").Funcs(template.FuncMap{"q": quoteYAML}).Parse(
+// value is inserted as a YAML double-quoted scalar (quote.YAML).
+var inventoryTemplate = template.Must(template.New("inventory").Funcs(template.FuncMap{"q": quote.YAML}).Parse(
 	`# Written by boot lab up at {{.Time}}: the lab's four hosts on this machine.
 # Strict host-key checking against the lab's own known_hosts file.
 #
@@ -82,11 +83,6 @@ addons:
   ingress:
     controller: traefik
 `))
-
-func quoteYAML(s string) (string, error) {
-	b, err := json.Marshal(s)
-	return string(b), err
-}
 
 // renderInventory returns the inventory text for a lab.
 func (l *Lab) renderInventory(bundleDir, kubernetesVersion string, now time.Time) ([]byte, error) {

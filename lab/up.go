@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bootctl/boot/internal/quote"
 	"github.com/bootctl/boot/lab/internal/capset"
-	"github.com/bootctl/boot/scripts"
 )
 
 // Up brings the lab up from nothing: Docker (started if none answers), the
@@ -336,7 +336,7 @@ func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, logf
 // operator to paste: the paths are quoted, so a lab directory with spaces or
 // quotes in its name stays one argument each.
 func sshHint(address, keyPath, knownHosts string) string {
-	return "ssh root@" + address + " -i " + scripts.ShellQuote(keyPath) + " -o " + scripts.ShellQuote("UserKnownHostsFile="+knownHosts)
+	return "ssh root@" + address + " -i " + quote.Shell(keyPath) + " -o " + quote.Shell("UserKnownHostsFile="+knownHosts)
 }
 
 // prepareHost waits for a host's sshd, authorizes the lab key for root, makes

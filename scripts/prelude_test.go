@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bootctl/boot/internal/quote"
 	"github.com/bootctl/boot/internal/testenv"
 )
 
@@ -35,7 +36,7 @@ func TestPreludeChangesOnlyWhatDiffers(t *testing.T) {
 	f := filepath.Join(dir, "etc", "x.conf")
 	put := func(content, perm string, args ...string) string {
 		t.Helper()
-		body := "if printf %s " + ShellQuote(content) + " | put_content " + ShellQuote(f) + " " + perm + "; then echo status=changed; else echo status=same; fi"
+		body := "if printf %s " + quote.Shell(content) + " | put_content " + quote.Shell(f) + " " + perm + "; then echo status=changed; else echo status=same; fi"
 		out, err := runPrelude(t, body, args...)
 		if err != nil {
 			t.Fatalf("%v\n%s", err, out)
@@ -93,14 +94,14 @@ func TestPreludeChangesOnlyWhatDiffers(t *testing.T) {
 
 	// change runs its command in apply mode only.
 	marker := filepath.Join(dir, "ran")
-	out, err := runPrelude(t, "change 'touch marker' touch "+ShellQuote(marker), "check")
+	out, err := runPrelude(t, "change 'touch marker' touch "+quote.Shell(marker), "check")
 	if err != nil || out != "would: touch marker\n" {
 		t.Errorf("check: %v %q", err, out)
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Error("check mode ran the command")
 	}
-	out, err = runPrelude(t, "change 'touch marker' touch "+ShellQuote(marker))
+	out, err = runPrelude(t, "change 'touch marker' touch "+quote.Shell(marker))
 	if err != nil || out != "changed: touch marker\n" {
 		t.Errorf("apply: %v %q", err, out)
 	}
@@ -146,8 +147,8 @@ func TestAptHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct{ call, want string }{
-		{"apt_version openssh-server " + ShellQuote(upstream), newest},
-		{"apt_version openssh-server " + ShellQuote(newest), newest},
+		{"apt_version openssh-server " + quote.Shell(upstream), newest},
+		{"apt_version openssh-server " + quote.Shell(newest), newest},
 		{"apt_version openssh-server 0.0.1", ""},
 		{"apt_version no-such-package-boot 1.0", ""},
 		{"installed_version bash", string(bash)},

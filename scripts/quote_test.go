@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/BurntSushi/toml"
-	"gopkg.in/yaml.v3"
 )
 
 // hostileValues are strings a careless template would let the shell, TOML
@@ -19,23 +18,6 @@ func hostileValues(pwn string) []string {
 		"$(touch " + pwn + ")", "`touch " + pwn + "`", "${HOME}", "$HOME", "a;touch " + pwn, "a|b&c", "*", "?[a]",
 		"!event", "~root", "#comment", "key: value # c", "- item", "{a: b}", "'; touch " + pwn + "; '",
 		"ünïcødé ✓", "%s%d", "BOOT_EOF",
-	}
-}
-
-func TestShellQuoteRoundTrip(t *testing.T) {
-	dir := t.TempDir()
-	pwn := filepath.Join(dir, "pwned")
-	for _, v := range hostileValues(pwn) {
-		out, err := exec.Command("bash", "-c", "printf %s "+ShellQuote(v)).Output()
-		if err != nil {
-			t.Fatalf("bash on %q: %v", v, err)
-		}
-		if string(out) != v {
-			t.Errorf("bash read %q back as %q", v, out)
-		}
-	}
-	if _, err := os.Stat(pwn); err == nil {
-		t.Fatal("a quoted value ran a command")
 	}
 }
 
@@ -100,21 +82,13 @@ func parameterBlock(t *testing.T, script string) string {
 	return block
 }
 
-func TestTOMLAndYAMLQuoteRoundTrip(t *testing.T) {
+func TestTOMLQuoteRoundTrip(t *testing.T) {
 	for _, v := range hostileValues("/nonexistent") {
 		var doc struct {
-			K string `toml:"k" yaml:"k"`
+			K string `toml:"k"`
 		}
 		if _, err := toml.Decode("k = "+tomlQuote(v)+"\n", &doc); err != nil || doc.K != v {
 			t.Errorf("TOML %q: read back %q, %v", v, doc.K, err)
-		}
-		y, err := yamlQuote(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		doc.K = ""
-		if err := yaml.Unmarshal([]byte("k: "+y+"\n"), &doc); err != nil || doc.K != v {
-			t.Errorf("YAML %q: read back %q, %v", v, doc.K, err)
 		}
 	}
 }

@@ -3,12 +3,13 @@ package scripts
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"text/template"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/bootctl/boot/internal/quote"
 )
 
 //go:embed templates/*.tmpl
@@ -17,9 +18,9 @@ var templateFS embed.FS
 // templates holds every embedded template, parsed once. Scripts share the
 // prelude defined in templates/prelude.sh.tmpl.
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	"q":     ShellQuote,
+	"q":     quote.Shell,
 	"tomlq": tomlQuote,
-	"yamlq": yamlQuote,
+	"yamlq": quote.YAML,
 }).ParseFS(templateFS, "templates/*.tmpl"))
 
 func render(name string, data any) ([]byte, error) {
@@ -31,12 +32,10 @@ func render(name string, data any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// ShellQuote returns s as one word that a POSIX shell (sh, bash) reads back
-// as exactly s: single quotes around it, each single quote inside closed,
-// escaped and reopened. Besides the scripts, boot quotes with it what it
-// interpolates into command lines it prints for the operator to paste.
+// ShellQuote is quote.Shell, kept for the callers in cmd that have not moved
+// to it yet.
 func ShellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return quote.Shell(s)
 }
 
 // tomlQuote returns s as a TOML basic string. Parameters never hold control
@@ -44,17 +43,6 @@ func ShellQuote(s string) string {
 func tomlQuote(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 	return `"` + r.Replace(s) + `"`
-}
-
-// yamlQuote returns s as a YAML double-quoted scalar (a JSON string is one).
-func yamlQuote(s string) (string, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(s); err != nil {
-		return "", err
-	}
-	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
 // checkText refuses control characters (newlines included) and invalid
