@@ -54,6 +54,10 @@
 // directory, sha256 checked, then renamed) and skips the transfer when the
 // file already has the same content.
 //
+// ReadFile (bounded to 4 MiB), Exists, MkdirAll, Sha256 and Remove work on
+// remote files as root, with paths quoted for the shell, output never
+// streamed, and errors naming the host and the path.
+//
 // Host.Facts gathers, once per host, what later phases decide on: OS and
 // version, architecture, kernel, cgroup version, hostname, machine-id,
 // systemd, swap, kubelet/kubeadm versions and kubeconfigs present,
