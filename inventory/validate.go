@@ -76,7 +76,6 @@ func (inv Inventory) validate() []Problem {
 
 var (
 	dnsLabelRe     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-	dnsLabelCaseRe = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
 	envNameRe      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	kubeVersionRe  = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
 	exactVersionRe = regexp.MustCompile(`^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
@@ -355,7 +354,7 @@ func (c *checker) registry() {
 	default:
 		c.add("registry.storage.type", "unknown storage type "+quote(st.Type), StoragePVC+" or "+StorageS3)
 	}
-	if sc := st.StorageClass; sc != "" && (!isDNSName(sc) || sc != strings.ToLower(sc)) {
+	if sc := st.StorageClass; sc != "" && (!IsDNSName(sc) || sc != strings.ToLower(sc)) {
 		c.add("registry.storage.storageClass", quote(sc)+" is not a storage class name", "a lower-case DNS name")
 	}
 	if u := r.Auth.User; u == "" || strings.ContainsAny(u, ": \t\n") {
@@ -742,30 +741,13 @@ func isIP(s string) bool {
 	return err == nil && ip.Zone() == ""
 }
 
-// isDNSName reports whether s is a syntactically valid DNS name (letters of
-// any case, an optional final dot; the last label is not all digits, so
-// that a mistyped IP is not taken for a name).
-func isDNSName(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	labels := strings.Split(s, ".")
-	for _, l := range labels {
-		if !dnsLabelCaseRe.MatchString(l) {
-			return false
-		}
-	}
-	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
-}
-
 // isFQDN is a DNS name with at least two labels.
 func isFQDN(s string) bool {
-	return isDNSName(s) && strings.Contains(strings.TrimSuffix(s, "."), ".")
+	return IsDNSName(s) && strings.Contains(strings.TrimSuffix(s, "."), ".")
 }
 
 func isAddress(s string) bool {
-	return isIP(s) || isDNSName(s)
+	return isIP(s) || IsDNSName(s)
 }
 
 // normalAddress makes equal addresses compare equal.
