@@ -200,70 +200,102 @@ func (c *checker) ssh() {
 }
 
 func (c *checker) hosts() {
-	inv := c.inv
-	if len(inv.Hosts) == 0 {
+	if len(c.inv.Hosts) == 0 {
 		c.add("hosts", "no hosts", "one control-plane host and at least one worker")
 		return
 	}
-	names := map[string]int{}
-	addrs := map[string]int{}
-	privs := map[string]int{}
-	var privIPs []netip.Addr
-	var privFields []string
-	for i, h := range inv.Hosts {
-		f := func(name string) string { return hostField(i, name) }
-		if c.label(f("name"), h.Name) {
-			if j, dup := names[h.Name]; dup {
-				c.add(f("name"), fmt.Sprintf("%s is also the name of hosts[%d]", quote(h.Name), j), "unique host names")
-			} else {
-				names[h.Name] = i
-			}
-		}
-		addressOK := false
-		switch {
-		case h.Address == "":
-			c.add(f("address"), "is missing", expectAddress)
-		case !isAddress(h.Address):
-			c.add(f("address"), quote(h.Address)+" is not an IP address or DNS name", expectAddress)
-		default:
-			key := normalAddress(h.Address)
-			if j, dup := addrs[key]; dup {
-				c.add(f("address"), fmt.Sprintf("%s is also the address of hosts[%d]", quote(h.Address), j), "unique addresses")
-			} else {
-				addrs[key] = i
-				addressOK = true
-			}
-		}
-		// A private address defaulted from a bad address is not reported twice.
-		if h.PrivateAddress != "" && (addressOK || h.PrivateAddress != h.Address) {
-			ip, err := netip.ParseAddr(h.PrivateAddress)
-			switch {
-			case err != nil || ip.Zone() != "":
-				c.add(f("privateAddress"), quote(h.PrivateAddress)+" is not an IP address",
-					"the host's cluster-internal IP; set privateAddress when address is a DNS name")
-			default:
-				key := ip.Unmap().String()
-				if j, dup := privs[key]; dup {
-					c.add(f("privateAddress"), fmt.Sprintf("%s is also the private address of hosts[%d]", quote(h.PrivateAddress), j), "unique addresses")
-				} else {
-					privs[key] = i
-					privIPs = append(privIPs, ip.Unmap())
-					privFields = append(privFields, f("privateAddress"))
-				}
-			}
-		}
-		if h.Role != RoleControlPlane && h.Role != RoleWorker {
-			c.add(f("role"), "unknown role "+quote(h.Role), RoleControlPlane+" or "+RoleWorker)
-		}
-		c.user(f("ssh.user"), h.SSH.User)
-		if h.SSH.Port != 0 {
-			c.port(f("ssh.port"), h.SSH.Port)
-		}
-		c.envName(f("ssh.keyPassphraseEnv"), h.SSH.KeyPassphraseEnv)
-		c.envName(f("ssh.passwordEnv"), h.SSH.PasswordEnv)
-		c.envName(f("ssh.sudoPasswordEnv"), h.SSH.SudoPasswordEnv)
-		c.hostKey(f("hostKey"), h.HostKey)
+	seen := hostsSeen{names: map[string]int{}, addrs: map[string]int{}, privs: map[string]int{}}
+	for i, h := range c.inv.Hosts {
+		c.host(i, h, &seen)
 	}
+	c.hostRoles()
+	c.hostsOutsideClusterRanges(seen.privIPs)
+}
+
+// hostsSeen is what the hosts checked so far use, by index in hosts: names,
+// normalised addresses and private addresses, and the good private IPs.
+type hostsSeen struct {
+	names, addrs, privs map[string]int
+	privIPs             []fieldIP
+}
+
+// fieldIP is a host's private IP and the field that holds it.
+type fieldIP struct {
+	field string
+	ip    netip.Addr
+}
+
+// host checks hosts[i], reporting names and addresses earlier hosts use.
+func (c *checker) host(i int, h Host, seen *hostsSeen) {
+	f := func(name string) string { return hostField(i, name) }
+	if c.label(f("name"), h.Name) {
+		if j, dup := seen.names[h.Name]; dup {
+			c.add(f("name"), fmt.Sprintf("%s is also the name of hosts[%d]", quote(h.Name), j), "unique host names")
+		} else {
+			seen.names[h.Name] = i
+		}
+	}
+	addressOK := c.hostAddress(i, h.Address, seen)
+	// A private address defaulted from a bad address is not reported twice.
+	if h.PrivateAddress != "" && (addressOK || h.PrivateAddress != h.Address) {
+		c.hostPrivateAddress(i, h.PrivateAddress, seen)
+	}
+	if h.Role != RoleControlPlane && h.Role != RoleWorker {
+		c.add(f("role"), "unknown role "+quote(h.Role), RoleControlPlane+" or "+RoleWorker)
+	}
+	c.user(f("ssh.user"), h.SSH.User)
+	if h.SSH.Port != 0 {
+		c.port(f("ssh.port"), h.SSH.Port)
+	}
+	c.envName(f("ssh.keyPassphraseEnv"), h.SSH.KeyPassphraseEnv)
+	c.envName(f("ssh.passwordEnv"), h.SSH.PasswordEnv)
+	c.envName(f("ssh.sudoPasswordEnv"), h.SSH.SudoPasswordEnv)
+	c.hostKey(f("hostKey"), h.HostKey)
+}
+
+// hostAddress checks hosts[i].address and returns whether it is good and
+// not another host's.
+func (c *checker) hostAddress(i int, addr string, seen *hostsSeen) bool {
+	field := hostField(i, "address")
+	switch {
+	case addr == "":
+		c.add(field, "is missing", expectAddress)
+	case !isAddress(addr):
+		c.add(field, quote(addr)+" is not an IP address or DNS name", expectAddress)
+	default:
+		key := normalAddress(addr)
+		if j, dup := seen.addrs[key]; dup {
+			c.add(field, fmt.Sprintf("%s is also the address of hosts[%d]", quote(addr), j), "unique addresses")
+			return false
+		}
+		seen.addrs[key] = i
+		return true
+	}
+	return false
+}
+
+// hostPrivateAddress checks hosts[i].privateAddress, an IP no other host has.
+func (c *checker) hostPrivateAddress(i int, priv string, seen *hostsSeen) {
+	field := hostField(i, "privateAddress")
+	ip, err := netip.ParseAddr(priv)
+	if err != nil || ip.Zone() != "" {
+		c.add(field, quote(priv)+" is not an IP address",
+			"the host's cluster-internal IP; set privateAddress when address is a DNS name")
+		return
+	}
+	key := ip.Unmap().String()
+	if j, dup := seen.privs[key]; dup {
+		c.add(field, fmt.Sprintf("%s is also the private address of hosts[%d]", quote(priv), j), "unique addresses")
+		return
+	}
+	seen.privs[key] = i
+	seen.privIPs = append(seen.privIPs, fieldIP{field, ip.Unmap()})
+}
+
+// hostRoles checks that the hosts make a cluster: one control plane, a
+// worker, an ingress host.
+func (c *checker) hostRoles() {
+	inv := c.inv
 	if cps := inv.hostsWithRole(RoleControlPlane); len(cps) != 1 {
 		c.add("hosts", fmt.Sprintf("has %d control-plane hosts", len(cps)), "exactly one host with role: "+RoleControlPlane)
 	}
@@ -273,18 +305,22 @@ func (c *checker) hosts() {
 	if len(inv.IngressHosts()) == 0 {
 		c.add("hosts", "no host runs the ingress controller", "at least one host with ingress: true (workers by default)")
 	}
-	// Host addresses must not fall inside the cluster's own ranges.
+}
+
+// hostsOutsideClusterRanges reports host private IPs inside the cluster's
+// pod or service range.
+func (c *checker) hostsOutsideClusterRanges(privIPs []fieldIP) {
 	for _, cidr := range []struct{ field, value string }{
-		{"cluster.podCIDR", inv.Cluster.PodCIDR},
-		{"cluster.serviceCIDR", inv.Cluster.ServiceCIDR},
+		{"cluster.podCIDR", c.inv.Cluster.PodCIDR},
+		{"cluster.serviceCIDR", c.inv.Cluster.ServiceCIDR},
 	} {
 		prefix, err := netip.ParsePrefix(cidr.value)
 		if err != nil {
 			continue // reported by cluster()
 		}
-		for k, ip := range privIPs {
-			if prefix.Masked().Contains(ip) {
-				c.add(privFields[k], fmt.Sprintf("%s is inside %s %s", ip, cidr.field, prefix), "host addresses outside the pod and service ranges")
+		for _, p := range privIPs {
+			if prefix.Masked().Contains(p.ip) {
+				c.add(p.field, fmt.Sprintf("%s is inside %s %s", p.ip, cidr.field, prefix), "host addresses outside the pod and service ranges")
 			}
 		}
 	}
