@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path"
 	"strconv"
 	"strings"
 
@@ -21,8 +22,7 @@ const (
 
 // exists reports whether path exists on the host.
 func exists(ctx context.Context, n *Node, path string) (bool, error) {
-	out, err := n.Conn.Sudo(ctx, "if [ -e "+nodes.Quote(path)+" ]; then echo yes; fi", nodes.Stream(nil))
-	return strings.TrimSpace(out.Stdout) == "yes", err
+	return n.Conn.Exists(ctx, path)
 }
 
 // endpoint is host:port where nodes reach the API server.
@@ -62,7 +62,7 @@ func (ControlPlane) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 		return nil, err
 	}
 	// kube-proxy leaves nf_conntrack_max alone where it cannot write it (a
-	// container sharing the host kernel's settings).
+	// container sharing the host kernel's settings). A probe: not streamed.
 	out, err := cp.Conn.Sudo(ctx, "if [ -w /proc/sys/net/netfilter/nf_conntrack_max ]; then echo writable; fi", nodes.Stream(nil))
 	if err != nil {
 		return nil, err
@@ -108,18 +108,20 @@ func (ControlPlane) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 // kubeadmInit writes the configuration and runs kubeadm init. A failed init
 // is reset so that the next run starts from a clean host.
 func kubeadmInit(ctx context.Context, cp *Node, cfg []byte) error {
-	if _, err := cp.Conn.Sudo(ctx, "install -d -m 0700 /var/lib/boot", nodes.Stream(nil)); err != nil {
+	if err := cp.Conn.MkdirAll(ctx, path.Dir(initConfig), 0o700); err != nil {
 		return err
 	}
 	if _, err := cp.Conn.Upload(ctx, cfg, initConfig, 0o600, nodes.AsRoot()); err != nil {
 		return err
 	}
-	// --skip-token-print: the join command kubeadm prints holds a token.
+	// Streamed: --skip-token-print keeps the token out of kubeadm's output
+	// (its "Using token" line and the join command it prints), and without
+	// --upload-certs it prints no certificate key.
 	_, err := cp.Conn.Sudo(ctx, "kubeadm init --config "+initConfig+" --skip-token-print")
 	if err == nil {
 		return nil
 	}
-	if _, rerr := cp.Conn.Sudo(ctx, "kubeadm reset -f", nodes.Stream(nil)); rerr != nil {
+	if _, rerr := cp.Conn.Sudo(ctx, "kubeadm reset -f"); rerr != nil {
 		return fmt.Errorf("kubeadm init: %w (and kubeadm reset after it failed: %v)", err, rerr)
 	}
 	return fmt.Errorf("kubeadm init: %w (the host was reset: the next run starts again)", err)

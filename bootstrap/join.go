@@ -38,7 +38,7 @@ func (Join) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 		if err != nil || joined {
 			return err
 		}
-		leftover, err := exists(ctx, n, "/etc/kubernetes/pki/ca.crt")
+		leftover, err := exists(ctx, n, caCert)
 		if err != nil {
 			return err
 		}
@@ -67,14 +67,15 @@ type joinCredentials struct {
 
 func (j *joinCredentials) get(ctx context.Context) (scripts.Token, string, error) {
 	j.once.Do(func() {
-		pem, err := j.cp.Conn.Sudo(ctx, "cat "+caCert, nodes.Stream(nil))
+		pem, err := j.cp.Conn.ReadFile(ctx, caCert)
 		if err != nil {
 			j.err = err
 			return
 		}
-		if j.caHash, j.err = caCertHash([]byte(pem.Stdout)); j.err != nil {
+		if j.caHash, j.err = caCertHash(pem); j.err != nil {
 			return
 		}
+		// Never streamed: its output is the token.
 		out, err := j.cp.Conn.Sudo(ctx, "kubeadm token create --ttl "+joinTokenTTL+" --description 'boot: join workers'",
 			nodes.Stream(nil), nodes.Label("kubeadm token create"))
 		if err != nil {
@@ -103,7 +104,7 @@ func caCertHash(pemBytes []byte) (string, error) {
 
 func join(ctx context.Context, c *Cluster, n *Node, creds *joinCredentials, leftover bool) error {
 	if leftover {
-		if _, err := n.Conn.Sudo(ctx, "kubeadm reset -f", nodes.Stream(nil)); err != nil {
+		if _, err := n.Conn.Sudo(ctx, "kubeadm reset -f"); err != nil {
 			return err
 		}
 		if err := kubectl(ctx, c.controlPlane(), nil, "delete", "node", n.Spec.Name, "--ignore-not-found"); err != nil {
@@ -125,25 +126,32 @@ func join(ctx context.Context, c *Cluster, n *Node, creds *joinCredentials, left
 	if err != nil {
 		return err
 	}
-	// The configuration holds the token: it goes on stdin only.
+	// The configuration holds the token: it goes on stdin only, and the
+	// token is redacted should kubeadm print it.
 	_, err = n.Conn.Sudo(ctx, "kubeadm join --config /dev/stdin", nodes.Stdin(strings.NewReader(string(cfg))),
 		nodes.Redact(string(token)), nodes.Label("kubeadm join"))
 	return err
 }
 
 // kubectl runs kubectl as the cluster admin on the control plane, with
-// stdin when given; its output is not streamed.
+// stdin when given, to change something: its output is streamed like any
+// command's.
 func kubectl(ctx context.Context, cp *Node, stdin []byte, args ...string) error {
-	_, err := kubectlOutput(ctx, cp, stdin, args...)
+	_, err := runKubectl(ctx, cp, stdin, args)
 	return err
 }
 
+// kubectlOutput runs kubectl to read something and returns its standard
+// output, which is not streamed.
 func kubectlOutput(ctx context.Context, cp *Node, stdin []byte, args ...string) (string, error) {
+	return runKubectl(ctx, cp, stdin, args, nodes.Stream(nil))
+}
+
+func runKubectl(ctx context.Context, cp *Node, stdin []byte, args []string, opts ...nodes.RunOption) (string, error) {
 	quoted := make([]string, len(args))
 	for i, a := range args {
 		quoted[i] = nodes.Quote(a)
 	}
-	opts := []nodes.RunOption{nodes.Stream(nil)}
 	if stdin != nil {
 		opts = append(opts, nodes.Stdin(strings.NewReader(string(stdin))))
 	}

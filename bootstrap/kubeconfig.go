@@ -12,8 +12,6 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
-
-	"github.com/bootctl/boot/nodes"
 )
 
 // Kubeconfig fetches the control plane's admin kubeconfig to the operator's
@@ -123,11 +121,11 @@ func (c *Cluster) apiServerForOperator() (server, tlsServerName string) {
 // serialised, pointed at the public address, entries named after the
 // cluster. It holds the admin's private key: never log it.
 func (c *Cluster) adminKubeconfig(ctx context.Context) ([]byte, error) {
-	out, err := c.controlPlane().Conn.Sudo(ctx, "cat "+adminConf, nodes.Stream(nil), nodes.Label("read "+adminConf))
+	raw, err := c.controlPlane().Conn.ReadFile(ctx, adminConf)
 	if err != nil {
 		return nil, err
 	}
-	src, err := clientcmd.Load([]byte(out.Stdout))
+	src, err := clientcmd.Load(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%s on the control plane: %w", adminConf, err)
 	}

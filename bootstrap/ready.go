@@ -149,6 +149,7 @@ func (c *Cluster) notReadyError(ctx context.Context, timeout time.Duration, stat
 			if n.Spec.Name != name {
 				continue
 			}
+			// Not streamed: the lines go into the error.
 			out, err := n.Conn.Sudo(ctx, "journalctl -u kubelet -n 8 --no-pager -o cat", nodes.Stream(nil))
 			if err != nil {
 				continue

@@ -61,7 +61,8 @@ type script struct {
 }
 
 // check runs the script in check mode and returns its "would: ..." lines:
-// empty when the host already is as the script wants it.
+// empty when the host already is as the script wants it. A probe: its
+// output is not streamed.
 func (s script) check(ctx context.Context, n *Node) ([]string, error) {
 	out, err := n.Conn.Sudo(ctx, "bash -s check", nodes.Stdin(strings.NewReader(s.text)), nodes.Stream(nil), nodes.Label(s.name+" check"))
 	if err != nil {
@@ -76,7 +77,8 @@ func (s script) check(ctx context.Context, n *Node) ([]string, error) {
 	return would, nil
 }
 
-// apply runs the script for real, its output streamed to the operator.
+// apply runs the script for real; its output is streamed, prefixed by the
+// host's name, when the cluster was connected with ConnectOptions.Output.
 func (s script) apply(ctx context.Context, n *Node) error {
 	out, err := n.Conn.Sudo(ctx, "bash -s", nodes.Stdin(strings.NewReader(s.text)), nodes.Label(s.name))
 	if err != nil {

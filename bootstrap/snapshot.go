@@ -24,7 +24,8 @@ func snapshotPath(inv *inventory.Inventory, host string) string {
 	return filepath.Join(StateDir(inv), "snapshot-"+host+".txt")
 }
 
-// takeSnapshot runs scripts.Snapshot on the host and returns its output.
+// takeSnapshot runs scripts.Snapshot on the host and returns its output,
+// which goes to the snapshot file, not to the streamed output.
 func takeSnapshot(ctx context.Context, n *Node) (string, error) {
 	out, err := n.Conn.Sudo(ctx, "bash -s", nodes.Stdin(strings.NewReader(scripts.Snapshot())), nodes.Stream(nil), nodes.Label("snapshot.sh"))
 	return out.Stdout, err

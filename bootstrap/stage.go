@@ -77,20 +77,13 @@ func stagedFiles(b *bundle.Bundle) []bundle.File {
 // differing returns those of files whose copy at dir/<path> on the host is
 // missing or has another sha256 than the bundle's.
 func differing(ctx context.Context, n *Node, dir string, files []bundle.File) ([]bundle.File, error) {
-	var args []string
-	for _, f := range files {
-		args = append(args, nodes.Quote(path.Join(dir, f.Path)))
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = path.Join(dir, f.Path)
 	}
-	cmd := "sha256sum -- " + strings.Join(args, " ") + " 2>/dev/null || true"
-	out, err := n.Conn.Sudo(ctx, cmd, nodes.Stream(nil), nodes.Label("sha256sum of the staged bundle"))
+	have, err := n.Conn.Sha256(ctx, paths...)
 	if err != nil {
 		return nil, err
-	}
-	have := map[string]string{}
-	for _, l := range strings.Split(out.Stdout, "\n") {
-		if sum, p, ok := strings.Cut(l, "  "); ok {
-			have[p] = sum
-		}
 	}
 	var diff []bundle.File
 	for _, f := range files {
@@ -104,17 +97,16 @@ func differing(ctx context.Context, n *Node, dir string, files []bundle.File) ([
 // upload copies bundle files to dir/<path> on the host (as root, atomic,
 // checked), creating the folders.
 func upload(ctx context.Context, n *Node, b *bundle.Bundle, dir string, files []bundle.File) error {
-	dirs := map[string]bool{}
-	var mk []string
+	made := map[string]bool{}
 	for _, f := range files {
 		d := path.Dir(path.Join(dir, f.Path))
-		if !dirs[d] {
-			dirs[d] = true
-			mk = append(mk, nodes.Quote(d))
+		if made[d] {
+			continue
 		}
-	}
-	if _, err := n.Conn.Sudo(ctx, "install -d -m 0755 -- "+strings.Join(mk, " "), nodes.Stream(nil)); err != nil {
-		return err
+		if err := n.Conn.MkdirAll(ctx, d, 0o755); err != nil {
+			return err
+		}
+		made[d] = true
 	}
 	for _, f := range files {
 		content, err := os.ReadFile(b.Path(f.Path))
