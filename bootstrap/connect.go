@@ -17,8 +17,9 @@ type ConnectOptions struct {
 	Parallel int // hosts connected at once
 	Log      *slog.Logger
 	Report   func(Event)
-	// Output receives the hosts' command output, line by line, prefixed by
-	// host name; nil discards it.
+	// Output receives the hosts' command output, line by line, prefixed
+	// "[host] ": every command's except the read-only probes' and those
+	// whose output is a secret, which are never streamed; nil discards it.
 	Output io.Writer
 }
 
@@ -97,46 +98,49 @@ func (c *Cluster) Close() {
 // nodes package's connection settings. Secrets stay behind their env vars
 // until the connection needs them.
 func nodeConfig(r inventory.ResolvedSSH) nodes.Config {
-	cfg := nodes.Config{
-		Name:           r.Host,
-		Address:        r.Address,
-		Port:           r.Port,
-		User:           r.User,
-		KeyPath:        r.KeyPath,
-		Agent:          useAgent(r.Agent),
-		KnownHostsPath: r.KnownHosts,
-		HostKeyPolicy:  nodes.HostKeyPolicy(r.HostKeyPolicy),
-		PinnedHostKey:  r.HostKey,
-		ConnectTimeout: r.ConnectTimeout,
-	}
-	if r.KeyPath != "" {
-		cfg.KeyPassphrase = nodes.EnvOrPrompt(r.KeyPassphraseEnv, "passphrase for "+r.KeyPath)
-	}
-	if r.PasswordEnv != "" {
-		cfg.Password = nodes.EnvSecret(r.PasswordEnv)
-	}
+	cfg := loginConfig(r.Host, inventory.ResolvedBastion{
+		Address:          r.Address,
+		Port:             r.Port,
+		User:             r.User,
+		KeyPath:          r.KeyPath,
+		KeyPassphraseEnv: r.KeyPassphraseEnv,
+		Agent:            r.Agent,
+		PasswordEnv:      r.PasswordEnv,
+		HostKey:          r.HostKey,
+		KnownHosts:       r.KnownHosts,
+		HostKeyPolicy:    r.HostKeyPolicy,
+	})
+	cfg.ConnectTimeout = r.ConnectTimeout
 	if r.NeedsSudo() && r.SudoPasswordEnv != "" {
 		cfg.SudoPassword = nodes.EnvSecret(r.SudoPasswordEnv)
 	}
 	if b := r.Bastion; b != nil {
-		bc := &nodes.Config{
-			Name:           r.Host + " via bastion " + b.Address,
-			Address:        b.Address,
-			Port:           b.Port,
-			User:           b.User,
-			KeyPath:        b.KeyPath,
-			Agent:          useAgent(b.Agent),
-			KnownHostsPath: b.KnownHosts,
-			HostKeyPolicy:  nodes.HostKeyPolicy(b.HostKeyPolicy),
-			PinnedHostKey:  b.HostKey,
-		}
-		if b.KeyPath != "" {
-			bc.KeyPassphrase = nodes.EnvOrPrompt(b.KeyPassphraseEnv, "passphrase for "+b.KeyPath)
-		}
-		if b.PasswordEnv != "" {
-			bc.Password = nodes.EnvSecret(b.PasswordEnv)
-		}
-		cfg.Bastion = bc
+		bc := loginConfig(r.Host+" via bastion "+b.Address, *b)
+		cfg.Bastion = &bc
+	}
+	return cfg
+}
+
+// loginConfig builds the settings shared by a host and its bastion: where
+// to connect, how to log in and how to check the host key. (A
+// ResolvedBastion holds exactly these.)
+func loginConfig(name string, l inventory.ResolvedBastion) nodes.Config {
+	cfg := nodes.Config{
+		Name:           name,
+		Address:        l.Address,
+		Port:           l.Port,
+		User:           l.User,
+		KeyPath:        l.KeyPath,
+		Agent:          useAgent(l.Agent),
+		KnownHostsPath: l.KnownHosts,
+		HostKeyPolicy:  nodes.HostKeyPolicy(l.HostKeyPolicy),
+		PinnedHostKey:  l.HostKey,
+	}
+	if l.KeyPath != "" {
+		cfg.KeyPassphrase = nodes.EnvOrPrompt(l.KeyPassphraseEnv, "passphrase for "+l.KeyPath)
+	}
+	if l.PasswordEnv != "" {
+		cfg.Password = nodes.EnvSecret(l.PasswordEnv)
 	}
 	return cfg
 }
