@@ -25,15 +25,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, err
 	}
 	logf := logger(opts.Log)
-	if prev, err := loadState(opts.Dir); err != nil {
-		return nil, err
-	} else if prev != nil {
-		return nil, fmt.Errorf("a lab is already up in %s; take it down first (boot lab down)", opts.Dir)
-	}
-	if os.Geteuid() != 0 {
-		return nil, errors.New("the lab needs root (it runs Docker, debootstrap and privileged containers)")
-	}
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+	if err := checkCanStart(opts.Dir); err != nil {
 		return nil, err
 	}
 	if err := ensureCommands(ctx, map[string]string{"docker": "docker.io", "dockerd": "docker.io"}, logf); err != nil {
@@ -43,123 +35,37 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Lab{
-		Dir:        opts.Dir,
-		Network:    networkName,
-		KnownHosts: filepath.Join(opts.Dir, knownHosts),
-		KeyPath:    filepath.Join(opts.Dir, keyFile),
-		Inventory:  filepath.Join(opts.Dir, inventoryFile),
-		RegistryCA: filepath.Join(opts.Dir, "registry", "ca.crt"),
-	}
+	l := newLab(opts.Dir)
 	if err := l.save(); err != nil {
 		return nil, err
 	}
-	stage := func(name string, start time.Time) {
-		t := Timing{Stage: name, Duration: time.Since(start).Round(time.Millisecond)}
-		l.Timings = append(l.Timings, t)
-		logf("stage %s: %s", name, t.Duration)
-	}
-
-	// Tools: copied into the lab folder so that the daemon and the hosts use
-	// a stable path whatever happens to the build folder.
-	missing, err := missingCaps()
+	tools, err := installTools(opts.ToolsDir, filepath.Join(opts.Dir, "bin"), logf)
 	if err != nil {
-		return nil, err
-	}
-	binDir := filepath.Join(opts.Dir, "bin")
-	var wrapper string
-	if len(missing) > 0 {
-		names := make([]string, len(missing))
-		for i, c := range missing {
-			names[i] = capset.Name(c)
-		}
-		logf("this machine's capability bounding set lacks %s: privileged containers need runc-capwrap", strings.Join(names, ", "))
-		if wrapper, err = installTool(opts.ToolsDir, wrapperTool, binDir); err != nil {
-			return nil, err
-		}
-	}
-	registryBin, err := installTool(opts.ToolsDir, registryTool, binDir)
-	if err != nil {
-		return nil, err
-	}
-	pebbleBin, err := installTool(opts.ToolsDir, pebbleTool, binDir)
-	if err != nil {
-		return nil, err
-	}
-
-	start := time.Now()
-	if v, err := d.serverVersion(ctx); err == nil {
-		logf("using the running Docker daemon (%s)", v)
-	} else {
-		pid, err := startDaemon(ctx, d, opts.Dir, wrapper, logf)
-		l.DaemonPID = pid
-		if serr := l.save(); err == nil {
-			err = serr
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	stage("docker", start)
-
-	start = time.Now()
-	mirror := opts.Mirror
-	if mirror == "" {
-		if mirror, err = aptMirror(); err != nil {
-			return nil, err
-		}
-	}
-	key := imageKey(mirror)
-	if err := buildRootfsTar(ctx, mirror, filepath.Join(opts.CacheDir, "host-"+key+".tar"), logf); err != nil {
-		return nil, err
-	}
-	l.Image = "boot-lab/host:" + key
-	if err := importImage(ctx, d, filepath.Join(opts.CacheDir, "host-"+key+".tar"), l.Image); err != nil {
-		return nil, err
-	}
-	if err := l.save(); err != nil {
-		return nil, err
-	}
-	stage("image", start)
-
-	start = time.Now()
-	runtime, err := l.chooseRuntime(ctx, d, wrapper, logf)
-	if err != nil {
-		return nil, err
-	}
-	if err := l.createNetwork(ctx, d); err != nil {
-		return nil, err
-	}
-	logf("network %s: %s (bridge %s, gateway %s)", networkName, l.Subnet, bridgeName, l.Gateway)
-	if err := l.writeCerts(); err != nil {
-		return nil, err
-	}
-	if err := l.startHosts(ctx, d, runtime, logf); err != nil {
-		return nil, err
-	}
-	stage("hosts", start)
-
-	start = time.Now()
-	if err := l.startOutside(ctx, pebbleBin, opts.Bundle, labPorts, logf); err != nil {
-		return nil, err
-	}
-	stage("outside", start)
-
-	start = time.Now()
-	if err := l.startRegistry(ctx, d, registryBin); err != nil {
 		return nil, err
 	}
 	kubeVersion := opts.KubernetesVersion
-	if opts.Bundle != "" {
-		if kubeVersion, err = l.pushBundle(ctx, opts.Bundle, logf); err != nil {
+	stages := []struct {
+		name string
+		run  func() error
+	}{
+		{"docker", func() error { return l.startDocker(ctx, d, tools.wrapper, logf) }},
+		{"image", func() error { return l.buildHostImage(ctx, d, opts.Mirror, opts.CacheDir, logf) }},
+		{"hosts", func() error { return l.setUpHosts(ctx, d, tools.wrapper, logf) }},
+		{"outside", func() error { return l.startOutside(ctx, tools.pebble, opts.Bundle, labPorts, logf) }},
+		{"registry", func() (err error) {
+			kubeVersion, err = l.fillRegistry(ctx, d, tools.registry, opts.Bundle, kubeVersion, logf)
+			return err
+		}},
+	}
+	for _, st := range stages {
+		start := time.Now()
+		if err := st.run(); err != nil {
 			return nil, err
 		}
+		t := Timing{Stage: st.name, Duration: time.Since(start).Round(time.Millisecond)}
+		l.Timings = append(l.Timings, t)
+		logf("stage %s: %s", st.name, t.Duration)
 	}
-	if err := l.save(); err != nil {
-		return nil, err
-	}
-	stage("registry", start)
-
 	if err := l.writeInventory(opts.Bundle, kubeVersion); err != nil {
 		return nil, err
 	}
@@ -169,6 +75,134 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	}
 	logf("lab up in %s: inventory %s", total.Round(time.Millisecond), l.Inventory)
 	return l, nil
+}
+
+// checkCanStart refuses to start a lab where one is up or without root, and
+// makes the lab folder dir.
+func checkCanStart(dir string) error {
+	if prev, err := loadState(dir); err != nil {
+		return err
+	} else if prev != nil {
+		return fmt.Errorf("a lab is already up in %s; take it down first (boot lab down)", dir)
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the lab needs root (it runs Docker, debootstrap and privileged containers)")
+	}
+	return os.MkdirAll(dir, 0o700)
+}
+
+// newLab is the state of a lab in dir before anything is made.
+func newLab(dir string) *Lab {
+	return &Lab{
+		Dir:        dir,
+		Network:    networkName,
+		KnownHosts: filepath.Join(dir, knownHosts),
+		KeyPath:    filepath.Join(dir, keyFile),
+		Inventory:  filepath.Join(dir, inventoryFile),
+		RegistryCA: filepath.Join(dir, "registry", "ca.crt"),
+	}
+}
+
+// labTools are the paths of the lab's own programs in its bin folder;
+// wrapper is empty when this machine does not need runc-capwrap.
+type labTools struct {
+	wrapper, registry, pebble string
+}
+
+// installTools copies the tools the lab needs from toolsDir into binDir,
+// so that the daemon and the hosts use a stable path whatever happens to
+// the build folder.
+func installTools(toolsDir, binDir string, logf func(string, ...any)) (labTools, error) {
+	var t labTools
+	missing, err := missingCaps()
+	if err != nil {
+		return t, err
+	}
+	if len(missing) > 0 {
+		names := make([]string, len(missing))
+		for i, c := range missing {
+			names[i] = capset.Name(c)
+		}
+		logf("this machine's capability bounding set lacks %s: privileged containers need runc-capwrap", strings.Join(names, ", "))
+		if t.wrapper, err = installTool(toolsDir, wrapperTool, binDir); err != nil {
+			return t, err
+		}
+	}
+	if t.registry, err = installTool(toolsDir, registryTool, binDir); err != nil {
+		return t, err
+	}
+	t.pebble, err = installTool(toolsDir, pebbleTool, binDir)
+	return t, err
+}
+
+// startDocker uses the Docker daemon that answers, or starts one (with the
+// runc wrapper when there is one) and records its PID.
+func (l *Lab) startDocker(ctx context.Context, d *dockerCLI, wrapper string, logf func(string, ...any)) error {
+	if v, err := d.serverVersion(ctx); err == nil {
+		logf("using the running Docker daemon (%s)", v)
+		return nil
+	}
+	pid, err := startDaemon(ctx, d, l.Dir, wrapper, logf)
+	l.DaemonPID = pid
+	if serr := l.save(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// buildHostImage builds (or reuses, from cacheDir) the hosts' root file
+// system from mirror, the machine's apt mirror when empty, and imports it
+// as l.Image.
+func (l *Lab) buildHostImage(ctx context.Context, d *dockerCLI, mirror, cacheDir string, logf func(string, ...any)) error {
+	if mirror == "" {
+		var err error
+		if mirror, err = aptMirror(); err != nil {
+			return err
+		}
+	}
+	key := imageKey(mirror)
+	tar := filepath.Join(cacheDir, "host-"+key+".tar")
+	if err := buildRootfsTar(ctx, mirror, tar, logf); err != nil {
+		return err
+	}
+	l.Image = "boot-lab/host:" + key
+	if err := importImage(ctx, d, tar, l.Image); err != nil {
+		return err
+	}
+	return l.save()
+}
+
+// setUpHosts chooses the container runtime, creates the network and the
+// certificates, and starts the hosts.
+func (l *Lab) setUpHosts(ctx context.Context, d *dockerCLI, wrapper string, logf func(string, ...any)) error {
+	runtime, err := l.chooseRuntime(ctx, d, wrapper, logf)
+	if err != nil {
+		return err
+	}
+	if err := l.createNetwork(ctx, d); err != nil {
+		return err
+	}
+	logf("network %s: %s (bridge %s, gateway %s)", networkName, l.Subnet, bridgeName, l.Gateway)
+	if err := l.writeCerts(); err != nil {
+		return err
+	}
+	return l.startHosts(ctx, d, runtime, logf)
+}
+
+// fillRegistry starts the registry and pushes the bundle's images into it
+// when there is a bundle. It returns the bundle's Kubernetes version, or
+// kubeVersion without a bundle.
+func (l *Lab) fillRegistry(ctx context.Context, d *dockerCLI, registryBin, bundle, kubeVersion string, logf func(string, ...any)) (string, error) {
+	if err := l.startRegistry(ctx, d, registryBin); err != nil {
+		return "", err
+	}
+	if bundle != "" {
+		var err error
+		if kubeVersion, err = l.pushBundle(ctx, bundle, logf); err != nil {
+			return "", err
+		}
+	}
+	return kubeVersion, l.save()
 }
 
 // installTool copies ToolsDir/name into binDir and returns the copy's path.
