@@ -252,6 +252,8 @@ func (r *run) fail(kind error, err error) error {
 	return &Error{Host: r.h.cfg.Name, Op: "run " + r.label, Kind: kind, Err: err}
 }
 
+// do runs cmd in a new session: start it, feed its standard input, wait
+// for it (stopping it when ctx ends) and tell how it ended.
 func (r *run) do(ctx context.Context, cmd string, start time.Time) (Output, error) {
 	if err := ctx.Err(); err != nil {
 		return Output{}, r.fail(kindOf(err), err)
@@ -267,71 +269,97 @@ func (r *run) do(ctx context.Context, cmd string, start time.Time) (Output, erro
 	defer release()
 	defer sess.Close()
 
+	finished := make(chan struct{})
+	defer close(finished)
+	stdin, readers, err := r.start(sess, cmd)
+	if err != nil {
+		return Output{}, err
+	}
+	go r.feed(ctx, stdin, finished)
+
+	waited := make(chan error, 1)
+	go func() { waited <- sess.Wait() }()
+	select {
+	case werr := <-waited:
+		readersDone(readers, 5*time.Second)
+		return r.ended(werr)
+	case <-ctx.Done():
+		return r.stop(ctx, sess, waited, readers, start)
+	}
+}
+
+// start opens the session's pipes, starts reading its output and starts
+// the command.
+func (r *run) start(sess *ssh.Session, cmd string) (io.WriteCloser, *sync.WaitGroup, error) {
 	stdin, err := sess.StdinPipe()
 	if err != nil {
-		return Output{}, r.fail(nil, err)
+		return nil, nil, r.fail(nil, err)
 	}
 	outPipe, err := sess.StdoutPipe()
 	if err != nil {
-		return Output{}, r.fail(nil, err)
+		return nil, nil, r.fail(nil, err)
 	}
 	errPipe, err := sess.StderrPipe()
 	if err != nil {
-		return Output{}, r.fail(nil, err)
+		return nil, nil, r.fail(nil, err)
 	}
 	r.started = make(chan struct{})
 	if !r.sudo {
 		close(r.started)
 	}
-	finished := make(chan struct{})
-	defer close(finished)
-	var readers sync.WaitGroup
+	readers := &sync.WaitGroup{}
 	readers.Add(2)
 	go func() { defer readers.Done(); r.read(outPipe, false, stdin) }()
 	go func() { defer readers.Done(); r.read(errPipe, true, stdin) }()
 	if err := sess.Start(r.commandLine(cmd)); err != nil {
-		return Output{}, r.fail(ErrUnreachable, err)
+		return nil, nil, r.fail(ErrUnreachable, err)
 	}
-	// Feed standard input once the command itself is running.
-	go func() {
-		select {
-		case <-r.started:
-		case <-ctx.Done():
-			return
-		case <-finished:
-			return
-		}
-		if r.opts.stdin != nil {
-			_, _ = io.Copy(stdin, r.opts.stdin)
-		}
-		stdin.Close()
-	}()
+	return stdin, readers, nil
+}
 
-	waited := make(chan error, 1)
-	go func() { waited <- sess.Wait() }()
-	var werr error
+// feed writes the caller's standard input once the command itself is
+// running (after sudo, when there is one), then closes it; it gives up
+// when ctx ends or the run is finished first.
+func (r *run) feed(ctx context.Context, stdin io.WriteCloser, finished <-chan struct{}) {
 	select {
-	case werr = <-waited:
+	case <-r.started:
 	case <-ctx.Done():
-		_ = sess.Signal(ssh.SIGTERM)
+		return
+	case <-finished:
+		return
+	}
+	if r.opts.stdin != nil {
+		_, _ = io.Copy(stdin, r.opts.stdin)
+	}
+	stdin.Close()
+}
+
+// stop ends a command whose context ended: SIGTERM (passed by the wrapper
+// to its whole process group), then the session is closed if it lingers.
+// The error says whether it timed out or was cancelled.
+func (r *run) stop(ctx context.Context, sess *ssh.Session, waited <-chan error, readers *sync.WaitGroup, start time.Time) (Output, error) {
+	_ = sess.Signal(ssh.SIGTERM)
+	select {
+	case <-waited:
+	case <-time.After(2 * time.Second):
+		sess.Close()
 		select {
 		case <-waited:
 		case <-time.After(2 * time.Second):
-			sess.Close()
-			select {
-			case <-waited:
-			case <-time.After(2 * time.Second):
-			}
 		}
-		readersDone(&readers, 2*time.Second)
-		out := r.output(-1)
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return out, r.fail(ErrTimeout, fmt.Errorf("timed out after %s; the command was stopped: %w", time.Since(start).Round(time.Millisecond), ctx.Err()))
-		}
-		return out, r.fail(nil, fmt.Errorf("cancelled; the command was stopped: %w", ctx.Err()))
 	}
-	readersDone(&readers, 5*time.Second)
+	readersDone(readers, 2*time.Second)
+	out := r.output(-1)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return out, r.fail(ErrTimeout, fmt.Errorf("timed out after %s; the command was stopped: %w", time.Since(start).Round(time.Millisecond), ctx.Err()))
+	}
+	return out, r.fail(nil, fmt.Errorf("cancelled; the command was stopped: %w", ctx.Err()))
+}
 
+// ended turns the session's end (werr from Wait) into the command's
+// output and error: success, a lost connection, sudo failing before the
+// command started, or the command's non-zero exit.
+func (r *run) ended(werr error) (Output, error) {
 	status, signal := 0, ""
 	if werr != nil {
 		var ee *ssh.ExitError
