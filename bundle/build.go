@@ -54,71 +54,126 @@ const DefaultImageRepository = "registry.k8s.io"
 // Build builds the offline bundle described in the package documentation.
 func Build(ctx context.Context, o Options) error {
 	start := time.Now()
-	if o.KubernetesVersion == "" {
-		return errors.New("bundle: no Kubernetes version given")
-	}
-	if o.Out == "" {
-		return errors.New("bundle: no output folder given")
-	}
-	if o.Arch == "" {
-		o.Arch = "amd64"
-	}
-	if o.Arch != "amd64" {
-		return fmt.Errorf("bundle: architecture %q: only amd64 is supported", o.Arch)
-	}
-	if o.Log == nil {
-		o.Log = io.Discard
-	}
-	if err := checkCharts(o.Charts); err != nil {
-		return err
-	}
-	if o.CacheDir == "" {
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			return fmt.Errorf("bundle: no cache folder: %w", err)
-		}
-		o.CacheDir = filepath.Join(dir, "boot", "bundle")
-	}
-	kube, err := kubernetesComponent(o.KubernetesVersion)
+	kube, err := o.complete()
 	if err != nil {
-		return fmt.Errorf("bundle: %w", err)
-	}
-	if err := checkOut(o.Out); err != nil {
 		return err
 	}
-	goVersion, err := output(ctx, "", goEnv(false), "go", "env", "GOVERSION")
-	if err != nil {
-		return fmt.Errorf("bundle: %w", err)
-	}
-	b := &builder{cache: o.CacheDir, log: o.Log, goVersion: strings.TrimSpace(string(goVersion))}
-	if err := os.MkdirAll(b.cache, 0o755); err != nil {
-		return err
-	}
-	unlock, err := lockCache(b.cache, o.Log)
+	b, unlock, err := newBuilder(ctx, o.CacheDir, o.Log)
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	fmt.Fprintf(o.Log, "bundle: Kubernetes %s for linux/%s, cache %s\n", o.KubernetesVersion, o.Arch, b.cache)
 
-	m := Manifest{
+	r := &bundleBuild{b: b, o: o, m: Manifest{
 		KubernetesVersion: o.KubernetesVersion,
 		Arch:              o.Arch,
 		BuiltWith:         BuiltWith{Go: b.goVersion},
+	}}
+	if err := r.goBinaries(ctx, kube); err != nil {
+		return err
 	}
-	components := append(append([]goComponent{kube}, otherComponents()...), traefikComponent())
-	if o.Upstream != nil {
-		cm, err := certManagerComponent(o.Upstream)
+	if err := r.pauseBinary(ctx); err != nil {
+		return err
+	}
+	if err := r.debianLayers(ctx); err != nil {
+		return err
+	}
+	if err := replaceWithStaged(o.Out, r.assemble); err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Log, "bundle: wrote %s (%d files, %d images, %d charts) in %s\n", o.Out, len(r.m.Files), len(r.m.Images), len(r.m.Charts), time.Since(start).Round(time.Second))
+	return nil
+}
+
+// complete checks o and fills in its defaults, before anything is built or
+// written. It returns the Kubernetes component o names.
+func (o *Options) complete() (goComponent, error) {
+	if o.KubernetesVersion == "" {
+		return goComponent{}, errors.New("bundle: no Kubernetes version given")
+	}
+	if o.Out == "" {
+		return goComponent{}, errors.New("bundle: no output folder given")
+	}
+	if o.Arch == "" {
+		o.Arch = "amd64"
+	}
+	if o.Arch != "amd64" {
+		return goComponent{}, fmt.Errorf("bundle: architecture %q: only amd64 is supported", o.Arch)
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+	if err := checkCharts(o.Charts); err != nil {
+		return goComponent{}, err
+	}
+	if o.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return goComponent{}, fmt.Errorf("bundle: no cache folder: %w", err)
+		}
+		o.CacheDir = filepath.Join(dir, "boot", "bundle")
+	}
+	kube, err := kubernetesComponent(o.KubernetesVersion)
+	if err != nil {
+		return goComponent{}, fmt.Errorf("bundle: %w", err)
+	}
+	return kube, checkOut(o.Out)
+}
+
+// newBuilder returns a builder with the cache folder cache, made and locked
+// against other builds until unlock is called.
+func newBuilder(ctx context.Context, cache string, log io.Writer) (b *builder, unlock func(), err error) {
+	goVersion, err := output(ctx, "", goEnv(false), "go", "env", "GOVERSION")
+	if err != nil {
+		return nil, nil, fmt.Errorf("bundle: %w", err)
+	}
+	b = &builder{cache: cache, log: log, goVersion: strings.TrimSpace(string(goVersion))}
+	if err := os.MkdirAll(b.cache, 0o755); err != nil {
+		return nil, nil, err
+	}
+	if unlock, err = lockCache(b.cache, log); err != nil {
+		return nil, nil, err
+	}
+	return b, unlock, nil
+}
+
+// bundleBuild is one run of Build: its options, the manifest it fills in,
+// and what the steps have built into the cache so far.
+type bundleBuild struct {
+	b *builder
+	o Options
+	m Manifest
+
+	components []goComponent
+	built      map[string]string      // binary name -> path in the cache
+	owner      map[string]goComponent // binary name -> the component that builds it
+
+	kubeadmImages   []kubeadmImage
+	pause, pauseTag string // the pause binary and its image's tag
+
+	deb, redis   layer  // the Debian layers: network tools, Redis
+	redisVersion string // redis-server's Debian version
+	ca           []byte // the CA certificates every image trusts
+}
+
+// goBinaries builds the Go components (Kubernetes, the others, and
+// cert-manager's when there are upstream archives) and lists their modules
+// in the manifest.
+func (r *bundleBuild) goBinaries(ctx context.Context, kube goComponent) error {
+	r.components = append(append([]goComponent{kube}, otherComponents()...), traefikComponent())
+	if r.o.Upstream != nil {
+		cm, err := certManagerComponent(r.o.Upstream)
 		if err != nil {
 			return fmt.Errorf("bundle: %w", err)
 		}
-		components = append(components, cm)
-		m.BuiltWith.Archives = o.Upstream.archives()
+		r.components = append(r.components, cm)
+		r.m.BuiltWith.Archives = r.o.Upstream.archives()
 	}
-	built := map[string]string{} // binary name -> path in the cache
-	owner := map[string]goComponent{}
-	for _, c := range components {
-		dir, err := b.buildGo(ctx, c)
+	r.built = map[string]string{}
+	r.owner = map[string]goComponent{}
+	for _, c := range r.components {
+		dir, err := r.b.buildGo(ctx, c)
 		if err != nil {
 			return fmt.Errorf("bundle: %w", err)
 		}
@@ -126,62 +181,80 @@ func Build(ctx context.Context, o Options) error {
 		if c.local != c.version {
 			mod.InRepository = c.local
 		}
-		m.BuiltWith.Modules = append(m.BuiltWith.Modules, mod)
+		r.m.BuiltWith.Modules = append(r.m.BuiltWith.Modules, mod)
 		for _, bin := range c.bins {
-			built[bin.name] = filepath.Join(dir, bin.name)
-			owner[bin.name] = c
+			r.built[bin.name] = filepath.Join(dir, bin.name)
+			r.owner[bin.name] = c
 		}
 	}
+	return nil
+}
 
-	lists, err := kubeadmImages(ctx, built["kubeadm"], o.KubernetesVersion)
+// pauseBinary asks the built kubeadm for its images and builds the pause
+// binary for the pause tag it names; the manifest lists pause.c's source and
+// the libseccomp runc links when dpkg knows its version.
+func (r *bundleBuild) pauseBinary(ctx context.Context) error {
+	version := r.o.KubernetesVersion
+	lists, err := kubeadmImages(ctx, r.built["kubeadm"], version)
 	if err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
-	pauseTag := ""
+	r.kubeadmImages = lists
 	for _, img := range lists {
 		if strings.HasPrefix(img.repoTag, "pause:") {
-			pauseTag = strings.TrimPrefix(img.repoTag, "pause:")
+			r.pauseTag = strings.TrimPrefix(img.repoTag, "pause:")
 		}
 	}
-	if pauseTag == "" {
+	if r.pauseTag == "" {
 		return errors.New("bundle: kubeadm lists no pause image")
 	}
-	pause, pauseSrc, err := b.buildPause(ctx, o.KubernetesVersion, pauseTag)
+	pause, pauseSrc, err := r.b.buildPause(ctx, version, r.pauseTag)
 	if err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
-	m.BuiltWith.Modules = append(m.BuiltWith.Modules, Module{Component: "pause", Path: pauseSrc, Version: o.KubernetesVersion})
+	r.pause = pause
+	r.m.BuiltWith.Modules = append(r.m.BuiltWith.Modules, Module{Component: "pause", Path: pauseSrc, Version: version})
 	if seccomp, err := output(ctx, "", os.Environ(), "dpkg-query", "-W", "-f", "${Version}", "libseccomp-dev"); err == nil {
-		m.BuiltWith.Linked = map[string]string{"runc": "libseccomp-dev " + string(seccomp) + " (static)"}
+		r.m.BuiltWith.Linked = map[string]string{"runc": "libseccomp-dev " + string(seccomp) + " (static)"}
 	}
+	return nil
+}
 
-	deb, debVersions, err := b.debianLayer(ctx, netSet)
+// debianLayers builds the Debian layers and the CA bundle and lists their
+// packages' versions in the manifest.
+func (r *bundleBuild) debianLayers(ctx context.Context) error {
+	deb, debVersions, err := r.b.debianLayer(ctx, netSet)
 	if err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
-	redis, redisVersions, err := b.debianLayer(ctx, redisSet)
+	redis, redisVersions, err := r.b.debianLayer(ctx, redisSet)
 	if err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
-	ca, caVersion, err := b.caBundle(ctx)
+	ca, caVersion, err := r.b.caBundle(ctx)
 	if err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
+	r.deb, r.redis, r.redisVersion, r.ca = deb, redis, redisVersions["redis-server"], ca
 	// All versions come from the same apt package lists, so a package in
 	// two layers has one version.
-	m.BuiltWith.Debian = map[string]string{caPackage: caVersion}
+	r.m.BuiltWith.Debian = map[string]string{caPackage: caVersion}
 	for _, vs := range []map[string]string{debVersions, redisVersions} {
 		for p, v := range vs {
-			m.BuiltWith.Debian[p] = v
+			r.m.BuiltWith.Debian[p] = v
 		}
 	}
+	return nil
+}
 
-	// Stage everything in a fresh folder beside Out, then swap it in.
-	parent := filepath.Dir(filepath.Clean(o.Out))
+// replaceWithStaged has fill write a fresh folder beside out, then swaps it
+// in for out; the staged folder is removed if fill fails.
+func replaceWithStaged(out string, fill func(dir string) error) error {
+	parent := filepath.Dir(filepath.Clean(out))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
-	stage, err := os.MkdirTemp(parent, "."+filepath.Base(o.Out)+"-")
+	stage, err := os.MkdirTemp(parent, "."+filepath.Base(out)+"-")
 	if err != nil {
 		return err
 	}
@@ -189,52 +262,94 @@ func Build(ctx context.Context, o Options) error {
 	if err := os.Chmod(stage, 0o755); err != nil {
 		return err
 	}
-	add := (&bundleStage{dir: stage, m: &m}).add
-	for _, c := range components {
+	if err := fill(stage); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(out); err != nil {
+		return err
+	}
+	return os.Rename(stage, out)
+}
+
+// assemble writes the bundle into dir: the binaries, the images, the static
+// files, the charts and last the manifest.
+func (r *bundleBuild) assemble(dir string) error {
+	add := (&bundleStage{dir: dir, m: &r.m}).add
+	for _, c := range r.components {
 		for _, bin := range c.bins {
 			if bin.dest == "" {
 				continue
 			}
-			if err := add(bin.dest+"/"+bin.name, built[bin.name], nil, 0o755, c.name, c.version); err != nil {
+			if err := add(bin.dest+"/"+bin.name, r.built[bin.name], nil, 0o755, c.name, c.version); err != nil {
 				return err
 			}
 		}
 	}
+	specs, err := r.allImageSpecs()
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	if err := r.addImages(add, specs); err != nil {
+		return err
+	}
+	if err := addStaticFiles(add, r.o.KubernetesVersion, DefaultImageRepository+"/pause:"+r.pauseTag); err != nil {
+		return err
+	}
+	if r.m.Charts, err = addCharts(add, r.o.Charts); err != nil {
+		return err
+	}
+	data, err := r.m.encode()
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, ManifestName), data, 0o644)
+}
 
-	specs, err := imageSpecs(b, lists, built, owner, pause, pauseTag, deb)
+// allImageSpecs describes every image the bundle holds: Kubernetes' and
+// flannel's, the registry's, Redis, Traefik, cert-manager's with upstream
+// archives, and boot's own with a boot binary.
+func (r *bundleBuild) allImageSpecs() ([]imageSpec, error) {
+	b := r.b
+	specs, err := imageSpecs(b, r.kubeadmImages, r.built, r.owner, r.pause, r.pauseTag, r.deb)
 	if err != nil {
-		return fmt.Errorf("bundle: %w", err)
+		return nil, err
 	}
-	registry, err := registryImageSpec(b, built["registry"], ca)
+	registry, err := registryImageSpec(b, r.built["registry"], r.ca)
 	if err != nil {
-		return fmt.Errorf("bundle: %w", err)
+		return nil, err
 	}
-	redisSpec, err := redisImageSpec(redis, redisVersions["redis-server"])
+	redisSpec, err := redisImageSpec(r.redis, r.redisVersion)
 	if err != nil {
-		return fmt.Errorf("bundle: %w", err)
+		return nil, err
 	}
-	traefik, err := traefikImageSpec(b, built["traefik"], ca)
+	traefik, err := traefikImageSpec(b, r.built["traefik"], r.ca)
 	if err != nil {
-		return fmt.Errorf("bundle: %w", err)
+		return nil, err
 	}
 	specs = append(specs, registry, redisSpec, traefik)
-	if o.Upstream != nil {
-		cm, err := certManagerImageSpecs(b, o.Upstream, built, ca)
+	if r.o.Upstream != nil {
+		cm, err := certManagerImageSpecs(b, r.o.Upstream, r.built, r.ca)
 		if err != nil {
-			return fmt.Errorf("bundle: %w", err)
+			return nil, err
 		}
 		specs = append(specs, cm...)
 	}
-	if o.BootBinary != "" {
-		boot, err := bootImageSpec(b, o.BootBinary, o.BootVersion, ca)
+	if r.o.BootBinary != "" {
+		boot, err := bootImageSpec(b, r.o.BootBinary, r.o.BootVersion, r.ca)
 		if err != nil {
-			return fmt.Errorf("bundle: %w", err)
+			return nil, err
 		}
 		specs = append(specs, boot)
 	}
+	return specs, nil
+}
+
+// addImages builds each image's archive (cached), adds it under images/ and
+// lists it in the manifest.
+func (r *bundleBuild) addImages(add addFunc, specs []imageSpec) error {
 	for _, spec := range specs {
 		t := time.Now()
-		archive, digest, err := b.buildImage(spec)
+		archive, digest, err := r.b.buildImage(spec)
 		if err != nil {
 			return fmt.Errorf("bundle: %w", err)
 		}
@@ -242,30 +357,9 @@ func Build(ctx context.Context, o Options) error {
 		if err := add(rel, archive, nil, 0o644, spec.component, spec.version); err != nil {
 			return err
 		}
-		m.Images = append(m.Images, Image{Name: spec.name, RepoTag: spec.repoTag, Path: rel, Digest: digest, Component: spec.component, Version: spec.version})
-		fmt.Fprintf(o.Log, "bundle: image %s (%s)\n", spec.name, time.Since(t).Round(time.Millisecond))
+		r.m.Images = append(r.m.Images, Image{Name: spec.name, RepoTag: spec.repoTag, Path: rel, Digest: digest, Component: spec.component, Version: spec.version})
+		fmt.Fprintf(r.o.Log, "bundle: image %s (%s)\n", spec.name, time.Since(t).Round(time.Millisecond))
 	}
-
-	if err := addStaticFiles(add, o.KubernetesVersion, DefaultImageRepository+"/pause:"+pauseTag); err != nil {
-		return err
-	}
-	if m.Charts, err = addCharts(add, o.Charts); err != nil {
-		return err
-	}
-	data, err := m.encode()
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(stage, ManifestName), data, 0o644); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(o.Out); err != nil {
-		return err
-	}
-	if err := os.Rename(stage, o.Out); err != nil {
-		return err
-	}
-	fmt.Fprintf(o.Log, "bundle: wrote %s (%d files, %d images, %d charts) in %s\n", o.Out, len(m.Files), len(m.Images), len(m.Charts), time.Since(start).Round(time.Second))
 	return nil
 }
 

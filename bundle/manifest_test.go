@@ -235,6 +235,63 @@ func TestCheckOut(t *testing.T) {
 	}
 }
 
+// TestReplaceWithStaged swaps a filled folder in for an earlier one, and
+// leaves the earlier one and no staged folder behind when filling fails.
+func TestReplaceWithStaged(t *testing.T) {
+	parent := t.TempDir()
+	out := filepath.Join(parent, "bundle")
+	write := func(dir, name string) error { return os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644) }
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := write(out, "old"); err != nil {
+		t.Fatal(err)
+	}
+	failed := fmt.Errorf("fill failed")
+	if err := replaceWithStaged(out, func(dir string) error {
+		if err := write(dir, "half"); err != nil {
+			return err
+		}
+		return failed
+	}); err != failed {
+		t.Fatalf("failed fill: got %v, want %v", err, failed)
+	}
+	entries := func(dir string) []string {
+		t.Helper()
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	if got := strings.Join(entries(parent), ","); got != "bundle" {
+		t.Errorf("after a failed fill the parent holds %s, want only bundle", got)
+	}
+	if got := strings.Join(entries(out), ","); got != "old" {
+		t.Errorf("after a failed fill out holds %s, want old", got)
+	}
+	if err := replaceWithStaged(out, func(dir string) error { return write(dir, "new") }); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(entries(parent), ","); got != "bundle" {
+		t.Errorf("after a fill the parent holds %s, want only bundle", got)
+	}
+	if got := strings.Join(entries(out), ","); got != "new" {
+		t.Errorf("after a fill out holds %s, want new", got)
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o755 {
+		t.Errorf("out has mode %v, want 0755", fi.Mode().Perm())
+	}
+}
+
 func TestKubernetesComponent(t *testing.T) {
 	c, err := kubernetesComponent("v1.37.2")
 	if err != nil {
