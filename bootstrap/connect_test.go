@@ -48,7 +48,7 @@ func TestNodeConfig(t *testing.T) {
 		want string
 	}{
 		"host password": {got.Password, "h-pass"}, "host passphrase": {got.KeyPassphrase, "h-phrase"},
-		"sudo password": {got.SudoPassword, "h-sudo"},
+		"sudo password":    {got.SudoPassword, "h-sudo"},
 		"bastion password": {got.Bastion.Password, "b-pass"}, "bastion passphrase": {got.Bastion.KeyPassphrase, "b-phrase"},
 	} {
 		if tc.s == nil {
