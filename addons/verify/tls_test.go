@@ -1,4 +1,4 @@
-package cmd
+package verify
 
 import (
 	"bytes"
@@ -21,8 +21,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bootctl/boot/bootstrap"
+	"github.com/bootctl/boot/internal/dnsquery"
 	"github.com/bootctl/boot/internal/route53test"
+	"github.com/bootctl/boot/internal/run"
 )
 
 // testCA is a CA key pair that signs test certificates.
@@ -89,13 +90,15 @@ func writeFile(t *testing.T, name string, data []byte) string {
 	return p
 }
 
-// TestVerifyTLSCheck: the registry's certificate is checked against the
-// --registry-ca roots only, its host name resolved by the --dns-server.
-func TestVerifyTLSCheck(t *testing.T) {
+// TestTLS: the registry's certificate is checked against the
+// given roots only, its host name resolved by the given DNS server.
+func TestTLS(t *testing.T) {
 	dns := route53test.Start(t)
 	zone := dns.AddZone("ZPUB", "example.com", false)
 	dns.PutRecordSet(zone, route53test.RecordSet{Name: "registry.example.com", Type: "A", TTL: 60, Values: []string{"127.0.0.1"}})
-	resolve := func(ctx context.Context, host string) ([]string, error) { return lookupAt(ctx, dns.DNSAddr(), host) }
+	resolve := func(ctx context.Context, host string) ([]string, error) {
+		return dnsquery.LookupHost(ctx, dns.DNSAddr(), host)
+	}
 
 	ca := newTestCA(t, "boot test root")
 	port := ca.serve(t, "registry.example.com")
@@ -104,44 +107,39 @@ func TestVerifyTLSCheck(t *testing.T) {
 	for _, tc := range []struct {
 		name, host string
 		ca         []byte
-		status     string
+		status     run.Status
 		message    string
 	}{
-		{"signed by the given root", "registry.example.com", ca.pem, bootstrap.StatusOK,
+		{"signed by the given root", "registry.example.com", ca.pem, run.OK,
 			"certificate for registry.example.com verified: DNS:registry.example.com <- CN=boot test root; expires "},
-		{"signed by another root", "registry.example.com", other.pem, bootstrap.StatusFailed,
+		{"signed by another root", "registry.example.com", other.pem, run.Failed,
 			"certificate signed by unknown authority"},
-		{"a name the DNS server does not know", "nothing.example.com", ca.pem, bootstrap.StatusFailed,
+		{"a name the DNS server does not know", "nothing.example.com", ca.pem, run.Failed,
 			"NXDOMAIN"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			roots, err := loadRoots(writeFile(t, "ca.pem", tc.ca))
+			roots, err := LoadRoots(writeFile(t, "ca.pem", tc.ca))
 			if err != nil {
 				t.Fatal(err)
 			}
-			var out bytes.Buffer
-			r := &verifyReport{out: newPrinter(&out, "json")}
-			r.tlsCheck(context.Background(), registryTransport(roots, false, tc.host, resolve), tc.host, port)
-			evs := verifyEvents(t, &out)
-			if len(evs) != 1 || evs[0].Host != "tls" || evs[0].Status != tc.status || !strings.Contains(evs[0].Message, tc.message) {
-				t.Fatalf("events %+v, want one tls event %s containing %q", evs, tc.status, tc.message)
+			e := TLS(context.Background(), Transport(roots, false, tc.host, resolve), tc.host, port)
+			if e.Phase != Phase || e.Host != "tls" || e.Status != tc.status || !strings.Contains(e.Message, tc.message) {
+				t.Fatalf("event %+v, want a tls event %s containing %q", e, tc.status, tc.message)
 			}
 		})
 	}
 
 	t.Run("not checked when asked not to", func(t *testing.T) {
-		var out bytes.Buffer
-		r := &verifyReport{out: newPrinter(&out, "json")}
-		r.tlsCheck(context.Background(), registryTransport(nil, true, "registry.example.com", resolve), "registry.example.com", port)
-		if evs := verifyEvents(t, &out); len(evs) != 1 || evs[0].Status != bootstrap.StatusWarning {
-			t.Fatalf("events %+v, want one warning", evs)
+		e := TLS(context.Background(), Transport(nil, true, "registry.example.com", resolve), "registry.example.com", port)
+		if e.Host != "tls" || e.Status != run.Warning {
+			t.Fatalf("event %+v, want a tls warning", e)
 		}
 	})
 }
 
-// TestRegistryTransportResolvesOnlyTheRegistry: other hosts are dialled as
+// TestTransportResolvesOnlyTheRegistry: other hosts are dialled as
 // given, the registry's name through the resolver.
-func TestRegistryTransportResolvesOnlyTheRegistry(t *testing.T) {
+func TestTransportResolvesOnlyTheRegistry(t *testing.T) {
 	asked := 0
 	resolve := func(ctx context.Context, host string) ([]string, error) { asked++; return []string{"127.0.0.1"}, nil }
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -150,7 +148,7 @@ func TestRegistryTransportResolvesOnlyTheRegistry(t *testing.T) {
 	}
 	defer ln.Close()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	tr := registryTransport(nil, false, "Registry.Example.com", resolve)
+	tr := Transport(nil, false, "Registry.Example.com", resolve)
 	c, err := tr.DialContext(context.Background(), "tcp", net.JoinHostPort("registry.example.com", port))
 	if err != nil {
 		t.Fatal(err)
@@ -177,8 +175,8 @@ func TestLoadRootsRefusesWhatIsNoCABundle(t *testing.T) {
 		{writeFile(t, "key.pem", []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")), "no PEM certificate"},
 		{big, "more than the limit of 1 MiB"},
 	} {
-		if _, err := loadRoots(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("loadRoots(%s) = %v, want an error containing %q", tc.path, err, tc.want)
+		if _, err := LoadRoots(tc.path); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("LoadRoots(%s) = %v, want an error containing %q", tc.path, err, tc.want)
 		}
 	}
 }

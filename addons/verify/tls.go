@@ -1,4 +1,4 @@
-package cmd
+package verify
 
 import (
 	"context"
@@ -12,15 +12,16 @@ import (
 	"time"
 
 	"github.com/bootctl/boot/internal/boundedfile"
+	"github.com/bootctl/boot/internal/run"
 )
 
-// maxCAFileSize bounds a --registry-ca file: a CA bundle is a few KB, the
-// system's whole trust store about 200 KB.
+// maxCAFileSize bounds a CA file: a CA bundle is a few KB, the system's
+// whole trust store about 200 KB.
 const maxCAFileSize = 1 << 20
 
-// loadRoots reads a PEM file of CA certificates, refusing anything but a
+// LoadRoots reads a PEM file of CA certificates, refusing anything but a
 // regular file of bounded size that holds at least one certificate.
-func loadRoots(path string) (*x509.CertPool, error) {
+func LoadRoots(path string) (*x509.CertPool, error) {
 	data, err := boundedfile.Read(path, "CA bundle", maxCAFileSize)
 	if err != nil {
 		return nil, err
@@ -32,11 +33,11 @@ func loadRoots(path string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// registryTransport is the HTTP transport verify talks to the registry
-// with: TLS 1.2 or later, checked against roots (nil: this machine's trust
-// store) unless insecure; when resolve is set, the registry's host name is
+// Transport is the HTTP transport verify talks to the registry with: TLS
+// 1.2 or later, checked against roots (nil: this machine's trust store)
+// unless insecure; when resolve is set, the registry's host name is
 // resolved by it (and only it) instead of this machine's resolver.
-func registryTransport(roots *x509.CertPool, insecure bool, host string, resolve func(ctx context.Context, host string) ([]string, error)) *http.Transport {
+func Transport(roots *x509.CertPool, insecure bool, host string, resolve func(ctx context.Context, host string) ([]string, error)) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, InsecureSkipVerify: insecure} // #nosec G402: only when asked
 	if resolve != nil {
@@ -67,41 +68,37 @@ func registryTransport(roots *x509.CertPool, insecure bool, host string, resolve
 	return tr
 }
 
-// tlsCheck connects to host at port (443 through the ingress) with tr's
-// dialer and TLS settings and reports the certificate chain the registry
-// presents and how it verified.
-func (r *verifyReport) tlsCheck(ctx context.Context, tr *http.Transport, host, port string) {
+// TLS connects to host at port (443 through the ingress) with tr's dialer
+// and TLS settings and returns the "tls" check's result: the certificate
+// chain the registry presents and how it verified.
+func TLS(ctx context.Context, tr *http.Transport, host, port string) run.Event {
 	if tr.TLSClientConfig.InsecureSkipVerify {
-		r.warn("tls", "the certificate was not checked (--insecure-skip-tls-verify)")
-		return
+		return event("tls", run.Warning, "the certificate was not checked (--insecure-skip-tls-verify)")
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	addr := net.JoinHostPort(host, port)
 	raw, err := tr.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		r.fail("tls", fmt.Sprintf("connect to %s: %v", addr, err))
-		return
+		return event("tls", run.Failed, fmt.Sprintf("connect to %s: %v", addr, err))
 	}
 	cfg := tr.TLSClientConfig.Clone()
 	cfg.ServerName = host
 	conn := tls.Client(raw, cfg)
 	defer conn.Close()
 	if err := conn.HandshakeContext(ctx); err != nil {
-		r.fail("tls", fmt.Sprintf("%s: %v", host, err))
-		return
+		return event("tls", run.Failed, fmt.Sprintf("%s: %v", host, err))
 	}
 	chains := conn.ConnectionState().VerifiedChains
 	if len(chains) == 0 {
-		r.fail("tls", host+": no verified certificate chain")
-		return
+		return event("tls", run.Failed, host+": no verified certificate chain")
 	}
-	r.ok("tls", describeChain(chains[0]))
+	return event("tls", run.OK, DescribeChain(chains[0]))
 }
 
-// describeChain names each certificate of a verified chain, leaf first,
+// DescribeChain names each certificate of a verified chain, leaf first,
 // and when the leaf expires.
-func describeChain(chain []*x509.Certificate) string {
+func DescribeChain(chain []*x509.Certificate) string {
 	names := make([]string, len(chain))
 	for i, c := range chain {
 		names[i] = c.Subject.String()
