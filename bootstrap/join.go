@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bootctl/boot/internal/quote"
 	"github.com/bootctl/boot/nodes"
 	"github.com/bootctl/boot/scripts"
 )
@@ -150,7 +151,7 @@ func kubectlOutput(ctx context.Context, cp *Node, stdin []byte, args ...string) 
 func runKubectl(ctx context.Context, cp *Node, stdin []byte, args []string, opts ...nodes.RunOption) (string, error) {
 	quoted := make([]string, len(args))
 	for i, a := range args {
-		quoted[i] = nodes.Quote(a)
+		quoted[i] = quote.Shell(a)
 	}
 	if stdin != nil {
 		opts = append(opts, nodes.Stdin(strings.NewReader(string(stdin))))

@@ -2,7 +2,6 @@ package nodes
 
 import (
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 )
@@ -47,14 +46,5 @@ func TestRetryDelay(t *testing.T) {
 	}
 	if r.delay(9) < r.Max*4/5 {
 		t.Fatalf("delay not capped at Max: %s", r.delay(9))
-	}
-}
-
-func TestQuote(t *testing.T) {
-	for _, s := range []string{"", "plain", "it's", "a 'b' c", `$HOME "x" \n $(id) ;|&`, "line\nbreak"} {
-		out, err := exec.Command("sh", "-c", "printf %s "+Quote(s)).Output()
-		if err != nil || string(out) != s {
-			t.Fatalf("Quote(%q) = %s: the shell read %q (%v)", s, Quote(s), out, err)
-		}
 	}
 }

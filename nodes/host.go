@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/bootctl/boot/internal/quote"
 )
 
 // Host is one connected host. It keeps a single SSH connection (redialled
@@ -238,14 +240,14 @@ const groupScript = `exec 3<&0; sh -c "$1" 0<&3 3<&- & trap 'trap - TERM HUP INT
 func (r *run) commandLine(cmd string) string {
 	script := groupScript
 	if !r.sudo {
-		return "sh -c " + Quote(script) + " boot " + Quote(cmd)
+		return "sh -c " + quote.Shell(script) + " boot " + quote.Shell(cmd)
 	}
 	script = "echo " + r.startMarker() + " >&2; " + script
 	if r.password == nil {
-		return "sudo -n -- sh -c " + Quote(script) + " boot " + Quote(cmd)
+		return "sudo -n -- sh -c " + quote.Shell(script) + " boot " + quote.Shell(cmd)
 	}
 	// -k: ignore cached credentials, so sudo asks and we know it read the password.
-	return "sudo -k -S -p " + Quote(r.promptMarker()+"\n") + " -- sh -c " + Quote(script) + " boot " + Quote(cmd)
+	return "sudo -k -S -p " + quote.Shell(r.promptMarker()+"\n") + " -- sh -c " + quote.Shell(script) + " boot " + quote.Shell(cmd)
 }
 
 func (r *run) fail(kind error, err error) error {
@@ -468,11 +470,6 @@ func kindOf(err error) error {
 		return ErrTimeout
 	}
 	return nil
-}
-
-// Quote quotes s for a POSIX shell.
-func Quote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // shorten is a command's first line, cut to 80 characters, for labels.

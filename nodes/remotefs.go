@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+
+	"github.com/bootctl/boot/internal/quote"
 )
 
 // The file operations below run as root (directly when the SSH user is
@@ -30,7 +32,7 @@ const (
 // that is not a regular one (a directory, a device, a named pipe) or holds
 // more than 4 MiB is refused without reading it all.
 func (h *Host) ReadFile(ctx context.Context, path string) ([]byte, error) {
-	p := Quote(path)
+	p := quote.Shell(path)
 	script := "if [ ! -e " + p + " ]; then exit " + strconv.Itoa(exitMissing) + "; fi\n" +
 		"if [ ! -f " + p + " ]; then exit " + strconv.Itoa(exitNotRegular) + "; fi\n" +
 		"exec head -c " + strconv.Itoa(maxReadFile+1) + " -- " + p
@@ -47,7 +49,7 @@ func (h *Host) ReadFile(ctx context.Context, path string) ([]byte, error) {
 // Exists reports whether path exists (symbolic links followed: a dangling
 // link does not).
 func (h *Host) Exists(ctx context.Context, path string) (bool, error) {
-	out, err := h.fileOp(ctx, "check", path, "if [ -e "+Quote(path)+" ]; then echo yes; fi")
+	out, err := h.fileOp(ctx, "check", path, "if [ -e "+quote.Shell(path)+" ]; then echo yes; fi")
 	return strings.TrimSpace(out.Stdout) == "yes", err
 }
 
@@ -56,7 +58,7 @@ func (h *Host) Exists(ctx context.Context, path string) (bool, error) {
 // exists already; parents it creates get 0755.
 func (h *Host) MkdirAll(ctx context.Context, path string, mode fs.FileMode) error {
 	perm := strconv.FormatUint(uint64(mode.Perm()), 8)
-	_, err := h.fileOp(ctx, "create directory", path, "install -d -m "+perm+" -- "+Quote(path))
+	_, err := h.fileOp(ctx, "create directory", path, "install -d -m "+perm+" -- "+quote.Shell(path))
 	return err
 }
 
@@ -69,7 +71,7 @@ func (h *Host) Sha256(ctx context.Context, paths ...string) (map[string]string, 
 	}
 	quoted := make([]string, len(paths))
 	for i, p := range paths {
-		quoted[i] = Quote(p)
+		quoted[i] = quote.Shell(p)
 	}
 	// One line per path, in order: its sum, or "-" when there is none.
 	script := "for p in " + strings.Join(quoted, " ") + "; do\n" +
@@ -99,7 +101,7 @@ func (h *Host) Sha256(ctx context.Context, paths ...string) (map[string]string, 
 // Remove removes the file, symbolic link or empty directory at path. A
 // missing path is not an error; a directory that is not empty is.
 func (h *Host) Remove(ctx context.Context, path string) error {
-	p := Quote(path)
+	p := quote.Shell(path)
 	_, err := h.fileOp(ctx, "remove", path,
 		"if [ -d "+p+" ] && [ ! -L "+p+" ]; then rmdir -- "+p+"; else rm -f -- "+p+"; fi")
 	return err

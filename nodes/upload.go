@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+
+	"github.com/bootctl/boot/internal/quote"
 )
 
 // Upload makes remotePath hold content with the given permission bits, and
@@ -21,7 +23,7 @@ func (h *Host) Upload(ctx context.Context, content []byte, remotePath string, mo
 	sum := sha256.Sum256(content)
 	want := hex.EncodeToString(sum[:])
 	perm := strconv.FormatUint(uint64(mode.Perm()), 8)
-	p := Quote(remotePath)
+	p := quote.Shell(remotePath)
 	base := append([]RunOption{Stream(nil)}, opts...)
 
 	check := "if [ -f " + p + " ]; then sha256sum < " + p + " | cut -c1-64; stat -c %a -- " + p + "; fi"
