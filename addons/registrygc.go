@@ -23,6 +23,7 @@ import (
 	utilexec "k8s.io/client-go/util/exec"
 	"k8s.io/streaming/pkg/httpstream"
 
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/pruner"
 )
 
@@ -120,6 +121,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// RegistryGCPhase is the phase of the events a registry garbage collection
+// reports.
+const RegistryGCPhase = "registry-gc"
+
 // RegistryMaintenance is pruner.Maintenance for the registry chart's
 // Deployment (addons/charts/registry/README.md, "Garbage collection"): the
 // read-only switch is the registry container's env RegistryReadOnlyEnv,
@@ -136,8 +141,9 @@ type RegistryMaintenance struct {
 	Config string
 	// Stdout and Stderr receive garbage-collect's output (default: discarded).
 	Stdout, Stderr io.Writer
-	// Progress, when set, is told about each step in one line.
-	Progress func(msg string)
+	// Report is told about each step: an event of phase RegistryGCPhase,
+	// status ok, one line.
+	Report run.Reporter
 	// Poll is how often the rollout is checked (default 2s).
 	Poll time.Duration
 }
@@ -161,9 +167,7 @@ func (m *RegistryMaintenance) config() string {
 func (m *RegistryMaintenance) name() string { return m.Namespace + "/" + m.Deployment }
 
 func (m *RegistryMaintenance) progress(format string, args ...any) {
-	if m.Progress != nil {
-		m.Progress(fmt.Sprintf(format, args...))
-	}
+	m.Report.Report(run.Event{Phase: RegistryGCPhase, Status: run.OK, Message: fmt.Sprintf(format, args...)})
 }
 
 // SetReadOnly implements pruner.Maintenance. SetReadOnly(true) switches the

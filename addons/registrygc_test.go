@@ -20,6 +20,7 @@ import (
 	utilexec "k8s.io/client-go/util/exec"
 
 	"github.com/bootctl/boot/addons/kubetest"
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/pruner"
 )
 
@@ -300,9 +301,30 @@ func TestRegistryGC(t *testing.T) {
 		var out strings.Builder
 		m := newMaintenance(cs, ns, x, &out)
 		m.Config = "/etc/distribution/config.yml"
+		var events []run.Event
+		m.Report = func(e run.Event) { events = append(events, e) }
 		rep, err := pruner.CollectGarbage(context.Background(), m, pruner.GCOptions{})
 		if err != nil {
 			t.Fatalf("CollectGarbage: %v", err)
+		}
+		// Each step is reported, in order, as an ok event of the gc phase.
+		name := ns + "/" + gcTestDeployment
+		where := "pod " + ns + "/" + gcTestDeployment + "-g2 container registry"
+		wantSteps := []string{
+			"switching deployment " + name + " to read-only (" + RegistryReadOnlyEnv + "=" + RegistryReadOnlyOn + ")",
+			"deployment " + name + " rolled out (",
+			`running "registry garbage-collect --delete-untagged /etc/distribution/config.yml" in ` + where,
+			"garbage-collect in " + where + " finished",
+			"switching deployment " + name + " back (" + RegistryReadOnlyEnv + "=" + RegistryReadOnlyOff + ")",
+			"deployment " + name + " rolled out (",
+		}
+		if len(events) != len(wantSteps) {
+			t.Errorf("%d events %+v, want %d", len(events), events, len(wantSteps))
+		}
+		for i, e := range events[:min(len(events), len(wantSteps))] {
+			if e.Phase != RegistryGCPhase || e.Status != run.OK || e.Host != "" || !strings.HasPrefix(e.Message, wantSteps[i]) {
+				t.Errorf("event %d: %+v, want %s ok %q...", i, e, RegistryGCPhase, wantSteps[i])
+			}
 		}
 		if !rep.Collected || !rep.ReadWriteBack || rep.LeftReadOnly {
 			t.Errorf("report %+v, want collected and read-write again", rep)

@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bootctl/boot/addons"
-	"github.com/bootctl/boot/bootstrap"
+	bootrun "github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/pruner"
 )
 
@@ -184,9 +184,7 @@ func runRegistryGC(ctx context.Context, c *cobra.Command, g *globals, o *registr
 		Client: client, Exec: execer,
 		Namespace: o.namespace, Deployment: o.deployment, Container: o.container, Config: o.config,
 		Stdout: gcOut, Stderr: g.stderr,
-		Progress: func(msg string) {
-			out.Emit(Event{Phase: "registry-gc", Status: bootstrap.StatusOK, Message: msg})
-		},
+		Report: runReporter(out),
 	}
 	opts := pruner.GCOptions{RestoreTimeout: gcRestoreTimeout}
 	if o.redisAddr != "" {
@@ -206,11 +204,11 @@ func runRegistryGC(ctx context.Context, c *cobra.Command, g *globals, o *registr
 	gctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	rep, err := pruner.CollectGarbage(gctx, m, opts)
-	status := bootstrap.StatusOK
+	status := bootrun.OK
 	if err != nil {
-		status = bootstrap.StatusFailed
+		status = bootrun.Failed
 	}
-	out.Emit(Event{Phase: "registry-gc", Status: status, Message: gcSummary(rep, o.redisAddr != ""), Duration: time.Since(start)})
+	m.Report.Report(bootrun.Event{Phase: addons.RegistryGCPhase, Status: status, Message: gcSummary(rep, o.redisAddr != ""), Duration: time.Since(start)})
 	return err
 }
 

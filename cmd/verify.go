@@ -14,7 +14,6 @@ import (
 
 	"github.com/bootctl/boot/addons/verify"
 	"github.com/bootctl/boot/bootstrap"
-	bootrun "github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/nodes"
 )
@@ -135,7 +134,5 @@ func runVerify(ctx context.Context, inv *inventory.Inventory, f verifyFlags, log
 		},
 		ThroughService: f.throughService, Insecure: f.insecure, Roots: roots,
 		JustInstalled: f.justInstalled, DNSServer: f.dnsServer,
-	}, func(e bootrun.Event) {
-		out.Emit(Event{Phase: e.Phase, Host: e.Host, Status: string(e.Status), Message: e.Message, Duration: e.Duration})
-	})
+	}, out.Emit)
 }
