@@ -3,6 +3,7 @@ package verify
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/bootctl/boot/addons"
 )
@@ -29,11 +31,16 @@ func (c *checks) pushPull(ctx context.Context, registry string, opts []name.Opti
 	}
 	ro := []remote.Option{remote.WithContext(ctx), remote.WithTransport(tr),
 		remote.WithAuth(&authn.Basic{Username: creds.Username(), Password: creds.Password()})}
-	// Without credentials the registry must refuse.
-	if _, err := remote.Head(ref, remote.WithContext(ctx), remote.WithTransport(tr)); err == nil {
-		c.fail("auth", "the registry answered without credentials")
-	} else {
+	// Without credentials the registry must refuse: 401.
+	_, err = remote.Head(ref, remote.WithContext(ctx), remote.WithTransport(tr))
+	var refused *transport.Error
+	switch {
+	case errors.As(err, &refused) && refused.StatusCode == http.StatusUnauthorized:
 		c.ok("auth", "refused without credentials")
+	case err == nil:
+		c.fail("auth", "the registry answered without credentials")
+	default:
+		c.fail("auth", fmt.Sprintf("asked without credentials: %v (want 401 Unauthorized)", err))
 	}
 	img, err := random.Image(64<<10, 2)
 	if err != nil {
