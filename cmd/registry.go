@@ -18,7 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bootctl/boot/addons"
-	bootrun "github.com/bootctl/boot/internal/run"
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/pruner"
 )
 
@@ -184,7 +184,7 @@ func runRegistryGC(ctx context.Context, c *cobra.Command, g *globals, o *registr
 		Client: client, Exec: execer,
 		Namespace: o.namespace, Deployment: o.deployment, Container: o.container, Config: o.config,
 		Stdout: gcOut, Stderr: g.stderr,
-		Report: runReporter(out),
+		Report: out.Emit,
 	}
 	opts := pruner.GCOptions{RestoreTimeout: gcRestoreTimeout}
 	if o.redisAddr != "" {
@@ -204,11 +204,11 @@ func runRegistryGC(ctx context.Context, c *cobra.Command, g *globals, o *registr
 	gctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	rep, err := pruner.CollectGarbage(gctx, m, opts)
-	status := bootrun.OK
+	status := run.OK
 	if err != nil {
-		status = bootrun.Failed
+		status = run.Failed
 	}
-	m.Report.Report(bootrun.Event{Phase: addons.RegistryGCPhase, Status: status, Message: gcSummary(rep, o.redisAddr != ""), Duration: time.Since(start)})
+	out.Emit(run.Event{Phase: addons.RegistryGCPhase, Status: status, Message: gcSummary(rep, o.redisAddr != ""), Duration: time.Since(start)})
 	return err
 }
 

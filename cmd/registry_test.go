@@ -23,7 +23,7 @@ import (
 )
 
 func TestRegistryGCHelp(t *testing.T) {
-	code, out, errOut := run(t, "registry", "gc", "--help")
+	code, out, errOut := runBoot(t, "registry", "gc", "--help")
 	if code != ExitOK {
 		t.Fatalf("exit %d, stderr: %s", code, errOut)
 	}
@@ -32,7 +32,7 @@ func TestRegistryGCHelp(t *testing.T) {
 			t.Errorf("--help lacks %q:\n%s", want, out)
 		}
 	}
-	if code, out, _ := run(t, "registry", "--help"); code != ExitOK || !strings.Contains(out, "gc ") {
+	if code, out, _ := runBoot(t, "registry", "--help"); code != ExitOK || !strings.Contains(out, "gc ") {
 		t.Errorf("boot registry --help: exit %d, output %q", code, out)
 	}
 }
@@ -66,7 +66,7 @@ func TestRegistryGCBadCommandLine(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			code, out, errOut := run(t, append([]string{"registry", "gc"}, tc.args...)...)
+			code, out, errOut := runBoot(t, append([]string{"registry", "gc"}, tc.args...)...)
 			if code != ExitInvalid {
 				t.Errorf("exit %d, want %d; stderr: %s", code, ExitInvalid, errOut)
 			}
@@ -142,7 +142,7 @@ func TestRegistryGCCommand(t *testing.T) {
 
 	t.Run("exec refused", func(t *testing.T) {
 		t.Setenv(envRedisPassword, password)
-		code, out, errOut := run(t, append(args, "-o", "json")...)
+		code, out, errOut := runBoot(t, append(args, "-o", "json")...)
 		if code != ExitFailure {
 			t.Fatalf("exit %d, want %d; stdout %s stderr %s", code, ExitFailure, out, errOut)
 		}
@@ -153,7 +153,7 @@ func TestRegistryGCCommand(t *testing.T) {
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
 		for _, l := range lines {
-			var e Event
+			var e jsonEvent
 			if err := json.Unmarshal([]byte(l), &e); err != nil {
 				t.Errorf("stdout line %q is not a JSON event: %v", l, err)
 			}
@@ -178,7 +178,7 @@ func TestRegistryGCCommand(t *testing.T) {
 
 	t.Run("wrong redis password", func(t *testing.T) {
 		t.Setenv(envRedisPassword, "wrong-pw-77d1")
-		code, out, errOut := run(t, args...)
+		code, out, errOut := runBoot(t, args...)
 		if code != ExitFailure || !strings.Contains(errOut, "nothing was changed") || !strings.Contains(errOut, rdb.Options().Addr) {
 			t.Errorf("exit %d, stderr %q; want 1 and a Redis error naming the address", code, errOut)
 		}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"regexp"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -54,14 +53,12 @@ func (v *dnsServerValue) Set(s string) error {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
 	}
-	if _, err := netip.ParseAddr(host); err != nil && (len(host) > 253 || !hostnameRe.MatchString(host)) {
+	if _, err := netip.ParseAddr(host); err != nil && !inventory.IsDNSName(host) {
 		return fmt.Errorf("host %q is neither an IP address nor a DNS name", host)
 	}
 	*v = dnsServerValue(s)
 	return nil
 }
-
-var hostnameRe = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$`)
 
 func newVerifyCmd(g *globals) *cobra.Command {
 	var f verifyFlags
