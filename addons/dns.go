@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 	"github.com/aws/aws-sdk-go-v2/service/route53/types"
+
+	"github.com/bootctl/boot/internal/run"
 )
 
 // Route53API is the part of the Route53 API that DNS uses; *route53.Client
@@ -107,9 +109,9 @@ type DNS struct {
 	TTL       int64    // seconds; default 300
 	Addresses []string // IPv4 addresses the A record points at
 	Owner     string   // the cluster's name, written into the ownership TXT record
-	// Progress, when set, receives one line per step (zone found, change
-	// submitted, each wait poll).
-	Progress func(string)
+	// Report hears, as OK events of phase "dns" about Host, of each step
+	// (zone found, change submitted, each wait poll).
+	Report run.Reporter
 	// Wait bounds the wait for a submitted change to be INSYNC; default 5m.
 	Wait time.Duration
 	// Poll is the first interval between GetChange calls; it doubles up to
@@ -124,6 +126,14 @@ type hostRecords struct {
 	cname *types.ResourceRecordSet
 }
 
+// recordChange is one change batch DNS plans, submitted by submit.
+type recordChange struct {
+	zoneID  string
+	changes []types.Change
+	comment string
+	what    string // for messages: "UPSERT ..." or "DELETE ..."
+}
+
 // Ensure makes the A record point at the addresses with the TTL, marked as
 // boot's. It reads the current records first: when they already match it
 // makes no change and returns false. It refuses to overwrite an A record not
@@ -131,41 +141,51 @@ type hostRecords struct {
 // INSYNC; a wait that times out returns true with an error (the change was
 // submitted and Route53 applies it).
 func (d DNS) Ensure(ctx context.Context) (bool, error) {
+	c, err := d.planEnsure(ctx)
+	if err != nil || c == nil {
+		return false, err
+	}
+	return d.submit(ctx, c)
+}
+
+// planEnsure reads the records and returns the change Ensure makes, or nil
+// when the record is up to date.
+func (d DNS) planEnsure(ctx context.Context) (*recordChange, error) {
 	host, zoneName, owner, err := d.names()
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	addrs, err := d.addresses(host)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	ttl := d.TTL
 	if ttl == 0 {
 		ttl = 300
 	}
 	if ttl < 0 || ttl > 2147483647 {
-		return false, fmt.Errorf("route53: %s: TTL %d is out of range (0-2147483647 seconds)", host, ttl)
+		return nil, fmt.Errorf("route53: %s: TTL %d is out of range (0-2147483647 seconds)", host, ttl)
 	}
 	zoneID, recs, err := d.lookup(ctx, zoneName, host)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if recs.cname != nil {
-		return false, fmt.Errorf("route53: %s has a CNAME record in zone %s; boot will not replace it with an A record (remove it or choose another registry.host)", host, zoneName)
+		return nil, fmt.Errorf("route53: %s has a CNAME record in zone %s; boot will not replace it with an A record (remove it or choose another registry.host)", host, zoneName)
 	}
 	owned := recs.ownedBy(owner)
 	if len(recs.a) > 0 && !owned {
-		return false, fmt.Errorf("route53: %s A record in zone %s is not owned by boot cluster %q (no TXT %s beside it%s); boot will not overwrite it (delete it or choose another registry.host)",
+		return nil, fmt.Errorf("route53: %s A record in zone %s is not owned by boot cluster %q (no TXT %s beside it%s); boot will not overwrite it (delete it or choose another registry.host)",
 			host, zoneName, d.Owner, owner, recs.otherOwners())
 	}
 	for _, a := range recs.a {
 		if a.SetIdentifier != nil || a.AliasTarget != nil {
-			return false, fmt.Errorf("route53: %s A record in zone %s is an alias or has a routing policy; boot manages only a simple A record (delete it or choose another registry.host)", host, zoneName)
+			return nil, fmt.Errorf("route53: %s A record in zone %s is an alias or has a routing policy; boot manages only a simple A record (delete it or choose another registry.host)", host, zoneName)
 		}
 	}
 	if len(recs.a) == 1 && owned && aws.ToInt64(recs.a[0].TTL) == ttl && sameAddresses(recordValues(recs.a[0]), addrs) {
 		d.progress(fmt.Sprintf("route53: %s A %s TTL %d is up to date", host, strings.Join(addrs, ","), ttl))
-		return false, nil
+		return nil, nil
 	}
 	txtValues := []string{owner}
 	if recs.txt != nil {
@@ -179,7 +199,7 @@ func (d DNS) Ensure(ctx context.Context) (bool, error) {
 		{Action: types.ChangeActionUpsert, ResourceRecordSet: simpleSet(host, types.RRTypeTxt, ttl, txtValues)},
 	}
 	what := fmt.Sprintf("UPSERT %s A %s TTL %d with TXT %s", host, strings.Join(addrs, ","), ttl, owner)
-	return d.change(ctx, zoneID, changes, "boot: registry host of cluster "+d.Owner, what)
+	return &recordChange{zoneID: zoneID, changes: changes, comment: "boot: registry host of cluster " + d.Owner, what: what}, nil
 }
 
 // Remove deletes the A record and the ownership TXT value when they are this
@@ -188,13 +208,23 @@ func (d DNS) Ensure(ctx context.Context) (bool, error) {
 // boot's). Records not owned by boot are left alone, and absent records are
 // fine: it then returns false and no error.
 func (d DNS) Remove(ctx context.Context) (bool, error) {
+	c, err := d.planRemove(ctx)
+	if err != nil || c == nil {
+		return false, err
+	}
+	return d.submit(ctx, c)
+}
+
+// planRemove reads the records and returns the change Remove makes, or nil
+// when there is nothing of this cluster's to remove.
+func (d DNS) planRemove(ctx context.Context) (*recordChange, error) {
 	host, zoneName, owner, err := d.names()
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	zoneID, recs, err := d.lookup(ctx, zoneName, host)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	if !recs.ownedBy(owner) {
 		if len(recs.a) > 0 {
@@ -202,7 +232,7 @@ func (d DNS) Remove(ctx context.Context) (bool, error) {
 		} else {
 			d.progress(fmt.Sprintf("route53: %s has no record of boot cluster %q; nothing to remove", host, d.Owner))
 		}
-		return false, nil
+		return nil, nil
 	}
 	var changes []types.Change
 	for _, a := range recs.a {
@@ -215,7 +245,7 @@ func (d DNS) Remove(ctx context.Context) (bool, error) {
 		changes = append(changes, types.Change{Action: types.ChangeActionUpsert, ResourceRecordSet: simpleSet(host, types.RRTypeTxt, aws.ToInt64(recs.txt.TTL), rest)})
 	}
 	what := fmt.Sprintf("DELETE %s A and TXT %s", host, owner)
-	return d.change(ctx, zoneID, changes, "boot: teardown of cluster "+d.Owner, what)
+	return &recordChange{zoneID: zoneID, changes: changes, comment: "boot: teardown of cluster " + d.Owner, what: what}, nil
 }
 
 // names checks and returns the host and zone as lower-case names with a
@@ -387,12 +417,13 @@ func (r hostRecords) otherOwners() string {
 	return "; it is marked " + strings.Join(others, ", ")
 }
 
-// change submits one change batch and waits until it is INSYNC. It tells
+// submit submits one change batch and waits until it is INSYNC. It tells
 // whether Route53 accepted the batch.
-func (d DNS) change(ctx context.Context, zoneID string, changes []types.Change, comment, what string) (bool, error) {
+func (d DNS) submit(ctx context.Context, c *recordChange) (bool, error) {
+	what := c.what
 	out, err := d.Client.ChangeResourceRecordSets(ctx, &route53.ChangeResourceRecordSetsInput{
-		HostedZoneId: aws.String(zoneID),
-		ChangeBatch:  &types.ChangeBatch{Comment: aws.String(comment), Changes: changes},
+		HostedZoneId: aws.String(c.zoneID),
+		ChangeBatch:  &types.ChangeBatch{Comment: aws.String(c.comment), Changes: c.changes},
 	})
 	if err != nil {
 		var invalid *types.InvalidChangeBatch
@@ -463,9 +494,34 @@ func (d DNS) waitInsync(ctx context.Context, id string) error {
 }
 
 func (d DNS) progress(line string) {
-	if d.Progress != nil {
-		d.Progress(line)
-	}
+	d.Report.Report(run.Event{Phase: DNSPhase, Host: d.Host, Status: run.OK, Message: line})
+}
+
+// DNSPhase names the DNS record's steps in a run's events.
+const DNSPhase = "dns"
+
+// EnsureStep is Ensure as a step of a run: its plan reads the records.
+func (d DNS) EnsureStep() run.Step {
+	return d.step(DNS.planEnsure, "A record -> "+strings.Join(d.Addresses, ", "))
+}
+
+// RemoveStep is Remove as a step of a run: its plan reads the records.
+func (d DNS) RemoveStep() run.Step {
+	return d.step(DNS.planRemove, "remove the A record and boot's TXT value")
+}
+
+func (d DNS) step(plan func(DNS, context.Context) (*recordChange, error), description string) run.Step {
+	return run.Step{Phase: DNSPhase, Host: d.Host, Plan: func(ctx context.Context, s *run.State) ([]run.Change, error) {
+		d.Report = s.Report
+		c, err := plan(d, ctx)
+		if err != nil || c == nil {
+			return nil, err
+		}
+		return []run.Change{{Host: d.Host, Description: description, Apply: func(ctx context.Context) error {
+			_, err := d.submit(ctx, c)
+			return err
+		}}}, nil
+	}}
 }
 
 // fqdn returns name in lower case with one trailing dot.

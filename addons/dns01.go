@@ -6,9 +6,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/bootctl/boot/inventory"
 )
@@ -53,32 +50,4 @@ func (in *Installer) route53Solver(ctx context.Context) (*dns01Solver, error) {
 	}
 	in.dns01 = &dns01Solver{solver: Route53Solver{Region: region, HostedZoneID: strings.TrimPrefix(id, "/hostedzone/")}, creds: creds}
 	return in.dns01, nil
-}
-
-// route53Secret makes Secret Route53CredentialsSecret in cert-manager's
-// namespace hold the DNS-01 solver's key pair, or, without a DNS-01 solver,
-// removes it when boot made it. It reports whether it changed anything.
-func (in *Installer) route53Secret(ctx context.Context, cs kubernetes.Interface) (bool, error) {
-	if !usesDNS01(in.Inventory) {
-		return deleteOwnedSecret(ctx, cs, CertManagerNamespace, Route53CredentialsSecret)
-	}
-	d, err := in.route53Solver(ctx)
-	if err != nil {
-		return false, err
-	}
-	changed, err := ensureNamespace(ctx, cs, CertManagerNamespace)
-	if err != nil {
-		return false, err
-	}
-	secret := &corev1.Secret{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: secretMeta(Route53CredentialsSecret, CertManagerNamespace, "route53-credentials"),
-		Type:       corev1.SecretTypeOpaque,
-		Data: map[string][]byte{
-			Route53AccessKeyIDKey:     []byte(d.creds.AccessKeyID),
-			Route53SecretAccessKeyKey: []byte(d.creds.SecretAccessKey),
-		},
-	}
-	c, err := applySecret(ctx, cs, secret)
-	return changed || c, err
 }

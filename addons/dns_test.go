@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/route53"
 
 	"github.com/bootctl/boot/internal/route53test"
+	"github.com/bootctl/boot/internal/run"
 )
 
 const ownerTXT = `"heritage=boot,cluster=lab"`
@@ -34,7 +35,7 @@ func newTestRoute53(t *testing.T) (*route53test.Server, *route53.Client) {
 func testDNS(c Route53API, lines *[]string) DNS {
 	return DNS{Client: c, Zone: "example.com", Host: "registry.example.com", TTL: 300, Owner: "lab",
 		Addresses: []string{"198.51.100.12", "198.51.100.2", "198.51.100.12"},
-		Progress:  func(s string) { *lines = append(*lines, s) }, Wait: 10 * time.Second, Poll: time.Millisecond}
+		Report:    func(e run.Event) { *lines = append(*lines, e.Message) }, Wait: 10 * time.Second, Poll: time.Millisecond}
 }
 
 func wantBatches(t *testing.T, f *route53test.Server, want ...[]string) {
@@ -212,8 +213,8 @@ func TestDNSWaitIsBounded(t *testing.T) {
 	f2.SetPendingPolls(1 << 30)
 	d = testDNS(c2, &lines)
 	ctx, cancel := context.WithCancel(context.Background())
-	d.Progress = func(s string) {
-		if strings.Contains(s, "PENDING") {
+	d.Report = func(e run.Event) {
+		if strings.Contains(e.Message, "PENDING") {
 			cancel()
 		}
 	}

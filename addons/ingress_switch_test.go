@@ -90,7 +90,7 @@ func (a *apiServer) dryRun(ctx context.Context, ns string, objs []*unstructured.
 			if o.GetNamespace() == "" {
 				o.SetNamespace(ns)
 			}
-			if _, err := ensureNamespace(ctx, a.cs, o.GetNamespace()); err != nil {
+			if err := ensureNamespace(ctx, a.cs, o.GetNamespace()); err != nil {
 				a.t.Fatal(err)
 			}
 			ri = client.Namespace(o.GetNamespace())
@@ -259,7 +259,7 @@ addons:
 					t.Errorf("%s: %s refused by the API server:\n%s", step, r, strings.Join(problems, "\n"))
 				}
 			default:
-				if _, _, err := r.Apply(ctx, h); err != nil {
+				if _, _, err := converge(ctx, h, r); err != nil {
 					t.Fatalf("%s: %s: %v", step, r, err)
 				}
 			}

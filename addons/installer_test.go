@@ -29,6 +29,7 @@ import (
 
 	"github.com/bootctl/boot/addons/kubetest"
 	"github.com/bootctl/boot/internal/route53test"
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
 )
@@ -138,30 +139,43 @@ registry:
 // events collects an Installer's progress.
 type events struct {
 	mu  sync.Mutex
-	all []Event
+	all []run.Event
 }
 
-func (e *events) add(ev Event) {
+func (e *events) add(ev run.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.all = append(e.all, ev)
 }
 
-// ended returns the steps that ended, in order, as "step changed" or
-// "step error".
+// ended returns the steps that ended, in order, as "step changed", "step
+// error" or "step" (nothing to do, or a chart loaded).
 func (e *events) ended() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []string
 	for _, ev := range e.all {
 		switch {
-		case ev.Started, ev.Waiting != "":
-		case ev.Err != nil:
-			out = append(out, ev.Step+" error")
-		case ev.Changed:
-			out = append(out, ev.Step+" changed")
-		default:
-			out = append(out, ev.Step)
+		case ev.Status == run.Failed:
+			out = append(out, ev.Host+" error")
+		case ev.Status == run.Changed:
+			out = append(out, ev.Host+" changed")
+		case ev.Status == run.OK && (ev.Message == "nothing to do" || ev.Message == "loaded"):
+			out = append(out, ev.Host)
+		}
+	}
+	return out
+}
+
+// warnings returns the steps' warnings as "step: warning", those of
+// readiness waits (prefixed "waiting: ") when waiting, the others otherwise.
+func (e *events) warnings(waiting bool) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.all {
+		if msg, ok := strings.CutPrefix(ev.Message, waitingPrefix); ev.Status == run.Warning && ok == waiting {
+			out = append(out, ev.Host+": "+msg)
 		}
 	}
 	return out
@@ -367,7 +381,7 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 		}
 		res, err := in.Install(ctx)
 		for _, e := range ev.all {
-			seen = append(seen, fmt.Sprintf("%s %s %v", e.Step, e.Waiting, e.Err))
+			seen = append(seen, fmt.Sprintf("%s %s %s", e.Host, e.Status, e.Message))
 		}
 		if err != nil {
 			seen = append(seen, err.Error())
@@ -524,12 +538,7 @@ func TestInstallerWaitAndSecrets(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "release docker-registry/registry: install: ") || !strings.HasSuffix(err.Error(), notReady) {
 		t.Fatalf("install with wait: got %v, want a timeout naming what is not ready", err)
 	}
-	var waiting []string
-	for _, e := range ev.all {
-		if e.Waiting != "" {
-			waiting = append(waiting, e.Step+": "+e.Waiting)
-		}
-	}
+	waiting := ev.warnings(true)
 	if !slices.Equal(waiting, []string{"docker-registry/registry: PersistentVolumeClaim is not bound: docker-registry/registry"}) {
 		t.Fatalf("progress while waiting: %q", waiting)
 	}
@@ -543,8 +552,8 @@ func TestInstallerWaitAndSecrets(t *testing.T) {
 		t.Fatal("the password from registry.auth.passwordEnv was not used")
 	}
 	for _, e := range ev.all {
-		if e.Err != nil && strings.Contains(e.Err.Error(), password) {
-			t.Fatalf("an error shows the password: %v", e.Err)
+		if strings.Contains(e.Message, password) {
+			t.Fatalf("an event shows the password: %v", e)
 		}
 	}
 
@@ -631,12 +640,7 @@ func TestInstallerLeavesForeignIngressController(t *testing.T) {
 	const warning = "release traefik/traefik is not boot's: left alone"
 	check := func(what string, ev *events, want []string) {
 		t.Helper()
-		var warnings []string
-		for _, e := range ev.all {
-			if e.Warning != "" {
-				warnings = append(warnings, e.Step+": "+e.Warning)
-			}
-		}
+		warnings := ev.warnings(false)
 		if want := []string{"remove traefik/traefik: " + warning}; !slices.Equal(warnings, want) {
 			t.Errorf("%s: warnings %q, want %q", what, warnings, want)
 		}

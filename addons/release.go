@@ -87,58 +87,96 @@ func (r Release) timeout() time.Duration {
 	return DefaultReleaseTimeout
 }
 
-// Apply installs the release when it is absent and otherwise upgrades it,
-// but only when the rendered manifest, hooks, chart version or values differ
-// from the deployed revision, so a re-run with nothing changed makes no new
-// revision. It returns the release's current revision and whether this call
-// made it. A release of that name not labelled as boot's is refused.
-//
-// A Remove release is uninstalled instead when boot owns it (with Wait, until
-// its pods are gone): revision 0, changed when it was there; one not boot's
-// is refused as by Uninstall.
-func (r Release) Apply(ctx context.Context, h Helm) (revision int, changed bool, err error) {
+// Plan says, without changing anything, what Apply would do: "" when the
+// release is in place as r describes it, else "install <chart> <version>",
+// "upgrade ..." or "remove". It also returns the deployed revision (0 when
+// there is none). It renders an upgrade against the cluster (a server-side
+// dry run) and compares it with the deployed revision: the same manifest,
+// hooks, chart version and values mean nothing to do. A release of that name
+// not labelled as boot's is refused (errNotBoots).
+func (r Release) Plan(ctx context.Context, h Helm) (revision int, todo string, err error) {
+	cfg, err := h.config(r.Namespace)
+	if err != nil {
+		return 0, "", fmt.Errorf("release %s: %w", r, err)
+	}
+	last, err := cfg.Releases.Last(r.Name)
+	switch {
+	case errors.Is(err, driver.ErrReleaseNotFound):
+		if r.Remove {
+			return 0, "", nil
+		}
+		return 0, "install " + r.chartVersion(), nil
+	case err != nil:
+		return 0, "", fmt.Errorf("release %s: reading history: %w", r, err)
+	case !ownedByBoot(last):
+		return 0, "", fmt.Errorf("release %s is %w (no label %s=%s); boot leaves it alone", r, errNotBoots, ManagedByLabel, ManagedByBoot)
+	case r.Remove:
+		return last.Version, "remove", nil
+	case r.Chart == nil || r.Chart.Metadata == nil:
+		return 0, "", fmt.Errorf("release %s: no chart", r)
+	case last.Info == nil || last.Info.Status != release.StatusDeployed:
+		status := release.StatusUnknown
+		if last.Info != nil {
+			status = last.Info.Status
+		}
+		return last.Version, fmt.Sprintf("upgrade to %s (revision %d is %s)", r.chartVersion(), last.Version, status), nil
+	}
+	planned, err := r.upgrade(ctx, cfg, true)
+	if err != nil {
+		return 0, "", err
+	}
+	same, err := sameRelease(last, planned)
+	if err != nil {
+		return 0, "", fmt.Errorf("release %s: %w", r, err)
+	}
+	if same {
+		return last.Version, "", nil
+	}
+	if from := last.Chart.Metadata; from.Name+" "+from.Version != r.chartVersion() {
+		return last.Version, "upgrade " + from.Name + " " + from.Version + " to " + r.chartVersion(), nil
+	}
+	return last.Version, "upgrade " + r.chartVersion() + " (its manifest or values changed)", nil
+}
+
+func (r Release) chartVersion() string {
+	return r.Chart.Metadata.Name + " " + r.Chart.Metadata.Version
+}
+
+// Apply makes the release what Plan compares it with: installed when it is
+// absent, otherwise upgraded to exactly r's chart and values (earlier values
+// are not reused). It returns the release's new revision. A Remove release
+// is uninstalled instead when boot owns it (with Wait, until its pods are
+// gone). A release of that name not labelled as boot's is refused.
+func (r Release) Apply(ctx context.Context, h Helm) (revision int, err error) {
 	if r.Remove {
-		removed, err := h.uninstall(r.Namespace, r.Name, r.Timeout, r.Wait)
-		return 0, removed, err
+		_, err := h.uninstall(r.Namespace, r.Name, r.Timeout, r.Wait)
+		return 0, err
 	}
 	if r.Chart == nil || r.Chart.Metadata == nil {
-		return 0, false, fmt.Errorf("release %s: no chart", r)
+		return 0, fmt.Errorf("release %s: no chart", r)
 	}
 	cfg, err := h.config(r.Namespace)
 	if err != nil {
-		return 0, false, fmt.Errorf("release %s: %w", r, err)
+		return 0, fmt.Errorf("release %s: %w", r, err)
 	}
 	last, err := cfg.Releases.Last(r.Name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		return r.install(ctx, cfg)
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("release %s: reading history: %w", r, err)
+		return 0, fmt.Errorf("release %s: reading history: %w", r, err)
 	}
 	if !ownedByBoot(last) {
-		return 0, false, fmt.Errorf("release %s exists and is not managed by boot (no label %s=%s); boot leaves it alone", r, ManagedByLabel, ManagedByBoot)
-	}
-	if last.Info != nil && last.Info.Status == release.StatusDeployed {
-		planned, err := r.upgrade(ctx, cfg, true)
-		if err != nil {
-			return 0, false, err
-		}
-		same, err := sameRelease(last, planned)
-		if err != nil {
-			return 0, false, fmt.Errorf("release %s: %w", r, err)
-		}
-		if same {
-			return last.Version, false, nil
-		}
+		return 0, fmt.Errorf("release %s is %w (no label %s=%s); boot leaves it alone", r, errNotBoots, ManagedByLabel, ManagedByBoot)
 	}
 	done, err := r.upgrade(ctx, cfg, false)
 	if err != nil {
-		return 0, false, err
+		return 0, err
 	}
-	return done.Version, true, nil
+	return done.Version, nil
 }
 
-func (r Release) install(ctx context.Context, cfg *action.Configuration) (int, bool, error) {
+func (r Release) install(ctx context.Context, cfg *action.Configuration) (int, error) {
 	in := action.NewInstall(cfg)
 	in.ReleaseName = r.Name
 	in.Namespace = r.Namespace
@@ -149,9 +187,9 @@ func (r Release) install(ctx context.Context, cfg *action.Configuration) (int, b
 	in.Labels = map[string]string{ManagedByLabel: ManagedByBoot}
 	rel, err := in.RunWithContext(ctx, r.Chart, r.Values)
 	if err != nil {
-		return 0, false, fmt.Errorf("release %s: install: %w", r, err)
+		return 0, fmt.Errorf("release %s: install: %w", r, err)
 	}
-	return rel.Version, true, nil
+	return rel.Version, nil
 }
 
 // upgrade upgrades the release to r's chart and exactly r's values (earlier
@@ -277,11 +315,9 @@ func (h Helm) uninstall(namespace, name string, timeout time.Duration, wait bool
 	return true, nil
 }
 
-// UninstallOwned removes every release in every namespace labelled as boot's
-// and returns their "namespace/name"s in the order removed. Other releases
-// are left alone. It stops at the first error, or when ctx ends between two
-// releases.
-func (h Helm) UninstallOwned(ctx context.Context, timeout time.Duration) ([]string, error) {
+// listOwned returns every release in every namespace labelled as boot's,
+// as Remove releases.
+func (h Helm) listOwned() ([]Release, error) {
 	cfg, err := h.config("")
 	if err != nil {
 		return nil, err
@@ -295,6 +331,22 @@ func (h Helm) UninstallOwned(ctx context.Context, timeout time.Duration) ([]stri
 	if err != nil {
 		return nil, fmt.Errorf("listing boot's releases: %w", err)
 	}
+	out := make([]Release, len(rels))
+	for i, rel := range rels {
+		out[i] = Release{Name: rel.Name, Namespace: rel.Namespace, Remove: true}
+	}
+	return out, nil
+}
+
+// UninstallOwned removes every release in every namespace labelled as boot's
+// and returns their "namespace/name"s in the order removed. Other releases
+// are left alone. It stops at the first error, or when ctx ends between two
+// releases.
+func (h Helm) UninstallOwned(ctx context.Context, timeout time.Duration) ([]string, error) {
+	rels, err := h.listOwned()
+	if err != nil {
+		return nil, err
+	}
 	var removed []string
 	for _, rel := range rels {
 		if err := ctx.Err(); err != nil {
@@ -305,7 +357,7 @@ func (h Helm) UninstallOwned(ctx context.Context, timeout time.Duration) ([]stri
 			return removed, err
 		}
 		if ok {
-			removed = append(removed, rel.Namespace+"/"+rel.Name)
+			removed = append(removed, rel.String())
 		}
 	}
 	return removed, nil

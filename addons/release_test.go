@@ -41,6 +41,17 @@ func releaseSecrets(ctx context.Context, t *testing.T, cs kubernetes.Interface, 
 	return len(l.Items), newest
 }
 
+// converge applies r when its plan says it differs from what is deployed,
+// as boot's runner does, and returns its revision and whether it changed.
+func converge(ctx context.Context, h Helm, r Release) (revision int, changed bool, err error) {
+	rev, todo, err := r.Plan(ctx, h)
+	if err != nil || todo == "" {
+		return rev, false, err
+	}
+	rev, err = r.Apply(ctx, h)
+	return rev, err == nil, err
+}
+
 // TestReleaseApplyAgainstAPIServer installs the registry chart into a real
 // kube-apiserver, re-applies it unchanged (no new revision), upgrades it with
 // a changed value (one new revision), and checks that boot's uninstall
@@ -62,7 +73,7 @@ func TestReleaseApplyAgainstAPIServer(t *testing.T) {
 
 	apply := func(step string, r Release, wantRev int, wantChanged bool) {
 		t.Helper()
-		rev, changed, err := r.Apply(ctx, h)
+		rev, changed, err := converge(ctx, h, r)
 		if err != nil {
 			t.Fatalf("%s: %v", step, err)
 		}
@@ -102,8 +113,11 @@ func TestReleaseApplyAgainstAPIServer(t *testing.T) {
 	if _, err := in.RunWithContext(ctx, foreignChart(), nil); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = Release{Name: "foreign", Namespace: "other", Chart: foreignChart()}.Apply(ctx, h)
-	if err == nil || !strings.Contains(err.Error(), "not managed by boot") {
+	foreign := Release{Name: "foreign", Namespace: "other", Chart: foreignChart()}
+	if _, _, err = foreign.Plan(ctx, h); err == nil || !strings.Contains(err.Error(), "not managed by boot") {
+		t.Fatalf("Plan over a foreign release: want a refusal, got %v", err)
+	}
+	if _, err = foreign.Apply(ctx, h); err == nil || !strings.Contains(err.Error(), "not managed by boot") {
 		t.Fatalf("Apply over a foreign release: want a refusal, got %v", err)
 	}
 	if _, err := h.Uninstall("other", "foreign", time.Minute); err == nil || !strings.Contains(err.Error(), "not managed by boot") {

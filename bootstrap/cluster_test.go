@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
 )
@@ -173,7 +174,7 @@ func TestAPIServerForOperator(t *testing.T) {
 		}
 		warned := false
 		for _, e := range r.events {
-			warned = warned || (e.Status == StatusWarning && strings.Contains(e.Message, "boot tunnel"))
+			warned = warned || (e.Status == run.Warning && strings.Contains(e.Message, "boot tunnel"))
 		}
 		if warned != tc.warned {
 			t.Errorf("port %d: warned %v, want %v (%+v)", tc.port, warned, tc.warned, r.events)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/nodes"
 )
@@ -16,7 +17,7 @@ import (
 type ConnectOptions struct {
 	Parallel int // hosts connected at once
 	Log      *slog.Logger
-	Report   func(Event)
+	Report   run.Reporter
 	// Output receives the hosts' command output, line by line, prefixed
 	// "[host] ": every command's except the read-only probes' and those
 	// whose output is a secret, which are never streamed; nil discards it.
@@ -42,11 +43,11 @@ func Connect(ctx context.Context, inv *inventory.Inventory, o ConnectOptions) (*
 	conns, errs := nodes.Connect(ctx, cfgs, o.Parallel, opts...)
 	for i, h := range inv.Hosts {
 		if errs[i] != nil {
-			c.report(Event{Phase: "connect", Host: h.Name, Status: StatusFailed, Message: errs[i].Error()})
+			c.report(run.Event{Phase: "connect", Host: h.Name, Status: run.Failed, Message: errs[i].Error()})
 			continue
 		}
 		c.Nodes = append(c.Nodes, &Node{Spec: h, Conn: conns[i]})
-		c.report(Event{Phase: "connect", Host: h.Name, Status: StatusOK, Message: fmt.Sprintf("%s@%s", cfgs[i].User, conns[i].Config().Address)})
+		c.report(run.Event{Phase: "connect", Host: h.Name, Status: run.OK, Message: fmt.Sprintf("%s@%s", cfgs[i].User, conns[i].Config().Address)})
 	}
 	if err := errors.Join(errs...); err != nil {
 		c.Close()
@@ -64,11 +65,11 @@ func Connect(ctx context.Context, inv *inventory.Inventory, o ConnectOptions) (*
 	for i, r := range results {
 		n := c.Nodes[i]
 		if r.Err != nil {
-			c.report(Event{Phase: "facts", Host: n.Spec.Name, Status: StatusFailed, Message: r.Err.Error(), Duration: r.Duration})
+			c.report(run.Event{Phase: "facts", Host: n.Spec.Name, Status: run.Failed, Message: r.Err.Error(), Duration: r.Duration})
 			continue
 		}
 		n.Facts, _ = n.Conn.Facts(ctx) // cached by the call above
-		c.report(Event{Phase: "facts", Host: n.Spec.Name, Status: StatusOK, Message: summary(n), Duration: r.Duration})
+		c.report(run.Event{Phase: "facts", Host: n.Spec.Name, Status: run.OK, Message: summary(n), Duration: r.Duration})
 	}
 	if err := nodes.Errors(results); err != nil {
 		c.Close()

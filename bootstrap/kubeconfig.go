@@ -12,6 +12,8 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/bootctl/boot/internal/run"
 )
 
 // Kubeconfig fetches the control plane's admin kubeconfig to the operator's
@@ -112,7 +114,7 @@ func (c *Cluster) apiServerForOperator() (server, tlsServerName string) {
 		conn.Close()
 		return "https://" + direct, ""
 	}
-	c.report(Event{Phase: "kubeconfig", Host: operator, Status: StatusWarning,
+	c.report(run.Event{Phase: "kubeconfig", Host: operator, Status: run.Warning,
 		Message: "the API server at " + direct + " is not reachable from here: the kubeconfig points at 127.0.0.1:" + port + "; run boot tunnel to reach it through SSH"})
 	return "https://" + net.JoinHostPort("127.0.0.1", port), TunnelServerName
 }

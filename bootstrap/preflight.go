@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -51,19 +52,19 @@ func (Preflight) Plan(_ context.Context, c *Cluster) ([]Change, error) {
 
 	failed, hosts := 0, []string{}
 	for _, f := range found {
-		status := StatusWarning
+		status := run.Warning
 		if f.fatal {
-			status = StatusFailed
+			status = run.Failed
 			failed++
 			if !slices.Contains(hosts, f.host) {
 				hosts = append(hosts, f.host)
 			}
 		}
-		c.report(Event{Phase: "preflight", Host: f.host, Status: status, Message: f.message})
+		c.report(run.Event{Phase: "preflight", Host: f.host, Status: status, Message: f.message})
 	}
 	for _, n := range c.Nodes {
 		if !slices.ContainsFunc(found, func(f finding) bool { return f.host == n.Spec.Name && f.fatal }) {
-			c.report(Event{Phase: "preflight", Host: n.Spec.Name, Status: StatusOK, Message: summary(n)})
+			c.report(run.Event{Phase: "preflight", Host: n.Spec.Name, Status: run.OK, Message: summary(n)})
 		}
 	}
 	if failed > 0 {

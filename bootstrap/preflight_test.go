@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/nodes"
 )
@@ -102,7 +103,7 @@ func TestPreflight(t *testing.T) {
 			if len(changes) != 0 {
 				t.Errorf("preflight planned changes: %v", changes)
 			}
-			found := func(status, fragment string) bool {
+			found := func(status run.Status, fragment string) bool {
 				for _, e := range r.events {
 					if e.Host == tc.host && e.Status == status && strings.Contains(e.Message, fragment) {
 						return true
@@ -115,13 +116,13 @@ func TestPreflight(t *testing.T) {
 				if !errors.Is(err, ErrPreflight) || !strings.Contains(err.Error(), tc.host) {
 					t.Errorf("err = %v, want ErrPreflight naming %s", err, tc.host)
 				}
-				if !found(StatusFailed, tc.fails) {
+				if !found(run.Failed, tc.fails) {
 					t.Errorf("no failed check %q on %s in %+v", tc.fails, tc.host, r.events)
 				}
 			case err != nil:
 				t.Errorf("unexpected failure: %v (%+v)", err, r.events)
 			}
-			if tc.warning != "" && !found(StatusWarning, tc.warning) {
+			if tc.warning != "" && !found(run.Warning, tc.warning) {
 				t.Errorf("no warning %q on %s in %+v", tc.warning, tc.host, r.events)
 			}
 		})

@@ -2,20 +2,18 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bootctl/boot/addons"
-	"github.com/bootctl/boot/bootstrap"
+	"github.com/bootctl/boot/internal/quote"
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
-	"github.com/bootctl/boot/scripts"
 )
 
 // addonsFlags tune the add-on step of `boot addons` and `boot up`.
@@ -63,11 +61,14 @@ revision. The registry's admin password is generated once when the inventory
 gives none, kept in a Secret and shown once, when it is made (never in JSON
 output); the end of the run says where to read it again.
 
-With --dry-run it loads the charts and lists the releases it would apply.`,
+With --dry-run it loads the charts, plans every step against the cluster
+(read-only: each release with a server-side dry run compared with what is
+deployed, the Secrets, the node labels, the DNS record) and prints what a real
+run would change; on a converged cluster, nothing.`,
 		Example: `  # install or upgrade the add-ons on the cluster boot up made
   boot addons -i inventory.yaml
 
-  # list what would be applied
+  # what would change, release by release (nothing, once converged)
   boot addons -i inventory.yaml --dry-run`,
 		Args: usage(cobra.NoArgs),
 		RunE: g.withInventory(func(ctx context.Context, inv *inventory.Inventory, log *slog.Logger) error {
@@ -78,93 +79,96 @@ With --dry-run it loads the charts and lists the releases it would apply.`,
 	return cmd
 }
 
-// runAddons applies the add-ons and the DNS record and prints what the
-// operator needs to use the registry.
+// runAddons runs the add-ons' steps, the DNS record's and the closing
+// verify, then prints what the operator needs to use the registry.
 func runAddons(ctx context.Context, g *globals, inv *inventory.Inventory, f addonsFlags, log *slog.Logger, out *printer) error {
-	helm := addons.Helm{Kubeconfig: inv.Cluster.Kubeconfig, Log: func(format string, v ...any) { log.Debug(fmt.Sprintf(format, v...)) }}
 	start := time.Now()
-	for _, w := range inv.Warnings() {
-		out.Emit(Event{Phase: "inventory", Status: bootstrap.StatusWarning, Message: w.String()})
+	a, err := newAddonRun(ctx, inv, f, log, out)
+	if err != nil {
+		return err
 	}
-	in := &addons.Installer{
-		Helm:      helm,
+	defer a.Close()
+	if err := run.Do(ctx, a.steps, g.runOptions(out)); err != nil {
+		return err
+	}
+	if g.DryRun {
+		out.Emit(run.Event{Phase: addons.Phase, Status: run.OK, Message: "dry run: nothing was changed", Duration: time.Since(start)})
+		return nil
+	}
+	out.Emit(run.Event{Phase: addons.Phase, Status: run.OK, Message: fmt.Sprintf("%d release(s) in place", len(a.in.Result().Releases)), Duration: time.Since(start)})
+	a.printAccess(g.stdout, g.Output)
+	return nil
+}
+
+// addonRun is the add-ons' part of a run: the Installer's steps, the DNS
+// record's and, with --wait, the closing verify. Close closes the tunnel to
+// the API server when one was opened.
+type addonRun struct {
+	inv   *inventory.Inventory
+	in    *addons.Installer
+	steps []run.Step
+	close func()
+}
+
+// newAddonRun loads the charts (so that one that cannot be had fails before
+// anything changes) and lists the steps.
+func newAddonRun(ctx context.Context, inv *inventory.Inventory, f addonsFlags, log *slog.Logger, out *printer) (*addonRun, error) {
+	for _, w := range inv.Warnings() {
+		out.Emit(run.Event{Phase: "inventory", Status: run.Warning, Message: w.String()})
+	}
+	a := &addonRun{inv: inv, close: func() {}}
+	a.in = &addons.Installer{
+		Helm:      addons.Helm{Kubeconfig: inv.Cluster.Kubeconfig, Log: func(format string, v ...any) { log.Debug(fmt.Sprintf(format, v...)) }},
 		Inventory: inv,
 		Wait:      f.wait,
 		Timeout:   f.timeout,
 		Route53:   addons.Route53Config{Endpoint: f.route53Endpoint},
-		Progress: func(e addons.Event) {
-			switch {
-			case e.Waiting != "":
-				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusWarning, Message: "waiting: " + e.Waiting})
-			case e.Started:
-			case e.Err != nil:
-				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusFailed, Message: e.Err.Error(), Duration: e.Elapsed})
-			case e.Warning != "":
-				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusWarning, Message: e.Warning, Duration: e.Elapsed})
-			case e.Changed:
-				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusChanged, Message: revision(e), Duration: e.Elapsed})
-			case strings.HasPrefix(e.Step, "chart "):
-				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusOK, Message: "loaded", Duration: e.Elapsed})
-			default:
-				out.Emit(Event{Phase: "addons", Host: e.Step, Status: bootstrap.StatusOK, Message: "unchanged", Duration: e.Elapsed})
-			}
-		},
+		Progress:  out.Emit,
+		Connect:   a.connect(inv, log),
 	}
-	if g.DryRun {
-		releases, err := in.Plan(ctx)
-		if err != nil {
-			return err
-		}
-		for _, r := range releases {
-			msg := "remove if boot installed it (addons.ingress.controller is " + inv.Addons.Ingress.Controller + ")"
-			if !r.Remove {
-				msg = fmt.Sprintf("install or upgrade %s %s", r.Chart.Metadata.Name, r.Chart.Metadata.Version)
-			}
-			out.Emit(Event{Phase: "addons", Host: r.String(), Status: bootstrap.StatusPlanned, Message: msg})
-		}
-		if inv.DNS.Provider == inventory.DNSRoute53 {
-			out.Emit(Event{Phase: "dns", Host: inv.Registry.Host, Status: bootstrap.StatusPlanned,
-				Message: "A record -> " + strings.Join(inv.RecordAddresses(), ", ")})
-		}
-		return nil
-	}
-	if _, err := os.Stat(inv.Cluster.Kubeconfig); err != nil {
-		return fmt.Errorf("no kubeconfig for the cluster at %s (cluster.kubeconfig): run boot up first: %w", inv.Cluster.Kubeconfig, err)
-	}
-	closeTunnel, err := ensureAPI(ctx, inv, log)
+	steps, err := a.in.Steps(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer closeTunnel()
-	res, err := in.Install(ctx)
-	if err != nil {
-		return err
-	}
-	if err := ensureDNS(ctx, inv, f, out); err != nil {
-		return err
+	if d, err := dnsFor(ctx, inv, f); err != nil {
+		return nil, err
+	} else if d != nil {
+		steps = append(steps, d.EnsureStep())
 	}
 	if f.wait {
-		// The registry is up: push and pull through its Service. (boot
-		// verify also goes through the ingress and the DNS name.)
-		if err := runVerify(ctx, inv, f.verifyFlags(), log, out); err != nil {
-			return err
-		}
+		steps = append(steps, run.Step{Phase: "verify",
+			Description: "push and pull through the registry's Service; the cache, certificate and DNS",
+			Check: func(ctx context.Context, _ *run.State) error {
+				// The registry is up: push and pull through its Service.
+				// (boot verify also goes through the ingress and the DNS name.)
+				return runVerify(ctx, inv, f.verifyFlags(), log, out)
+			}})
 	}
-	out.Emit(Event{Phase: "addons", Status: bootstrap.StatusOK, Message: fmt.Sprintf("%d release(s) in place", len(res.Releases)), Duration: time.Since(start)})
-	printAccess(g.stdout, g.Output, inv, res)
-	return nil
+	a.steps = steps
+	return a, nil
 }
 
-func revision(e addons.Event) string {
-	if e.Revision > 0 {
-		return fmt.Sprintf("revision %d", e.Revision)
+// connect returns the Installer's Connect: it opens a tunnel to the API
+// server when the kubeconfig points at one that does not answer.
+func (a *addonRun) connect(inv *inventory.Inventory, log *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		closeTunnel, err := ensureAPI(ctx, inv, log)
+		if err == nil {
+			a.close = closeTunnel
+		}
+		return err
 	}
-	return "changed"
+}
+
+func (a *addonRun) Close() { a.close() }
+
+func (a *addonRun) printAccess(w io.Writer, format string) {
+	printAccess(w, format, a.inv, a.in.Result())
 }
 
 // dnsFor returns the registry's DNS record manager, or nil without a DNS
 // provider.
-func dnsFor(ctx context.Context, inv *inventory.Inventory, f addonsFlags, out *printer) (*addons.DNS, error) {
+func dnsFor(ctx context.Context, inv *inventory.Inventory, f addonsFlags) (*addons.DNS, error) {
 	if inv.DNS.Provider != inventory.DNSRoute53 {
 		return nil, nil
 	}
@@ -175,28 +179,7 @@ func dnsFor(ctx context.Context, inv *inventory.Inventory, f addonsFlags, out *p
 	return &addons.DNS{
 		Client: client, Zone: inv.DNS.Zone, Host: inv.Registry.Host, TTL: int64(inv.DNS.TTL),
 		Addresses: inv.RecordAddresses(), Owner: inv.Metadata.Name,
-		Progress: func(s string) {
-			out.Emit(Event{Phase: "dns", Host: inv.Registry.Host, Status: bootstrap.StatusOK, Message: s})
-		},
 	}, nil
-}
-
-func ensureDNS(ctx context.Context, inv *inventory.Inventory, f addonsFlags, out *printer) error {
-	d, err := dnsFor(ctx, inv, f, out)
-	if err != nil || d == nil {
-		return err
-	}
-	start := time.Now()
-	changed, err := d.Ensure(ctx)
-	if err != nil {
-		return fmt.Errorf("dns: %w", err)
-	}
-	status := bootstrap.StatusOK
-	if changed {
-		status = bootstrap.StatusChanged
-	}
-	out.Emit(Event{Phase: "dns", Host: inv.Registry.Host, Status: status, Message: "A record -> " + strings.Join(d.Addresses, ", "), Duration: time.Since(start)})
-	return nil
 }
 
 // printAccess tells the operator how to use the registry. The password is
@@ -208,7 +191,7 @@ func printAccess(w io.Writer, format string, inv *inventory.Inventory, res *addo
 	if res.Credentials == nil {
 		return
 	}
-	q := scripts.ShellQuote
+	q := quote.Shell
 	ns, name, _ := strings.Cut(res.CredentialsSecret, "/")
 	read := fmt.Sprintf("kubectl --kubeconfig %s -n %s get secret %s -o %s | base64 -d",
 		q(inv.Cluster.Kubeconfig), q(ns), q(name), q("jsonpath={.data."+addons.CredentialsKeyPassword+"}"))
@@ -223,39 +206,4 @@ func printAccess(w io.Writer, format string, inv *inventory.Inventory, res *addo
 	}
 	fmt.Fprintf(w, "Log in:     %s | docker login %s -u %s --password-stdin\nKubeconfig: %s\n",
 		read, q(inv.Registry.Host), q(res.Credentials.Username()), inv.Cluster.Kubeconfig)
-}
-
-// removeDNS deletes the registry's DNS record when boot owns it.
-func removeDNS(ctx context.Context, inv *inventory.Inventory, f addonsFlags, out *printer) error {
-	d, err := dnsFor(ctx, inv, f, out)
-	if err != nil || d == nil {
-		return err
-	}
-	removed, err := d.Remove(ctx)
-	if err != nil {
-		return fmt.Errorf("dns: %w", err)
-	}
-	if removed {
-		out.Emit(Event{Phase: "dns", Host: inv.Registry.Host, Status: bootstrap.StatusChanged, Message: "record removed"})
-	}
-	return nil
-}
-
-// removeReleases uninstalls boot's releases and Secrets through the API,
-// when boot wrote a kubeconfig for the cluster.
-func removeReleases(ctx context.Context, inv *inventory.Inventory, f addonsFlags, log *slog.Logger, out *printer) error {
-	if _, err := os.Stat(inv.Cluster.Kubeconfig); errors.Is(err, os.ErrNotExist) {
-		return nil // no cluster boot knows of: nothing installed
-	}
-	closeTunnel, err := ensureAPI(ctx, inv, log)
-	if err != nil {
-		return err
-	}
-	defer closeTunnel()
-	in := &addons.Installer{Helm: addons.Helm{Kubeconfig: inv.Cluster.Kubeconfig}, Inventory: inv, Timeout: f.timeout}
-	removed, err := in.Teardown(ctx)
-	for _, r := range removed {
-		out.Emit(Event{Phase: "addons", Host: r, Status: bootstrap.StatusChanged, Message: "removed"})
-	}
-	return err
 }

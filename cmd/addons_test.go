@@ -2,9 +2,11 @@ package cmd
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,7 +18,8 @@ import (
 // kube-apiserver: the releases go in (the upstream charts' slots filled by a
 // small local chart, which is how an offline bundle supplies charts), a
 // re-run changes nothing, the generated password is shown once in text and
-// never in JSON output, and --dry-run lists the releases.
+// never in JSON output, --dry-run prints exactly the changes the real run
+// then makes, and on the converged cluster a dry run has nothing to do.
 func TestAddonsAgainstAPIServer(t *testing.T) {
 	c := kubetest.Start(t)
 	kubectl := filepath.Join(testenv.BundleDir(t), "bin", "kubectl")
@@ -59,28 +62,32 @@ addons:
   certManager: {path: %s}
 `, c.Kubeconfig, chart, chart))
 
-	code, stdout, stderr := run(t, "addons", "-i", inv, "--dry-run", "-o", "json")
-	if code != ExitOK || !strings.Contains(stdout, `"host":"docker-registry/registry","status":"planned"`) {
+	code, stdout, stderr := runBoot(t, "addons", "-i", inv, "--wait=false", "--dry-run", "-o", "json")
+	if code != ExitOK || !strings.Contains(stdout, `"host":"docker-registry/registry","status":"planned","message":"install registry `) {
 		t.Fatalf("boot addons --dry-run: exit %d\n%s%s", code, stdout, stderr)
 	}
+	plan := changes(t, stdout, "planned")
 	// ingress-nginx: one warning; the plan removes Traefik's release if boot
 	// installed it.
 	if strings.Count(stdout, "ingress-nginx was retired upstream in March 2026") != 1 || !strings.Contains(stdout, `"phase":"inventory","status":"warning"`) {
 		t.Errorf("boot addons --dry-run: want one warning about ingress-nginx:\n%s", stdout)
 	}
-	if !strings.Contains(stdout, `"host":"traefik/traefik","status":"planned","message":"remove if boot installed it (addons.ingress.controller is ingress-nginx)"`) {
-		t.Errorf("boot addons --dry-run: the plan does not say Traefik's release goes:\n%s", stdout)
+	if !strings.Contains(stdout, `"host":"remove traefik/traefik","status":"ok","message":"nothing to do"`) {
+		t.Errorf("boot addons --dry-run: the plan does not say that there is no Traefik release to remove:\n%s", stdout)
 	}
 
 	// First run, JSON: every release made, the password nowhere.
-	code, stdout, stderr = run(t, "addons", "-i", inv, "--wait=false", "-o", "json")
+	code, stdout, stderr = runBoot(t, "addons", "-i", inv, "--wait=false", "-o", "json")
 	if code != ExitOK {
 		t.Fatalf("boot addons: exit %d\n%s%s", code, stdout, stderr)
 	}
 	for _, r := range []string{"cert-manager/cert-manager", "cert-manager/cluster-issuer", "ingress-nginx/ingress-nginx", "docker-registry/registry"} {
-		if !strings.Contains(stdout, `"host":"`+r+`","status":"changed","message":"revision 1"`) {
-			t.Errorf("first run: no revision 1 of %s:\n%s", r, stdout)
+		if !strings.Contains(stdout, `"host":"`+r+`","status":"changed","message":"install `) {
+			t.Errorf("first run: %s not installed:\n%s", r, stdout)
 		}
+	}
+	if done := changes(t, stdout, "changed"); !slices.Equal(done, plan) {
+		t.Errorf("the dry run planned\n%q\nbut the run changed\n%q", plan, done)
 	}
 	enc := kc("", "-n", "docker-registry", "get", "secret", "registry-credentials", "-o", "jsonpath={.data.password}")
 	pw, err := base64.StdEncoding.DecodeString(enc)
@@ -93,7 +100,7 @@ addons:
 
 	// Second run, text: nothing changes, the password is not shown again,
 	// the operator is told where it is.
-	code, stdout, stderr = run(t, "addons", "-i", inv, "--wait=false")
+	code, stdout, stderr = runBoot(t, "addons", "-i", inv, "--wait=false")
 	if code != ExitOK {
 		t.Fatalf("boot addons again: exit %d\n%s%s", code, stdout, stderr)
 	}
@@ -108,4 +115,35 @@ addons:
 			t.Errorf("the summary lacks %q:\n%s", want, stdout)
 		}
 	}
+
+	// The converged cluster: a dry run plans nothing, release by release.
+	code, stdout, stderr = runBoot(t, "addons", "-i", inv, "--wait=false", "--dry-run", "-o", "json")
+	if code != ExitOK {
+		t.Fatalf("boot addons --dry-run on the converged cluster: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if plan := changes(t, stdout, "planned"); len(plan) != 0 {
+		t.Errorf("boot addons --dry-run on the converged cluster plans %q", plan)
+	}
+	for _, r := range []string{"label ingress nodes", "cert-manager/cert-manager", "route53 credentials", "cert-manager/cluster-issuer", "ingress-nginx/ingress-nginx", "registry secrets", "docker-registry/registry"} {
+		if !strings.Contains(stdout, `"host":"`+r+`","status":"ok","message":"nothing to do"`) {
+			t.Errorf("boot addons --dry-run on the converged cluster: %s does not say it has nothing to do:\n%s", r, stdout)
+		}
+	}
+}
+
+// changes returns the "phase host: message" of the JSON events with the
+// status in out, in order.
+func changes(t *testing.T, out, status string) []string {
+	t.Helper()
+	var list []string
+	for line := range strings.Lines(out) {
+		var e struct{ Phase, Host, Status, Message string }
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("not a JSON event: %q: %v", line, err)
+		}
+		if e.Status == status {
+			list = append(list, e.Phase+" "+e.Host+": "+e.Message)
+		}
+	}
+	return list
 }

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -101,8 +99,7 @@ cluster.imageRepository.`,
   boot bundle build --addon-charts=false --out dist/bundle`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			ctx := c.Context()
 			o.Log = g.stderr
 			if upstream != "" {
 				start := time.Now()

@@ -99,7 +99,7 @@ func nonEmptyDir(t *testing.T) string {
 const refused = "is not empty and holds no manifest.json: refusing to replace it"
 
 func TestBundleBuildHelp(t *testing.T) {
-	code, stdout, _ := run(t, "bundle", "build", "--help")
+	code, stdout, _ := runBoot(t, "bundle", "build", "--help")
 	if code != ExitOK {
 		t.Fatalf("exit %d", code)
 	}
@@ -205,7 +205,7 @@ func TestBundleBuildAddonCharts(t *testing.T) {
 	closed := testenv.ClosedAddr(t)
 	unreachable := bundleInventory(t, "addons:\n  ingressNginx: {repository: http://"+closed+"/charts, insecureHTTP: true, name: ingress-nginx, version: 4.15.1}\n  certManager: {path: "+helloChart+"}\n")
 
-	code, stdout, stderr := run(t, "bundle", "build", "-i", unreachable, "--out", nonEmptyDir(t))
+	code, stdout, stderr := runBoot(t, "bundle", "build", "-i", unreachable, "--out", nonEmptyDir(t))
 	if code != ExitFailure {
 		t.Errorf("unreachable chart: exit %d, want %d", code, ExitFailure)
 	}
@@ -218,20 +218,20 @@ func TestBundleBuildAddonCharts(t *testing.T) {
 		t.Errorf("the build was reached before the charts were loaded:\n%s%s", stdout, stderr)
 	}
 
-	code, _, stderr = run(t, "bundle", "build", "-i", unreachable, "--addon-charts=false", "--out", nonEmptyDir(t))
+	code, _, stderr = runBoot(t, "bundle", "build", "-i", unreachable, "--addon-charts=false", "--out", nonEmptyDir(t))
 	if code != ExitFailure || !strings.Contains(stderr, refused) || strings.Contains(stderr, "chart") {
 		t.Errorf("--addon-charts=false: exit %d, want the build reached without charts:\n%s", code, stderr)
 	}
 
 	paths := bundleInventory(t, fmt.Sprintf("addons:\n  ingressNginx: {path: %s}\n  certManager: {path: %s}\n  traefik: {path: %s}\n", helloChart, helloArchive(t, "0.2.0"), helloChart))
-	code, _, stderr = run(t, "bundle", "build", "-i", paths, "--out", nonEmptyDir(t))
+	code, _, stderr = runBoot(t, "bundle", "build", "-i", paths, "--out", nonEmptyDir(t))
 	if code != ExitFailure || !strings.Contains(stderr, "bundle: chart addons.certManager: hello 0.2.0 from") ||
 		!strings.Contains(stderr, "bundle: chart addons.ingressNginx: hello 0.1.0 from") || !strings.Contains(stderr, refused) {
 		t.Errorf("path charts: exit %d, want both charts loaded, then the build reached:\n%s", code, stderr)
 	}
 
 	bad := bundleInventory(t, "addons:\n  ingressNginx: {repository: http://"+closed+"/charts, insecureHTTP: true, name: ingress-nginx, version: latest}\n  certManager: {path: "+helloChart+"}\n")
-	if code, _, stderr := run(t, "bundle", "build", "-i", bad, "--out", nonEmptyDir(t)); code != ExitInvalid || !strings.Contains(stderr, "addons.ingressNginx.version") {
+	if code, _, stderr := runBoot(t, "bundle", "build", "-i", bad, "--out", nonEmptyDir(t)); code != ExitInvalid || !strings.Contains(stderr, "addons.ingressNginx.version") {
 		t.Errorf("invalid inventory: exit %d\n%s", code, stderr)
 	}
 }
@@ -327,13 +327,13 @@ func TestBundleBuildUpstream(t *testing.T) {
 	tampered := copies()
 	tamper(t, filepath.Join(tampered, cm))
 	for name, src := range map[string]string{"missing": missing, "tampered": tampered} {
-		code, stdout, stderr := run(t, "bundle", "build", "-i", pins, "--upstream", src, "--out", nonEmptyDir(t))
+		code, stdout, stderr := runBoot(t, "bundle", "build", "-i", pins, "--upstream", src, "--out", nonEmptyDir(t))
 		if code != ExitFailure || !strings.Contains(stderr, cm) || !strings.Contains(stderr, cmSum) || strings.Contains(stderr, refused) || strings.Contains(stdout, "bundle ready") {
 			t.Errorf("%s archive: exit %d, want the archive and its sha256 named before the build:\n%s%s", name, code, stdout, stderr)
 		}
 	}
 
-	code, _, stderr := run(t, "bundle", "build", "-i", pins, "--upstream", dir, "--out", nonEmptyDir(t))
+	code, _, stderr := runBoot(t, "bundle", "build", "-i", pins, "--upstream", dir, "--out", nonEmptyDir(t))
 	for _, want := range []string{"bundle: upstream release archives from " + dir + " checked", "addons.certManager: cert-manager v1.21.1 from the release archives",
 		"addons.ingressNginx: ingress-nginx 4.15.1 from the release archives", "addons.traefik: traefik 41.3.0 from the release archives", refused} {
 		if code != ExitFailure || !strings.Contains(stderr, want) {
@@ -407,12 +407,12 @@ func tamper(t *testing.T, p string) {
 // fails naming a tampered chart.
 func TestBundleVerifyCharts(t *testing.T) {
 	dir, chart := chartBundleDir(t)
-	code, stdout, stderr := run(t, "bundle", "verify", dir)
+	code, stdout, stderr := runBoot(t, "bundle", "verify", dir)
 	if code != ExitOK || !strings.Contains(stdout, "8 files, 7 images and 1 charts verified") || !strings.Contains(stdout, "charts: ingressNginx: hello 0.2.0") {
 		t.Fatalf("verify: exit %d\n%s%s", code, stdout, stderr)
 	}
 	tamper(t, chart)
-	code, _, stderr = run(t, "bundle", "verify", dir)
+	code, _, stderr = runBoot(t, "bundle", "verify", dir)
 	if code == ExitOK || !strings.Contains(stderr, "file charts/hello-0.2.0.tgz: sha256") {
 		t.Fatalf("verify of a tampered chart: exit %d\n%s", code, stderr)
 	}
@@ -450,12 +450,12 @@ addons:
 	inv := func(ingressVersion string) string { return testenv.InventoryFile(t, invText(ingressVersion)) }
 
 	plain := testenv.InventoryFile(t, strings.Replace(invText("0.2.0"), "insecureHTTP: true, ", "", 1))
-	code, stdout, stderr := run(t, "addons", "-i", plain, "--dry-run")
+	code, stdout, stderr := runBoot(t, "addons", "-i", plain, "--dry-run")
 	if want := plain + ":17: addons.ingressNginx.repository: \"http://" + closed + "/charts\" is plain http"; code != ExitInvalid || !strings.Contains(stderr, want) || strings.Contains(stdout, "[chart") {
 		t.Fatalf("http repository without insecureHTTP: exit %d, want %d and %q\n%s%s", code, ExitInvalid, want, stdout, stderr)
 	}
 
-	code, stdout, stderr = run(t, "addons", "-i", inv("0.2.0"), "--dry-run")
+	code, stdout, stderr = runBoot(t, "addons", "-i", inv("0.2.0"), "--dry-run")
 	if code != ExitOK || !strings.Contains(stdout, "[chart addons.ingressNginx: hello 0.2.0 from bundle]") ||
 		!strings.Contains(stdout, "[ingress-nginx/ingress-nginx] install or upgrade hello 0.2.0") {
 		t.Fatalf("plan with the chart in the bundle: exit %d\n%s%s", code, stdout, stderr)
@@ -463,13 +463,13 @@ addons:
 	if warning := "chart hello 0.2.0 comes over plain http from http://" + closed + "/charts (insecureHTTP: true): its index and archive can be tampered with in transit"; strings.Count(stdout+stderr, warning) != 1 {
 		t.Errorf("plan with insecureHTTP: want the warning %q once\n%s%s", warning, stdout, stderr)
 	}
-	code, stdout, stderr = run(t, "addons", "-i", inv("0.3.0"), "--dry-run")
+	code, stdout, stderr = runBoot(t, "addons", "-i", inv("0.3.0"), "--dry-run")
 	if code == ExitOK || !strings.Contains(stdout+stderr, "[chart addons.ingressNginx: hello 0.3.0 from http://"+closed+"/charts (not in the bundle)]") ||
 		!strings.Contains(stderr, "the bundle "+dir+" holds no chart hello 0.3.0 for addons.ingressNginx (it holds ingressNginx: hello 0.2.0)") {
 		t.Fatalf("plan with another version: exit %d\n%s%s", code, stdout, stderr)
 	}
 	tamper(t, chart)
-	code, _, stderr = run(t, "addons", "-i", inv("0.2.0"), "--dry-run")
+	code, _, stderr = runBoot(t, "addons", "-i", inv("0.2.0"), "--dry-run")
 	if code == ExitOK || !strings.Contains(stderr, "packages.bundle: bundle "+dir+": file charts/hello-0.2.0.tgz: sha256") {
 		t.Fatalf("plan with a tampered chart: exit %d\n%s", code, stderr)
 	}

@@ -86,7 +86,7 @@ func changedEvents(evs []event) []event {
 // unless it exits 0; more arguments are added to the command line.
 func bootUp(t *testing.T, inv, title string, more ...string) []event {
 	t.Helper()
-	code, stdout, stderr := run(t, append([]string{"up", "-i", inv, "-o", "json"}, more...)...)
+	code, stdout, stderr := runBoot(t, append([]string{"up", "-i", inv, "-o", "json"}, more...)...)
 	evs := parseEvents(t, stdout)
 	if code != ExitOK {
 		t.Fatalf("%s: boot up: exit %d\n%s%s", title, code, stdout, stderr)
@@ -518,7 +518,7 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 		`id=$(crictl ps -q --name kube-proxy) && f=$(find /sys/fs/cgroup/freezer/kubepods.slice -name "cri-containerd-$id.scope") && [ -n "$f" ] && echo FROZEN >"${f%/*}/freezer.state" && echo "${f%/*}"`)
 	t.Logf("froze %s on w2", strings.TrimSpace(frozen))
 
-	code, stdout, stderr := run(t, "teardown", "-i", addonsInv, "--yes", "--verify", "-o", "json", "--route53-endpoint", w.Route53Endpoint)
+	code, stdout, stderr := runBoot(t, "teardown", "-i", addonsInv, "--yes", "--verify", "-o", "json", "--route53-endpoint", w.Route53Endpoint)
 	if code != ExitOK {
 		t.Fatalf("boot teardown --yes --verify: exit %d\n%s%s", code, stdout, stderr)
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 // run executes boot with args and returns the exit code, stdout and stderr.
-func run(t *testing.T, args ...string) (int, string, string) {
+func runBoot(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := Execute(args, &stdout, &stderr)
@@ -37,7 +37,7 @@ func TestEveryCommandHasAnExample(t *testing.T) {
 }
 
 func TestValidateExample(t *testing.T) {
-	code, out, errOut := run(t, "validate", "-i", "../examples/inventory.yaml")
+	code, out, errOut := runBoot(t, "validate", "-i", "../examples/inventory.yaml")
 	if code != ExitOK {
 		t.Fatalf("exit %d, stderr: %s", code, errOut)
 	}
@@ -52,7 +52,7 @@ func TestValidateExample(t *testing.T) {
 		t.Errorf("stderr:\n%s\nwant one warning about the retired ingress-nginx", errOut)
 	}
 	t.Setenv("BOOT_ADDONS_INGRESS_CONTROLLER", "traefik")
-	if code, _, errOut := run(t, "validate", "-i", "../examples/inventory.yaml"); code != ExitOK || errOut != "" {
+	if code, _, errOut := runBoot(t, "validate", "-i", "../examples/inventory.yaml"); code != ExitOK || errOut != "" {
 		t.Errorf("with traefik: exit %d, stderr %q, want no warning", code, errOut)
 	}
 }
@@ -89,7 +89,7 @@ func TestExitCodesForBadInput(t *testing.T) {
 			for k, v := range tc.env {
 				t.Setenv(k, v)
 			}
-			code, _, errOut := run(t, tc.args...)
+			code, _, errOut := runBoot(t, tc.args...)
 			if code != tc.code {
 				t.Errorf("exit %d, want %d; stderr: %s", code, tc.code, errOut)
 			}
@@ -102,7 +102,7 @@ func TestExitCodesForBadInput(t *testing.T) {
 
 func TestValidateJSON(t *testing.T) {
 	t.Setenv("BOOT_OUTPUT", "json")
-	code, out, _ := run(t, "validate", "-i", "../examples/inventory.yaml")
+	code, out, _ := runBoot(t, "validate", "-i", "../examples/inventory.yaml")
 	var v validation
 	if err := json.Unmarshal([]byte(out), &v); err != nil || code != ExitOK {
 		t.Fatalf("exit %d, output %q: %v", code, out, err)
@@ -115,7 +115,7 @@ func TestValidateJSON(t *testing.T) {
 	}
 
 	t.Setenv("BOOT_CLUSTER_PODCIDR", "10.96.0.0/16") // overlaps the service network
-	code, out, _ = run(t, "validate", "-i", "../examples/inventory.yaml")
+	code, out, _ = runBoot(t, "validate", "-i", "../examples/inventory.yaml")
 	var bad validation
 	if err := json.Unmarshal([]byte(out), &bad); err != nil || code != ExitInvalid {
 		t.Fatalf("exit %d, output %q: %v", code, out, err)
@@ -126,7 +126,7 @@ func TestValidateJSON(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	code, out, _ := run(t, "version", "-o", "json")
+	code, out, _ := runBoot(t, "version", "-o", "json")
 	var v struct{ Version, Go, Platform string }
 	if err := json.Unmarshal([]byte(out), &v); err != nil || code != ExitOK || v.Version == "" || v.Go == "" {
 		t.Fatalf("exit %d, %q: %v", code, out, err)

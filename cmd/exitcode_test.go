@@ -73,7 +73,7 @@ func TestExitCodeForUnusableLocalFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			inv, contacted := closedHosts(t, tc.key, tc.knownHosts)
 			start := time.Now()
-			code, _, stderr := run(t, "up", "-i", inv, "--dry-run")
+			code, _, stderr := runBoot(t, "up", "-i", inv, "--dry-run")
 			took := time.Since(start)
 			if code != ExitInvalid {
 				t.Errorf("exit %d, want %d; stderr:\n%s", code, ExitInvalid, stderr)

@@ -72,7 +72,7 @@ hosts:
 	const shown = `deb\x1b[31mian 12\r\u2028\u0085` // ID and VERSION_ID, escaped
 	wantFragments := []string{shown + " " + runtime.GOARCH + ", kernel", "unsupported OS " + shown + " (supported"}
 
-	code, stdout, stderr := run(t, "up", "-i", inv, "--dry-run")
+	code, stdout, stderr := runBoot(t, "up", "-i", inv, "--dry-run")
 	if code != ExitPreflight {
 		t.Fatalf("exit %d, want %d (the OS is not supported); stderr:\n%s", code, ExitPreflight, stderr)
 	}
@@ -87,7 +87,7 @@ hosts:
 		}
 	}
 
-	code, stdout, stderr = run(t, "up", "-i", inv, "--dry-run", "-o", "json")
+	code, stdout, stderr = runBoot(t, "up", "-i", inv, "--dry-run", "-o", "json")
 	if code != ExitPreflight {
 		t.Fatalf("json: exit %d, want %d; stderr:\n%s", code, ExitPreflight, stderr)
 	}

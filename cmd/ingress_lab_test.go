@@ -31,7 +31,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/bootctl/boot/addons"
+	"github.com/bootctl/boot/addons/verify"
+	"github.com/bootctl/boot/internal/dnsquery"
 	"github.com/bootctl/boot/internal/route53test"
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/lab"
 )
@@ -235,7 +238,7 @@ func registryCertificate(t *testing.T, k kube, w labWorld, host, previous string
 	if err != nil {
 		t.Fatalf("the registry's certificate does not verify against Pebble's root: %v", err)
 	}
-	t.Logf("the registry's certificate (serial %s): %s", leaf.SerialNumber, describeChain(verified[0]))
+	t.Logf("the registry's certificate (serial %s): %s", leaf.SerialNumber, verify.DescribeChain(verified[0]))
 	return leaf.SerialNumber.String()
 }
 
@@ -249,26 +252,25 @@ func verifyThroughIngress(t *testing.T, inv string, w labWorld) {
 		t.Fatal(err)
 	}
 	host := parsed.Registry.Host
-	roots, err := loadRoots(w.ACMERoot)
+	roots, err := verify.LoadRoots(w.ACMERoot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resolve := func(ctx context.Context, host string) ([]string, error) { return lookupAt(ctx, w.DNSServer, host) }
-	tr := registryTransport(roots, false, host, resolve)
+	resolve := func(ctx context.Context, host string) ([]string, error) {
+		return dnsquery.LookupHost(ctx, w.DNSServer, host)
+	}
+	tr := verify.Transport(roots, false, host, resolve)
 	// The ingress controller loads the certificate's Secret when it sees it
 	// change: a moment after the Certificate is Ready.
 	start := time.Now()
 	eventually(t, "the ingress serves the registry's certificate", 2*time.Minute, func() string {
-		var out strings.Builder
-		r := &verifyReport{out: newPrinter(&out, "text")}
-		r.tlsCheck(context.Background(), tr, host, "443")
-		if len(r.failed) > 0 {
-			return out.String()
+		if e := verify.TLS(context.Background(), tr, host, "443"); e.Status == run.Failed {
+			return e.Message
 		}
 		return ""
 	})
 	t.Logf("the ingress served the registry's certificate %s after it was Ready", time.Since(start).Round(time.Millisecond))
-	code, stdout, stderr := run(t, "verify", "-i", inv, "--registry-ca", w.ACMERoot, "--dns-server", w.DNSServer, "-o", "json")
+	code, stdout, stderr := runBoot(t, "verify", "-i", inv, "--registry-ca", w.ACMERoot, "--dns-server", w.DNSServer, "-o", "json")
 	t.Logf("boot verify through the ingress: exit %d\n%s%s", code, stdout, stderr)
 	if code != ExitOK {
 		t.Fatalf("boot verify through the ingress: exit %d", code)
@@ -318,12 +320,14 @@ func pushBig(t *testing.T, k kube, ref name.Reference, seed uint64, size int64, 
 func bigPushes(t *testing.T, k kube, inv *inventory.Inventory, w labWorld, serviceAddr, password string) {
 	t.Helper()
 	const size = 1 << 30
-	roots, err := loadRoots(w.ACMERoot)
+	roots, err := verify.LoadRoots(w.ACMERoot)
 	if err != nil {
 		t.Fatal(err)
 	}
-	resolve := func(ctx context.Context, host string) ([]string, error) { return lookupAt(ctx, w.DNSServer, host) }
-	tr := registryTransport(roots, false, inv.Registry.Host, resolve)
+	resolve := func(ctx context.Context, host string) ([]string, error) {
+		return dnsquery.LookupHost(ctx, w.DNSServer, host)
+	}
+	tr := verify.Transport(roots, false, inv.Registry.Host, resolve)
 	auth := remote.WithAuth(&authn.Basic{Username: "admin", Password: password})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
@@ -359,7 +363,7 @@ func switchToDNS01(t *testing.T, k kube, invPath string, w labWorld, host, seria
 		acme["solver"] = "dns01"
 		acme["recursiveNameservers"] = []any{w.DNSServer}
 	})
-	code, stdout, stderr := run(t, append([]string{"addons", "-i", dst, "--timeout", "5m", "-o", "json"}, w.flags()...)...)
+	code, stdout, stderr := runBoot(t, append([]string{"addons", "-i", dst, "--timeout", "5m", "-o", "json"}, w.flags()...)...)
 	if code != ExitOK {
 		t.Fatalf("boot addons with the DNS-01 issuer: exit %d\n%s%s", code, stdout, stderr)
 	}

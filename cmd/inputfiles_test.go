@@ -49,7 +49,7 @@ func TestExitCodeForUnusableInputFiles(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			code, _, stderr := run(t, tc.args...)
+			code, _, stderr := runBoot(t, tc.args...)
 			if took := time.Since(start); took > 500*time.Millisecond {
 				t.Errorf("took %s", took)
 			}

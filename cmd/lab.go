@@ -3,9 +3,6 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,8 +42,7 @@ DNS record to that zone; .lab/route53.env holds the AWS variables for it.
 		Example: "  boot lab up --bundle dist/bundle",
 		Args:    usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
+			ctx := c.Context()
 			o.Log = g.stderr
 			l, err := lab.Up(ctx, o)
 			if err != nil {

@@ -39,17 +39,17 @@ func TestBootOnLab(t *testing.T) {
 	bundleDir := labBundle(t, testenv.BundleDir(t))
 	dir := filepath.Join(t.TempDir(), "lab")
 	t.Cleanup(func() {
-		if code, _, stderr := run(t, "lab", "down", "--dir", dir); code != 0 {
+		if code, _, stderr := runBoot(t, "lab", "down", "--dir", dir); code != 0 {
 			t.Errorf("boot lab down: exit %d\n%s", code, stderr)
 		}
 	})
-	if code, out, stderr := run(t, "lab", "up", "--dir", dir, "--bundle", bundleDir, "--tools-dir", tools); code != 0 {
+	if code, out, stderr := runBoot(t, "lab", "up", "--dir", dir, "--bundle", bundleDir, "--tools-dir", tools); code != 0 {
 		t.Fatalf("boot lab up: exit %d\n%s\n%s", code, out, stderr)
 	}
 	inv := filepath.Join(dir, "inventory.yaml")
 	before := snapshot(t, filepath.Join(dir, "known_hosts"))
 
-	code, stdout, stderr := run(t, "up", "-i", inv, "--cluster-only", "--dry-run", "-o", "json")
+	code, stdout, stderr := runBoot(t, "up", "-i", inv, "--cluster-only", "--dry-run", "-o", "json")
 	t.Logf("boot up --dry-run:\n%s%s", stdout, stderr)
 	if code != ExitOK {
 		t.Fatalf("boot up --dry-run on the lab: exit %d", code)

@@ -31,7 +31,7 @@ func TestLogFile(t *testing.T) {
 	}
 	logTo := func(path string) (int, string) {
 		t.Helper()
-		code, _, stderr := run(t, "up", "-i", inv, "--dry-run", "--log-file", path)
+		code, _, stderr := runBoot(t, "up", "-i", inv, "--dry-run", "--log-file", path)
 		if contacted() {
 			t.Error("a host was contacted")
 		}

@@ -11,29 +11,22 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/bootctl/boot/internal/run"
 )
 
-// Event is one step of a run as boot reports it: in text, one line for a
-// person; in JSON, one object per line for tools following the run.
-type Event struct {
-	Time     time.Time     `json:"time"`
-	Phase    string        `json:"phase"`
-	Host     string        `json:"host,omitempty"`
-	Status   string        `json:"status"` // ok, planned, changed, warning, failed
-	Message  string        `json:"message,omitempty"`
-	Duration time.Duration `json:"-"`
+// jsonEvent is an event as one JSON line, for tools following the run.
+type jsonEvent struct {
+	Time     time.Time  `json:"time"`
+	Phase    string     `json:"phase"`
+	Host     string     `json:"host,omitempty"`
+	Status   run.Status `json:"status"` // ok, planned, changed, warning, failed
+	Message  string     `json:"message,omitempty"`
+	Duration float64    `json:"duration_s"`
 }
 
-// MarshalJSON writes the duration in seconds, which tools read more easily.
-func (e Event) MarshalJSON() ([]byte, error) {
-	type plain Event
-	return json.Marshal(struct {
-		plain
-		Seconds float64 `json:"duration_s"`
-	}{plain(e), e.Duration.Seconds()})
-}
-
-// printer renders events in the chosen format; safe for concurrent use.
+// printer renders a run's events in the chosen format: in text, one line for
+// a person; in JSON, one object per line. It is safe for concurrent use.
 type printer struct {
 	mu   sync.Mutex
 	w    io.Writer
@@ -45,14 +38,12 @@ func newPrinter(w io.Writer, format string) *printer {
 	return &printer{w: w, json: format == "json", now: time.Now}
 }
 
-func (p *printer) Emit(e Event) {
-	if e.Time.IsZero() {
-		e.Time = p.now()
-	}
+// Emit renders e; it is a run.Reporter.
+func (p *printer) Emit(e run.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.json {
-		b, err := json.Marshal(e)
+		b, err := json.Marshal(jsonEvent{Time: p.now(), Phase: e.Phase, Host: e.Host, Status: e.Status, Message: e.Message, Duration: e.Duration.Seconds()})
 		if err != nil { // cannot happen for this type; say so rather than drop the event
 			b = []byte(fmt.Sprintf(`{"status":"failed","message":%q}`, err.Error()))
 		}

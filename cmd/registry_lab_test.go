@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/bootctl/boot/addons/verify"
 	"github.com/bootctl/boot/bootstrap"
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/lab"
@@ -69,7 +70,7 @@ func checkRegistry(t *testing.T, k kube, dir string, w labWorld) string {
 	docker(t, "exec", "boot-lab-w1", "install", "-d", "-o", "1000", "-g", "1000", "/var/lib/boot-e2e-registry")
 	k.must(registryPV, "apply", "-f", "-")
 
-	code, stdout, stderr := run(t, append([]string{"addons", "-i", invPath, "--timeout", "5m", "-o", "json"}, w.flags()...)...)
+	code, stdout, stderr := runBoot(t, append([]string{"addons", "-i", invPath, "--timeout", "5m", "-o", "json"}, w.flags()...)...)
 	if code != ExitOK {
 		t.Fatalf("boot addons on the lab: exit %d\n%s%s\n%s", code, stdout, stderr, k.must("", "get", "pods,pvc", "-A"))
 	}
@@ -90,7 +91,7 @@ func checkRegistry(t *testing.T, k kube, dir string, w labWorld) string {
 			t.Errorf("boot addons did not verify the registry (%s):\n%s", want, stdout)
 		}
 	}
-	code, stdout, stderr = run(t, "verify", "-i", invPath, "--through-service", "-o", "json", "--dns-server", w.DNSServer)
+	code, stdout, stderr = runBoot(t, "verify", "-i", invPath, "--through-service", "-o", "json", "--dns-server", w.DNSServer)
 	t.Logf("boot verify --through-service: exit %d\n%s%s", code, stdout, stderr)
 	if code != ExitOK || !strings.Contains(stdout, `"host":"cache","status":"ok","message":"Redis blob-descriptor cache in use`) {
 		t.Errorf("boot verify on the lab: exit %d, or no cache in use", code)
@@ -109,7 +110,7 @@ func checkRegistry(t *testing.T, k kube, dir string, w labWorld) string {
 	revisions := helmRevisions(k)
 	rerun := time.Now()
 	records := w.recordSets(t)
-	code, stdout, stderr = run(t, append([]string{"addons", "-i", invPath, "--timeout", "5m", "-o", "json"}, w.flags()...)...)
+	code, stdout, stderr = runBoot(t, append([]string{"addons", "-i", invPath, "--timeout", "5m", "-o", "json"}, w.flags()...)...)
 	if after := w.recordSets(t); !slices.Equal(after, records) {
 		t.Errorf("the boot addons re-run changed the zone:\nbefore %q\nafter  %q", records, after)
 	}
@@ -172,7 +173,7 @@ func checkRegistry(t *testing.T, k kube, dir string, w labWorld) string {
 	if err != nil || got != want {
 		t.Fatalf("pulled %s (%v), pushed %s", got, err, want)
 	}
-	if err := readLayers(pulled); err != nil {
+	if err := verify.ReadLayers(pulled); err != nil {
 		t.Fatalf("pull a layer: %v", err)
 	}
 	// Redis caches the blob descriptors the registry served.
@@ -235,7 +236,7 @@ func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, 
 	// Pull it once, so that Redis caches its blobs' descriptors.
 	pulled, err := remote.Image(doomedRef, auth, remote.WithContext(ctx))
 	if err == nil {
-		err = readLayers(pulled)
+		err = verify.ReadLayers(pulled)
 	}
 	if err != nil {
 		t.Fatalf("pull the image to delete: %v", err)
@@ -264,7 +265,7 @@ func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, 
 	}
 	defer redisFwd.Close()
 	t.Setenv("BOOT_REDIS_PASSWORD", redisPassword)
-	code, stdout, stderr := run(t, "registry", "gc", "--kubeconfig", k.kubeconfig, "--namespace", "docker-registry",
+	code, stdout, stderr := runBoot(t, "registry", "gc", "--kubeconfig", k.kubeconfig, "--namespace", "docker-registry",
 		"--deployment", "registry", "--redis", redisFwd.Addr(), "--redis-db", "0", "--timeout", "5m")
 	t.Logf("boot registry gc: exit %d in %s\n%s%s", code, time.Since(start).Round(time.Second), stdout, lastLines(stderr, 15))
 	if code != ExitOK {
@@ -299,7 +300,7 @@ func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, 
 	if err != nil {
 		t.Fatalf("after gc: pull the kept image: %v", err)
 	}
-	if err := readLayers(img); err != nil {
+	if err := verify.ReadLayers(img); err != nil {
 		t.Fatalf("after gc: a layer of the kept image: %v", err)
 	}
 	if env := k.must("", "-n", "docker-registry", "get", "deployment", "registry", "-o", `jsonpath={.spec.template.spec.containers[?(@.name=="registry")].env[?(@.name=="REGISTRY_STORAGE_MAINTENANCE_READONLY")].value}`); !strings.Contains(env, `"enabled":false`) {

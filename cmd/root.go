@@ -4,10 +4,14 @@
 package cmd
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -23,17 +27,22 @@ type globals struct {
 	LogLevel  string
 	LogFile   string
 	Parallel  int
+	Verbose   bool
 
 	stdout io.Writer
 	stderr io.Writer
 	v      *viper.Viper
 }
 
-// Execute runs boot with args and returns the process exit code.
+// Execute runs boot with args and returns the process exit code. Every
+// command's context ends on SIGINT or SIGTERM, so that a run stops between
+// two steps and closes what it opened.
 func Execute(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	root, _ := newRootCmd(stdout, stderr)
 	root.SetArgs(args)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "Error: %v\n", err)
 	}
@@ -78,6 +87,7 @@ example BOOT_INVENTORY=inventory.yaml or BOOT_OUTPUT=json.`,
 	f.StringVar(&g.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&g.LogFile, "log-file", "", "also write a debug log to this file (0600)")
 	f.IntVar(&g.Parallel, "parallel", 10, "hosts worked on at once")
+	f.BoolVarP(&g.Verbose, "verbose", "v", false, "stream the hosts' command output to stderr, each line prefixed by its host (secrets masked)")
 
 	root.AddCommand(
 		newUpCmd(g),

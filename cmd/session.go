@@ -3,9 +3,6 @@ package cmd
 import (
 	"context"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -28,23 +25,23 @@ func (g *globals) inventoryAndLog() (inv *inventory.Inventory, log *slog.Logger,
 // connectCluster connects to every inventory host (see bootstrap.Connect),
 // reporting each step through out. On error no connection stays open.
 func (g *globals) connectCluster(ctx context.Context, inv *inventory.Inventory, log *slog.Logger, out *printer) (*bootstrap.Cluster, error) {
-	report := func(e bootstrap.Event) {
-		out.Emit(Event{Phase: e.Phase, Host: e.Host, Status: e.Status, Message: e.Message, Duration: e.Duration})
+	o := bootstrap.ConnectOptions{Parallel: g.Parallel, Log: log, Report: out.Emit}
+	if g.Verbose {
+		o.Output = g.stderr
 	}
-	return bootstrap.Connect(ctx, inv, bootstrap.ConnectOptions{Parallel: g.Parallel, Log: log, Report: report})
+	return bootstrap.Connect(ctx, inv, o)
 }
 
 // withInventory makes a command's RunE that loads the inventory, opens the
-// log and runs fn with a context that ends on SIGINT or SIGTERM.
+// log and runs fn with the command's context (which ends on SIGINT or
+// SIGTERM, see Execute).
 func (g *globals) withInventory(fn func(ctx context.Context, inv *inventory.Inventory, log *slog.Logger) error) func(*cobra.Command, []string) error {
 	return func(c *cobra.Command, _ []string) error {
-		ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
 		inv, log, closeLog, err := g.inventoryAndLog()
 		if err != nil {
 			return err
 		}
 		defer closeLog()
-		return fn(ctx, inv, log)
+		return fn(c.Context(), inv, log)
 	}
 }

@@ -5,16 +5,15 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
+	"log/slog"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bootctl/boot/addons"
 	"github.com/bootctl/boot/bootstrap"
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -40,7 +39,9 @@ kept), boot's sysctl and module files and /etc/hosts lines, and the admin
 kubeconfig it wrote.
 
 It asks for confirmation (type the cluster's name) unless --yes is given.
-With --dry-run it prints what it would remove and removes nothing.
+With --dry-run it prints what it would remove, the DNS record and every
+release and Secret of boot's included (read from Route53 and the API server),
+and removes nothing.
 
 With --verify it then compares every host with the snapshot boot up recorded
 before its first change (packages, units, files under the paths boot touches,
@@ -54,9 +55,7 @@ boot up records the hosts afresh.`,
   boot teardown -i inventory.yaml --yes --verify`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return runTeardown(ctx, g, f, c.InOrStdin())
+			return runTeardown(c.Context(), g, f, c.InOrStdin())
 		},
 	}
 	cmd.Flags().BoolVar(&f.verify, "verify", false, "compare every host with its snapshot from before boot up and print the differences")
@@ -85,47 +84,69 @@ func runTeardown(ctx context.Context, g *globals, f teardownFlags, stdin io.Read
 		return err
 	}
 	defer cluster.Close()
-	// The DNS record first (it lives outside the cluster), then boot's
-	// releases, while the API server still answers. A cluster that does not
-	// answer loses them with its state anyway.
-	if !g.DryRun {
-		if err := removeDNS(ctx, inv, f.addons, out); err != nil {
-			return err
-		}
-		if err := removeReleases(ctx, inv, f.addons, log, out); err != nil {
-			out.Emit(Event{Phase: "addons", Status: bootstrap.StatusWarning, Message: "releases not removed through the API (the reset removes them with the cluster's state): " + err.Error()})
-		}
-	}
-	phases := bootstrap.TeardownPhases(bootstrap.TeardownOptions{Purge: f.purge, MergedInto: f.mergedInto})
-	if err := bootstrap.Run(ctx, cluster, phases, g.DryRun); err != nil {
+	steps, closeAPI, err := teardownSteps(ctx, inv, f, cluster, log, out)
+	if err != nil {
 		return err
 	}
+	defer closeAPI()
+	if err := run.Do(ctx, steps, g.runOptions(out)); err != nil {
+		return err
+	}
+	msg := "cluster " + inv.Metadata.Name + " is gone"
 	if g.DryRun {
-		out.Emit(Event{Phase: "teardown", Status: bootstrap.StatusOK, Message: "dry run: nothing was changed", Duration: time.Since(start)})
-		return nil
+		msg = "dry run: nothing was changed"
 	}
+	out.Emit(run.Event{Phase: "teardown", Status: run.OK, Message: msg, Duration: time.Since(start)})
+	return nil
+}
+
+// teardownSteps lists what teardown does, in order: the DNS record first (it
+// lives outside the cluster), then boot's releases and Secrets while the API
+// server still answers (one that does not loses them with its state), the
+// hosts' phases, and with --verify the comparison with the snapshots. The
+// returned function closes the tunnel to the API server, if one was opened.
+func teardownSteps(ctx context.Context, inv *inventory.Inventory, f teardownFlags, cluster *bootstrap.Cluster, log *slog.Logger, out *printer) ([]run.Step, func(), error) {
+	var steps []run.Step
+	d, err := dnsFor(ctx, inv, f.addons)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d != nil {
+		steps = append(steps, d.RemoveStep())
+	}
+	a := &addonRun{close: func() {}}
+	in := &addons.Installer{Helm: addons.Helm{Kubeconfig: inv.Cluster.Kubeconfig}, Inventory: inv, Timeout: f.addons.timeout, Progress: out.Emit, Connect: a.connect(inv, log)}
+	steps = append(steps, in.TeardownSteps()...)
+	steps = append(steps, bootstrap.Steps(cluster, bootstrap.TeardownPhases(bootstrap.TeardownOptions{Purge: f.purge, MergedInto: f.mergedInto}))...)
 	if f.verify {
-		vstart := time.Now()
-		diffs, err := bootstrap.Verify(ctx, cluster)
-		if err != nil {
-			return err
-		}
-		total := 0
-		for host, lines := range diffs {
-			for _, l := range lines {
-				out.Emit(Event{Phase: "verify", Host: host, Status: bootstrap.StatusWarning, Message: l})
-			}
-			total += len(lines)
-		}
-		if total > 0 {
-			return fmt.Errorf("verify: %d difference(s) from the hosts' state before boot up, listed above", total)
-		}
-		if err := bootstrap.ForgetSnapshots(cluster); err != nil {
-			return err
-		}
-		out.Emit(Event{Phase: "verify", Status: bootstrap.StatusOK, Message: "every host is as it was before boot up", Duration: time.Since(vstart)})
+		steps = append(steps, run.Step{Phase: "verify", Description: "compare every host with its snapshot from before boot up",
+			Check: func(ctx context.Context, _ *run.State) error { return compareSnapshots(ctx, cluster, out) }})
 	}
-	out.Emit(Event{Phase: "teardown", Status: bootstrap.StatusOK, Message: "cluster " + inv.Metadata.Name + " is gone", Duration: time.Since(start)})
+	return steps, a.Close, nil
+}
+
+// compareSnapshots reports every difference of the hosts from their state
+// before boot up; without any, it forgets the snapshots.
+func compareSnapshots(ctx context.Context, cluster *bootstrap.Cluster, out *printer) error {
+	start := time.Now()
+	diffs, err := bootstrap.Verify(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for host, lines := range diffs {
+		for _, l := range lines {
+			out.Emit(run.Event{Phase: "verify", Host: host, Status: run.Warning, Message: l})
+		}
+		total += len(lines)
+	}
+	if total > 0 {
+		return fmt.Errorf("%d difference(s) from the hosts' state before boot up, listed above", total)
+	}
+	if err := bootstrap.ForgetSnapshots(cluster); err != nil {
+		return err
+	}
+	out.Emit(run.Event{Phase: "verify", Status: run.OK, Message: "every host is as it was before boot up", Duration: time.Since(start)})
 	return nil
 }
 

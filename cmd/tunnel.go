@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bootctl/boot/bootstrap"
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/nodes"
 )
@@ -43,7 +44,7 @@ open the same tunnel by themselves when they need the API.`,
 			}
 			defer f.Close()
 			out := newPrinter(g.stdout, g.Output)
-			out.Emit(Event{Phase: "tunnel", Host: inv.ControlPlane().Name, Status: "ok",
+			out.Emit(run.Event{Phase: "tunnel", Host: inv.ControlPlane().Name, Status: run.OK,
 				Message: fmt.Sprintf("forwarding %s to the API server %s; interrupt to stop", f.Addr(), apiTarget(inv))})
 			<-ctx.Done()
 			return nil

@@ -3,14 +3,12 @@ package cmd
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bootctl/boot/bootstrap"
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -32,9 +30,14 @@ also merges it into ~/.kube/config). Then, unless --cluster-only, it does what
 boot addons does. Every phase checks before it changes: a re-run on a
 converged cluster changes nothing.
 
-With --dry-run it stops after printing the plan: what each phase would change
-on each host. Nothing is changed on any host before the inventory is valid and
-every preflight check has passed.`,
+Everything is one ordered list of steps (the phases, then the add-ons' steps,
+the DNS record and the closing verify); each step looks before it changes and
+plans once the steps before it have been applied. With --dry-run boot prints
+that plan and changes nothing: what each phase would change on each host, and
+what each release, Secret and the DNS record would get. A step that depends on
+an earlier step's pending changes (the add-ons on a cluster not made yet) says
+"after <step>: ..." instead of guessing. Nothing is changed on any host before
+the inventory is valid and every preflight check has passed.`,
 		Example: `  # what would change, host by host, as text
   boot up -i inventory.yaml --dry-run
 
@@ -48,9 +51,7 @@ every preflight check has passed.`,
   boot up -i inventory.yaml --cluster-only --merge`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return runUp(ctx, g, o, af, clusterOnly)
+			return runUp(c.Context(), g, o, af, clusterOnly)
 		},
 	}
 	cmd.Flags().BoolVar(&o.MergeKubeconfig, "merge", false, "also merge the admin kubeconfig into ~/.kube/config, as a context named after the cluster")
@@ -72,20 +73,33 @@ func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions, af addonsFlag
 		return err
 	}
 	defer cluster.Close()
-	if err := bootstrap.Run(ctx, cluster, bootstrap.UpPhases(o), g.DryRun); err != nil {
-		return err
-	}
+	steps := bootstrap.Steps(cluster, bootstrap.UpPhases(o))
+	var a *addonRun
 	if !clusterOnly {
-		if err := runAddons(ctx, g, inv, af, log, out); err != nil {
+		if a, err = newAddonRun(ctx, inv, af, log, out); err != nil {
 			return err
 		}
+		defer a.Close()
+		steps = append(steps, a.steps...)
+	}
+	if err := run.Do(ctx, steps, g.runOptions(out)); err != nil {
+		return err
 	}
 	if g.DryRun {
-		out.Emit(Event{Phase: "up", Status: bootstrap.StatusOK, Message: "dry run: nothing was changed", Duration: time.Since(start)})
+		out.Emit(run.Event{Phase: "up", Status: run.OK, Message: "dry run: nothing was changed", Duration: time.Since(start)})
 		return nil
 	}
-	out.Emit(Event{Phase: "up", Status: bootstrap.StatusOK, Message: fmt.Sprintf("cluster %s is up; kubeconfig: %s", inv.Metadata.Name, inv.Cluster.Kubeconfig), Duration: time.Since(start)})
+	if a != nil {
+		a.printAccess(g.stdout, g.Output)
+	}
+	out.Emit(run.Event{Phase: "up", Status: run.OK, Message: fmt.Sprintf("cluster %s is up; kubeconfig: %s", inv.Metadata.Name, inv.Cluster.Kubeconfig), Duration: time.Since(start)})
 	return nil
+}
+
+// runOptions are a run's options from the global flags, its events
+// rendered by out.
+func (g *globals) runOptions(out *printer) run.Options {
+	return run.Options{DryRun: g.DryRun, Parallel: g.Parallel, Report: out.Emit}
 }
 
 // loadInventory loads and validates the inventory named by -i.

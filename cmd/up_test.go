@@ -131,7 +131,7 @@ func TestUpDryRunAgainstFourSSHDs(t *testing.T) {
 	before := snapshot(t, append(touchedPaths, l.knownHosts)...)
 	logFile := filepath.Join(l.dir, "boot.log")
 
-	code, stdout, stderr := run(t, "up", "-i", l.inventory, "--dry-run", "-o", "json", "--log-level", "debug", "--log-file", logFile)
+	code, stdout, stderr := runBoot(t, "up", "-i", l.inventory, "--dry-run", "-o", "json", "--log-level", "debug", "--log-file", logFile)
 
 	if code != ExitPreflight {
 		t.Errorf("exit %d, want %d (these four hosts are one machine: preflight must refuse them); stderr:\n%s", code, ExitPreflight, stderr)
@@ -209,7 +209,7 @@ func TestUpRefusesUnknownHostKey(t *testing.T) {
 	if err := os.WriteFile(l.knownHosts, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := run(t, "up", "-i", l.inventory, "--dry-run")
+	code, _, stderr := runBoot(t, "up", "-i", l.inventory, "--dry-run")
 	if code != ExitUnreachable {
 		t.Errorf("exit %d, want %d; stderr:\n%s", code, ExitUnreachable, stderr)
 	}

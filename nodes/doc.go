@@ -54,7 +54,7 @@
 // directory, sha256 checked, then renamed) and skips the transfer when the
 // file already has the same content.
 //
-// ReadFile (bounded to 4 MiB), Exists, MkdirAll, Sha256 and Remove work on
+// ReadFile (bounded to 4 MiB), Exists, MkdirAll and Sha256 work on
 // remote files as root, with paths quoted for the shell, output never
 // streamed, and errors naming the host and the path.
 //

@@ -98,15 +98,6 @@ func (h *Host) Sha256(ctx context.Context, paths ...string) (map[string]string, 
 	return sums, nil
 }
 
-// Remove removes the file, symbolic link or empty directory at path. A
-// missing path is not an error; a directory that is not empty is.
-func (h *Host) Remove(ctx context.Context, path string) error {
-	p := quote.Shell(path)
-	_, err := h.fileOp(ctx, "remove", path,
-		"if [ -d "+p+" ] && [ ! -L "+p+" ]; then rmdir -- "+p+"; else rm -f -- "+p+"; fi")
-	return err
-}
-
 // fileOp runs script as root, silenced, labelled "<op> <path>". The exit
 // statuses exitMissing and exitNotRegular become errors saying so.
 func (h *Host) fileOp(ctx context.Context, op, path, script string) (Output, error) {

@@ -1,0 +1,388 @@
+package addons
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/bootctl/boot/internal/run"
+)
+
+// Phase names the add-ons' steps in a run's events.
+const Phase = "addons"
+
+// Steps returns the steps of Install, in order: the ingress nodes' label,
+// cert-manager, the Route53 credentials Secret, the ClusterIssuer, the
+// removal of the ingress controller not chosen, the chosen one, the
+// registry's Secrets and the registry (see Install). It loads the charts
+// first (Plan), so a chart that cannot be had fails before any step runs.
+// Each step plans against the cluster (reached through Connect, once);
+// in a dry run after a step with pending changes (a cluster not made yet)
+// it says what it will do after that step instead.
+func (in *Installer) Steps(ctx context.Context) ([]run.Step, error) {
+	releases, err := in.Plan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	in.result = Result{}
+	steps := []run.Step{in.labelStep()}
+	for _, r := range releases {
+		switch r.Name {
+		case IssuerRelease:
+			steps = append(steps, in.secretsStep("route53 credentials", usesDNS01(in.Inventory), func(ctx context.Context, _ kubernetes.Interface) ([]secretWrite, error) {
+				return in.route53Secrets(ctx)
+			}))
+		case DefaultRegistryRelease:
+			ns := r.Namespace
+			steps = append(steps, in.secretsStep("registry secrets", true, func(ctx context.Context, cs kubernetes.Interface) ([]secretWrite, error) {
+				creds, writes, err := in.registrySecrets(ctx, cs, ns)
+				in.result.Credentials, in.result.CredentialsSecret = creds, ns+"/"+RegistryCredentialsSecret
+				return writes, err
+			}))
+		}
+		steps = append(steps, in.releaseStep(r))
+	}
+	return steps, nil
+}
+
+// cluster reaches the cluster's API, opening the way (Connect) on first use.
+func (in *Installer) cluster(ctx context.Context) (kubernetes.Interface, error) {
+	if in.cs != nil {
+		return in.cs, nil
+	}
+	if _, err := os.Stat(in.Helm.Kubeconfig); err != nil {
+		return nil, fmt.Errorf("no kubeconfig for the cluster at %s (cluster.kubeconfig): run boot up first: %w", in.Helm.Kubeconfig, err)
+	}
+	if in.Connect != nil {
+		if err := in.Connect(ctx); err != nil {
+			return nil, err
+		}
+	}
+	cs, err := in.clientset()
+	if err != nil {
+		return nil, err
+	}
+	in.cs = cs
+	return cs, nil
+}
+
+// labelStep puts the ingress label on exactly the inventory's ingress hosts'
+// nodes.
+func (in *Installer) labelStep() run.Step {
+	const host = "label ingress nodes"
+	want := map[string]bool{}
+	var names []string
+	for _, h := range in.Inventory.IngressHosts() {
+		want[h.Name] = true
+		names = append(names, h.Name)
+	}
+	return run.Step{Phase: Phase, Host: host, Plan: func(ctx context.Context, s *run.State) ([]run.Change, error) {
+		if p := s.Pending(); p != "" {
+			return []run.Change{{Host: host, Description: run.After(p, "label node(s) "+strings.Join(names, ", ")+" where needed")}}, nil
+		}
+		cs, err := in.cluster(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return labelChanges(ctx, cs, host, want)
+	}}
+}
+
+// labelChanges plans making IngressNodeLabel present on exactly the nodes in
+// want: one change, or none.
+func labelChanges(ctx context.Context, cs kubernetes.Interface, host string, want map[string]bool) ([]run.Change, error) {
+	label, unlabel, err := ingressLabelChanges(ctx, cs, want)
+	if err != nil || len(label)+len(unlabel) == 0 {
+		return nil, err
+	}
+	var what []string
+	if len(label) > 0 {
+		what = append(what, "label node(s) "+strings.Join(label, ", "))
+	}
+	if len(unlabel) > 0 {
+		what = append(what, "unlabel node(s) "+strings.Join(unlabel, ", "))
+	}
+	return []run.Change{{Host: host, Description: strings.Join(what, "; "), Apply: func(ctx context.Context) error {
+		return setIngressLabels(ctx, cs, label, unlabel)
+	}}}, nil
+}
+
+// secretsStep keeps the Secrets writes returns as they say. Deferred in a
+// dry run, it plans writing them when writesSomething.
+func (in *Installer) secretsStep(host string, writesSomething bool, writes func(context.Context, kubernetes.Interface) ([]secretWrite, error)) run.Step {
+	return run.Step{Phase: Phase, Host: host, Plan: func(ctx context.Context, s *run.State) ([]run.Change, error) {
+		if p := s.Pending(); p != "" {
+			if !writesSomething {
+				return nil, nil
+			}
+			return []run.Change{{Host: host, Description: run.After(p, "create or update "+host)}}, nil
+		}
+		cs, err := in.cluster(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ws, err := writes(ctx, cs)
+		if err != nil {
+			return nil, err
+		}
+		return secretChanges(ctx, cs, host, ws)
+	}}
+}
+
+// secretChanges plans the writes among ws that change something: one
+// change, or none.
+func secretChanges(ctx context.Context, cs kubernetes.Interface, host string, ws []secretWrite) ([]run.Change, error) {
+	todo, err := planSecrets(ctx, cs, ws...)
+	if err != nil || len(todo) == 0 {
+		return nil, err
+	}
+	return []run.Change{{Host: host, Description: describeSecrets(todo), Apply: func(ctx context.Context) error {
+		return writeSecrets(ctx, cs, todo)
+	}}}, nil
+}
+
+// releaseStep installs, upgrades or removes r as its plan says; one that
+// is not boot's, to be removed, is left alone with a warning.
+func (in *Installer) releaseStep(r Release) run.Step {
+	host := r.String()
+	if r.Remove {
+		host = "remove " + host
+	}
+	return run.Step{Phase: Phase, Host: host, Plan: func(ctx context.Context, s *run.State) ([]run.Change, error) {
+		if p := s.Pending(); p != "" {
+			what := "remove " + r.String() + " if boot installed it"
+			if !r.Remove {
+				what = "install or upgrade " + r.chartVersion()
+			}
+			return []run.Change{{Host: host, Description: run.After(p, what)}}, nil
+		}
+		if _, err := in.cluster(ctx); err != nil {
+			return nil, err
+		}
+		rev, todo, err := r.Plan(ctx, in.Helm)
+		if r.Remove && errors.Is(err, errNotBoots) {
+			s.Report(run.Event{Phase: Phase, Host: host, Status: run.Warning, Message: "release " + r.String() + " is not boot's: left alone"})
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if todo == "" {
+			in.applied(r, rev, false)
+			return nil, nil
+		}
+		return []run.Change{{Host: host, Description: todo, Apply: func(ctx context.Context) error {
+			return in.applyRelease(ctx, s, r, host)
+		}}}, nil
+	}}
+}
+
+// applyRelease applies r, reporting what its readiness wait finds not ready;
+// a failed wait names the release's workloads that are not ready.
+func (in *Installer) applyRelease(ctx context.Context, s *run.State, r Release, host string) error {
+	w := &waitWatcher{next: in.Helm.Log, seen: func(msg string) {
+		s.Report(run.Event{Phase: Phase, Host: host, Status: run.Warning, Message: waitingPrefix + msg})
+	}}
+	h := in.Helm
+	h.Log = w.log
+	rev, err := r.Apply(ctx, h)
+	if err != nil && r.Wait {
+		if pending := notReadyObjects(ctx, in.cs, in.Helm, r); len(pending) > 0 {
+			err = fmt.Errorf("%w; not ready: %s", err, strings.Join(pending, ", "))
+		} else if last := w.lastNotReady(); last != "" {
+			err = fmt.Errorf("%w; last seen: %s", err, last)
+		}
+	}
+	if err == nil {
+		in.applied(r, rev, true)
+	}
+	return err
+}
+
+// waitingPrefix starts the warning a release's readiness wait reports.
+const waitingPrefix = "waiting: "
+
+// applied records a release that is in place for Install's Result.
+func (in *Installer) applied(r Release, revision int, changed bool) {
+	if r.Remove {
+		return
+	}
+	in.result.Releases = append(in.result.Releases, AppliedRelease{
+		Release: r.String(), Chart: r.Chart.Metadata.Name + "-" + r.Chart.Metadata.Version, Revision: revision, Changed: changed,
+	})
+}
+
+// Result is what the steps of Steps found and did, once they have run.
+func (in *Installer) Result() *Result {
+	res := in.result
+	return &res
+}
+
+// Install runs the steps of Steps: it labels the ingress nodes, applies the
+// releases in order (a Remove release as the step "remove
+// namespace/name", which leaves a release that is not boot's alone with a
+// warning) and, before the issuer's release, keeps Secret
+// Route53CredentialsSecret in step with the DNS-01 solver (its key pair with
+// dns01, removed without), and before the registry's release makes sure
+// its Secrets exist: the credentials (generated once, then always read
+// back, never overwritten), the pull Secret for the maintenance jobs, and
+// the S3 keys when the inventory names them. It stops at the first error.
+func (in *Installer) Install(ctx context.Context) (*Result, error) {
+	steps, err := in.Steps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	err = run.Do(ctx, steps, run.Options{Report: in.Progress})
+	return in.Result(), run.Cause(err)
+}
+
+// TeardownSteps returns the steps of Teardown, in order. They reach the
+// cluster through Connect when it has a kubeconfig; without one there is
+// nothing boot installed, and a cluster that does not answer is reported
+// with a warning once (its reset removes the releases with its state).
+func (in *Installer) TeardownSteps() []run.Step {
+	inv := in.Inventory
+	in.removed = nil
+	var steps []run.Step
+	known := map[string]bool{}
+	for _, r := range []struct {
+		namespace, name string
+		controller      bool
+	}{
+		{inv.Registry.Namespace, DefaultRegistryRelease, false},
+		{IngressNginxNamespace, IngressNginxRelease, true},
+		{TraefikNamespace, TraefikRelease, true},
+		{IssuerNamespace, IssuerRelease, false},
+		{CertManagerNamespace, CertManagerRelease, false},
+	} {
+		rel := Release{Name: r.name, Namespace: r.namespace, Remove: true, Timeout: in.Timeout}
+		known[rel.String()] = true
+		steps = append(steps, in.teardownStep("remove "+rel.String(), func(ctx context.Context, s *run.State, _ kubernetes.Interface) ([]run.Change, error) {
+			_, todo, err := rel.Plan(ctx, in.Helm)
+			if r.controller && errors.Is(err, errNotBoots) {
+				s.Report(run.Event{Phase: Phase, Host: "remove " + rel.String(), Status: run.Warning, Message: "release " + rel.String() + " is not boot's: left alone"})
+				return nil, nil
+			}
+			if err != nil || todo == "" {
+				return nil, err
+			}
+			return []run.Change{{Host: "remove " + rel.String(), Description: todo, Apply: func(ctx context.Context) error {
+				if _, err := rel.Apply(ctx, in.Helm); err != nil {
+					return err
+				}
+				in.removed = append(in.removed, "release "+rel.String())
+				return nil
+			}}}, nil
+		}))
+	}
+	const others = "remove other releases of boot"
+	steps = append(steps, in.teardownStep(others, func(ctx context.Context, _ *run.State, _ kubernetes.Interface) ([]run.Change, error) {
+		owned, err := in.Helm.listOwned()
+		if err != nil {
+			return nil, err
+		}
+		owned = slices.DeleteFunc(owned, func(r Release) bool { return known[r.String()] })
+		if len(owned) == 0 {
+			return nil, nil
+		}
+		names := make([]string, len(owned))
+		for i, r := range owned {
+			names[i] = r.String()
+		}
+		return []run.Change{{Host: others, Description: "remove " + strings.Join(names, ", "), Apply: func(ctx context.Context) error {
+			for _, r := range owned {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				if _, err := in.Helm.Uninstall(r.Namespace, r.Name, in.Timeout); err != nil {
+					return err
+				}
+				in.removed = append(in.removed, "release "+r.String())
+			}
+			return nil
+		}}}, nil
+	}))
+	for _, sec := range []struct{ namespace, name string }{
+		{inv.Registry.Namespace, RegistryCredentialsSecret},
+		{inv.Registry.Namespace, RegistryPullSecret},
+		{inv.Registry.Namespace, RegistryS3Secret},
+		{CertManagerNamespace, Route53CredentialsSecret},
+	} {
+		host := "remove secret " + sec.namespace + "/" + sec.name
+		steps = append(steps, in.teardownStep(host, func(ctx context.Context, _ *run.State, cs kubernetes.Interface) ([]run.Change, error) {
+			changes, err := secretChanges(ctx, cs, host, []secretWrite{{Namespace: sec.namespace, Name: sec.name}})
+			for i := range changes {
+				apply := changes[i].Apply
+				changes[i].Apply = func(ctx context.Context) error {
+					if err := apply(ctx); err != nil {
+						return err
+					}
+					in.removed = append(in.removed, "secret "+sec.namespace+"/"+sec.name)
+					return nil
+				}
+			}
+			return changes, err
+		}))
+	}
+	const unlabel = "unlabel ingress nodes"
+	steps = append(steps, in.teardownStep(unlabel, func(ctx context.Context, _ *run.State, cs kubernetes.Interface) ([]run.Change, error) {
+		_, nodes, err := ingressLabelChanges(ctx, cs, nil)
+		if err != nil || len(nodes) == 0 {
+			return nil, err
+		}
+		return []run.Change{{Host: unlabel, Description: "unlabel node(s) " + strings.Join(nodes, ", "), Apply: func(ctx context.Context) error {
+			if err := setIngressLabels(ctx, cs, nil, nodes); err != nil {
+				return err
+			}
+			for _, n := range nodes {
+				in.removed = append(in.removed, "label "+IngressNodeLabel+" of node "+n)
+			}
+			return nil
+		}}}, nil
+	}))
+	return steps
+}
+
+// teardownStep is a step of TeardownSteps that plans with the cluster, when
+// there is one that answers.
+func (in *Installer) teardownStep(host string, plan func(context.Context, *run.State, kubernetes.Interface) ([]run.Change, error)) run.Step {
+	return run.Step{Phase: Phase, Host: host, Plan: func(ctx context.Context, s *run.State) ([]run.Change, error) {
+		if in.unreachable {
+			return nil, nil
+		}
+		if _, err := os.Stat(in.Helm.Kubeconfig); errors.Is(err, os.ErrNotExist) {
+			return nil, nil // no cluster boot knows of: nothing installed
+		}
+		cs, err := in.cluster(ctx)
+		if err != nil {
+			in.unreachable = true
+			s.Report(run.Event{Phase: Phase, Status: run.Warning, Message: "releases not removed through the API (the reset removes them with the cluster's state): " + err.Error()})
+			return nil, nil
+		}
+		return plan(ctx, s, cs)
+	}}
+}
+
+// Teardown runs the steps of TeardownSteps: it removes boot's releases in
+// the reverse of Install's order, both ingress controllers' included (an
+// ingress controller's release that boot does not own is left alone with a
+// warning; another release of one of those names that boot does not own is
+// refused), then any other release labelled as boot's, the Secrets boot
+// made beside the registry and for the DNS-01 solver, and the ingress node
+// label. Namespaces and cert-manager's CRDs (which its chart keeps) stay. It
+// returns what it removed.
+func (in *Installer) Teardown(ctx context.Context) ([]string, error) {
+	if in.Inventory == nil {
+		return nil, errors.New("addons: no inventory")
+	}
+	err := run.Do(ctx, in.TeardownSteps(), run.Options{Report: in.Progress})
+	return in.Removed(), run.Cause(err)
+}
+
+// Removed lists what the steps of TeardownSteps removed, once they have run.
+func (in *Installer) Removed() []string { return slices.Clone(in.removed) }
