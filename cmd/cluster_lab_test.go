@@ -378,6 +378,7 @@ func cutSSHDuringJoin(t *testing.T, inv string) {
 // administrator provides (the lab has no storage provisioner): it is applied
 // as soon as the API server answers, while boot up goes on.
 func upWithAddons(t *testing.T, k kube, inv string, w labWorld) {
+	plan := dryRun(t, "boot up --dry-run with the add-ons on torn-down hosts", append([]string{"up", "-i", inv}, w.flags()...)...)
 	start := time.Now()
 	done := startBoot(append([]string{"up", "-i", inv, "-o", "json"}, w.flags()...)...)
 	var r bootResult
@@ -398,6 +399,7 @@ func upWithAddons(t *testing.T, k kube, inv string, w labWorld) {
 		t.Fatalf("boot up with the add-ons on torn-down hosts: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	phaseTimes(t, "boot up with the add-ons (after teardown)", evs)
+	checkPlan(t, "boot up with the add-ons on torn-down hosts", plan, evs)
 	t.Logf("boot up with the add-ons on torn-down hosts took %s", time.Since(start).Round(time.Second))
 	chartsFromBundle(t, "boot up", r.stdout)
 	for _, release := range []string{"cert-manager/cert-manager", "cert-manager/cluster-issuer", "traefik/traefik", "docker-registry/registry"} {
@@ -412,11 +414,13 @@ func upWithAddons(t *testing.T, k kube, inv string, w labWorld) {
 	}
 }
 
-// checkCluster runs the whole life of a cluster on the lab: up, a workload,
-// a no-op re-run, a cut SSH connection during a join and the re-run that
-// recovers, teardown --verify, up again from the torn-down hosts, and a
+// checkCluster runs the whole life of a cluster on the lab: up (its changes
+// those of freshPlan, the dry run on the fresh hosts), a workload, a no-op
+// re-run (whose dry run plans nothing), a cut SSH connection during a join
+// and the re-run that recovers, teardown --verify (its dry run listing the
+// DNS record and every release), up again from the torn-down hosts, and a
 // worker's reboot.
-func checkCluster(t *testing.T, dir, bundleDir string) {
+func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 	invPath := filepath.Join(dir, "inventory.yaml")
 	inv, err := inventory.Load(invPath)
 	if err != nil {
@@ -424,7 +428,7 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	}
 	k := kube{t: t, bin: filepath.Join(bundleDir, "bin", "kubectl"), kubeconfig: inv.Cluster.Kubeconfig}
 
-	bootUp(t, invPath, "boot up (fresh hosts)", "--cluster-only")
+	checkPlan(t, "boot up --cluster-only on fresh hosts", freshPlan, bootUp(t, invPath, "boot up (fresh hosts)", "--cluster-only"))
 	eventually(t, "four Ready nodes", time.Minute, func() string { return nodesReady(k) })
 	eventually(t, "every system pod Running", 3*time.Minute, func() string { return podsRunning(k) })
 	if st, err := os.Stat(inv.Cluster.Kubeconfig); err != nil || st.Mode().Perm() != 0o600 {
@@ -442,6 +446,10 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	// The whole of boot up (cluster and add-ons) again: nothing to do, no
 	// new Helm revision, and the registry verified at the end.
 	revisions := helmRevisions(k)
+	plan := dryRun(t, "boot up --dry-run on the converged cluster", append([]string{"up", "-i", addonsInv}, w.flags()...)...)
+	if p := planned(plan); len(p) > 0 {
+		t.Errorf("boot up --dry-run on the converged cluster plans changes: %+v", p)
+	}
 	start := time.Now()
 	evs := bootUp(t, addonsInv, "boot up again, with the add-ons (nothing to do)", w.flags()...)
 	t.Logf("the no-op re-run of boot up with the add-ons took %s", time.Since(start).Round(time.Millisecond))
@@ -518,12 +526,23 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 		`id=$(crictl ps -q --name kube-proxy) && f=$(find /sys/fs/cgroup/freezer/kubepods.slice -name "cri-containerd-$id.scope") && [ -n "$f" ] && echo FROZEN >"${f%/*}/freezer.state" && echo "${f%/*}"`)
 	t.Logf("froze %s on w2", strings.TrimSpace(frozen))
 
+	plan = dryRun(t, "boot teardown --dry-run", "teardown", "-i", addonsInv, "--verify", "--route53-endpoint", w.Route53Endpoint)
+	wantPlanned := []string{"dns " + inv.Registry.Host}
+	for _, release := range []string{"docker-registry/registry", "traefik/traefik", "cert-manager/cluster-issuer", "cert-manager/cert-manager"} {
+		wantPlanned = append(wantPlanned, "addons remove "+release)
+	}
+	for _, want := range wantPlanned {
+		if !slices.ContainsFunc(planned(plan), func(e event) bool { return e.Phase+" "+e.Host == want }) {
+			t.Errorf("boot teardown --dry-run does not plan %q", want)
+		}
+	}
 	code, stdout, stderr := runBoot(t, "teardown", "-i", addonsInv, "--yes", "--verify", "-o", "json", "--route53-endpoint", w.Route53Endpoint)
 	if code != ExitOK {
 		t.Fatalf("boot teardown --yes --verify: exit %d\n%s%s", code, stdout, stderr)
 	}
 	evs = parseEvents(t, stdout)
 	phaseTimes(t, "boot teardown --verify", evs)
+	checkPlan(t, "boot teardown --verify", plan, evs)
 	if !slices.ContainsFunc(evs, func(e event) bool {
 		return e.Phase == "reset" && e.Host == "w2" && strings.Contains(e.Message, "thaw frozen pod cgroups")
 	}) {
@@ -531,7 +550,7 @@ func checkCluster(t *testing.T, dir, bundleDir string) {
 	}
 	for _, release := range []string{"docker-registry/registry", "traefik/traefik", "cert-manager/cluster-issuer", "cert-manager/cert-manager"} {
 		if !slices.ContainsFunc(evs, func(e event) bool {
-			return e.Phase == "addons" && e.Host == "release "+release && e.Status == "changed"
+			return e.Phase == "addons" && e.Host == "remove "+release && e.Status == "changed"
 		}) {
 			t.Errorf("teardown did not say it removed the release %s", release)
 		}

@@ -3,7 +3,8 @@
 // The lab end-to-end test of the command line: `boot lab up`, then
 // `boot up --dry-run` against the four real lab hosts (systemd, their own
 // machine-ids and host keys, strict host-key checking), then the cluster's
-// whole life (see checkCluster), then `boot lab down`. It needs root, Docker
+// whole life (see checkCluster, which compares every dry run's plan with
+// what the real run then does), then `boot lab down`. It needs root, Docker
 // and debootstrap, and a bundle:
 //
 //	BOOT_BUNDLE_DIR=$PWD/dist/bundle go test -tags lab -run TestBootOnLab -v ./cmd/
@@ -50,6 +51,7 @@ func TestBootOnLab(t *testing.T) {
 	before := snapshot(t, filepath.Join(dir, "known_hosts"))
 
 	code, stdout, stderr := runBoot(t, "up", "-i", inv, "--cluster-only", "--dry-run", "-o", "json")
+	plan := parseEvents(t, stdout)
 	t.Logf("boot up --dry-run:\n%s%s", stdout, stderr)
 	if code != ExitOK {
 		t.Fatalf("boot up --dry-run on the lab: exit %d", code)
@@ -97,7 +99,7 @@ func TestBootOnLab(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	checkCluster(t, dir, bundleDir)
+	checkCluster(t, dir, bundleDir, plan)
 }
 
 // labBundle is the bundle the lab runs on, as `make bundle` builds it: it
