@@ -167,7 +167,7 @@ func TestAPIServerForOperator(t *testing.T) {
 			Hosts:   []inventory.Host{{Name: "cp1", Address: "127.0.0.1", PrivateAddress: "10.0.0.10", Role: inventory.RoleControlPlane}},
 		}
 		r := &recorder{}
-		c := &Cluster{Inventory: inv, Report: r.report, Nodes: []*Node{{Spec: inv.Hosts[0]}}}
+		c := &Cluster{Inventory: inv, Report: r.report, Hosts: []*Host{{Spec: inv.Hosts[0]}}}
 		server, tlsServer := c.apiServerForOperator()
 		if server != tc.server || tlsServer != tc.tlsServer {
 			t.Errorf("port %d: server %q (TLS name %q), want %q (%q)", tc.port, server, tlsServer, tc.server, tc.tlsServer)

@@ -46,7 +46,7 @@ func Connect(ctx context.Context, inv *inventory.Inventory, o ConnectOptions) (*
 			c.report(run.Event{Phase: "connect", Host: h.Name, Status: run.Failed, Message: errs[i].Error()})
 			continue
 		}
-		c.Nodes = append(c.Nodes, &Node{Spec: h, Conn: conns[i]})
+		c.Hosts = append(c.Hosts, &Host{Spec: h, Conn: conns[i]})
 		c.report(run.Event{Phase: "connect", Host: h.Name, Status: run.OK, Message: fmt.Sprintf("%s@%s", cfgs[i].User, conns[i].Config().Address)})
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -54,22 +54,22 @@ func Connect(ctx context.Context, inv *inventory.Inventory, o ConnectOptions) (*
 		return nil, err
 	}
 
-	hosts := make([]*nodes.Host, len(c.Nodes))
-	for i, n := range c.Nodes {
-		hosts[i] = n.Conn
+	hosts := make([]*nodes.Host, len(c.Hosts))
+	for i, h := range c.Hosts {
+		hosts[i] = h.Conn
 	}
 	results := nodes.ForEach(ctx, hosts, o.Parallel, func(ctx context.Context, h *nodes.Host) error {
 		_, err := h.Facts(ctx)
 		return err
 	})
 	for i, r := range results {
-		n := c.Nodes[i]
+		h := c.Hosts[i]
 		if r.Err != nil {
-			c.report(run.Event{Phase: "facts", Host: n.Spec.Name, Status: run.Failed, Message: r.Err.Error(), Duration: r.Duration})
+			c.report(run.Event{Phase: "facts", Host: h.Spec.Name, Status: run.Failed, Message: r.Err.Error(), Duration: r.Duration})
 			continue
 		}
-		n.Facts, _ = n.Conn.Facts(ctx) // cached by the call above
-		c.report(run.Event{Phase: "facts", Host: n.Spec.Name, Status: run.OK, Message: summary(n), Duration: r.Duration})
+		h.Facts, _ = h.Conn.Facts(ctx) // cached by the call above
+		c.report(run.Event{Phase: "facts", Host: h.Spec.Name, Status: run.OK, Message: summary(h), Duration: r.Duration})
 	}
 	if err := nodes.Errors(results); err != nil {
 		c.Close()
@@ -90,8 +90,8 @@ func DialHost(ctx context.Context, inv *inventory.Inventory, h inventory.Host, l
 
 // Close closes every host connection.
 func (c *Cluster) Close() {
-	for _, n := range c.Nodes {
-		n.Conn.Close()
+	for _, h := range c.Hosts {
+		h.Conn.Close()
 	}
 }
 

@@ -21,8 +21,8 @@ const (
 )
 
 // exists reports whether path exists on the host.
-func exists(ctx context.Context, n *Node, path string) (bool, error) {
-	return n.Conn.Exists(ctx, path)
+func exists(ctx context.Context, h *Host, path string) (bool, error) {
+	return h.Conn.Exists(ctx, path)
 }
 
 // endpoint is host:port where nodes reach the API server.
@@ -40,8 +40,8 @@ func (c *Cluster) endpoint() string {
 // ignoredPreflight lists kubeadm preflight checks boot knows to fail
 // harmlessly on the host: SystemVerification refuses cgroup v1, which the
 // kubelet accepts with failCgroupV1: false.
-func ignoredPreflight(n *Node) []string {
-	if n.Facts.CgroupVersion == 1 {
+func ignoredPreflight(h *Host) []string {
+	if h.Facts.CgroupVersion == 1 {
 		return []string{"SystemVerification"}
 	}
 	return nil
@@ -107,7 +107,7 @@ func (ControlPlane) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 
 // kubeadmInit writes the configuration and runs kubeadm init. A failed init
 // is reset so that the next run starts from a clean host.
-func kubeadmInit(ctx context.Context, cp *Node, cfg []byte) error {
+func kubeadmInit(ctx context.Context, cp *Host, cfg []byte) error {
 	if err := cp.Conn.MkdirAll(ctx, path.Dir(initConfig), 0o700); err != nil {
 		return err
 	}

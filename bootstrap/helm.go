@@ -25,9 +25,9 @@ func (HelmCLI) Name() string { return "helm cli" }
 func (HelmCLI) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	cp := c.controlPlane()
 	if !c.bundleMode() {
-		return scriptChanges(ctx, c, []*Node{cp}, func(n *Node) (script, error) {
+		return scriptChanges(ctx, c, []*Host{cp}, func(h *Host) (script, error) {
 			text, err := scripts.HelmOnline(scripts.HelmOnlineParams{
-				Version: cmp.Or(c.Inventory.Packages.Versions.Helm, defaultHelmVersion), Arch: n.Facts.GoArch(),
+				Version: cmp.Or(c.Inventory.Packages.Versions.Helm, defaultHelmVersion), Arch: h.Facts.GoArch(),
 			})
 			return script{"helm-online.sh", text}, err
 		})

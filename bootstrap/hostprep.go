@@ -24,10 +24,10 @@ func (HostPrep) Name() string { return "host prep" }
 
 // Plan implements Phase.
 func (HostPrep) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
-	return scriptChanges(ctx, c, c.Nodes, func(n *Node) (script, error) {
+	return scriptChanges(ctx, c, c.Hosts, func(h *Host) (script, error) {
 		text, err := scripts.HostPrep(scripts.HostPrepParams{
-			Hostname:    n.Spec.Name,
-			Address:     n.Spec.PrivateAddress,
+			Hostname:    h.Spec.Name,
+			Address:     h.Spec.PrivateAddress,
 			Packages:    nodePackages[c.Inventory.Packages.Source],
 			Nameservers: c.Inventory.Cluster.Nameservers,
 		})

@@ -34,12 +34,12 @@ func (Join) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	ws := c.workers()
 	pending := make([]*Change, len(ws))
 	creds := &joinCredentials{cp: c.controlPlane()}
-	err := forNodes(ctx, c, ws, func(ctx context.Context, n *Node) error {
-		joined, err := exists(ctx, n, kubeletConf)
+	err := forHosts(ctx, c, ws, func(ctx context.Context, h *Host) error {
+		joined, err := exists(ctx, h, kubeletConf)
 		if err != nil || joined {
 			return err
 		}
-		leftover, err := exists(ctx, n, caCert)
+		leftover, err := exists(ctx, h, caCert)
 		if err != nil {
 			return err
 		}
@@ -47,10 +47,10 @@ func (Join) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 		if leftover {
 			desc = "reset a half-joined node, then " + desc
 		}
-		pending[indexOf(ws, n)] = &Change{
-			Host:        n.Spec.Name,
+		pending[indexOf(ws, h)] = &Change{
+			Host:        h.Spec.Name,
 			Description: desc,
-			Apply:       func(ctx context.Context) error { return join(ctx, c, n, creds, leftover) },
+			Apply:       func(ctx context.Context) error { return join(ctx, c, h, creds, leftover) },
 		}
 		return nil
 	})
@@ -59,7 +59,7 @@ func (Join) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 
 // joinCredentials fetches the token and the CA hash once for all workers.
 type joinCredentials struct {
-	cp     *Node
+	cp     *Host
 	once   sync.Once
 	token  scripts.Token
 	caHash string
@@ -103,12 +103,12 @@ func caCertHash(pemBytes []byte) (string, error) {
 	return "sha256:" + hex.EncodeToString(sum[:]), nil
 }
 
-func join(ctx context.Context, c *Cluster, n *Node, creds *joinCredentials, leftover bool) error {
+func join(ctx context.Context, c *Cluster, h *Host, creds *joinCredentials, leftover bool) error {
 	if leftover {
-		if _, err := n.Conn.Sudo(ctx, "kubeadm reset -f"); err != nil {
+		if _, err := h.Conn.Sudo(ctx, "kubeadm reset -f"); err != nil {
 			return err
 		}
-		if err := kubectl(ctx, c.controlPlane(), nil, "delete", "node", n.Spec.Name, "--ignore-not-found"); err != nil {
+		if err := kubectl(ctx, c.controlPlane(), nil, "delete", "node", h.Spec.Name, "--ignore-not-found"); err != nil {
 			return err
 		}
 	}
@@ -117,19 +117,19 @@ func join(ctx context.Context, c *Cluster, n *Node, creds *joinCredentials, left
 		return err
 	}
 	cfg, err := scripts.KubeadmJoin(scripts.JoinParams{
-		NodeName:              n.Spec.Name,
-		NodeIP:                n.Spec.PrivateAddress,
+		NodeName:              h.Spec.Name,
+		NodeIP:                h.Spec.PrivateAddress,
 		APIServerEndpoint:     c.endpoint(),
 		Token:                 token,
 		CACertHashes:          []string{hash},
-		IgnorePreflightErrors: ignoredPreflight(n),
+		IgnorePreflightErrors: ignoredPreflight(h),
 	})
 	if err != nil {
 		return err
 	}
 	// The configuration holds the token: it goes on stdin only, and the
 	// token is redacted should kubeadm print it.
-	_, err = n.Conn.Sudo(ctx, "kubeadm join --config /dev/stdin", nodes.Stdin(strings.NewReader(string(cfg))),
+	_, err = h.Conn.Sudo(ctx, "kubeadm join --config /dev/stdin", nodes.Stdin(strings.NewReader(string(cfg))),
 		nodes.Redact(string(token)), nodes.Label("kubeadm join"))
 	return err
 }
@@ -137,18 +137,18 @@ func join(ctx context.Context, c *Cluster, n *Node, creds *joinCredentials, left
 // kubectl runs kubectl as the cluster admin on the control plane, with
 // stdin when given, to change something: its output is streamed like any
 // command's.
-func kubectl(ctx context.Context, cp *Node, stdin []byte, args ...string) error {
+func kubectl(ctx context.Context, cp *Host, stdin []byte, args ...string) error {
 	_, err := runKubectl(ctx, cp, stdin, args)
 	return err
 }
 
 // kubectlOutput runs kubectl to read something and returns its standard
 // output, which is not streamed.
-func kubectlOutput(ctx context.Context, cp *Node, stdin []byte, args ...string) (string, error) {
+func kubectlOutput(ctx context.Context, cp *Host, stdin []byte, args ...string) (string, error) {
 	return runKubectl(ctx, cp, stdin, args, nodes.Stream(nil))
 }
 
-func runKubectl(ctx context.Context, cp *Node, stdin []byte, args []string, opts ...nodes.RunOption) (string, error) {
+func runKubectl(ctx context.Context, cp *Host, stdin []byte, args []string, opts ...nodes.RunOption) (string, error) {
 	quoted := make([]string, len(args))
 	for i, a := range args {
 		quoted[i] = quote.Shell(a)

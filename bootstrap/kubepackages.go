@@ -15,7 +15,7 @@ func (KubePackages) Name() string { return "kubernetes packages" }
 
 // Plan implements Phase.
 func (KubePackages) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
-	return bundleScriptChanges(ctx, c, c.Nodes, "install kubeadm, kubelet, kubectl and kubelet's units from the bundle", func(*Node) (script, error) {
+	return bundleScriptChanges(ctx, c, c.Hosts, "install kubeadm, kubelet, kubectl and kubelet's units from the bundle", func(*Host) (script, error) {
 		if c.bundleMode() {
 			text, err := scripts.KubeBundle(scripts.KubeBundleParams{StagingDir: StagingDir})
 			return script{"kube-bundle.sh", text}, err

@@ -19,23 +19,28 @@ import (
 	"github.com/bootctl/boot/nodes"
 )
 
-// Node is one inventory host with its connection and facts.
-type Node struct {
-	Spec  inventory.Host
-	Conn  *nodes.Host
-	Facts *nodes.Facts
+// Host is one inventory host as the phases work on it: what the inventory
+// says of it, its open SSH connection and the facts gathered over that
+// connection. (Not a Kubernetes Node: a host becomes one once it has
+// joined.)
+type Host struct {
+	Spec  inventory.Host // the host's entry in the inventory
+	Conn  *nodes.Host    // its SSH connection
+	Facts *nodes.Facts   // OS, architecture, hostname... as found on it
 }
 
 // Cluster is what phases work on.
 type Cluster struct {
 	Inventory *inventory.Inventory
-	Nodes     []*Node
-	Parallel  int // hosts worked on at once
-	Log       *slog.Logger
-	Report    run.Reporter
+	// Hosts holds every inventory host, connected and with its facts, in
+	// the inventory's order.
+	Hosts    []*Host
+	Parallel int // hosts worked on at once
+	Log      *slog.Logger
+	Report   run.Reporter
 
 	bundleOnce bundleOnce
-	staged     stagedNodes
+	staged     stagedHosts
 }
 
 func (c *Cluster) report(e run.Event) { c.Report.Report(e) }

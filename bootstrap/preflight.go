@@ -45,10 +45,10 @@ type finding struct {
 // Plan implements Phase: it runs the checks and never plans a change.
 func (Preflight) Plan(_ context.Context, c *Cluster) ([]Change, error) {
 	var found []finding
-	for _, n := range c.Nodes {
-		found = append(found, checkNode(c.Inventory, n)...)
+	for _, h := range c.Hosts {
+		found = append(found, checkHost(c.Inventory, h)...)
 	}
-	found = append(found, checkUnique(c.Nodes)...)
+	found = append(found, checkUnique(c.Hosts)...)
 
 	failed, hosts := 0, []string{}
 	for _, f := range found {
@@ -62,9 +62,9 @@ func (Preflight) Plan(_ context.Context, c *Cluster) ([]Change, error) {
 		}
 		c.report(run.Event{Phase: "preflight", Host: f.host, Status: status, Message: f.message})
 	}
-	for _, n := range c.Nodes {
-		if !slices.ContainsFunc(found, func(f finding) bool { return f.host == n.Spec.Name && f.fatal }) {
-			c.report(run.Event{Phase: "preflight", Host: n.Spec.Name, Status: run.OK, Message: summary(n)})
+	for _, h := range c.Hosts {
+		if !slices.ContainsFunc(found, func(f finding) bool { return f.host == h.Spec.Name && f.fatal }) {
+			c.report(run.Event{Phase: "preflight", Host: h.Spec.Name, Status: run.OK, Message: summary(h)})
 		}
 	}
 	if failed > 0 {
@@ -74,14 +74,14 @@ func (Preflight) Plan(_ context.Context, c *Cluster) ([]Change, error) {
 }
 
 // summary describes a host in one line.
-func summary(n *Node) string {
-	f := n.Facts
-	return fmt.Sprintf("%s %s %s, kernel %s, cgroup v%d, %s", f.OSID, f.OSVersionID, f.GoArch(), f.Kernel, f.CgroupVersion, n.Spec.Role)
+func summary(h *Host) string {
+	f := h.Facts
+	return fmt.Sprintf("%s %s %s, kernel %s, cgroup v%d, %s", f.OSID, f.OSVersionID, f.GoArch(), f.Kernel, f.CgroupVersion, h.Spec.Role)
 }
 
-func checkNode(inv *inventory.Inventory, n *Node) []finding {
-	f := n.Facts
-	name := n.Spec.Name
+func checkHost(inv *inventory.Inventory, h *Host) []finding {
+	f := h.Facts
+	name := h.Spec.Name
 	var out []finding
 	fail := func(format string, a ...any) { out = append(out, finding{name, true, fmt.Sprintf(format, a...)}) }
 	warn := func(format string, a ...any) { out = append(out, finding{name, false, fmt.Sprintf(format, a...)}) }
@@ -115,9 +115,9 @@ func checkNode(inv *inventory.Inventory, n *Node) []finding {
 		warn("already a Kubernetes node (/etc/kubernetes/kubelet.conf exists): port checks skipped")
 		return out
 	}
-	for _, port := range requiredPorts(inv, n.Spec) {
+	for _, port := range requiredPorts(inv, h.Spec) {
 		if f.Listening(port) {
-			fail("TCP port %d is in use; a %s needs it free", port, n.Spec.Role)
+			fail("TCP port %d is in use; a %s needs it free", port, h.Spec.Role)
 		}
 	}
 	return out
@@ -137,27 +137,27 @@ func requiredPorts(inv *inventory.Inventory, h inventory.Host) []int {
 
 // checkUnique finds hosts sharing a hostname or a machine-id (cloned
 // machines): Kubernetes needs both to be unique.
-func checkUnique(ns []*Node) []finding {
+func checkUnique(hs []*Host) []finding {
 	var out []finding
 	for _, key := range []struct {
 		what string
-		get  func(*Node) string
+		get  func(*Host) string
 	}{
-		{"hostname", func(n *Node) string { return n.Facts.Hostname }},
-		{"machine-id", func(n *Node) string { return n.Facts.MachineID }},
+		{"hostname", func(h *Host) string { return h.Facts.Hostname }},
+		{"machine-id", func(h *Host) string { return h.Facts.MachineID }},
 	} {
 		seen := map[string]string{}
-		for _, n := range ns {
-			v := key.get(n)
+		for _, h := range hs {
+			v := key.get(h)
 			if v == "" {
-				out = append(out, finding{n.Spec.Name, true, fmt.Sprintf("no %s", key.what)})
+				out = append(out, finding{h.Spec.Name, true, fmt.Sprintf("no %s", key.what)})
 				continue
 			}
 			if first, dup := seen[v]; dup {
-				out = append(out, finding{n.Spec.Name, true, fmt.Sprintf("same %s %q as %s (cloned machine?): each node needs its own", key.what, v, first)})
+				out = append(out, finding{h.Spec.Name, true, fmt.Sprintf("same %s %q as %s (cloned machine?): each node needs its own", key.what, v, first)})
 				continue
 			}
-			seen[v] = n.Spec.Name
+			seen[v] = h.Spec.Name
 		}
 	}
 	return out

@@ -97,7 +97,7 @@ func TestPreflight(t *testing.T) {
 			r := &recorder{}
 			c := &Cluster{Inventory: inv, Report: r.report}
 			for _, h := range inv.Hosts {
-				c.Nodes = append(c.Nodes, &Node{Spec: h, Facts: facts[h.Name]})
+				c.Hosts = append(c.Hosts, &Host{Spec: h, Facts: facts[h.Name]})
 			}
 			changes, err := Preflight{}.Plan(context.Background(), c)
 			if len(changes) != 0 {

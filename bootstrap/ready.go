@@ -36,7 +36,7 @@ type nodeState struct {
 
 // nodeStates reads every node's Ready condition through kubectl on the
 // control plane.
-func nodeStates(ctx context.Context, cp *Node) (map[string]nodeState, error) {
+func nodeStates(ctx context.Context, cp *Host) (map[string]nodeState, error) {
 	out, err := kubectlOutput(ctx, cp, nil, "get", "nodes", "-o", "json")
 	if err != nil {
 		return nil, err
@@ -72,9 +72,9 @@ func nodeStates(ctx context.Context, cp *Node) (map[string]nodeState, error) {
 // notReady lists the inventory hosts that are not Ready nodes, sorted.
 func (c *Cluster) notReady(states map[string]nodeState) []string {
 	var out []string
-	for _, n := range c.Nodes {
-		if !states[n.Spec.Name].Ready {
-			out = append(out, n.Spec.Name)
+	for _, h := range c.Hosts {
+		if !states[h.Spec.Name].Ready {
+			out = append(out, h.Spec.Name)
 		}
 	}
 	slices.Sort(out)
@@ -84,7 +84,7 @@ func (c *Cluster) notReady(states map[string]nodeState) []string {
 // Plan implements Phase.
 func (w WaitReady) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	cp := c.controlPlane()
-	desc := fmt.Sprintf("wait until all %d nodes are Ready", len(c.Nodes))
+	desc := fmt.Sprintf("wait until all %d nodes are Ready", len(c.Hosts))
 	ch := Change{Host: cp.Spec.Name, Description: desc, Apply: func(ctx context.Context) error { return w.wait(ctx, c) }}
 	up, err := exists(ctx, cp, adminConf)
 	if err != nil || !up {
@@ -117,7 +117,7 @@ func (w WaitReady) wait(ctx context.Context, c *Cluster) error {
 		if len(waiting) == 0 {
 			return nil
 		}
-		if progress := fmt.Sprintf("%d/%d nodes Ready; waiting for %s", len(c.Nodes)-len(waiting), len(c.Nodes), strings.Join(waiting, ", ")); progress != last {
+		if progress := fmt.Sprintf("%d/%d nodes Ready; waiting for %s", len(c.Hosts)-len(waiting), len(c.Hosts), strings.Join(waiting, ", ")); progress != last {
 			c.Log.Info(progress)
 			last = progress
 		}
@@ -145,12 +145,12 @@ func (c *Cluster) notReadyError(ctx context.Context, timeout time.Duration, stat
 		default:
 			fmt.Fprintf(&b, "\n  %s: %s %s", name, s.Reason, s.Message)
 		}
-		for _, n := range c.Nodes {
-			if n.Spec.Name != name {
+		for _, h := range c.Hosts {
+			if h.Spec.Name != name {
 				continue
 			}
 			// Not streamed: the lines go into the error.
-			out, err := n.Conn.Sudo(ctx, "journalctl -u kubelet -n 8 --no-pager -o cat", nodes.Stream(nil))
+			out, err := h.Conn.Sudo(ctx, "journalctl -u kubelet -n 8 --no-pager -o cat", nodes.Stream(nil))
 			if err != nil {
 				continue
 			}

@@ -9,14 +9,14 @@ import (
 	"github.com/bootctl/boot/nodes"
 )
 
-// forNodes runs fn on the given nodes in parallel (bounded by c.Parallel)
-// and returns every node's error, each naming its host.
-func forNodes(ctx context.Context, c *Cluster, ns []*Node, fn func(context.Context, *Node) error) error {
-	hosts := make([]*nodes.Host, len(ns))
-	byHost := make(map[*nodes.Host]*Node, len(ns))
-	for i, n := range ns {
-		hosts[i] = n.Conn
-		byHost[n.Conn] = n
+// forHosts runs fn on the given hosts in parallel (bounded by c.Parallel)
+// and returns every host's error, each naming the host.
+func forHosts(ctx context.Context, c *Cluster, hs []*Host, fn func(context.Context, *Host) error) error {
+	hosts := make([]*nodes.Host, len(hs))
+	byHost := make(map[*nodes.Host]*Host, len(hs))
+	for i, h := range hs {
+		hosts[i] = h.Conn
+		byHost[h.Conn] = h
 	}
 	results := nodes.ForEach(ctx, hosts, c.Parallel, func(ctx context.Context, h *nodes.Host) error {
 		return fn(ctx, byHost[h])
@@ -24,30 +24,30 @@ func forNodes(ctx context.Context, c *Cluster, ns []*Node, fn func(context.Conte
 	var errs []error
 	for i, r := range results {
 		if r.Err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", ns[i].Spec.Name, r.Err))
+			errs = append(errs, fmt.Errorf("%s: %w", hs[i].Spec.Name, r.Err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// controlPlane returns the cluster's control plane node.
-func (c *Cluster) controlPlane() *Node {
+// controlPlane returns the cluster's control plane host.
+func (c *Cluster) controlPlane() *Host {
 	name := c.Inventory.ControlPlane().Name
-	for _, n := range c.Nodes {
-		if n.Spec.Name == name {
-			return n
+	for _, h := range c.Hosts {
+		if h.Spec.Name == name {
+			return h
 		}
 	}
 	return nil
 }
 
-// workers returns the cluster's worker nodes.
-func (c *Cluster) workers() []*Node {
+// workers returns the cluster's worker hosts.
+func (c *Cluster) workers() []*Host {
 	cp := c.controlPlane()
-	var ws []*Node
-	for _, n := range c.Nodes {
-		if n != cp {
-			ws = append(ws, n)
+	var ws []*Host
+	for _, h := range c.Hosts {
+		if h != cp {
+			ws = append(ws, h)
 		}
 	}
 	return ws
@@ -63,8 +63,8 @@ type script struct {
 // check runs the script in check mode and returns its "would: ..." lines:
 // empty when the host already is as the script wants it. A probe: its
 // output is not streamed.
-func (s script) check(ctx context.Context, n *Node) ([]string, error) {
-	out, err := n.Conn.Sudo(ctx, "bash -s check", nodes.Stdin(strings.NewReader(s.text)), nodes.Stream(nil), nodes.Label(s.name+" check"))
+func (s script) check(ctx context.Context, h *Host) ([]string, error) {
+	out, err := h.Conn.Sudo(ctx, "bash -s check", nodes.Stdin(strings.NewReader(s.text)), nodes.Stream(nil), nodes.Label(s.name+" check"))
 	if err != nil {
 		return nil, scriptError(s.name+" check", out, err)
 	}
@@ -79,8 +79,8 @@ func (s script) check(ctx context.Context, n *Node) ([]string, error) {
 
 // apply runs the script for real; its output is streamed, prefixed by the
 // host's name, when the cluster was connected with ConnectOptions.Output.
-func (s script) apply(ctx context.Context, n *Node) error {
-	out, err := n.Conn.Sudo(ctx, "bash -s", nodes.Stdin(strings.NewReader(s.text)), nodes.Label(s.name))
+func (s script) apply(ctx context.Context, h *Host) error {
+	out, err := h.Conn.Sudo(ctx, "bash -s", nodes.Stdin(strings.NewReader(s.text)), nodes.Label(s.name))
 	if err != nil {
 		return scriptError(s.name, out, err)
 	}
@@ -101,24 +101,24 @@ func scriptError(what string, out nodes.Output, err error) error {
 	return fmt.Errorf("%s: %s: %w", what, strings.Join(msgs, "; "), err)
 }
 
-// scriptChanges checks each node's script (rendered by render) and plans
-// one change per node that is not yet as the script wants it. The change's
+// scriptChanges checks each host's script (rendered by render) and plans
+// one change per host that is not yet as the script wants it. The change's
 // description lists what the script said it would do.
-func scriptChanges(ctx context.Context, c *Cluster, ns []*Node, render func(*Node) (script, error)) ([]Change, error) {
-	changes := make([]*Change, len(ns))
-	err := forNodes(ctx, c, ns, func(ctx context.Context, n *Node) error {
-		s, err := render(n)
+func scriptChanges(ctx context.Context, c *Cluster, hs []*Host, render func(*Host) (script, error)) ([]Change, error) {
+	changes := make([]*Change, len(hs))
+	err := forHosts(ctx, c, hs, func(ctx context.Context, h *Host) error {
+		s, err := render(h)
 		if err != nil {
 			return err
 		}
-		would, err := s.check(ctx, n)
+		would, err := s.check(ctx, h)
 		if err != nil || len(would) == 0 {
 			return err
 		}
-		changes[indexOf(ns, n)] = &Change{
-			Host:        n.Spec.Name,
+		changes[indexOf(hs, h)] = &Change{
+			Host:        h.Spec.Name,
 			Description: describe(would),
-			Apply:       func(ctx context.Context) error { return s.apply(ctx, n) },
+			Apply:       func(ctx context.Context) error { return s.apply(ctx, h) },
 		}
 		return nil
 	})

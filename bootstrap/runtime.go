@@ -53,7 +53,7 @@ func (Runtime) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bundleScriptChanges(ctx, c, c.Nodes, "install containerd, runc, crictl and the CNI plugins from the bundle", func(n *Node) (script, error) {
+	return bundleScriptChanges(ctx, c, c.Hosts, "install containerd, runc, crictl and the CNI plugins from the bundle", func(h *Host) (script, error) {
 		if c.bundleMode() {
 			text, err := scripts.RuntimeBundle(scripts.RuntimeBundleParams{
 				StagingDir: StagingDir, ImageRepository: inv.Cluster.ImageRepository, PauseTag: pause,
@@ -62,7 +62,7 @@ func (Runtime) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 			return script{"runtime-bundle.sh", text}, err
 		}
 		text, err := scripts.RuntimeOnline(scripts.RuntimeOnlineParams{
-			OSID: n.Facts.OSID, Codename: codenames[n.Facts.OSID+" "+n.Facts.OSVersionID],
+			OSID: h.Facts.OSID, Codename: codenames[h.Facts.OSID+" "+h.Facts.OSVersionID],
 			DockerVersion: inv.Packages.Versions.Docker, ContainerdVersion: inv.Packages.Versions.Containerd,
 			ImageRepository: inv.Cluster.ImageRepository, PauseTag: pause, RuntimeBinary: inv.Packages.RuntimeBinary,
 		})
@@ -74,20 +74,20 @@ func (Runtime) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 // bundle mode read the staged bundle even to plan: on a host whose staging
 // is not complete yet (a dry run before the upload), the change is planned
 // whole, with the given description.
-func bundleScriptChanges(ctx context.Context, c *Cluster, ns []*Node, whole string, render func(*Node) (script, error)) ([]Change, error) {
+func bundleScriptChanges(ctx context.Context, c *Cluster, hs []*Host, whole string, render func(*Host) (script, error)) ([]Change, error) {
 	if !c.bundleMode() {
-		return scriptChanges(ctx, c, ns, render)
+		return scriptChanges(ctx, c, hs, render)
 	}
-	var ready, unstaged []*Node
+	var ready, unstaged []*Host
 	var mu sync.Mutex
-	err := forNodes(ctx, c, ns, func(ctx context.Context, n *Node) error {
-		ok, err := staged(ctx, c, n)
+	err := forHosts(ctx, c, hs, func(ctx context.Context, h *Host) error {
+		ok, err := staged(ctx, c, h)
 		mu.Lock()
 		defer mu.Unlock()
 		if ok {
-			ready = append(ready, n)
+			ready = append(ready, h)
 		} else {
-			unstaged = append(unstaged, n)
+			unstaged = append(unstaged, h)
 		}
 		return err
 	})
@@ -95,12 +95,12 @@ func bundleScriptChanges(ctx context.Context, c *Cluster, ns []*Node, whole stri
 		return nil, err
 	}
 	changes, err := scriptChanges(ctx, c, ready, render)
-	for _, n := range unstaged {
-		s, err := render(n)
+	for _, h := range unstaged {
+		s, err := render(h)
 		if err != nil {
 			return nil, err
 		}
-		changes = append(changes, Change{Host: n.Spec.Name, Description: whole, Apply: func(ctx context.Context) error { return s.apply(ctx, n) }})
+		changes = append(changes, Change{Host: h.Spec.Name, Description: whole, Apply: func(ctx context.Context) error { return s.apply(ctx, h) }})
 	}
 	return changes, err
 }

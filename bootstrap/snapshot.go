@@ -26,8 +26,8 @@ func snapshotPath(inv *inventory.Inventory, host string) string {
 
 // takeSnapshot runs scripts.Snapshot on the host and returns its output,
 // which goes to the snapshot file, not to the streamed output.
-func takeSnapshot(ctx context.Context, n *Node) (string, error) {
-	out, err := n.Conn.Sudo(ctx, "bash -s", nodes.Stdin(strings.NewReader(scripts.Snapshot())), nodes.Stream(nil), nodes.Label("snapshot.sh"))
+func takeSnapshot(ctx context.Context, h *Host) (string, error) {
+	out, err := h.Conn.Sudo(ctx, "bash -s", nodes.Stdin(strings.NewReader(scripts.Snapshot())), nodes.Stream(nil), nodes.Label("snapshot.sh"))
 	return out.Stdout, err
 }
 
@@ -43,16 +43,16 @@ func (Snapshot) Name() string { return "snapshot" }
 // Plan implements Phase.
 func (Snapshot) Plan(_ context.Context, c *Cluster) ([]Change, error) {
 	var changes []Change
-	for _, n := range c.Nodes {
-		path := snapshotPath(c.Inventory, n.Spec.Name)
+	for _, h := range c.Hosts {
+		path := snapshotPath(c.Inventory, h.Spec.Name)
 		if _, err := os.Stat(path); err == nil {
 			continue
 		}
 		changes = append(changes, Change{
-			Host:        n.Spec.Name,
+			Host:        h.Spec.Name,
 			Description: "record the host's state before boot changes it, in " + path,
 			Apply: func(ctx context.Context) error {
-				snap, err := takeSnapshot(ctx, n)
+				snap, err := takeSnapshot(ctx, h)
 				if err != nil {
 					return err
 				}

@@ -33,26 +33,26 @@ func (c *Cluster) bundle() (*bundle.Bundle, error) {
 	return c.bundleOnce.b, c.bundleOnce.err
 }
 
-// stagedNodes remembers, for one run, the hosts whose staging folder was
+// stagedHosts remembers, for one run, the hosts whose staging folder was
 // found or made complete, so later phases need not hash it again.
-type stagedNodes struct {
+type stagedHosts struct {
 	mu   sync.Mutex
-	done map[*Node]bool
+	done map[*Host]bool
 }
 
-func (s *stagedNodes) mark(n *Node) {
+func (s *stagedHosts) mark(h *Host) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done == nil {
-		s.done = map[*Node]bool{}
+		s.done = map[*Host]bool{}
 	}
-	s.done[n] = true
+	s.done[h] = true
 }
 
-func (s *stagedNodes) has(n *Node) bool {
+func (s *stagedHosts) has(h *Host) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.done[n]
+	return s.done[h]
 }
 
 func (c *Cluster) bundleMode() bool {
@@ -76,12 +76,12 @@ func stagedFiles(b *bundle.Bundle) []bundle.File {
 
 // differing returns those of files whose copy at dir/<path> on the host is
 // missing or has another sha256 than the bundle's.
-func differing(ctx context.Context, n *Node, dir string, files []bundle.File) ([]bundle.File, error) {
+func differing(ctx context.Context, h *Host, dir string, files []bundle.File) ([]bundle.File, error) {
 	paths := make([]string, len(files))
 	for i, f := range files {
 		paths[i] = path.Join(dir, f.Path)
 	}
-	have, err := n.Conn.Sha256(ctx, paths...)
+	have, err := h.Conn.Sha256(ctx, paths...)
 	if err != nil {
 		return nil, err
 	}
@@ -96,14 +96,14 @@ func differing(ctx context.Context, n *Node, dir string, files []bundle.File) ([
 
 // upload copies bundle files to dir/<path> on the host (as root, atomic,
 // checked), creating the folders.
-func upload(ctx context.Context, n *Node, b *bundle.Bundle, dir string, files []bundle.File) error {
+func upload(ctx context.Context, h *Host, b *bundle.Bundle, dir string, files []bundle.File) error {
 	made := map[string]bool{}
 	for _, f := range files {
 		d := path.Dir(path.Join(dir, f.Path))
 		if made[d] {
 			continue
 		}
-		if err := n.Conn.MkdirAll(ctx, d, 0o755); err != nil {
+		if err := h.Conn.MkdirAll(ctx, d, 0o755); err != nil {
 			return err
 		}
 		made[d] = true
@@ -117,7 +117,7 @@ func upload(ctx context.Context, n *Node, b *bundle.Bundle, dir string, files []
 		if !strings.HasPrefix(f.Path, "systemd/") {
 			mode = 0o755
 		}
-		if _, err := n.Conn.Upload(ctx, content, path.Join(dir, f.Path), mode, nodes.AsRoot()); err != nil {
+		if _, err := h.Conn.Upload(ctx, content, path.Join(dir, f.Path), mode, nodes.AsRoot()); err != nil {
 			return fmt.Errorf("upload %s: %w", f.Path, err)
 		}
 	}
@@ -149,25 +149,25 @@ func (Stage) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 		return nil, err
 	}
 	files := stagedFiles(b)
-	changes := make([]*Change, len(c.Nodes))
-	err = forNodes(ctx, c, c.Nodes, func(ctx context.Context, n *Node) error {
-		diff, err := differing(ctx, n, StagingDir, files)
+	changes := make([]*Change, len(c.Hosts))
+	err = forHosts(ctx, c, c.Hosts, func(ctx context.Context, h *Host) error {
+		diff, err := differing(ctx, h, StagingDir, files)
 		if err != nil {
 			return err
 		}
 		if len(diff) == 0 {
-			c.staged.mark(n)
+			c.staged.mark(h)
 			return nil
 		}
-		i := indexOf(c.Nodes, n)
+		i := indexOf(c.Hosts, h)
 		changes[i] = &Change{
-			Host:        n.Spec.Name,
+			Host:        h.Spec.Name,
 			Description: fmt.Sprintf("upload %d bundle file(s), %.1f MB, to %s", len(diff), float64(totalSize(diff))/1e6, StagingDir),
 			Apply: func(ctx context.Context) error {
-				if err := upload(ctx, n, b, StagingDir, diff); err != nil {
+				if err := upload(ctx, h, b, StagingDir, diff); err != nil {
 					return err
 				}
-				c.staged.mark(n)
+				c.staged.mark(h)
 				return nil
 			},
 		}
@@ -178,31 +178,31 @@ func (Stage) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 
 // staged reports whether the host's staging folder holds the whole bundle
 // (the install scripts need it even to plan).
-func staged(ctx context.Context, c *Cluster, n *Node) (bool, error) {
-	if c.staged.has(n) {
+func staged(ctx context.Context, c *Cluster, h *Host) (bool, error) {
+	if c.staged.has(h) {
 		return true, nil
 	}
 	b, err := c.bundle()
 	if err != nil {
 		return false, err
 	}
-	diff, err := differing(ctx, n, StagingDir, stagedFiles(b))
+	diff, err := differing(ctx, h, StagingDir, stagedFiles(b))
 	if err == nil && len(diff) == 0 {
-		c.staged.mark(n)
+		c.staged.mark(h)
 	}
 	return len(diff) == 0, err
 }
 
-func indexOf(ns []*Node, n *Node) int {
-	for i, m := range ns {
-		if m == n {
+func indexOf(hs []*Host, h *Host) int {
+	for i, m := range hs {
+		if m == h {
 			return i
 		}
 	}
 	return -1
 }
 
-// compact drops the nil entries of a per-node change list.
+// compact drops the nil entries of a per-host change list.
 func compact(changes []*Change) []Change {
 	var out []Change
 	for _, ch := range changes {

@@ -102,7 +102,7 @@ registry:
 		t.Fatal(err)
 	}
 	defer c.Close()
-	n := c.controlPlane()
+	h := c.controlPlane()
 	if got := out.take(); got != "" {
 		t.Errorf("connecting and gathering facts streamed %q", got)
 	}
@@ -110,7 +110,7 @@ registry:
 	// A script applied streams every line, stdout and stderr, prefixed.
 	pw := sshtest.SudoPasswordUserPassword
 	sc := script{name: "stream.sh", text: "echo one\necho two >&2\necho 'would: three'\necho 'pw " + pw + "'\n"}
-	if err := forNodes(ctx, c, c.Nodes, sc.apply); err != nil {
+	if err := forHosts(ctx, c, c.Hosts, sc.apply); err != nil {
 		t.Fatal(err)
 	}
 	got := out.take()
@@ -129,20 +129,20 @@ registry:
 	}
 
 	// Probes and file operations stay silent.
-	if would, err := sc.check(ctx, n); err != nil || len(would) != 1 {
+	if would, err := sc.check(ctx, h); err != nil || len(would) != 1 {
 		t.Fatalf("check: %v %v", would, err)
 	}
 	secret := filepath.Join(dir, "secret file")
 	if err := os.WriteFile(secret, []byte("not for the terminal\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if b, err := n.Conn.ReadFile(ctx, secret); err != nil || string(b) != "not for the terminal\n" {
+	if b, err := h.Conn.ReadFile(ctx, secret); err != nil || string(b) != "not for the terminal\n" {
 		t.Fatalf("ReadFile: %q %v", b, err)
 	}
-	if ok, err := exists(ctx, n, secret); err != nil || !ok {
+	if ok, err := exists(ctx, h, secret); err != nil || !ok {
 		t.Fatalf("exists: %v %v", ok, err)
 	}
-	diff, err := differing(ctx, n, dir, []bundle.File{{Path: "secret file", SHA256: "0"}, {Path: "missing", SHA256: "0"}})
+	diff, err := differing(ctx, h, dir, []bundle.File{{Path: "secret file", SHA256: "0"}, {Path: "missing", SHA256: "0"}})
 	if err != nil || len(diff) != 2 {
 		t.Fatalf("differing: %v %v", diff, err)
 	}

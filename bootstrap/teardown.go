@@ -105,7 +105,7 @@ func (r Reset) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	return scriptChanges(ctx, c, c.Nodes, func(*Node) (script, error) { return script{"teardown.sh", text}, nil })
+	return scriptChanges(ctx, c, c.Hosts, func(*Host) (script, error) { return script{"teardown.sh", text}, nil })
 }
 
 // ForgetKubeconfig removes, on the operator's machine, the admin kubeconfig
@@ -159,22 +159,22 @@ func (f ForgetKubeconfig) Plan(_ context.Context, c *Cluster) ([]Change, error) 
 // it was). A host without a snapshot is an error.
 func Verify(ctx context.Context, c *Cluster) (map[string][]string, error) {
 	diffs := map[string][]string{}
-	results := make([][]string, len(c.Nodes))
-	err := forNodes(ctx, c, c.Nodes, func(ctx context.Context, n *Node) error {
-		before, err := os.ReadFile(snapshotPath(c.Inventory, n.Spec.Name))
+	results := make([][]string, len(c.Hosts))
+	err := forHosts(ctx, c, c.Hosts, func(ctx context.Context, h *Host) error {
+		before, err := os.ReadFile(snapshotPath(c.Inventory, h.Spec.Name))
 		if err != nil {
 			return fmt.Errorf("no snapshot from before boot up: %w", err)
 		}
-		after, err := takeSnapshot(ctx, n)
+		after, err := takeSnapshot(ctx, h)
 		if err != nil {
 			return err
 		}
-		results[indexOf(c.Nodes, n)] = snapshotDiff(string(before), after)
+		results[indexOf(c.Hosts, h)] = snapshotDiff(string(before), after)
 		return nil
 	})
-	for i, n := range c.Nodes {
+	for i, h := range c.Hosts {
 		if len(results[i]) > 0 {
-			diffs[n.Spec.Name] = results[i]
+			diffs[h.Spec.Name] = results[i]
 		}
 	}
 	return diffs, err
@@ -184,8 +184,8 @@ func Verify(ctx context.Context, c *Cluster) (map[string][]string, error) {
 // records the hosts afresh.
 func ForgetSnapshots(c *Cluster) error {
 	var errs []error
-	for _, n := range c.Nodes {
-		if err := os.Remove(snapshotPath(c.Inventory, n.Spec.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, h := range c.Hosts {
+		if err := os.Remove(snapshotPath(c.Inventory, h.Spec.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}
 	}
