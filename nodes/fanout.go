@@ -3,10 +3,9 @@ package nodes
 import (
 	"context"
 	"errors"
-	"fmt"
-	"runtime/debug"
-	"sync"
 	"time"
+
+	irun "github.com/bootctl/boot/internal/run" // nodes has its own type run
 )
 
 // Result is one host's outcome of ForEach.
@@ -23,16 +22,17 @@ type Result struct {
 // error.
 func ForEach(ctx context.Context, hosts []*Host, parallel int, fn func(context.Context, *Host) error) []Result {
 	results := make([]Result, len(hosts))
-	each(len(hosts), parallel, func(i int) {
-		results[i].Host = hosts[i]
-		start := time.Now()
+	errs := irun.Parallel(len(hosts), parallel, func(i int) error {
 		if err := ctx.Err(); err != nil {
-			results[i].Err = err
-			return
+			return err
 		}
-		results[i].Err = protect(func() error { return fn(ctx, hosts[i]) })
-		results[i].Duration = time.Since(start)
+		start := time.Now()
+		defer func() { results[i].Duration = time.Since(start) }()
+		return fn(ctx, hosts[i])
 	})
+	for i, err := range errs {
+		results[i].Host, results[i].Err = hosts[i], err
+	}
 	return results
 }
 
@@ -49,46 +49,14 @@ func Errors(results []Result) error {
 
 // Connect dials every config, at most parallel at a time, and returns the
 // hosts and errors index by index: hosts[i] is nil exactly when errs[i] is
-// not.
+// not. A panic while dialing becomes that host's error.
 func Connect(ctx context.Context, cfgs []Config, parallel int, opts ...Option) ([]*Host, []error) {
 	o := buildOptions(opts)
 	hosts := make([]*Host, len(cfgs))
-	errs := make([]error, len(cfgs))
-	each(len(cfgs), parallel, func(i int) {
-		errs[i] = protect(func() error {
-			h, err := dial(ctx, cfgs[i], o)
-			hosts[i] = h
-			return err
-		})
+	errs := irun.Parallel(len(cfgs), parallel, func(i int) error {
+		h, err := dial(ctx, cfgs[i], o)
+		hosts[i] = h
+		return err
 	})
 	return hosts, errs
-}
-
-// each calls fn(i) for i in [0,n), at most parallel at once, and waits.
-func each(n, parallel int, fn func(i int)) {
-	if parallel < 1 || parallel > n {
-		parallel = n
-	}
-	sem := make(chan struct{}, parallel)
-	var wg sync.WaitGroup
-	for i := range n {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			fn(i)
-		}()
-	}
-	wg.Wait()
-}
-
-// protect turns a panic in f into an error.
-func protect(f func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
-		}
-	}()
-	return f()
 }
