@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bootctl/boot/addons"
+	"github.com/bootctl/boot/bootstrap"
 	"github.com/bootctl/boot/internal/quote"
 	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
@@ -152,7 +153,7 @@ func newAddonRun(ctx context.Context, inv *inventory.Inventory, f addonsFlags, l
 // server when the kubeconfig points at one that does not answer.
 func (a *addonRun) connect(inv *inventory.Inventory, log *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
-		closeTunnel, err := ensureAPI(ctx, inv, log)
+		closeTunnel, err := bootstrap.EnsureAPI(ctx, inv, log)
 		if err == nil {
 			a.close = closeTunnel
 		}

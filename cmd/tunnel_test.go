@@ -1,46 +1,67 @@
 package cmd
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	"log/slog"
+	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/bootctl/boot/addons/kubetest"
-	"github.com/bootctl/boot/internal/testenv"
-	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/nodes/sshtest"
 )
 
-// TestTunnelToAPIServer: with a kubeconfig that points at a loopback port
-// nothing answers on (what boot up writes when the API port is out of
-// reach), boot's commands open a tunnel through a real sshd on the control
-// plane to a real kube-apiserver, and kubectl works through it until it is
-// closed.
-func TestTunnelToAPIServer(t *testing.T) {
-	api := kubetest.Start(t)
-	kubectl := filepath.Join(testenv.BundleDir(t), "bin", "kubectl")
+// lockedBuffer is a bytes.Buffer written by a running command and read by
+// the test.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// `boot tunnel --local ADDR` forwards ADDR through a real sshd on the
+// control plane to the API server's address as the control plane reaches
+// it (here an echo server on privateAddress:apiServerPort), says so in one
+// event, and stops forwarding and returns when its context ends.
+func TestTunnelCommandForwardsUntilInterrupted(t *testing.T) {
 	key := sshtest.NewKey(t, "")
 	s := sshtest.Start(t, sshtest.Options{Address: "127.0.0.2", TCPForwarding: true,
 		AuthorizedKeys: map[string][]ssh.PublicKey{"root": {key.Public}}})
-	dir := t.TempDir()
-	known := filepath.Join(dir, "known_hosts")
-	if err := os.WriteFile(known, []byte(s.KnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, apiPort, err := net.SplitHostPort(api.Config.Host[len("https://"):])
+	api, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A local port nobody listens on, as boot up would use for the tunnel.
+	defer api.Close()
+	go func() {
+		for {
+			c, err := api.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }()
+		}
+	}()
+	// A local port nobody listens on.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -48,15 +69,9 @@ func TestTunnelToAPIServer(t *testing.T) {
 	local := ln.Addr().String()
 	ln.Close()
 
-	cfg, err := clientcmd.LoadFromFile(api.Kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cfg.Clusters {
-		c.Server, c.TLSServerName = "https://"+local, "kubernetes"
-	}
-	kubeconfig := filepath.Join(dir, "lab.kubeconfig")
-	if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
+	dir := t.TempDir()
+	known := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(known, []byte(s.KnownHostsLine()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	invPath := filepath.Join(dir, "inventory.yaml")
@@ -65,8 +80,7 @@ kind: Cluster
 metadata:
   name: lab
 cluster:
-  apiServerPort: %s
-  kubeconfig: %s
+  apiServerPort: %d
 ssh:
   keyPath: %s
   knownHosts: %s
@@ -77,31 +91,59 @@ hosts:
 registry:
   host: registry.example.com
   issuer: selfsigned
-`, apiPort, kubeconfig, key.Path, known, s.Port)
+`, api.Addr().(*net.TCPAddr).Port, key.Path, known, s.Port)
 	if err := os.WriteFile(invPath, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	inv, err := inventory.Load(invPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func() error {
-		return exec.Command(kubectl, "--kubeconfig", kubeconfig, "--request-timeout", "10s", "get", "namespaces").Run()
-	}
-	if get() == nil {
-		t.Fatal("kubectl reached the API server before the tunnel was open")
-	}
+
+	var stdout, stderr lockedBuffer
+	root, _ := newRootCmd(&stdout, &stderr)
+	root.SetArgs([]string{"tunnel", "-i", invPath, "-o", "json", "--local", local})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	closeTunnel, err := ensureAPI(ctx, inv, slog.New(slog.DiscardHandler))
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+
+	for !strings.Contains(stdout.String(), "\n") {
+		select {
+		case err := <-done:
+			t.Fatalf("boot tunnel returned before forwarding: %v; stderr %s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	var ev jsonEvent
+	if err := json.Unmarshal([]byte(stdout.String()), &ev); err != nil {
+		t.Fatalf("event %q: %v", stdout.String(), err)
+	}
+	if ev.Phase != "tunnel" || ev.Host != "cp1" || ev.Status != "ok" ||
+		!strings.Contains(ev.Message, local) || !strings.Contains(ev.Message, api.Addr().String()) {
+		t.Errorf("event %+v: want tunnel ok on cp1 naming %s and %s", ev, local, api.Addr())
+	}
+
+	c, err := net.DialTimeout("tcp", local, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := get(); err != nil {
-		t.Errorf("kubectl through the tunnel: %v", err)
+	defer c.Close()
+	if _, err := c.Write([]byte("ping\n")); err != nil {
+		t.Fatal(err)
 	}
-	closeTunnel()
-	if get() == nil {
-		t.Error("kubectl still reaches the API server after the tunnel closed")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := bufio.NewReader(c).ReadString('\n'); err != nil || line != "ping\n" {
+		t.Errorf("through the tunnel: read %q, %v", line, err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("boot tunnel after interrupt: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("boot tunnel did not return after its context ended")
+	}
+	if c, err := net.DialTimeout("tcp", local, time.Second); err == nil {
+		c.Close()
+		t.Error("still forwarding after boot tunnel returned")
 	}
 }

@@ -119,7 +119,7 @@ func runVerify(ctx context.Context, inv *inventory.Inventory, f verifyFlags, log
 			return withExit(ExitInvalid, fmt.Errorf("--registry-ca: %w", err))
 		}
 	}
-	closeTunnel, err := ensureAPI(ctx, inv, log)
+	closeTunnel, err := bootstrap.EnsureAPI(ctx, inv, log)
 	if err != nil {
 		return err
 	}
