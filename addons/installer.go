@@ -67,6 +67,7 @@ type Installer struct {
 	dns01       *dns01Solver         // found once, by route53Solver
 	cs          kubernetes.Interface // once the cluster is reached
 	unreachable bool                 // teardown: the cluster did not answer
+	releases    []Release            // of Plan, once a step of Steps loaded them
 	result      Result               // what the steps of Steps found and did
 	removed     []string             // what the steps of TeardownSteps removed
 }

@@ -16,38 +16,83 @@ import (
 // Phase names the add-ons' steps in a run's events.
 const Phase = "addons"
 
-// Steps returns the steps of Install, in order: the ingress nodes' label,
+// Steps returns the steps of Install, in order: the charts, the ingress
+// nodes' label,
 // cert-manager, the Route53 credentials Secret, the ClusterIssuer, the
 // removal of the ingress controller not chosen, the chosen one, the
-// registry's Secrets and the registry (see Install). It loads the charts
-// first (Plan), so a chart that cannot be had fails before any step runs.
-// Each step plans against the cluster (reached through Connect, once);
-// in a dry run after a step with pending changes (a cluster not made yet)
-// it says what it will do after that step instead.
-func (in *Installer) Steps(ctx context.Context) ([]run.Step, error) {
-	releases, err := in.Plan(ctx)
+// registry's Secrets and the registry (see Install). The first step loads
+// the charts (Plan), so a chart that cannot be had fails before any add-on
+// changes. Each step plans against the cluster (reached through
+// Connect, once). In a dry run, after an earlier phase's pending changes (a
+// cluster not made yet), or without a kubeconfig, a step says what it will
+// do after that ("after boot up: ...") instead.
+func (in *Installer) Steps() ([]run.Step, error) {
+	if in.Inventory == nil {
+		return nil, errors.New("addons: no inventory")
+	}
+	ingress, ingressNamespace, err := IngressRelease(in.Inventory.Addons.Ingress.Controller)
 	if err != nil {
 		return nil, err
 	}
-	in.result = Result{}
-	steps := []run.Step{in.labelStep()}
-	for _, r := range releases {
-		switch r.Name {
-		case IssuerRelease:
-			steps = append(steps, in.secretsStep("route53 credentials", usesDNS01(in.Inventory), func(ctx context.Context, _ kubernetes.Interface) ([]secretWrite, error) {
-				return in.route53Secrets(ctx)
-			}))
-		case DefaultRegistryRelease:
-			ns := r.Namespace
-			steps = append(steps, in.secretsStep("registry secrets", true, func(ctx context.Context, cs kubernetes.Interface) ([]secretWrite, error) {
-				creds, writes, err := in.registrySecrets(ctx, cs, ns)
-				in.result.Credentials, in.result.CredentialsSecret = creds, ns+"/"+RegistryCredentialsSecret
-				return writes, err
-			}))
-		}
-		steps = append(steps, in.releaseStep(r))
+	retired := Release{Name: TraefikRelease, Namespace: TraefikNamespace, Remove: true}
+	if ingress == TraefikRelease {
+		retired = Release{Name: IngressNginxRelease, Namespace: IngressNginxNamespace, Remove: true}
 	}
-	return steps, nil
+	in.result, in.releases = Result{}, nil
+	ns := in.Inventory.Registry.Namespace
+	return []run.Step{
+		// The charts first, so that one that cannot be had fails before
+		// any add-on changes.
+		{Phase: Phase, Host: "charts", Done: "loaded", Plan: func(ctx context.Context, _ *run.State) ([]run.Change, error) {
+			_, err := in.release(ctx, Release{Name: CertManagerRelease, Namespace: CertManagerNamespace})
+			return nil, err
+		}},
+		in.labelStep(),
+		in.releaseStep(Release{Name: CertManagerRelease, Namespace: CertManagerNamespace}),
+		in.secretsStep("route53 credentials", usesDNS01(in.Inventory), func(ctx context.Context, _ kubernetes.Interface) ([]secretWrite, error) {
+			return in.route53Secrets(ctx)
+		}),
+		in.releaseStep(Release{Name: IssuerRelease, Namespace: IssuerNamespace}),
+		in.releaseStep(retired),
+		in.releaseStep(Release{Name: ingress, Namespace: ingressNamespace}),
+		in.secretsStep("registry secrets", true, func(ctx context.Context, cs kubernetes.Interface) ([]secretWrite, error) {
+			creds, writes, err := in.registrySecrets(ctx, cs, ns)
+			in.result.Credentials, in.result.CredentialsSecret = creds, ns+"/"+RegistryCredentialsSecret
+			return writes, err
+		}),
+		in.releaseStep(Release{Name: DefaultRegistryRelease, Namespace: ns}),
+	}, nil
+}
+
+// release returns the release of Plan named like r, loading the charts on
+// first use.
+func (in *Installer) release(ctx context.Context, r Release) (Release, error) {
+	if in.releases == nil {
+		releases, err := in.Plan(ctx)
+		if err != nil {
+			return Release{}, err
+		}
+		in.releases = releases
+	}
+	for _, p := range in.releases {
+		if p.Name == r.Name && p.Namespace == r.Namespace && p.Remove == r.Remove {
+			return p, nil
+		}
+	}
+	return Release{}, fmt.Errorf("addons: no release %s in the plan", r)
+}
+
+// waitsFor says what a step's plan waits for in a dry run: an earlier
+// phase's pending changes, or, without a kubeconfig, boot up; "" when it
+// can plan now, as always in a real run.
+func (in *Installer) waitsFor(s *run.State) string {
+	if p := s.Pending(); p != "" {
+		return p
+	}
+	if _, err := os.Stat(in.Helm.Kubeconfig); s.DryRun() && errors.Is(err, os.ErrNotExist) {
+		return "boot up"
+	}
+	return ""
 }
 
 // cluster reaches the cluster's API, opening the way (Connect) on first use.
@@ -82,7 +127,7 @@ func (in *Installer) labelStep() run.Step {
 		names = append(names, h.Name)
 	}
 	return run.Step{Phase: Phase, Host: host, Plan: func(ctx context.Context, s *run.State) ([]run.Change, error) {
-		if p := s.Pending(); p != "" {
+		if p := in.waitsFor(s); p != "" {
 			return []run.Change{{Host: host, Description: run.After(p, "label node(s) "+strings.Join(names, ", ")+" where needed")}}, nil
 		}
 		cs, err := in.cluster(ctx)
@@ -116,7 +161,7 @@ func labelChanges(ctx context.Context, cs kubernetes.Interface, host string, wan
 // dry run, it plans writing them when writesSomething.
 func (in *Installer) secretsStep(host string, writesSomething bool, writes func(context.Context, kubernetes.Interface) ([]secretWrite, error)) run.Step {
 	return run.Step{Phase: Phase, Host: host, Plan: func(ctx context.Context, s *run.State) ([]run.Change, error) {
-		if p := s.Pending(); p != "" {
+		if p := in.waitsFor(s); p != "" {
 			if !writesSomething {
 				return nil, nil
 			}
@@ -148,13 +193,17 @@ func secretChanges(ctx context.Context, cs kubernetes.Interface, host string, ws
 
 // releaseStep installs, upgrades or removes r as its plan says; one that
 // is not boot's, to be removed, is left alone with a warning.
-func (in *Installer) releaseStep(r Release) run.Step {
-	host := r.String()
-	if r.Remove {
+func (in *Installer) releaseStep(named Release) run.Step {
+	host := named.String()
+	if named.Remove {
 		host = "remove " + host
 	}
 	return run.Step{Phase: Phase, Host: host, Plan: func(ctx context.Context, s *run.State) ([]run.Change, error) {
-		if p := s.Pending(); p != "" {
+		r, err := in.release(ctx, named)
+		if err != nil {
+			return nil, err
+		}
+		if p := in.waitsFor(s); p != "" {
 			what := "remove " + r.String() + " if boot installed it"
 			if !r.Remove {
 				what = "install or upgrade " + r.chartVersion()
@@ -233,7 +282,7 @@ func (in *Installer) Result() *Result {
 // back, never overwritten), the pull Secret for the maintenance jobs, and
 // the S3 keys when the inventory names them. It stops at the first error.
 func (in *Installer) Install(ctx context.Context) (*Result, error) {
-	steps, err := in.Steps(ctx)
+	steps, err := in.Steps()
 	if err != nil {
 		return nil, err
 	}

@@ -111,8 +111,8 @@ type addonRun struct {
 	close func()
 }
 
-// newAddonRun loads the charts (so that one that cannot be had fails before
-// anything changes) and lists the steps.
+// newAddonRun lists the add-ons' steps, the DNS record's and the closing
+// verify.
 func newAddonRun(ctx context.Context, inv *inventory.Inventory, f addonsFlags, log *slog.Logger, out *printer) (*addonRun, error) {
 	for _, w := range inv.Warnings() {
 		out.Emit(run.Event{Phase: "inventory", Status: run.Warning, Message: w.String()})
@@ -127,7 +127,7 @@ func newAddonRun(ctx context.Context, inv *inventory.Inventory, f addonsFlags, l
 		Progress:  out.Emit,
 		Connect:   a.connect(inv, log),
 	}
-	steps, err := a.in.Steps(ctx)
+	steps, err := a.in.Steps()
 	if err != nil {
 		return nil, err
 	}

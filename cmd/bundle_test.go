@@ -457,7 +457,7 @@ addons:
 
 	code, stdout, stderr = runBoot(t, "addons", "-i", inv("0.2.0"), "--dry-run")
 	if code != ExitOK || !strings.Contains(stdout, "[chart addons.ingressNginx: hello 0.2.0 from bundle]") ||
-		!strings.Contains(stdout, "[ingress-nginx/ingress-nginx] install or upgrade hello 0.2.0") {
+		!strings.Contains(stdout, "[ingress-nginx/ingress-nginx] after boot up: install or upgrade hello 0.2.0") {
 		t.Fatalf("plan with the chart in the bundle: exit %d\n%s%s", code, stdout, stderr)
 	}
 	if warning := "chart hello 0.2.0 comes over plain http from http://" + closed + "/charts (insecureHTTP: true): its index and archive can be tampered with in transit"; strings.Count(stdout+stderr, warning) != 1 {

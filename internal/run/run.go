@@ -1,6 +1,7 @@
 package run
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,10 @@ type Step struct {
 	// Plan looks without changing anything and returns the changes the step
 	// would make. An error stops the run.
 	Plan func(ctx context.Context, s *State) ([]Change, error)
+	// Done, when set, is the message of a planned step with nothing to do,
+	// instead of "nothing to do" (a step that only prepares, like loading
+	// charts).
+	Done string
 	// Check, for a step with no Plan, runs in a real run once the steps
 	// before it are applied, reporting its findings as events; an error
 	// stops the run. A dry run reports the check as planned, with
@@ -139,7 +144,7 @@ func (s *State) do(ctx context.Context, st Step) error {
 		return &Error{Phase: st.Phase, Host: st.Host, Err: err}
 	}
 	if len(changes) == 0 {
-		report(OK, "nothing to do")
+		report(OK, cmp.Or(st.Done, "nothing to do"))
 		return nil
 	}
 	if s.DryRun() {
