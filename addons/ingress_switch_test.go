@@ -29,7 +29,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
 
-	"github.com/bootctl/boot/addons/kubetest"
+	"github.com/bootctl/boot/internal/kubetest"
 	"github.com/bootctl/boot/internal/route53test"
 	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"

@@ -27,7 +27,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
-	"github.com/bootctl/boot/addons/kubetest"
+	"github.com/bootctl/boot/internal/kubetest"
 	"github.com/bootctl/boot/internal/route53test"
 	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/internal/testenv"

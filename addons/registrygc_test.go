@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	utilexec "k8s.io/client-go/util/exec"
 
-	"github.com/bootctl/boot/addons/kubetest"
+	"github.com/bootctl/boot/internal/kubetest"
 	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/pruner"
 )

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bootctl/boot/addons/kubetest"
+	"github.com/bootctl/boot/internal/kubetest"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"

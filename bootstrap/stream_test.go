@@ -13,8 +13,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bootctl/boot/bundle"
+	"github.com/bootctl/boot/internal/sshtest"
 	"github.com/bootctl/boot/inventory"
-	"github.com/bootctl/boot/nodes/sshtest"
 )
 
 // syncBuffer collects streamed output from concurrent writers.

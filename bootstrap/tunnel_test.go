@@ -15,10 +15,10 @@ import (
 	"golang.org/x/crypto/ssh"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/bootctl/boot/addons/kubetest"
+	"github.com/bootctl/boot/internal/kubetest"
+	"github.com/bootctl/boot/internal/sshtest"
 	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
-	"github.com/bootctl/boot/nodes/sshtest"
 )
 
 // With a kubeconfig that points at a loopback port nothing answers on (what

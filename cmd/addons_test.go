@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bootctl/boot/addons/kubetest"
+	"github.com/bootctl/boot/internal/kubetest"
 	"github.com/bootctl/boot/internal/testenv"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bootctl/boot/nodes/sshtest"
+	"github.com/bootctl/boot/internal/sshtest"
 )
 
 // closedHosts listens on 127.0.0.1 and 127.0.0.2 and writes an inventory

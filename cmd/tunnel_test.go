@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bootctl/boot/nodes/sshtest"
+	"github.com/bootctl/boot/internal/sshtest"
 )
 
 // lockedBuffer is a bytes.Buffer written by a running command and read by

@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bootctl/boot/nodes/sshtest"
+	"github.com/bootctl/boot/internal/sshtest"
 )
 
 // Test-only secrets: none of them may appear in any output or log.

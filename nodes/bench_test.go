@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bootctl/boot/nodes/sshtest"
+	"github.com/bootctl/boot/internal/sshtest"
 	"golang.org/x/crypto/ssh"
 )
 

@@ -66,6 +66,6 @@
 // ForEach runs a function on many hosts, bounded, and returns one Result
 // per host in order, failures and panics included.
 //
-// Package nodes/sshtest starts real OpenSSH servers and in-process SSH
+// Package internal/sshtest starts real OpenSSH servers and in-process SSH
 // servers for tests.
 package nodes

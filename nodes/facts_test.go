@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bootctl/boot/nodes/sshtest"
+	"github.com/bootctl/boot/internal/sshtest"
 )
 
 func local(t *testing.T, name string, args ...string) string {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bootctl/boot/nodes/sshtest"
+	"github.com/bootctl/boot/internal/sshtest"
 )
 
 // A key or known_hosts file that cannot be used is an ErrConfig naming the

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bootctl/boot/nodes/sshtest"
+	"github.com/bootctl/boot/internal/sshtest"
 )
 
 // oddDir makes a local directory (the sshd under test runs on this

@@ -32,12 +32,6 @@ func render(name string, data any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// ShellQuote is quote.Shell, kept for the callers in cmd that have not moved
-// to it yet.
-func ShellQuote(s string) string {
-	return quote.Shell(s)
-}
-
 // tomlQuote returns s as a TOML basic string. Parameters never hold control
 // characters (checkText refuses them), so only " and \ need escaping.
 func tomlQuote(s string) string {

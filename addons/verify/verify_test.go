@@ -11,7 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bootctl/boot/addons"
-	"github.com/bootctl/boot/addons/kubetest"
+	"github.com/bootctl/boot/internal/kubetest"
 	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/nodes"
