@@ -41,7 +41,7 @@ func (k Kubeconfig) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 		return nil, err
 	}
 	if !up {
-		return []Change{{Host: operator, Description: "write the admin kubeconfig to " + path + " (after kubeadm init)",
+		return []Change{{Host: operator, Description: run.After(ControlPlane{}.Name(), "write the admin kubeconfig to "+path),
 			Apply: func(ctx context.Context) error { return k.write(ctx, c, path) }}}, nil
 	}
 	cfg, err := c.adminKubeconfig(ctx)

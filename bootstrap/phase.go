@@ -1,13 +1,15 @@
 // Package bootstrap holds the phases that turn hosts into a cluster and back.
 //
-// A run is an ordered list of phases. Each phase first plans: it inspects the
-// hosts (read-only) and returns the changes it would make, host by host. An
-// empty plan means the phase has nothing to do, so a re-run on a converged
-// cluster changes nothing. The runner then applies the planned changes, unless
-// the run is a dry run, in which case it only reports them. Phases never
-// change a host while planning: every change is a Change value, applied by
-// the runner and nowhere else, so the dry-run plan is by construction exactly
-// what a real run would do.
+// Each phase first plans: it inspects the hosts (read-only) and returns the
+// changes it would make, host by host. An empty plan means the phase has
+// nothing to do, so a re-run on a converged cluster changes nothing. Phases
+// never change a host while planning: every change is a Change, applied by
+// the runner of package run and nowhere else. Steps turns phases into steps
+// of a run, beside the add-ons' steps; in a real run each phase plans once
+// the phases before it have been applied. A dry run applies nothing, so a
+// phase whose plan depends on what an earlier phase would do on these hosts
+// (the kubeconfig of a control plane not yet initialised) says so in its
+// change's description.
 package bootstrap
 
 import (
@@ -58,8 +60,7 @@ type Phase interface {
 }
 
 // Steps turns phases into steps of a run (see package run) on c: each step
-// plans its phase against c, and its changes are applied c.Parallel hosts
-// at a time.
+// plans its phase against c.
 func Steps(c *Cluster, phases []Phase) []run.Step {
 	steps := make([]run.Step, len(phases))
 	for i, p := range phases {
@@ -68,11 +69,4 @@ func Steps(c *Cluster, phases []Phase) []run.Step {
 		}}
 	}
 	return steps
-}
-
-// Run plans and (unless dryRun) applies the phases in order (see package
-// run). It stops at the first phase that fails; a failed phase reports
-// every host's error.
-func Run(ctx context.Context, c *Cluster, phases []Phase, dryRun bool) error {
-	return run.Do(ctx, Steps(c, phases), run.Options{DryRun: dryRun, Parallel: c.Parallel, Report: c.Report})
 }

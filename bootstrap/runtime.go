@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/scripts"
 )
 
@@ -100,7 +101,9 @@ func bundleScriptChanges(ctx context.Context, c *Cluster, hs []*Host, whole stri
 		if err != nil {
 			return nil, err
 		}
-		changes = append(changes, Change{Host: h.Spec.Name, Description: whole, Apply: func(ctx context.Context) error { return s.apply(ctx, h) }})
+		// Only a dry run gets here (a real run has staged the bundle in the
+		// phase before): what differs is known once the bundle is there.
+		changes = append(changes, Change{Host: h.Spec.Name, Description: run.After(Stage{}.Name(), whole), Apply: func(ctx context.Context) error { return s.apply(ctx, h) }})
 	}
 	return changes, err
 }
