@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,28 +13,9 @@ import (
 
 	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/sshtest"
+	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
 )
-
-// syncBuffer collects streamed output from concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) take() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := s.b.String()
-	s.b.Reset()
-	return out
-}
 
 // With ConnectOptions.Output set (what --verbose does), a command that
 // changes a host streams its output line by line prefixed "[host] ", the
@@ -96,14 +76,14 @@ registry:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var out syncBuffer
+	var out testenv.Buffer
 	c, err := Connect(ctx, loaded, ConnectOptions{Parallel: 1, Output: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	h := c.controlPlane()
-	if got := out.take(); got != "" {
+	if got := out.Take(); got != "" {
 		t.Errorf("connecting and gathering facts streamed %q", got)
 	}
 
@@ -113,7 +93,7 @@ registry:
 	if err := forHosts(ctx, c, c.Hosts, sc.apply); err != nil {
 		t.Fatal(err)
 	}
-	got := out.take()
+	got := out.Take()
 	for _, host := range []string{"cp1", "w1"} {
 		for _, want := range []string{"one", "two", "would: three", "pw ***"} {
 			if want = "[" + host + "] " + want + "\n"; !strings.Contains(got, want) {
@@ -146,7 +126,7 @@ registry:
 	if err != nil || len(diff) != 2 {
 		t.Fatalf("differing: %v %v", diff, err)
 	}
-	if got := out.take(); got != "" {
+	if got := out.Take(); got != "" {
 		t.Errorf("silenced commands streamed %q", got)
 	}
 }

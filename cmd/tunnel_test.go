@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,33 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bootctl/boot/internal/sshtest"
+	"github.com/bootctl/boot/internal/testenv"
 )
-
-// lockedBuffer is a bytes.Buffer written by a running command and read by
-// the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // `boot tunnel --local ADDR` forwards ADDR through a real sshd on the
 // control plane to the API server's address as the control plane reaches
@@ -96,7 +76,7 @@ registry:
 		t.Fatal(err)
 	}
 
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testenv.Buffer
 	root, _ := newRootCmd(&stdout, &stderr)
 	root.SetArgs([]string{"tunnel", "-i", invPath, "-o", "json", "--local", local})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/bootctl/boot/internal/sshtest"
+	"github.com/bootctl/boot/internal/testenv"
 )
 
 // oddDir makes a local directory (the sshd under test runs on this
@@ -46,7 +47,7 @@ func wantFileError(t *testing.T, err error, host, path, what string) {
 func TestReadFile(t *testing.T) {
 	key := sshtest.NewKey(t, "")
 	_, cfg := rootServer(t, key)
-	var stream lockedBuffer
+	var stream testenv.Buffer
 	h := mustDial(t, cfg, WithOutput(&stream))
 	ctx := testCtx(t)
 	dir := oddDir(t)
@@ -121,7 +122,7 @@ func TestFileOpsThroughSudo(t *testing.T) {
 				cfg.SudoPassword = EnvSecret("BOOT_TEST_SUDO_PW")
 			}
 			log, logs := testLogger()
-			var stream lockedBuffer
+			var stream testenv.Buffer
 			h := mustDial(t, cfg, WithLogger(log), WithOutput(&stream))
 			ctx := testCtx(t)
 			if got, err := h.ReadFile(ctx, secret); err != nil || string(got) != "root's\n" {
@@ -167,7 +168,7 @@ func sum(b []byte) string {
 func TestExistsMkdirAll(t *testing.T) {
 	key := sshtest.NewKey(t, "")
 	_, cfg := rootServer(t, key)
-	var stream lockedBuffer
+	var stream testenv.Buffer
 	h := mustDial(t, cfg, WithOutput(&stream))
 	ctx := testCtx(t)
 	dir := oddDir(t)

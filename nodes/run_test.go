@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bootctl/boot/internal/sshtest"
+	"github.com/bootctl/boot/internal/testenv"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -114,7 +115,7 @@ func TestSudo(t *testing.T) {
 func TestStreamOrder(t *testing.T) {
 	key := sshtest.NewKey(t, "")
 	_, cfg := rootServer(t, key)
-	var stream lockedBuffer
+	var stream testenv.Buffer
 	h := mustDial(t, cfg, WithOutput(&stream))
 	out, err := h.Run(testCtx(t), `i=1; while [ $i -le 300 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done; printf 'no newline'`)
 	if err != nil {
@@ -148,7 +149,7 @@ func TestStreamOrder(t *testing.T) {
 	// Stream(nil) silences one command; Stream(w) redirects it.
 	before := stream.String()
 	mustRun(t, h, "echo quiet", Stream(nil))
-	var other lockedBuffer
+	var other testenv.Buffer
 	mustRun(t, h, "echo elsewhere", Stream(&other))
 	if stream.String() != before || other.String() != "[node1] elsewhere\n" {
 		t.Fatalf("stream options ignored: %q / %q", stream.String()[len(before):], other.String())

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bootctl/boot/internal/sshtest"
+	"github.com/bootctl/boot/internal/testenv"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -50,7 +51,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		AuthorizedKeys: map[string][]ssh.PublicKey{sshtest.SudoPasswordUser: {key.Public}},
 	})
 	log, logs := testLogger()
-	var stream lockedBuffer
+	var stream testenv.Buffer
 	opts := []Option{WithLogger(log), WithOutput(&stream), fastRetry}
 	var errs []error
 	var captured []string
