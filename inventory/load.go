@@ -212,9 +212,19 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
 // secretWords mark a key that would hold a secret in clear.
 var secretWords = []string{"password", "passwd", "passphrase", "secret", "token", "privatekey", "accesskey", "credential"}
 
-// unknown reports an unknown key: a clear secret, a likely typo, or neither.
-// The value is never echoed (it may be a secret).
+// retiredFields are fields boot once had and reads no more, with what to do.
+var retiredFields = map[string]string{
+	"packages.versions.cniPlugins": "remove it: the CNI plugins come from the bundle at the version it pins, or online " +
+		"with the kubernetes-cni package the kubelet's package depends on",
+}
+
+// unknown reports an unknown key: a retired field, a clear secret, a likely
+// typo, or neither. The value is never echoed (it may be a secret).
 func (d *decoder) unknown(line int, path, key string, fields structFields) {
+	if hint, ok := retiredFields[path]; ok {
+		d.fail(line, path, "is no longer read by boot", hint)
+		return
+	}
 	lower := strings.ToLower(key)
 	// A name, a path or a file is not the secret itself (e.g. a misspelt passwordEnv).
 	reference := strings.Contains(lower, "env") || strings.Contains(lower, "path") || strings.Contains(lower, "file")

@@ -200,7 +200,7 @@ func TestPaths(t *testing.T) {
 	writeFile(t, path, edit(t, base,
 		"  port: 22\n", "  port: 22\n  keyPath: keys/id\n  knownHosts: ~/kh\n  bastion:\n    address: 192.0.2.1\n",
 		"    role: worker\n", "    role: worker\n    ssh:\n      keyPath: /abs/w1\n",
-		"  serviceCIDR: 10.96.0.0/12\n", "  serviceCIDR: 10.96.0.0/12\n  kubeconfig: ~/kube/config\n",
+		"  serviceCIDR: 10.96.0.0/12\n", "  serviceCIDR: 10.96.0.0/12\n  kubeconfig: ~/kube/config\n  imageRepository: 192.0.2.5:5000/k8s\n",
 	)+"packages:\n  source: bundle\n  bundle: ../bundle\n")
 	inv, err := Load(path)
 	if err != nil {

@@ -193,13 +193,16 @@ type Packages struct {
 	Versions      Versions `yaml:"versions" mapstructure:"versions"`
 }
 
-// Versions pins what the online source installs; empty = the version the
-// bootstrap package pins for KubernetesVersion. "latest" is refused.
+// Versions pins what the online source installs. Containerd (containerd.io)
+// and Docker (docker-ce, docker-ce-cli) are package versions such as 28.1.1
+// or an exact apt version; empty = the installed one, else the newest. Helm
+// is a release, 3.22.0 or v3.22.0; empty = the one boot pins. "latest" and
+// ranges are refused. (cniPlugins, read by nothing, was removed: the CNI
+// plugins come from the bundle, or online with kubelet's package.)
 type Versions struct {
 	Containerd string `yaml:"containerd" mapstructure:"containerd"`
 	Docker     string `yaml:"docker" mapstructure:"docker"`
 	Helm       string `yaml:"helm" mapstructure:"helm"`
-	CNIPlugins string `yaml:"cniPlugins" mapstructure:"cniPlugins"`
 }
 
 // Registry is the private Docker registry boot installs.

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/ssh"
 
@@ -131,17 +133,22 @@ func (c *checker) cluster() {
 		c.add("cluster.cni", "unknown CNI "+quote(cl.CNI), CNIFlannel)
 	}
 	c.port("cluster.apiServerPort", cl.APIServerPort)
-	// The default endpoint is made of fields checked on their own.
+	// The default endpoint is made of fields checked on their own (the
+	// control plane's address: see host). Defaults have added the port.
 	cp := c.inv.ControlPlane()
 	if ep := cl.ControlPlaneEndpoint; ep != "" && ep != net.JoinHostPort(cp.Address, strconv.Itoa(cl.APIServerPort)) {
-		host, port, err := net.SplitHostPort(ep)
-		n, perr := strconv.Atoi(port)
-		if err != nil || !isAddress(host) || perr != nil || n < 1 || n > 65535 {
-			c.add("cluster.controlPlaneEndpoint", quote(ep)+" is not host or host:port", "an IP address or DNS name, optionally with :port")
+		if err := CheckHostPort(ep); err != nil {
+			c.add("cluster.controlPlaneEndpoint", quote(ep)+" "+err.Error(), "an IP address or a lower-case DNS name, optionally with :port")
 		}
 	}
-	if r := cl.ImageRepository; r != "" && (strings.Contains(r, "://") || strings.ContainsAny(r, " \t\n")) {
-		c.add("cluster.imageRepository", quote(r)+" is not an image repository", "host[:port]/path without a scheme, e.g. registry.k8s.io")
+	switch r := cl.ImageRepository; {
+	case r == "" && c.inv.Packages.Source == SourceBundle:
+		c.add("cluster.imageRepository", "is missing",
+			"the registry that serves the bundle's images to the add-ons, required when packages.source is "+SourceBundle)
+	case r != "":
+		if err := CheckImageRepository(r); err != nil {
+			c.add("cluster.imageRepository", quote(r)+" "+err.Error(), "lower-case host[:port]/path without a scheme, tag or digest, e.g. registry.k8s.io")
+		}
 	}
 	for i, ns := range cl.Nameservers {
 		if a, err := netip.ParseAddr(ns); err != nil || a.IsLoopback() || a.IsUnspecified() {
@@ -243,6 +250,14 @@ func (c *checker) host(i int, h Host, seen *hostsSeen) {
 	if h.Role != RoleControlPlane && h.Role != RoleWorker {
 		c.add(f("role"), "unknown role "+quote(h.Role), RoleControlPlane+" or "+RoleWorker)
 	}
+	if addressOK && h.Role == RoleControlPlane {
+		// kubeadm puts it in the API server's certificate and, by default,
+		// in the endpoint every node reaches the API server at.
+		if err := CheckHost(h.Address); err != nil {
+			c.add(f("address"), quote(h.Address)+" "+err.Error()+": the control plane's address is in the API server's certificate",
+				"an IP address or a lower-case DNS name without a final dot")
+		}
+	}
 	c.user(f("ssh.user"), h.SSH.User)
 	if h.SSH.Port != 0 {
 		c.port(f("ssh.port"), h.SSH.Port)
@@ -337,17 +352,25 @@ func (c *checker) packages() {
 	default:
 		c.add("packages.source", "unknown source "+quote(p.Source), SourceOnline+" or "+SourceBundle)
 	}
-	if p.RuntimeBinary != "" && !strings.HasPrefix(p.RuntimeBinary, "/") {
-		c.add("packages.runtimeBinary", quote(p.RuntimeBinary)+" is not an absolute path", "an absolute path on the hosts")
+	if p.RuntimeBinary != "" {
+		if err := CheckHostPath(p.RuntimeBinary); err != nil {
+			c.add("packages.runtimeBinary", quote(p.RuntimeBinary)+" "+err.Error(), "an absolute path on the hosts")
+		}
 	}
 	for _, v := range []struct{ field, value string }{
 		{"packages.versions.containerd", p.Versions.Containerd},
 		{"packages.versions.docker", p.Versions.Docker},
-		{"packages.versions.helm", p.Versions.Helm},
-		{"packages.versions.cniPlugins", p.Versions.CNIPlugins},
 	} {
-		if strings.EqualFold(v.value, "latest") || strings.ContainsAny(v.value, " \t\n") {
-			c.add(v.field, quote(v.value)+" is not a pinned version", "an exact version, or empty for boot's pinned one")
+		if v.value == "" {
+			continue
+		}
+		if err := CheckPackageVersion(v.value); err != nil {
+			c.add(v.field, quote(v.value)+" "+err.Error(), "an exact version such as 28.1.1 or an apt version such as 5:28.1.1-1~debian.12~bookworm: a digit first, then letters, digits and . + ~ : -; or empty")
+		}
+	}
+	if v := p.Versions.Helm; v != "" {
+		if _, err := HelmVersion(v); err != nil {
+			c.add("packages.versions.helm", quote(v)+" "+err.Error(), "an exact release such as 3.22.0 or v3.22.0, or empty for boot's pinned one")
 		}
 	}
 }
@@ -359,6 +382,9 @@ func (c *checker) registry() {
 		c.add("registry.host", "is missing", "the registry's DNS name, e.g. registry.example.com")
 	case !isFQDN(r.Host):
 		c.add("registry.host", quote(r.Host)+" is not a DNS name", "a fully qualified DNS name, e.g. registry.example.com")
+	case r.Host != strings.ToLower(r.Host) || strings.HasSuffix(r.Host, "."):
+		// The Ingress, the certificate and the chart take it as written.
+		c.add("registry.host", quote(r.Host)+" is not a lower-case DNS name without a final dot", "e.g. registry.example.com")
 	}
 	switch r.Issuer {
 	case IssuerLetsEncrypt, IssuerLetsEncryptStaging:
@@ -393,9 +419,7 @@ func (c *checker) registry() {
 	if sc := st.StorageClass; sc != "" && (!IsDNSName(sc) || sc != strings.ToLower(sc)) {
 		c.add("registry.storage.storageClass", quote(sc)+" is not a storage class name", "a lower-case DNS name")
 	}
-	if u := r.Auth.User; u == "" || strings.ContainsAny(u, ": \t\n") {
-		c.add("registry.auth.user", quote(u)+" is not a user name", "a name without spaces or ':'")
-	}
+	c.registryUser(r.Auth.User)
 	c.envName("registry.auth.passwordEnv", r.Auth.PasswordEnv)
 	if !redisMemoryRe.MatchString(r.Redis.MaxMemory) || strings.Trim(r.Redis.MaxMemory, "0bkmgBKMG") == "" {
 		c.add("registry.redis.maxMemory", quote(r.Redis.MaxMemory)+" is not a memory size", "a positive Redis size such as 256mb")
@@ -411,6 +435,25 @@ func (c *checker) registry() {
 }
 
 // acme checks registry.acme against registry.issuer and dns.provider.
+// maxRegistryUser bounds registry.auth.user in bytes.
+const maxRegistryUser = 64
+
+// registryUser checks the registry's login name as htpasswd and HTTP basic
+// authentication carry it (addons' credentials refuse the same).
+func (c *checker) registryUser(u string) {
+	const field, expected = "registry.auth.user", "at most 64 bytes of UTF-8, no ':', white space or control characters"
+	switch {
+	case u == "":
+		c.add(field, "is empty", expected)
+	case len(u) > maxRegistryUser:
+		c.add(field, fmt.Sprintf("is %d bytes long", len(u)), expected)
+	case !utf8.ValidString(u):
+		c.add(field, "is not valid UTF-8", expected)
+	case strings.ContainsRune(u, ':'), strings.IndexFunc(u, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		c.add(field, quote(u)+" is not a user name", expected)
+	}
+}
+
 func (c *checker) acme(r Registry) {
 	a := r.ACME
 	switch u, err := url.Parse(a.Server); {

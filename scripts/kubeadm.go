@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/bootctl/boot/inventory"
 )
 
 // CRISocket is the containerd CRI endpoint the kubeadm configurations name.
@@ -94,8 +96,10 @@ func KubeadmInit(p KubeadmParams) (_ []byte, err error) {
 	if netip.MustParsePrefix(p.PodSubnet).Overlaps(netip.MustParsePrefix(p.ServiceSubnet)) {
 		return nil, fmt.Errorf("%s overlaps ServiceSubnet", "PodSubnet")
 	}
-	if p.ImageRepository != "" && !imageRepoRe.MatchString(p.ImageRepository) {
-		return nil, fmt.Errorf("%s is not an image repository like registry.example.com/k8s", "ImageRepository")
+	if p.ImageRepository != "" {
+		if err := named("ImageRepository", inventory.CheckImageRepository(p.ImageRepository)); err != nil {
+			return nil, err
+		}
 	}
 	for i, san := range p.CertSANs {
 		if err := checkHost(fmt.Sprintf("CertSANs[%d]", i), san); err != nil {

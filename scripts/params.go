@@ -3,19 +3,15 @@ package scripts
 import (
 	"fmt"
 	"net/netip"
-	"path"
 	"regexp"
-	"strings"
 	"time"
+
+	"github.com/bootctl/boot/inventory"
 )
 
 var (
-	dnsLabelRe   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-	kubeVerRe    = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
-	aptVersionRe = regexp.MustCompile(`^[0-9A-Za-z.+~:-]+$`)
 	aptPackageRe = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]+$`)
 	imageTagRe   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	imageRepoRe  = regexp.MustCompile(`^[a-z0-9]([a-z0-9.:_/-]*[a-z0-9])?$`)
 )
 
 // DefaultImageRepository is where Kubernetes' images come from when a
@@ -29,21 +25,12 @@ const defaultReadyTimeout = 2 * time.Minute
 // condition's status.
 const readyTemplate = `{{range .status.conditions}}{{if eq .type "RuntimeReady"}}{{.status}}{{end}}{{end}}`
 
+// The checks of values an inventory gives are the inventory package's
+// (its Validate uses the same ones); named puts the parameter's name in
+// front of their errors.
+
 // checkDNSName accepts a DNS name of lower-case labels (a node name).
-func checkDNSName(field, s string) error {
-	if s == "" {
-		return fmt.Errorf("%s is empty", field)
-	}
-	if len(s) > 253 {
-		return fmt.Errorf("%s is longer than 253 characters", field)
-	}
-	for _, l := range strings.Split(s, ".") {
-		if !dnsLabelRe.MatchString(l) {
-			return fmt.Errorf("%s is not a DNS name of lower-case letters, digits, '-' and '.'", field)
-		}
-	}
-	return nil
-}
+func checkDNSName(field, s string) error { return named(field, inventory.CheckNodeName(s)) }
 
 func checkIP(field, s string) error {
 	if _, err := netip.ParseAddr(s); err != nil {
@@ -53,36 +40,10 @@ func checkIP(field, s string) error {
 }
 
 // checkHost accepts an IP address or a DNS name.
-func checkHost(field, s string) error {
-	if _, err := netip.ParseAddr(s); err == nil {
-		return nil
-	}
-	return checkDNSName(field, s)
-}
+func checkHost(field, s string) error { return named(field, inventory.CheckHost(s)) }
 
 // checkHostPort accepts host:port with an IP (IPv6 in brackets) or DNS name.
-func checkHostPort(field, s string) error {
-	ap, err := netip.ParseAddrPort(s)
-	if err == nil && ap.Port() != 0 {
-		return nil
-	}
-	i := strings.LastIndexByte(s, ':')
-	if i < 0 {
-		return fmt.Errorf("%s is not host:port", field)
-	}
-	if err := checkPort(field+" port", s[i+1:]); err != nil {
-		return err
-	}
-	return checkDNSName(field+" host", s[:i])
-}
-
-func checkPort(field, s string) error {
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err != nil || fmt.Sprint(n) != s || n < 1 || n > 65535 {
-		return fmt.Errorf("%s is not a port number 1-65535", field)
-	}
-	return nil
-}
+func checkHostPort(field, s string) error { return named(field, inventory.CheckHostPort(s)) }
 
 func checkCIDR(field, s string) error {
 	p, err := netip.ParsePrefix(s)
@@ -94,19 +55,16 @@ func checkCIDR(field, s string) error {
 
 // checkAbsPath accepts a clean absolute path; any other character but a
 // control character is allowed (scripts quote it).
-func checkAbsPath(field, s string) error {
-	if err := checkText(field, s); err != nil {
-		return err
-	}
-	if !path.IsAbs(s) || path.Clean(s) != s {
-		return fmt.Errorf("%s is not a clean absolute path", field)
-	}
-	return nil
-}
+func checkAbsPath(field, s string) error { return named(field, inventory.CheckHostPath(s)) }
 
 func checkKubeVersion(field, s string) error {
-	if !kubeVerRe.MatchString(s) {
-		return fmt.Errorf("%s is not a Kubernetes version vMAJOR.MINOR.PATCH", field)
+	return named(field, inventory.CheckKubernetesVersion(s))
+}
+
+// named puts field in front of a check's error.
+func named(field string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s %w", field, err)
 	}
 	return nil
 }
@@ -117,8 +75,8 @@ func sandboxImage(repository, tag string) (string, error) {
 	if repository == "" {
 		repository = DefaultImageRepository
 	}
-	if !imageRepoRe.MatchString(repository) {
-		return "", fmt.Errorf("%s is not an image repository like registry.example.com/k8s", "ImageRepository")
+	if err := named("ImageRepository", inventory.CheckImageRepository(repository)); err != nil {
+		return "", err
 	}
 	if !imageTagRe.MatchString(tag) {
 		return "", fmt.Errorf("%s is not an image tag like 3.10.2", "PauseTag")

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"text/template"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/bootctl/boot/internal/quote"
 )
@@ -33,24 +31,10 @@ func render(name string, data any) ([]byte, error) {
 }
 
 // tomlQuote returns s as a TOML basic string. Parameters never hold control
-// characters (checkText refuses them), so only " and \ need escaping.
+// characters (inventory.CheckText refuses them), so only " and \ need escaping.
 func tomlQuote(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 	return `"` + r.Replace(s) + `"`
-}
-
-// checkText refuses control characters (newlines included) and invalid
-// UTF-8 in a parameter. The error names the field, not the value.
-func checkText(field, s string) error {
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%s is not valid UTF-8", field)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) {
-			return fmt.Errorf("%s holds a control character (newline, tab, ...)", field)
-		}
-	}
-	return nil
 }
 
 // wrapError prefixes a public function's error with its name.

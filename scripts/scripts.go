@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/bootctl/boot/inventory"
 )
 
 // HostPrepParams are the inputs of the host preparation script.
@@ -144,8 +146,10 @@ func RuntimeOnline(p RuntimeOnlineParams) (_ string, err error) {
 		return "", fmt.Errorf("%s is not one of %s for %s", "Codename", strings.Join(names, ", "), p.OSID)
 	}
 	for _, v := range []struct{ field, value string }{{"DockerVersion", p.DockerVersion}, {"ContainerdVersion", p.ContainerdVersion}} {
-		if v.value != "" && !aptVersionRe.MatchString(v.value) {
-			return "", fmt.Errorf("%s is not a package version", v.field)
+		if v.value != "" {
+			if err := named(v.field, inventory.CheckPackageVersion(v.value)); err != nil {
+				return "", err
+			}
 		}
 	}
 	rc, err := newRuntimeConfig(p.ImageRepository, p.PauseTag, p.RuntimeBinary, p.ReadyTimeout)
@@ -203,7 +207,8 @@ func renderString(name string, data any) (string, error) {
 
 // HelmOnlineParams are the inputs of the online Helm CLI script.
 type HelmOnlineParams struct {
-	// Version is the Helm release, vMAJOR.MINOR.PATCH.
+	// Version is the Helm release, MAJOR.MINOR.PATCH with or without a
+	// leading v (inventory.HelmVersion).
 	Version string
 	// Arch is the host's Go architecture name: amd64 or arm64.
 	Arch string
@@ -214,9 +219,11 @@ type HelmOnlineParams struct {
 // /usr/local/bin/helm, unless that version is there already.
 func HelmOnline(p HelmOnlineParams) (_ string, err error) {
 	defer wrapError(&err, "HelmOnline")
-	if err := checkKubeVersion("Version", p.Version); err != nil {
-		return "", fmt.Errorf("%s is not a Helm version vMAJOR.MINOR.PATCH", "Version")
+	v, err := inventory.HelmVersion(p.Version)
+	if err != nil {
+		return "", named("Version", err)
 	}
+	p.Version = v
 	if p.Arch != "amd64" && p.Arch != "arm64" {
 		return "", fmt.Errorf("%s is not amd64 or arm64", "Arch")
 	}
