@@ -43,6 +43,7 @@ type Cluster struct {
 
 	bundleOnce bundleOnce
 	staged     stagedHosts
+	run        *run.State // of the run whose phase is planning
 }
 
 func (c *Cluster) report(e run.Event) { c.Report.Report(e) }
@@ -50,6 +51,18 @@ func (c *Cluster) report(e run.Event) { c.Report.Report(e) }
 // Change is one planned modification of one host (Host is its inventory
 // name).
 type Change = run.Change
+
+// after marks, in a dry run, the changes of hosts on which the phase named
+// planned changes as coming after it: what they do is known only once that
+// phase has run there.
+func (c *Cluster) after(phase string, changes []Change) []Change {
+	for i, ch := range changes {
+		if c.run != nil && c.run.Planned(phase, ch.Host) {
+			changes[i].Description = run.After(phase, ch.Description)
+		}
+	}
+	return changes
+}
 
 // Phase is one step of a run.
 type Phase interface {
@@ -64,7 +77,8 @@ type Phase interface {
 func Steps(c *Cluster, phases []Phase) []run.Step {
 	steps := make([]run.Step, len(phases))
 	for i, p := range phases {
-		steps[i] = run.Step{Phase: p.Name(), Plan: func(ctx context.Context, _ *run.State) ([]run.Change, error) {
+		steps[i] = run.Step{Phase: p.Name(), Plan: func(ctx context.Context, s *run.State) ([]run.Change, error) {
+			c.run = s
 			return p.Plan(ctx, c)
 		}}
 	}

@@ -105,7 +105,9 @@ func (r Reset) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	return scriptChanges(ctx, c, c.Hosts, func(*Host) (script, error) { return script{"teardown.sh", text}, nil })
+	// A drained worker has fewer pods left to remove.
+	changes, err := scriptChanges(ctx, c, c.Hosts, func(*Host) (script, error) { return script{"teardown.sh", text}, nil })
+	return c.after(Drain{}.Name(), changes), err
 }
 
 // ForgetKubeconfig removes, on the operator's machine, the admin kubeconfig

@@ -56,8 +56,9 @@ type Options struct {
 // State is what a step sees of the run while it plans, applies or checks.
 type State struct {
 	opts    Options
-	pending []Step // a dry run's steps that planned changes, in order
-	phase   string // of the step at hand
+	pending []Step          // a dry run's steps that planned changes, in order
+	planned map[string]bool // phase + "\x00" + host of a dry run's planned changes
+	phase   string          // of the step at hand
 }
 
 // DryRun says whether the run applies nothing.
@@ -77,6 +78,12 @@ func (s *State) Pending() string {
 	}
 	return ""
 }
+
+// Planned says whether an earlier step of this dry run, of the phase given,
+// planned a change of host (which a dry run does not apply); always false
+// in a real run. A step whose plan for a host depends on what that phase
+// does there uses it to defer that host's plan with After.
+func (s *State) Planned(phase, host string) bool { return s.planned[phase+"\x00"+host] }
 
 // Report passes e on to the run's reporter.
 func (s *State) Report(e Event) { s.opts.Report.Report(e) }
@@ -109,7 +116,7 @@ func Deferred(description string) (string, bool) {
 // the first step that fails; a step that fails on several hosts reports
 // every host's error.
 func Do(ctx context.Context, steps []Step, o Options) error {
-	s := &State{opts: o}
+	s := &State{opts: o, planned: map[string]bool{}}
 	for _, st := range steps {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -150,6 +157,7 @@ func (s *State) do(ctx context.Context, st Step) error {
 	if s.DryRun() {
 		for _, ch := range changes {
 			s.Report(Event{Phase: st.Phase, Host: ch.Host, Status: Planned, Message: ch.Description})
+			s.planned[st.Phase+"\x00"+ch.Host] = true
 		}
 		s.pending = append(s.pending, st)
 		return nil

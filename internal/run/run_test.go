@@ -172,6 +172,14 @@ func TestDryRunDefersPlansAfterPendingSteps(t *testing.T) {
 		if err := Do(context.Background(), steps, Options{DryRun: dry, Report: r.report}); err != nil {
 			t.Fatal(err)
 		}
+		if got := steps[3].Plan; got != nil {
+			steps[3].Plan = func(ctx context.Context, s *State) ([]Change, error) {
+				if s.Planned("cluster", "a") != dry || s.Planned("cluster", "b") {
+					t.Errorf("dry %v: Planned(cluster, a) = %v, Planned(cluster, b) = %v", dry, s.Planned("cluster", "a"), s.Planned("cluster", "b"))
+				}
+				return got(ctx, s)
+			}
+		}
 		want := []string{"first<>", "release<>"}
 		if dry {
 			want = []string{"first<>", "release<cluster>"}
