@@ -601,12 +601,24 @@ func (c *checker) dns() {
 				"a name in the zone, e.g. registry."+zone)
 		}
 		if len(d.Addresses) == 0 {
-			for _, h := range inv.IngressHosts() {
+			for i, h := range inv.Hosts {
+				if h.Ingress == nil || !*h.Ingress {
+					continue
+				}
 				if !isIP(h.Address) && isAddress(h.Address) {
 					c.add("dns.addresses", fmt.Sprintf("is empty and ingress host %s has the DNS name %s", h.Name, quote(h.Address)),
 						"the IP addresses the registry's record points at")
 					break
 				}
+				if isIP(h.Address) && !isIPv4(h.Address) {
+					c.add(hostField(i, "address"), fmt.Sprintf("%s is not an IPv4 address, and with dns.addresses empty the registry's A record points at the ingress hosts", quote(h.Address)),
+						"IPv4 addresses for the ingress hosts, or dns.addresses")
+				}
+			}
+		}
+		for i, a := range d.Addresses {
+			if isIP(a) && !isIPv4(a) {
+				c.add(fmt.Sprintf("dns.addresses[%d]", i), quote(a)+" is not an IPv4 address: the registry's record in "+DNSRoute53+" is an A record", "IPv4 addresses")
 			}
 		}
 	default:
@@ -818,6 +830,12 @@ func cronFieldOK(f string, lo, hi int, names []string) bool {
 func isIP(s string) bool {
 	ip, err := netip.ParseAddr(s)
 	return err == nil && ip.Zone() == ""
+}
+
+// isIPv4 is an IPv4 address, also written as an IPv4-mapped IPv6 one.
+func isIPv4(s string) bool {
+	ip, err := netip.ParseAddr(s)
+	return err == nil && ip.Unmap().Is4()
 }
 
 // isFQDN is a DNS name with at least two labels.
