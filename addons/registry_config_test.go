@@ -65,7 +65,7 @@ func parseConfig(t *testing.T, raw []byte) *configuration.Configuration {
 
 // v3RedisKeys are the redis keys distribution v3 reads (configuration.RedisOptions).
 var v3RedisKeys = []string{"addrs", "db", "dialtimeout", "readtimeout", "writetimeout",
-	"poolsize", "minidleconns", "maxidleconns", "pooltimeout", "connmaxidletime"}
+	"maxretries", "poolsize", "minidleconns", "maxidleconns", "pooltimeout", "connmaxidletime"}
 
 func TestRenderRegistryConfigDefault(t *testing.T) {
 	raw, err := RenderRegistryConfig(requiredValues())
@@ -101,9 +101,11 @@ func TestRenderRegistryConfigDefault(t *testing.T) {
 		t.Errorf("redis.addrs = %v", got)
 	}
 	o := cfg.Redis.Options
-	if o.DB != 0 || o.PoolSize != 10 || o.MinIdleConns != 1 || o.MaxIdleConns != 5 ||
-		o.DialTimeout != 5*time.Second || o.ReadTimeout != 3*time.Second || o.WriteTimeout != 3*time.Second ||
-		o.PoolTimeout != 5*time.Second || o.ConnMaxIdleTime != 5*time.Minute {
+	// No retries and short timeouts: a dead Redis costs a pull milliseconds
+	// (TestRegistryRedisFallback measures it).
+	if o.DB != 0 || o.PoolSize != 10 || o.MinIdleConns != 1 || o.MaxIdleConns != 5 || o.MaxRetries != -1 ||
+		o.DialTimeout != 100*time.Millisecond || o.ReadTimeout != 100*time.Millisecond || o.WriteTimeout != 100*time.Millisecond ||
+		o.PoolTimeout != 100*time.Millisecond || o.ConnMaxIdleTime != 5*time.Minute {
 		t.Errorf("redis options = %+v", o)
 	}
 	if o.Password != "" {

@@ -114,8 +114,8 @@ func runAuthConfig(c corev1.Container, mount, dir, password string) ([]byte, err
 }
 
 // startRedis starts a real redis-server with args (plus a loopback port and
-// dir) and returns its address once it answers password.
-func startRedis(t *testing.T, ctx context.Context, args []string, dir, password string) string {
+// dir) and returns its address once it answers password, and its process.
+func startRedis(t *testing.T, ctx context.Context, args []string, dir, password string) (string, *os.Process) {
 	t.Helper()
 	port := freeLoopbackPort(t)
 	cmd := exec.Command(redisServerBin, append(slices.Clone(args), "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir)...)
@@ -134,7 +134,7 @@ func startRedis(t *testing.T, ctx context.Context, args []string, dir, password 
 	defer client.Close()
 	for {
 		if err := client.Ping(ctx).Err(); err == nil {
-			return addr
+			return addr, cmd.Process
 		} else if ctx.Err() != nil {
 			t.Fatalf("redis-server %v did not answer with the password: %v\n%s", args, err, logs.String())
 		}
@@ -203,7 +203,8 @@ func TestRedisRunsRenderedArgs(t *testing.T) {
 		for i := range args {
 			args[i] = strings.ReplaceAll(args[i], mount, auth)
 		}
-		return startRedis(t, ctx, args, dir, password), dir
+		addr, _ := startRedis(t, ctx, args, dir, password)
+		return addr, dir
 	}
 	addr, dir := serve(creds.RedisPassword())
 	client := redis.NewClient(&redis.Options{Addr: addr, Password: creds.RedisPassword(), DialTimeout: time.Second})

@@ -129,7 +129,7 @@ set, ignoring relativeurls: with relativeURLs the host is left out. */ -}}
 {{- $_ := set $cfg "health" (dict "storagedriver" (dict "enabled" true "interval" "10s" "threshold" 3)) -}}
 {{- if .Values.redis.enabled -}}
 {{- $r := .Values.redis -}}
-{{- $_ := set $cfg "redis" (dict "addrs" (list (include "registry.redisAddress" .)) "db" $r.db "dialtimeout" $r.dialTimeout "readtimeout" $r.readTimeout "writetimeout" $r.writeTimeout "poolsize" $r.poolSize "minidleconns" $r.minIdleConns "maxidleconns" $r.maxIdleConns "pooltimeout" $r.poolTimeout "connmaxidletime" $r.connMaxIdleTime) -}}
+{{- $_ := set $cfg "redis" (dict "addrs" (list (include "registry.redisAddress" .)) "db" $r.db "dialtimeout" $r.dialTimeout "readtimeout" $r.readTimeout "writetimeout" $r.writeTimeout "poolsize" $r.poolSize "minidleconns" $r.minIdleConns "maxidleconns" $r.maxIdleConns "pooltimeout" $r.poolTimeout "connmaxidletime" $r.connMaxIdleTime "maxretries" $r.maxRetries) -}}
 {{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
