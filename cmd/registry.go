@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -92,9 +90,7 @@ The chart's README ("Garbage collection") documents the contract.`,
     --namespace docker-registry --deployment docker-registry`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			return runRegistryGC(ctx, c, g, o)
+			return runRegistryGC(c.Context(), c, g, o)
 		},
 	}
 	f := c.Flags()

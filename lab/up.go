@@ -8,10 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/bootctl/boot/internal/quote"
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/lab/internal/capset"
 )
 
@@ -328,16 +328,11 @@ func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, logf
 		}
 	}
 	lines := make([][]string, len(l.Hosts))
-	errs := make([]error, len(l.Hosts))
-	var wg sync.WaitGroup
-	for i, h := range l.Hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			lines[i], errs[i] = prepareHost(ctx, d, h, pub, ca)
-		}()
-	}
-	wg.Wait()
+	errs := run.Parallel(len(l.Hosts), 0, func(i int) error {
+		var err error
+		lines[i], err = prepareHost(ctx, d, l.Hosts[i], pub, ca)
+		return err
+	})
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -349,14 +344,9 @@ func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, logf
 		return err
 	}
 	// Prove that the files Up writes are enough: a strict SSH login to each host.
-	for i, h := range l.Hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = checkSSH(ctx, h.Address, l.KeyPath, l.KnownHosts)
-		}()
-	}
-	wg.Wait()
+	errs = run.Parallel(len(l.Hosts), 0, func(i int) error {
+		return checkSSH(ctx, l.Hosts[i].Address, l.KeyPath, l.KnownHosts)
+	})
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
