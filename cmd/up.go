@@ -48,7 +48,10 @@ the inventory is valid and every preflight check has passed.`,
   boot up -i inventory.yaml --parallel 4 --log-file boot.log
 
   # only the cluster, merged into ~/.kube/config
-  boot up -i inventory.yaml --cluster-only --merge`,
+  boot up -i inventory.yaml --cluster-only --merge
+
+  # follow what the hosts' commands print, each line prefixed by its host
+  boot up -i inventory.yaml --verbose`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runUp(c.Context(), g, o, af, clusterOnly)
