@@ -341,10 +341,15 @@ func checkRegistry(t *testing.T, r rendered, tc renderCase) {
 	if !slices.Equal(c.Args, []string{"serve", "/etc/distribution/config.yml"}) {
 		t.Errorf("registry args %v", c.Args)
 	}
+	// The debug listener is on the pod's loopback, which the kubelet's probes
+	// cannot reach: they ask the API port's health-gated GET /.
 	for _, p := range []*corev1.Probe{c.StartupProbe, c.ReadinessProbe} {
-		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/debug/health" || p.HTTPGet.Port.String() != "debug" {
-			t.Errorf("probe not on the debug health endpoint: %+v", p)
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/" || p.HTTPGet.Port.String() != "http" {
+			t.Errorf("probe not on GET / of the http port: %+v", p)
 		}
+	}
+	if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 5000 {
+		t.Errorf("registry container ports %+v, want only http 5000", c.Ports)
 	}
 	if c.LivenessProbe == nil {
 		t.Error("no liveness probe")
@@ -401,8 +406,8 @@ func checkRegistry(t *testing.T, r rendered, tc renderCase) {
 	}
 
 	svc := get[*corev1.Service](t, r, "Service/"+tc.fullname)
-	if !subset(svc.Spec.Selector, d.Spec.Template.Labels) || svc.Spec.Ports[0].Port != 5000 || svc.Spec.Ports[0].TargetPort.String() != "http" {
-		t.Errorf("service %+v does not reach the registry", svc.Spec)
+	if !subset(svc.Spec.Selector, d.Spec.Template.Labels) || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 5000 || svc.Spec.Ports[0].TargetPort.String() != "http" {
+		t.Errorf("service %+v: want only port 5000 to http (the debug listener, with pprof, stays in the pod)", svc.Spec)
 	}
 
 	ing, ok := r.objects["Ingress/"+tc.fullname].(*networkingv1.Ingress)

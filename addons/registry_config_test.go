@@ -140,7 +140,7 @@ func TestRenderRegistryConfigDefault(t *testing.T) {
 	if cfg.HTTP.Secret != "" {
 		t.Error("config.yml carries http.secret; it must come from REGISTRY_HTTP_SECRET")
 	}
-	if cfg.HTTP.Debug.Addr != ":5001" || !cfg.HTTP.Debug.Prometheus.Enabled || cfg.HTTP.Debug.Prometheus.Path != "/metrics" {
+	if cfg.HTTP.Debug.Addr != "127.0.0.1:5001" || !cfg.HTTP.Debug.Prometheus.Enabled || cfg.HTTP.Debug.Prometheus.Path != "/metrics" {
 		t.Errorf("http.debug = %+v", cfg.HTTP.Debug)
 	}
 	if cfg.HTTP.DrainTimeout != 30*time.Second {

@@ -114,7 +114,7 @@ AWS default chain).
 {{- if .Values.redis.enabled -}}
 {{- $_ := set $storage "cache" (dict "blobdescriptor" "redis") -}}
 {{- end -}}
-{{- $debug := dict "addr" ":5001" "prometheus" (dict "enabled" .Values.metrics.enabled "path" "/metrics") -}}
+{{- $debug := dict "addr" "127.0.0.1:5001" "prometheus" (dict "enabled" .Values.metrics.enabled "path" "/metrics") -}}
 {{- $http := dict "addr" ":5000" "relativeurls" .Values.relativeURLs "draintimeout" .Values.drainTimeout "debug" $debug "headers" (dict "X-Content-Type-Options" (list "nosniff")) -}}
 {{- /* distribution v3.1 builds absolute URLs from http.host whenever it is
 set, ignoring relativeurls: with relativeURLs the host is left out. */ -}}
