@@ -108,6 +108,14 @@ func (c *checks) cache(ctx context.Context, url string) {
 		return
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		c.warn("cache", "the registry's metrics are off (metrics.enabled): cannot tell whether Redis is used")
+		return
+	}
+	if resp.StatusCode != http.StatusOK {
+		c.warn("cache", "the registry's metrics: "+resp.Status)
+		return
+	}
 	counters := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {

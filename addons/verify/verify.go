@@ -15,12 +15,10 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -40,9 +38,10 @@ type Options struct {
 	// Inventory names the registry, its namespace, the cluster's kubeconfig
 	// (whose API server must be reachable) and the DNS record's addresses.
 	Inventory *inventory.Inventory
-	// ControlPlane connects to the control plane; the registry's Service
-	// (its metrics, and with ThroughService the registry) is reached through
-	// it. Run closes the host.
+	// ControlPlane connects to the control plane; with ThroughService the
+	// registry's Service is reached through it. Run closes the host. (The
+	// metrics are read through the API server's port-forward to a registry
+	// pod: its debug listener is on the pod's loopback.)
 	ControlPlane func(ctx context.Context) (*nodes.Host, error)
 	// ThroughService goes to the registry's Service instead of
 	// https://<registry.host>, through the ingress.
@@ -117,21 +116,6 @@ func Run(ctx context.Context, o Options, report run.Reporter) error {
 	if err != nil {
 		return fmt.Errorf("the registry's Service %s/%s: %w", ns, addons.DefaultRegistryRelease, err)
 	}
-	// The metrics (and with ThroughService the registry) are reached on the
-	// Service, through the control plane.
-	cp, err := o.ControlPlane(ctx)
-	if err != nil {
-		return err
-	}
-	defer cp.Close()
-	forward := func(port string) (string, func(), error) {
-		fwd, err := nodes.Forward(cp, "127.0.0.1:0", net.JoinHostPort(svc.Spec.ClusterIP, port))
-		if err != nil {
-			return "", nil, err
-		}
-		return fwd.Addr(), func() { fwd.Close() }, nil
-	}
-
 	c := &checks{report: report}
 	if o.JustInstalled {
 		c.lenient = map[string]bool{"certificate": true, "dns": true}
@@ -139,12 +123,18 @@ func Run(ctx context.Context, o Options, report run.Reporter) error {
 	registry := inv.Registry.Host
 	nameOpts := []name.Option{name.StrictValidation}
 	if o.ThroughService {
-		addr, done, err := forward("5000")
+		// The Service is reached through the control plane.
+		cp, err := o.ControlPlane(ctx)
 		if err != nil {
 			return err
 		}
-		defer done()
-		registry = addr
+		defer cp.Close()
+		fwd, err := nodes.Forward(cp, "127.0.0.1:0", net.JoinHostPort(svc.Spec.ClusterIP, "5000"))
+		if err != nil {
+			return err
+		}
+		defer fwd.Close()
+		registry = fwd.Addr()
 		nameOpts = append(nameOpts, name.Insecure)
 	}
 	var resolve func(ctx context.Context, host string) ([]string, error)
@@ -159,16 +149,7 @@ func Run(ctx context.Context, o Options, report run.Reporter) error {
 	}
 	c.pushPull(ctx, registry, nameOpts, transport, creds)
 
-	if slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == "metrics" }) {
-		addr, done, err := forward("5001")
-		if err != nil {
-			return err
-		}
-		defer done()
-		c.cache(ctx, "http://"+addr+"/metrics")
-	} else {
-		c.warn("cache", "the registry's metrics are off (metrics.enabled): cannot tell whether Redis is used")
-	}
+	c.metrics(ctx, cfg, cs, svc)
 	c.certificate(ctx, cfg, ns)
 	if inv.DNS.Provider != inventory.DNSNone {
 		// A record boot has just written is served once the zone's name

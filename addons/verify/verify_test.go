@@ -37,7 +37,7 @@ func TestRunNeedsTheRegistrysObjects(t *testing.T) {
 	inv.Registry.Namespace = ns
 	dialed := 0
 	errNoSSH := errors.New("no SSH in this test")
-	o := Options{Inventory: inv, ControlPlane: func(context.Context) (*nodes.Host, error) { dialed++; return nil, errNoSSH }}
+	o := Options{Inventory: inv, ThroughService: true, ControlPlane: func(context.Context) (*nodes.Host, error) { dialed++; return nil, errNoSSH }}
 	check := func(want string) {
 		t.Helper()
 		var evs []run.Event
