@@ -52,18 +52,6 @@ func (c *Cluster) report(e run.Event) { c.Report.Report(e) }
 // name).
 type Change = run.Change
 
-// after marks, in a dry run, the changes of hosts on which the phase named
-// planned changes as coming after it: what they do is known only once that
-// phase has run there.
-func (c *Cluster) after(phase string, changes []Change) []Change {
-	for i, ch := range changes {
-		if c.run != nil && c.run.Planned(phase, ch.Host) {
-			changes[i].Description = run.After(phase, ch.Description)
-		}
-	}
-	return changes
-}
-
 // Phase is one step of a run.
 type Phase interface {
 	Name() string

@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/scripts"
 )
 
@@ -105,9 +106,18 @@ func (r Reset) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A drained worker has fewer pods left to remove.
 	changes, err := scriptChanges(ctx, c, c.Hosts, func(*Host) (script, error) { return script{"teardown.sh", text}, nil })
-	return c.after(Drain{}.Name(), changes), err
+	// A drained worker has fewer pods left to remove: when a dry run
+	// drains (from the control plane), the workers' resets come after it.
+	cp := c.controlPlane().Spec.Name
+	if c.run != nil && c.run.Planned(Drain{}.Name(), cp) {
+		for i, ch := range changes {
+			if ch.Host != cp {
+				changes[i].Description = run.After(Drain{}.Name(), ch.Description)
+			}
+		}
+	}
+	return changes, err
 }
 
 // ForgetKubeconfig removes, on the operator's machine, the admin kubeconfig
