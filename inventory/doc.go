@@ -68,6 +68,20 @@
 //   - Pruner rules: valid globs and regular expressions, at least one keep*
 //     per rule. Chart versions are exact (not "latest", not a range).
 //   - Pinned host keys parse as one SSH public key in authorized_keys format.
+//   - Every value a renderer takes passes that renderer's own rule: the
+//     rules in rules.go (CheckImageRepository, CheckHostPath,
+//     CheckPackageVersion, HelmVersion, CheckHost, CheckHostPort, ...) are
+//     the ones package scripts applies to its parameters. So
+//     cluster.imageRepository is a lower-case host[:port]/path, required
+//     with a bundle source (the add-ons' images come from there);
+//     packages.runtimeBinary a clean absolute path without control
+//     characters; packages.versions.containerd and docker package versions,
+//     helm a release with or without v; the control plane's address and
+//     cluster.controlPlaneEndpoint what kubeadm takes (lower-case names);
+//     registry.host lower-case without a final dot; registry.auth.user what
+//     htpasswd carries; with route53 the A record's addresses IPv4. A
+//     fuzz test in package bootstrap renders everything from each inventory
+//     Validate accepts.
 //
 // # Using an inventory
 //
