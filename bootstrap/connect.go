@@ -28,6 +28,27 @@ type ConnectOptions struct {
 // host keys, and gathers each host's facts. It returns every host's failure,
 // not just the first; on error the hosts that did connect are closed.
 func Connect(ctx context.Context, inv *inventory.Inventory, o ConnectOptions) (*Cluster, error) {
+	c, _, err := connect(ctx, inv, o, false)
+	return c, err
+}
+
+// UnreachableHost is an inventory host the network did not reach, and why.
+type UnreachableHost struct {
+	Name string
+	Err  error // wraps nodes.ErrUnreachable
+}
+
+// ConnectReachable is Connect for work that is worth doing on the hosts it
+// can reach (teardown): a host the network does not reach
+// (nodes.ErrUnreachable) is reported, left out of the Cluster's Hosts and
+// returned among the unreachable, in the inventory's order, instead of
+// failing. Every other failure (host key, authentication, settings, facts)
+// still fails it.
+func ConnectReachable(ctx context.Context, inv *inventory.Inventory, o ConnectOptions) (*Cluster, []UnreachableHost, error) {
+	return connect(ctx, inv, o, true)
+}
+
+func connect(ctx context.Context, inv *inventory.Inventory, o ConnectOptions, skipUnreachable bool) (*Cluster, []UnreachableHost, error) {
 	c := &Cluster{Inventory: inv, Parallel: o.Parallel, Log: o.Log, Report: o.Report}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
@@ -41,9 +62,14 @@ func Connect(ctx context.Context, inv *inventory.Inventory, o ConnectOptions) (*
 		opts = append(opts, nodes.WithOutput(o.Output))
 	}
 	conns, errs := nodes.Connect(ctx, cfgs, o.Parallel, opts...)
+	var unreachable []UnreachableHost
 	for i, h := range inv.Hosts {
 		if errs[i] != nil {
 			c.report(run.Event{Phase: "connect", Host: h.Name, Status: run.Failed, Message: errs[i].Error()})
+			if skipUnreachable && errors.Is(errs[i], nodes.ErrUnreachable) {
+				unreachable = append(unreachable, UnreachableHost{Name: h.Name, Err: errs[i]})
+				errs[i] = nil
+			}
 			continue
 		}
 		c.Hosts = append(c.Hosts, &Host{Spec: h, Conn: conns[i]})
@@ -51,7 +77,7 @@ func Connect(ctx context.Context, inv *inventory.Inventory, o ConnectOptions) (*
 	}
 	if err := errors.Join(errs...); err != nil {
 		c.Close()
-		return nil, err
+		return nil, nil, err
 	}
 
 	hosts := make([]*nodes.Host, len(c.Hosts))
@@ -73,9 +99,9 @@ func Connect(ctx context.Context, inv *inventory.Inventory, o ConnectOptions) (*
 	}
 	if err := nodes.Errors(results); err != nil {
 		c.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, unreachable, nil
 }
 
 // DialHost opens an SSH connection to one inventory host (verifying its

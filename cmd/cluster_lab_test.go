@@ -418,8 +418,10 @@ func upWithAddons(t *testing.T, k kube, inv string, w labWorld) {
 // those of freshPlan, the dry run on the fresh hosts), a workload, a no-op
 // re-run (whose dry run plans nothing), a cut SSH connection during a join
 // and the re-run that recovers, teardown --verify (its dry run listing the
-// DNS record and every release), up again from the torn-down hosts, and a
-// worker's reboot.
+// DNS record and every release), a kubeadm init that fails on the torn-down
+// hosts and the reset after it, up again from the torn-down hosts, a
+// worker's reboot, and a teardown with a worker unreachable and the re-run
+// that finishes it.
 func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 	invPath := filepath.Join(dir, "inventory.yaml")
 	inv, err := inventory.Load(invPath)
@@ -563,6 +565,7 @@ func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 		t.Errorf("teardown left challenge records in the zone: %s", strings.Join(recs, "; "))
 	}
 
+	failKubeadmInit(t, invPath)
 	upWithAddons(t, k, addonsInv, w)
 	eventually(t, "four Ready nodes after teardown and up", 2*time.Minute, func() string { return nodesReady(k) })
 
@@ -582,4 +585,6 @@ func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 		}
 		return nodesReady(k)
 	})
+
+	teardownUnreachableWorker(t, addonsInv, "--route53-endpoint", w.Route53Endpoint)
 }

@@ -3,6 +3,7 @@ package cmd
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -79,11 +80,18 @@ func runTeardown(ctx context.Context, g *globals, f teardownFlags, stdin io.Read
 	}
 	out := newPrinter(g.stdout, g.Output)
 	start := time.Now()
-	cluster, err := g.connectCluster(ctx, inv, log, out)
+	o := bootstrap.ConnectOptions{Parallel: g.Parallel, Log: log, Report: out.Emit}
+	if g.Verbose {
+		o.Output = g.stderr
+	}
+	cluster, unreachable, err := bootstrap.ConnectReachable(ctx, inv, o)
 	if err != nil {
 		return err
 	}
 	defer cluster.Close()
+	if err := controlPlaneReached(inv, unreachable); err != nil {
+		return err
+	}
 	steps, closeAPI, err := teardownSteps(ctx, inv, f, cluster, log, out)
 	if err != nil {
 		return err
@@ -92,12 +100,45 @@ func runTeardown(ctx context.Context, g *globals, f teardownFlags, stdin io.Read
 	if err := run.Do(ctx, steps, g.runOptions(out)); err != nil {
 		return err
 	}
+	if err := notTornDown(unreachable, out); err != nil {
+		return err
+	}
 	msg := "cluster " + inv.Metadata.Name + " is gone"
 	if g.DryRun {
 		msg = "dry run: nothing was changed"
 	}
 	out.Emit(run.Event{Phase: "teardown", Status: run.OK, Message: msg, Duration: time.Since(start)})
 	return nil
+}
+
+// controlPlaneReached refuses a teardown whose control plane is unreachable,
+// before anything changes: the add-ons' removal and the workers' drain need
+// it, and workers reset while it stays would be Node objects that a later
+// drain waits for in vain.
+func controlPlaneReached(inv *inventory.Inventory, unreachable []bootstrap.UnreachableHost) error {
+	cp := inv.ControlPlane().Name
+	for _, u := range unreachable {
+		if u.Name == cp {
+			return fmt.Errorf("the control plane %s is unreachable and teardown needs it first: nothing was changed: %w", cp, u.Err)
+		}
+	}
+	return nil
+}
+
+// notTornDown names, each with an event, the workers teardown could not
+// reach (the others are torn down); a re-run once they are reachable
+// finishes them. The error wraps their connection errors (exit 3).
+func notTornDown(unreachable []bootstrap.UnreachableHost, out *printer) error {
+	if len(unreachable) == 0 {
+		return nil
+	}
+	names := make([]string, len(unreachable))
+	errs := make([]error, len(unreachable))
+	for i, u := range unreachable {
+		names[i], errs[i] = u.Name, u.Err
+		out.Emit(run.Event{Phase: "teardown", Host: u.Name, Status: run.Failed, Message: "not torn down: unreachable; run boot teardown again once it is reachable"})
+	}
+	return fmt.Errorf("%s not torn down (unreachable; the other hosts are): run boot teardown again once reachable: %w", strings.Join(names, ", "), errors.Join(errs...))
 }
 
 // teardownSteps lists what teardown does, in order: the DNS record first (it
