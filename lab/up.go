@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/bootctl/boot/internal/quote"
-	"github.com/bootctl/boot/internal/run"
+	irun "github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/lab/internal/capset"
 )
 
@@ -328,7 +328,7 @@ func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, logf
 		}
 	}
 	lines := make([][]string, len(l.Hosts))
-	errs := run.Parallel(len(l.Hosts), 0, func(i int) error {
+	errs := irun.Parallel(len(l.Hosts), 0, func(i int) error {
 		var err error
 		lines[i], err = prepareHost(ctx, d, l.Hosts[i], pub, ca)
 		return err
@@ -344,7 +344,7 @@ func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, logf
 		return err
 	}
 	// Prove that the files Up writes are enough: a strict SSH login to each host.
-	errs = run.Parallel(len(l.Hosts), 0, func(i int) error {
+	errs = irun.Parallel(len(l.Hosts), 0, func(i int) error {
 		return checkSSH(ctx, l.Hosts[i].Address, l.KeyPath, l.KnownHosts)
 	})
 	if err := errors.Join(errs...); err != nil {
