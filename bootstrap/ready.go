@@ -30,8 +30,25 @@ func (WaitReady) Name() string { return "nodes ready" }
 // nodeState is a node's Ready condition as the API server reports it.
 type nodeState struct {
 	Ready   bool
+	Status  string // the condition's: True, False or Unknown; "" without one
 	Reason  string
 	Message string
+}
+
+// String describes the condition, e.g. "Ready=False (KubeletNotReady:
+// container runtime network not ready ...)".
+func (s nodeState) String() string {
+	if s.Status == "" {
+		return "no Ready condition yet"
+	}
+	why := s.Reason
+	if s.Message != "" {
+		why = strings.TrimPrefix(why+": "+s.Message, ": ")
+	}
+	if why == "" {
+		return "Ready=" + s.Status
+	}
+	return "Ready=" + s.Status + " (" + why + ")"
 }
 
 // nodeStates reads every node's Ready condition through kubectl on the
@@ -58,10 +75,10 @@ func nodeStates(ctx context.Context, cp *Host) (map[string]nodeState, error) {
 	}
 	states := map[string]nodeState{}
 	for _, it := range list.Items {
-		s := nodeState{Reason: "no Ready condition yet"}
+		var s nodeState
 		for _, cond := range it.Status.Conditions {
 			if cond.Type == "Ready" {
-				s = nodeState{Ready: cond.Status == "True", Reason: cond.Reason, Message: cond.Message}
+				s = nodeState{Ready: cond.Status == "True", Status: cond.Status, Reason: cond.Reason, Message: cond.Message}
 			}
 		}
 		states[it.Metadata.Name] = s
@@ -133,31 +150,45 @@ func (w WaitReady) wait(ctx context.Context, c *Cluster) error {
 }
 
 // notReadyError explains, node by node, why nodes are not Ready: their
-// Ready condition and the last lines of their kubelet's journal.
+// Ready condition and the last lines of their kubelet's journal, or why
+// those cannot be had.
 func (c *Cluster) notReadyError(ctx context.Context, timeout time.Duration, states map[string]nodeState, waiting []string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d node(s) not Ready after %s: %s", len(waiting), timeout, strings.Join(waiting, ", "))
 	for _, name := range waiting {
-		s, ok := states[name]
-		switch {
-		case !ok:
+		if s, ok := states[name]; ok {
+			fmt.Fprintf(&b, "\n  %s: %s", name, s)
+		} else {
 			fmt.Fprintf(&b, "\n  %s: not registered with the API server", name)
-		default:
-			fmt.Fprintf(&b, "\n  %s: %s %s", name, s.Reason, s.Message)
 		}
 		for _, h := range c.Hosts {
-			if h.Spec.Name != name {
-				continue
-			}
-			// Not streamed: the lines go into the error.
-			out, err := h.Conn.Sudo(ctx, "journalctl -u kubelet -n 8 --no-pager -o cat", nodes.Stream(nil))
-			if err != nil {
-				continue
-			}
-			for _, l := range strings.Split(strings.TrimSpace(out.Stdout), "\n") {
-				fmt.Fprintf(&b, "\n    kubelet: %s", l)
+			if h.Spec.Name == name {
+				b.WriteString(kubeletJournal(ctx, h))
 			}
 		}
 	}
 	return fmt.Errorf("%s", b.String())
+}
+
+// kubeletJournalLines is how many of the kubelet's last journal lines a
+// node's explanation shows.
+const kubeletJournalLines = 8
+
+// kubeletJournal returns the last lines of the host's kubelet journal, each
+// on its own indented line, or one line saying why there are none.
+func kubeletJournal(ctx context.Context, h *Host) string {
+	// Not streamed: the lines go into the error.
+	out, err := h.Conn.Sudo(ctx, fmt.Sprintf("journalctl -u kubelet -n %d --no-pager -o cat", kubeletJournalLines), nodes.Stream(nil))
+	if err != nil {
+		return "\n    kubelet journal unavailable: " + strings.Join(strings.Fields(err.Error()), " ")
+	}
+	text := strings.TrimSpace(out.Stdout)
+	if text == "" {
+		return "\n    kubelet journal: no entries"
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(text, "\n") {
+		b.WriteString("\n    kubelet: " + l)
+	}
+	return b.String()
 }
