@@ -68,6 +68,23 @@ func (ControlPlane) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 		return nil, err
 	}
 	inv := c.Inventory
+	p := c.kubeadmInitParams(cp)
+	p.ConntrackReadOnly = strings.TrimSpace(out.Stdout) != "writable"
+	cfg, err := scripts.KubeadmInit(p)
+	if err != nil {
+		return nil, err
+	}
+	return []Change{{
+		Host:        cp.Spec.Name,
+		Description: fmt.Sprintf("kubeadm init: Kubernetes %s, API server at %s", inv.Cluster.KubernetesVersion, c.endpoint()),
+		Apply:       func(ctx context.Context) error { return kubeadmInit(ctx, cp, cfg) },
+	}}, nil
+}
+
+// kubeadmInitParams are kubeadm init's parameters for the control plane cp
+// (ConntrackReadOnly, which depends on the host, left false).
+func (c *Cluster) kubeadmInitParams(cp *Host) scripts.KubeadmParams {
+	inv := c.Inventory
 	var sans []string
 	if a := cp.Spec.Address; a != cp.Spec.PrivateAddress {
 		sans = append(sans, a)
@@ -79,7 +96,7 @@ func (ControlPlane) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	if len(inv.Cluster.Nameservers) > 0 {
 		resolv = scripts.ResolvConf
 	}
-	cfg, err := scripts.KubeadmInit(scripts.KubeadmParams{
+	return scripts.KubeadmParams{
 		KubernetesVersion:     inv.Cluster.KubernetesVersion,
 		ClusterName:           inv.Metadata.Name,
 		NodeName:              cp.Spec.Name,
@@ -91,18 +108,9 @@ func (ControlPlane) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 		ImageRepository:       inv.Cluster.ImageRepository,
 		CertSANs:              sans,
 		CgroupV1:              cp.Facts.CgroupVersion == 1,
-		ConntrackReadOnly:     strings.TrimSpace(out.Stdout) != "writable",
 		IgnorePreflightErrors: ignoredPreflight(cp),
 		ResolvConf:            resolv,
-	})
-	if err != nil {
-		return nil, err
 	}
-	return []Change{{
-		Host:        cp.Spec.Name,
-		Description: fmt.Sprintf("kubeadm init: Kubernetes %s, API server at %s", inv.Cluster.KubernetesVersion, c.endpoint()),
-		Apply:       func(ctx context.Context) error { return kubeadmInit(ctx, cp, cfg) },
-	}}, nil
 }
 
 // kubeadmInit writes the configuration and runs kubeadm init. A failed init

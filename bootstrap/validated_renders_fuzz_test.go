@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -354,27 +353,10 @@ func renderHostScripts(c *Cluster) error {
 // phase does (on cgroup v1 and v2 hosts) and each worker's join
 // configuration as the join phase does.
 func renderKubeadm(c *Cluster) error {
-	inv := c.Inventory
 	cp := c.controlPlane()
-	var sans []string
-	if a := cp.Spec.Address; a != cp.Spec.PrivateAddress {
-		sans = append(sans, a)
-	}
-	if h, _, err := net.SplitHostPort(c.endpoint()); err == nil && h != cp.Spec.PrivateAddress && h != cp.Spec.Address {
-		sans = append(sans, h)
-	}
-	resolv := ""
-	if len(inv.Cluster.Nameservers) > 0 {
-		resolv = scripts.ResolvConf
-	}
 	for _, cgroup := range []int{1, 2} {
 		cp.Facts.CgroupVersion = cgroup
-		if _, err := scripts.KubeadmInit(scripts.KubeadmParams{
-			KubernetesVersion: inv.Cluster.KubernetesVersion, ClusterName: inv.Metadata.Name, NodeName: cp.Spec.Name,
-			AdvertiseAddress: cp.Spec.PrivateAddress, BindPort: inv.Cluster.APIServerPort, ControlPlaneEndpoint: c.endpoint(),
-			PodSubnet: inv.Cluster.PodCIDR, ServiceSubnet: inv.Cluster.ServiceCIDR, ImageRepository: inv.Cluster.ImageRepository,
-			CertSANs: sans, CgroupV1: cgroup == 1, IgnorePreflightErrors: ignoredPreflight(cp), ResolvConf: resolv,
-		}); err != nil {
+		if _, err := scripts.KubeadmInit(c.kubeadmInitParams(cp)); err != nil {
 			return err
 		}
 	}
