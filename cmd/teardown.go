@@ -92,7 +92,7 @@ func runTeardown(ctx context.Context, g *globals, f teardownFlags, stdin io.Read
 	if err := controlPlaneReached(inv, unreachable); err != nil {
 		return err
 	}
-	steps, closeAPI, err := teardownSteps(ctx, inv, f, cluster, log, out)
+	steps, closeAPI, err := teardownSteps(ctx, inv, f, cluster, len(unreachable) == 0, log, out)
 	if err != nil {
 		return err
 	}
@@ -144,9 +144,11 @@ func notTornDown(unreachable []bootstrap.UnreachableHost, out *printer) error {
 // teardownSteps lists what teardown does, in order: the DNS record first (it
 // lives outside the cluster), then boot's releases and Secrets while the API
 // server still answers (one that does not loses them with its state), the
-// hosts' phases, and with --verify the comparison with the snapshots. The
-// returned function closes the tunnel to the API server, if one was opened.
-func teardownSteps(ctx context.Context, inv *inventory.Inventory, f teardownFlags, cluster *bootstrap.Cluster, log *slog.Logger, out *printer) ([]run.Step, func(), error) {
+// hosts' phases, and with --verify the comparison with the snapshots (which
+// are forgotten only when cluster holds every host: a re-run that finishes
+// an unreachable host's teardown compares them all). The returned function
+// closes the tunnel to the API server, if one was opened.
+func teardownSteps(ctx context.Context, inv *inventory.Inventory, f teardownFlags, cluster *bootstrap.Cluster, allHosts bool, log *slog.Logger, out *printer) ([]run.Step, func(), error) {
 	var steps []run.Step
 	d, err := dnsFor(ctx, inv, f.addons)
 	if err != nil {
@@ -161,14 +163,14 @@ func teardownSteps(ctx context.Context, inv *inventory.Inventory, f teardownFlag
 	steps = append(steps, bootstrap.Steps(cluster, bootstrap.TeardownPhases(bootstrap.TeardownOptions{Purge: f.purge, MergedInto: f.mergedInto}))...)
 	if f.verify {
 		steps = append(steps, run.Step{Phase: "verify", Description: "compare every host with its snapshot from before boot up",
-			Check: func(ctx context.Context, _ *run.State) error { return compareSnapshots(ctx, cluster, out) }})
+			Check: func(ctx context.Context, _ *run.State) error { return compareSnapshots(ctx, cluster, allHosts, out) }})
 	}
 	return steps, a.Close, nil
 }
 
 // compareSnapshots reports every difference of the hosts from their state
-// before boot up; without any, it forgets the snapshots.
-func compareSnapshots(ctx context.Context, cluster *bootstrap.Cluster, out *printer) error {
+// before boot up; without any, and with forget, it forgets the snapshots.
+func compareSnapshots(ctx context.Context, cluster *bootstrap.Cluster, forget bool, out *printer) error {
 	start := time.Now()
 	diffs, err := bootstrap.Verify(ctx, cluster)
 	if err != nil {
@@ -183,6 +185,10 @@ func compareSnapshots(ctx context.Context, cluster *bootstrap.Cluster, out *prin
 	}
 	if total > 0 {
 		return fmt.Errorf("%d difference(s) from the hosts' state before boot up, listed above", total)
+	}
+	if !forget {
+		out.Emit(run.Event{Phase: "verify", Status: run.OK, Message: "every host reached is as it was before boot up (snapshots kept for the re-run)", Duration: time.Since(start)})
+		return nil
 	}
 	if err := bootstrap.ForgetSnapshots(cluster); err != nil {
 		return err
