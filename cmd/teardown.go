@@ -39,6 +39,11 @@ network interfaces and namespaces, Kubernetes' iptables rules (other rules are
 kept), boot's sysctl and module files and /etc/hosts lines, and the admin
 kubeconfig it wrote.
 
+A worker that cannot be reached does not stop it: the other hosts are torn
+down, the worker is named and teardown exits 3; run it again once the worker
+is reachable to finish (with --verify the snapshots are kept until then). An
+unreachable control plane stops it before any change.
+
 It asks for confirmation (type the cluster's name) unless --yes is given.
 With --dry-run it prints what it would remove, the DNS record and every
 release and Secret of boot's included (read from Route53 and the API server),
