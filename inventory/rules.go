@@ -25,6 +25,8 @@ var (
 	// optional path components, as image references spell them.
 	imageRepoRe    = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
 	packageVersion = regexp.MustCompile(`^[0-9][0-9A-Za-z.+~:-]*$`)
+	imageTagRe     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	imageDigestRe  = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 )
 
 // CheckText refuses invalid UTF-8 and control characters (newlines, tabs,
@@ -60,6 +62,51 @@ func CheckImageRepository(s string) error {
 		return errors.New("is not an image repository like registry.example.com/k8s")
 	}
 	return nil
+}
+
+// PinnedImage is an image reference pinned by digest, as
+// ParsePinnedImage reads repository[:tag]@sha256:<64 hex>.
+type PinnedImage struct {
+	Repository string // CheckImageRepository's form, e.g. registry.example.com/bootctl/boot
+	Tag        string // optional and informational: the digest is what is pulled
+	Digest     string // sha256:<64 lower-case hex>
+}
+
+// ParsePinnedImage reads repository[:tag]@sha256:<64 hex>: the repository
+// as CheckImageRepository takes it, an optional tag and a sha256 digest. A
+// reference without a digest is refused: a tag can be moved to another
+// image by whoever can push to its repository.
+func ParsePinnedImage(s string) (PinnedImage, error) {
+	name, digest, ok := strings.Cut(s, "@")
+	if !ok {
+		return PinnedImage{}, errors.New("is not pinned by a digest (a tag can be moved to another image)")
+	}
+	if !imageDigestRe.MatchString(digest) {
+		return PinnedImage{}, errors.New("has a digest that is not sha256: and 64 lower-case hex digits")
+	}
+	p := PinnedImage{Repository: name, Digest: digest}
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		p.Repository, p.Tag = name[:i], name[i+1:]
+		if !imageTagRe.MatchString(p.Tag) {
+			return PinnedImage{}, errors.New("has a tag that is not letters, digits, '_', '.' and '-' (at most 128)")
+		}
+	}
+	if err := CheckImageRepository(p.Repository); err != nil {
+		return PinnedImage{}, err
+	}
+	return p, nil
+}
+
+// Host is the registry host the image is pulled from, without a port:
+// the repository's first component when it names a host (it has a '.' or
+// a ':' or is localhost), else docker.io.
+func (p PinnedImage) Host() string {
+	first, _, ok := strings.Cut(p.Repository, "/")
+	if !ok || (!strings.ContainsAny(first, ".:") && first != "localhost") {
+		return "docker.io"
+	}
+	host, _, _ := strings.Cut(first, ":")
+	return host
 }
 
 // CheckPackageVersion checks a Debian package version (an upstream one such

@@ -217,6 +217,8 @@ type Registry struct {
 	Redis     Redis        `yaml:"redis" mapstructure:"redis"`
 	GC        GC           `yaml:"gc" mapstructure:"gc"`
 	Pruner    Pruner       `yaml:"pruner" mapstructure:"pruner"`
+	// Maintenance is where the gc and prune CronJobs' image comes from.
+	Maintenance Maintenance `yaml:"maintenance" mapstructure:"maintenance"`
 }
 
 // ACME says how an ACME issuer (acme, letsencrypt, letsencrypt-staging)
@@ -275,6 +277,17 @@ type Redis struct {
 // GC schedules the registry's garbage collection.
 type GC struct {
 	Schedule string `yaml:"schedule" mapstructure:"schedule"` // cron, default "30 */12 * * *"
+}
+
+// Maintenance says which image the registry's maintenance jobs (the gc and
+// prune CronJobs, which run boot) run.
+type Maintenance struct {
+	// Image is boot's image pinned by digest, repository[:tag]@sha256:<64
+	// hex>, from a registry other than registry.host (the jobs never run an
+	// image from the registry they maintain). With packages.source bundle it
+	// defaults to the bundle's boot image from cluster.imageRepository;
+	// online, without it, the gc and prune CronJobs are not installed.
+	Image string `yaml:"image" mapstructure:"image"`
 }
 
 // Pruner schedules the image pruner and holds its rules.

@@ -432,6 +432,27 @@ func (c *checker) registry() {
 	for i, rule := range r.Pruner.Rules {
 		c.pruneRule(fmt.Sprintf("registry.pruner.rules[%d]", i), rule)
 	}
+	c.maintenanceImage(r)
+}
+
+// expectMaintenanceImage is what registry.maintenance.image takes.
+const expectMaintenanceImage = "boot's image pinned by digest, repository[:tag]@sha256:<64 hex>, from a registry other than registry.host"
+
+// maintenanceImage checks registry.maintenance.image: pinned by digest,
+// and not in the registry the jobs maintain (the pruner could delete it,
+// and a registry that cannot serve would stop its own repair).
+func (c *checker) maintenanceImage(r Registry) {
+	img := r.Maintenance.Image
+	if img == "" {
+		return
+	}
+	p, err := ParsePinnedImage(img)
+	switch {
+	case err != nil:
+		c.add("registry.maintenance.image", quote(img)+" "+err.Error(), expectMaintenanceImage)
+	case p.Host() == r.Host:
+		c.add("registry.maintenance.image", quote(img)+" is in the registry the maintenance jobs maintain (registry.host): they would run an image from the registry they change", expectMaintenanceImage)
+	}
 }
 
 // acme checks registry.acme against registry.issuer and dns.provider.
@@ -870,8 +891,9 @@ const ingressNginxTestedUpTo = "1.35"
 
 // Warnings lists what is valid but needs the operator's attention, each
 // located like a problem (file:line: field: message (what to do)): today,
-// the ingress controller ingress-nginx, retired upstream, and each chart
-// whose http:// repository insecureHTTP accepts.
+// the ingress controller ingress-nginx, retired upstream, each chart whose
+// http:// repository insecureHTTP accepts, and, online, a missing
+// registry.maintenance.image (no gc and prune CronJobs then).
 func (inv Inventory) Warnings() []Problem {
 	var out []Problem
 	if inv.Addons.Ingress.Controller == IngressNginx {
@@ -879,6 +901,15 @@ func (inv Inventory) Warnings() []Problem {
 			fmt.Sprintf("ingress-nginx was retired upstream in March 2026: its final chart 4.15.1 is tested upstream only up to Kubernetes %s (cluster.kubernetesVersion is %s)",
 				ingressNginxTestedUpTo, inv.Cluster.KubernetesVersion),
 			"its maintained successor Traefik serves the same Ingress: switch with one field, addons.ingress.controller: "+IngressTraefik))
+	}
+	if inv.Packages.Source != SourceBundle && inv.Registry.Maintenance.Image == "" {
+		jobs := "the registry's gc CronJob is"
+		if (inv.Registry.Pruner.Enabled == nil || *inv.Registry.Pruner.Enabled) && len(inv.Registry.Pruner.Rules) > 0 {
+			jobs = "the registry's gc and prune CronJobs are"
+		}
+		out = append(out, inv.problem("registry.maintenance.image",
+			"is not set: "+jobs+" not installed, so no blob is ever freed. boot runs them only from its image pinned by digest from a source it controls, never by a tag from the registry they maintain, where whoever can push could replace the image and run code with the jobs' rights",
+			"boot's image (images/boot.tar of `boot bundle build`, its digest in the bundle's manifest.json) pushed to a registry you control and given as repository@sha256:<digest>; or run `boot registry gc --kubeconfig ...` yourself"))
 	}
 	for _, ch := range inv.Addons.fieldCharts() {
 		if ch.chart.Path == "" && ch.chart.InsecureHTTP {

@@ -34,6 +34,7 @@ func TestValidationRules(t *testing.T) {
 		registry = "registry:\n"
 		email    = "  acmeEmail: ops@example.org\n"
 	)
+	hex64 := strings.Repeat("0123456789abcdef", 4)
 	cases := []struct {
 		name  string
 		edits []string // old, new, ...
@@ -278,6 +279,20 @@ func TestValidationRules(t *testing.T) {
 		{name: "cron names and steps", edits: []string{email, email + "  pruner:\n    schedule: \"*/15 1-5,22 * jan-jun mon-FRI\"\n"}},
 		{name: "cron bad step", edits: []string{email, email + "  gc:\n    schedule: \"0 */0 * * *\"\n"},
 			want: []string{`inv.yaml:23: registry.gc.schedule: the hour field "*/0" is not valid (*, numbers 0-23, ranges a-b, lists a,b and steps /n)`}},
+		{name: "maintenance image pinned", edits: []string{email, email + "  maintenance:\n    image: mirror.example.com:5000/bootctl/boot:v0.1.0@sha256:" + hex64 + "\n"}},
+		{name: "maintenance image from docker.io", edits: []string{email, email + "  maintenance:\n    image: bootctl/boot@sha256:" + hex64 + "\n"}},
+		{name: "maintenance image tag only", edits: []string{email, email + "  maintenance:\n    image: mirror.example.com/bootctl/boot:0.1.0\n"},
+			want: []string{`inv.yaml:23: registry.maintenance.image: "mirror.example.com/bootctl/boot:0.1.0" is not pinned by a digest (a tag can be moved to another image) (` + expectMaintenanceImage + `)`}},
+		{name: "maintenance image short digest", edits: []string{email, email + "  maintenance:\n    image: mirror.example.com/bootctl/boot@sha256:0123abcd\n"},
+			want: []string{`inv.yaml:23: registry.maintenance.image: ` + quote("mirror.example.com/bootctl/boot@sha256:0123abcd") + ` has a digest that is not sha256: and 64 lower-case hex digits (` + expectMaintenanceImage + `)`}},
+		{name: "maintenance image other algorithm", edits: []string{email, email + "  maintenance:\n    image: mirror.example.com/bootctl/boot@sha512:" + hex64 + hex64 + "\n"},
+			want: []string{`inv.yaml:23: registry.maintenance.image: ` + quote("mirror.example.com/bootctl/boot@sha512:"+hex64+hex64) + ` has a digest that is not sha256: and 64 lower-case hex digits (` + expectMaintenanceImage + `)`}},
+		{name: "maintenance image upper-case repository", edits: []string{email, email + "  maintenance:\n    image: Mirror.example.com/boot@sha256:" + hex64 + "\n"},
+			want: []string{`inv.yaml:23: registry.maintenance.image: ` + quote("Mirror.example.com/boot@sha256:"+hex64) + ` is not an image repository like registry.example.com/k8s (` + expectMaintenanceImage + `)`}},
+		{name: "maintenance image bad tag", edits: []string{email, email + "  maintenance:\n    image: mirror.example.com/boot:-x@sha256:" + hex64 + "\n"},
+			want: []string{`inv.yaml:23: registry.maintenance.image: ` + quote("mirror.example.com/boot:-x@sha256:"+hex64) + ` has a tag that is not letters, digits, '_', '.' and '-' (at most 128) (` + expectMaintenanceImage + `)`}},
+		{name: "maintenance image in the registry it maintains", edits: []string{email, email + "  maintenance:\n    image: registry.example.com:443/boot/boot@sha256:" + hex64 + "\n"},
+			want: []string{`inv.yaml:23: registry.maintenance.image: ` + quote("registry.example.com:443/boot/boot@sha256:"+hex64) + ` is in the registry the maintenance jobs maintain (registry.host): they would run an image from the registry they change (` + expectMaintenanceImage + `)`}},
 		{name: "max deletions", edits: []string{email, email + "  pruner:\n    maxDeletions: -1\n"},
 			want: []string{`inv.yaml:23: registry.pruner.maxDeletions: is -1 (0 or more (0 = 500))`}},
 		{name: "prune rule keeps nothing", edits: []string{email, email + "  pruner:\n    rules:\n      - match: [\"^PR-\"]\n"},
@@ -358,6 +373,36 @@ func TestValidationRules(t *testing.T) {
 	}
 }
 
+// TestMaintenanceImageWarning: online without registry.maintenance.image
+// one warning at the registry section's line names the field, the jobs
+// that are not installed and why; with the image, or with packages from a
+// bundle (whose boot image the jobs run), none.
+func TestMaintenanceImageWarning(t *testing.T) {
+	isolate(t)
+	const traefik = "addons:\n  ingress:\n    controller: traefik\n"
+	const why = "not installed, so no blob is ever freed. boot runs them only from its image pinned by digest from a source it controls, never by a tag from the registry they maintain, where whoever can push could replace the image and run code with the jobs' rights (boot's image (images/boot.tar of `boot bundle build`, its digest in the bundle's manifest.json) pushed to a registry you control and given as repository@sha256:<digest>; or run `boot registry gc --kubeconfig ...` yourself)"
+	want := "inv.yaml:19: registry.maintenance.image: is not set: the registry's gc CronJob is " + why
+	if got := mustLoad(t, base+traefik).Warnings(); len(got) != 1 || got[0].String() != want {
+		t.Errorf("warnings = %v, want exactly\n%s", got, want)
+	}
+	rules := edit(t, base, "  acmeEmail: ops@example.org\n", "  acmeEmail: ops@example.org\n  pruner:\n    rules:\n      - keepLatest: 3\n")
+	want = "inv.yaml:19: registry.maintenance.image: is not set: the registry's gc and prune CronJobs are " + why
+	if got := mustLoad(t, rules+traefik).Warnings(); len(got) != 1 || got[0].String() != want {
+		t.Errorf("with pruner rules: warnings = %v, want exactly\n%s", got, want)
+	}
+	off := edit(t, rules, "  pruner:\n", "  pruner:\n    enabled: false\n")
+	if got := mustLoad(t, off+traefik).Warnings(); len(got) != 1 || !strings.Contains(got[0].String(), "the registry's gc CronJob is not installed") {
+		t.Errorf("with the pruner off: warnings = %v", got)
+	}
+	if got := mustLoad(t, pinnedBase+traefik).Warnings(); len(got) != 0 {
+		t.Errorf("with registry.maintenance.image: warnings = %v, want none", got)
+	}
+	t.Setenv("BOOT_REGISTRY_MAINTENANCE_IMAGE", pinnedImage)
+	if got := mustLoad(t, base+traefik).Warnings(); len(got) != 0 {
+		t.Errorf("with BOOT_REGISTRY_MAINTENANCE_IMAGE: warnings = %v, want none", got)
+	}
+}
+
 // testHostKey returns a fresh ed25519 public key in authorized_keys format.
 func testHostKey(t *testing.T) string {
 	t.Helper()
@@ -426,21 +471,27 @@ func TestACMECAFile(t *testing.T) {
 	}
 }
 
+// pinnedBase is base with registry.maintenance.image, which, online, the
+// registry's maintenance jobs need (without it: TestMaintenanceImageWarning).
+const pinnedBase = base + "  maintenance:\n    image: " + pinnedImage + "\n"
+
+const pinnedImage = "mirror.example.com/bootctl/boot@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
 // TestWarnings: ingress-nginx (the default) draws one warning at the
 // controller's line, naming the retirement, the tested Kubernetes range and
 // the one-field switch; traefik draws none.
 func TestWarnings(t *testing.T) {
 	isolate(t)
-	inv := mustLoad(t, base+"addons:\n  ingress:\n    controller: ingress-nginx\n")
+	inv := mustLoad(t, pinnedBase+"addons:\n  ingress:\n    controller: ingress-nginx\n")
 	got := inv.Warnings()
-	want := `inv.yaml:24: addons.ingress.controller: ingress-nginx was retired upstream in March 2026: its final chart 4.15.1 is tested upstream only up to Kubernetes 1.35 (cluster.kubernetesVersion is v1.37.2) (its maintained successor Traefik serves the same Ingress: switch with one field, addons.ingress.controller: traefik)`
+	want := `inv.yaml:26: addons.ingress.controller: ingress-nginx was retired upstream in March 2026: its final chart 4.15.1 is tested upstream only up to Kubernetes 1.35 (cluster.kubernetesVersion is v1.37.2) (its maintained successor Traefik serves the same Ingress: switch with one field, addons.ingress.controller: traefik)`
 	if len(got) != 1 || got[0].String() != want {
 		t.Errorf("warnings = %v, want\n%s", got, want)
 	}
-	if got := mustLoad(t, base).Warnings(); len(got) != 1 || got[0].String() != strings.Replace(want, ":24:", ":", 1) {
+	if got := mustLoad(t, pinnedBase).Warnings(); len(got) != 1 || got[0].String() != strings.Replace(want, ":26:", ":", 1) {
 		t.Errorf("default controller: warnings = %v", got)
 	}
-	if got := mustLoad(t, base+"addons:\n  ingress:\n    controller: traefik\n").Warnings(); len(got) != 0 {
+	if got := mustLoad(t, pinnedBase+"addons:\n  ingress:\n    controller: traefik\n").Warnings(); len(got) != 0 {
 		t.Errorf("traefik: warnings = %v, want none", got)
 	}
 }
@@ -454,24 +505,24 @@ func TestChartOverHTTP(t *testing.T) {
 	const traefik = "addons:\n  ingress:\n    controller: traefik\n  traefik:\n    repository: http://127.0.0.1:9/charts\n    name: traefik\n    version: 41.3.0\n"
 	dir := t.TempDir()
 	path := filepath.Join(dir, "inv.yaml")
-	writeFile(t, path, base+traefik)
+	writeFile(t, path, pinnedBase+traefik)
 	_, err := Load(path)
-	want := path + `:26: addons.traefik.repository: "http://127.0.0.1:9/charts" is plain http`
+	want := path + `:28: addons.traefik.repository: "http://127.0.0.1:9/charts" is plain http`
 	if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Count(err.Error(), "\n") != 0 {
 		t.Fatalf("without insecureHTTP: error = %v, want one problem starting %q", err, want)
 	}
 
-	writeFile(t, path, base+traefik+"    insecureHTTP: true\n")
+	writeFile(t, path, pinnedBase+traefik+"    insecureHTTP: true\n")
 	inv, err := Load(path)
 	if err != nil {
 		t.Fatalf("with insecureHTTP: %v", err)
 	}
 	got := inv.Warnings()
-	wantWarning := path + `:26: addons.traefik.repository: chart traefik 41.3.0 comes over plain http from http://127.0.0.1:9/charts (insecureHTTP: true): its index and archive can be tampered with in transit (an https:// repository, an oci:// reference, a local path or the offline bundle)`
+	wantWarning := path + `:28: addons.traefik.repository: chart traefik 41.3.0 comes over plain http from http://127.0.0.1:9/charts (insecureHTTP: true): its index and archive can be tampered with in transit (an https:// repository, an oci:// reference, a local path or the offline bundle)`
 	if len(got) != 1 || got[0].String() != wantWarning {
 		t.Errorf("with insecureHTTP: warnings = %v, want exactly\n%s", got, wantWarning)
 	}
-	if got := mustLoad(t, base+"addons:\n  ingress:\n    controller: traefik\n").Warnings(); len(got) != 0 {
+	if got := mustLoad(t, pinnedBase+"addons:\n  ingress:\n    controller: traefik\n").Warnings(); len(got) != 0 {
 		t.Errorf("https and oci:// repositories: warnings = %v, want none", got)
 	}
 }
