@@ -153,13 +153,20 @@ type renderCase struct {
 	redis     string // address the registry uses, "" = cache off
 	inChart   bool   // in-chart Redis deployed
 	pruner    bool
+	image     string // the maintenance jobs' image
 }
+
+// pinnedMaintenanceImage is the maintenance jobs' image of requiredValues.
+const pinnedMaintenanceImage = testMaintenanceRepository + "@" + testMaintenanceDigest
 
 func renderCases() []renderCase {
 	s3 := s3Values()
 	s3["replicaCount"] = 2
 	s3["ingress"] = map[string]any{"clusterIssuer": "", "tlsSecretName": "wildcard-tls", "proxyTimeoutSeconds": 1800}
-	s3["maintenance"] = map[string]any{"imagePullSecrets": []any{map[string]any{"name": "registry-pull"}}}
+	s3["maintenance"] = map[string]any{
+		"imagePullSecrets": []any{map[string]any{"name": "registry-pull"}},
+		"image":            map[string]any{"repository": testMaintenanceRepository, "digest": testMaintenanceDigest, "tag": "0.1.0"},
+	}
 	s3["pruner"] = map[string]any{
 		"enabled":      true,
 		"maxDeletions": 50,
@@ -181,26 +188,39 @@ func renderCases() []renderCase {
 		{
 			name: "default", values: requiredValues(), fullname: "registry",
 			objects: slices.Concat(base("registry"), []string{"PersistentVolumeClaim/registry"}, redisObjects("registry"), gcObjects("registry")),
-			redis:   "registry-redis:6379", inChart: true,
+			redis:   "registry-redis:6379", inChart: true, image: pinnedMaintenanceImage,
 		},
 		{
 			name: "s3", release: "docker", namespace: "images", values: s3, fullname: "docker-registry",
 			objects: slices.Concat(base("docker-registry"), redisObjects("docker-registry"), gcObjects("docker-registry"),
 				[]string{"ConfigMap/docker-registry-prune-rules", "CronJob/docker-registry-prune"}),
-			s3: true, redis: "docker-registry-redis:6379", inChart: true, pruner: true,
+			s3: true, redis: "docker-registry-redis:6379", inChart: true, pruner: true, image: pinnedMaintenanceImage,
 		},
 		{
-			name:     "redis-external",
-			values:   withValues(map[string]any{"redis": map[string]any{"externalAddress": "cache.internal:6380"}, "ingress": map[string]any{"enabled": false}}),
+			// A tag without a digest is the chart's choice to allow; boot
+			// always gives a digest.
+			name: "redis-external",
+			values: withValues(map[string]any{"redis": map[string]any{"externalAddress": "cache.internal:6380"}, "ingress": map[string]any{"enabled": false},
+				"maintenance": map[string]any{"image": map[string]any{"repository": testMaintenanceRepository, "tag": "0.1.0"}}}),
 			fullname: "registry",
 			objects:  slices.Concat([]string{"Secret/registry-config", "Deployment/registry", "Service/registry", "PersistentVolumeClaim/registry"}, gcObjects("registry")),
-			redis:    "cache.internal:6380",
+			redis:    "cache.internal:6380", image: testMaintenanceRepository + ":0.1.0",
 		},
 		{
 			name:     "redis-disabled",
 			values:   withValues(map[string]any{"redis": map[string]any{"enabled": false}, "gc": map[string]any{"enabled": false}}),
 			fullname: "registry",
 			objects:  slices.Concat(base("registry"), []string{"PersistentVolumeClaim/registry"}),
+		},
+		{
+			// No maintenance image: neither CronJob, even with gc and the
+			// pruner enabled (the chart never runs them from this registry).
+			name: "no-maintenance-image",
+			values: withValues(map[string]any{"maintenance": map[string]any{"image": map[string]any{"repository": ""}},
+				"pruner": map[string]any{"enabled": true, "rules": []any{map[string]any{"keepLatest": 5}}}}),
+			fullname: "registry",
+			objects:  slices.Concat(base("registry"), []string{"PersistentVolumeClaim/registry"}, redisObjects("registry")),
+			redis:    "registry-redis:6379", inChart: true,
 		},
 	}
 }
@@ -479,7 +499,8 @@ func checkRedis(t *testing.T, r rendered, tc renderCase) {
 	if len(np.Spec.Ingress) != 1 || len(np.Spec.Ingress[0].Ports) != 1 || np.Spec.Ingress[0].Ports[0].Port.String() != "redis" {
 		t.Fatalf("network policy ingress %+v", np.Spec.Ingress)
 	}
-	// Exactly the registry pods and the gc job pods may connect.
+	// Exactly the registry pods and the gc job pods (when there is a gc job)
+	// may connect.
 	pods := podSpecs(r)
 	allowed := map[string]bool{}
 	for _, peer := range np.Spec.Ingress[0].From {
@@ -493,7 +514,10 @@ func checkRedis(t *testing.T, r rendered, tc renderCase) {
 			}
 		}
 	}
-	want := []string{"Deployment/" + tc.fullname, "CronJob/" + tc.fullname + "-gc"}
+	want := []string{"Deployment/" + tc.fullname}
+	if _, ok := r.objects["CronJob/"+tc.fullname+"-gc"]; ok {
+		want = append(want, "CronJob/"+tc.fullname+"-gc")
+	}
 	if got := slices.Sorted(maps.Keys(allowed)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
 		t.Errorf("pods allowed to reach redis: %v, want %v", got, want)
 	}
@@ -501,7 +525,7 @@ func checkRedis(t *testing.T, r rendered, tc renderCase) {
 
 func checkMaintenance(t *testing.T, r rendered, tc renderCase) {
 	t.Helper()
-	wantImage := "registry.example.com/boot/boot:0.1.0"
+	wantImage := tc.image
 	if gc, ok := r.objects["CronJob/"+tc.fullname+"-gc"].(*batchv1.CronJob); ok {
 		if gc.Spec.Schedule != "30 */12 * * *" || gc.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 			t.Errorf("gc schedule %q policy %q", gc.Spec.Schedule, gc.Spec.ConcurrencyPolicy)
@@ -614,6 +638,15 @@ func TestRegistryChartSchemaRejects(t *testing.T) {
 		{"pruner without rules", withValues(map[string]any{"pruner": map[string]any{"enabled": true}}), []string{"/pruner/rules", "minItems"}},
 		{"wrong type", withValues(map[string]any{"readOnly": "yes"}), []string{"/readOnly", "want boolean"}},
 		{"long fullname", withValues(map[string]any{"fullnameOverride": strings.Repeat("r", 41)}), []string{"/fullnameOverride", "maxLength"}},
+		{"short maintenance digest", withValues(map[string]any{"maintenance": map[string]any{"image": map[string]any{"repository": testMaintenanceRepository, "digest": "sha256:0123abcd"}}}),
+			[]string{"/maintenance/image/digest", "does not match pattern"}},
+		{"upper-case maintenance digest", withValues(map[string]any{"maintenance": map[string]any{"image": map[string]any{"repository": testMaintenanceRepository, "digest": strings.ToUpper(testMaintenanceDigest)}}}),
+			[]string{"/maintenance/image/digest"}},
+		{"maintenance repository with a tag", withValues(map[string]any{"maintenance": map[string]any{"image": map[string]any{"repository": testMaintenanceRepository + ":0.1.0", "digest": testMaintenanceDigest}}}),
+			[]string{"/maintenance/image/repository", "does not match pattern"}},
+		{"registry digest not sha256", withValues(map[string]any{"image": map[string]any{"digest": "md5:0123456789abcdef0123456789abcdef"}}), []string{"/image/digest", "does not match pattern"}},
+		{"redis digest without algorithm", withValues(map[string]any{"redis": map[string]any{"image": map[string]any{"digest": strings.TrimPrefix(testMaintenanceDigest, "sha256:")}}}),
+			[]string{"/redis/image/digest", "does not match pattern"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := RenderRegistry(RenderOptions{Values: tc.values})
@@ -651,6 +684,10 @@ func TestRegistryChartTemplateChecks(t *testing.T) {
 		{"host", withValues(map[string]any{"host": ""}), "host is required"},
 		{"s3 bucket", withValues(map[string]any{"storage": map[string]any{"type": "s3"}}), "storage.s3.bucket is required when storage.type is s3"},
 		{"pruner rules", withValues(map[string]any{"pruner": map[string]any{"enabled": true}}), "pruner.enabled is true but pruner.rules is empty"},
+		{"pruner rules without a maintenance image", withValues(map[string]any{"pruner": map[string]any{"enabled": true}, "maintenance": map[string]any{"image": map[string]any{"repository": ""}}}),
+			"pruner.enabled is true but pruner.rules is empty"},
+		{"maintenance image neither pinned nor tagged", withValues(map[string]any{"maintenance": map[string]any{"image": map[string]any{"repository": testMaintenanceRepository}}}),
+			"maintenance.image.repository needs maintenance.image.digest"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			top, err := chartutil.ToRenderValuesWithSchemaValidation(c, tc.values,
@@ -730,6 +767,62 @@ func TestRegistryChartNotes(t *testing.T) {
 	}
 	if _, ok := manifests[registryNotesTemplate]; ok {
 		t.Error("RenderRegistry returns NOTES.txt among the manifests")
+	}
+}
+
+// TestRegistryChartImageDigests: a digest pins each image of the chart, the
+// registry's, Redis' (its init container too) and the maintenance jobs':
+// the pods run repository@digest, whatever the tag says.
+func TestRegistryChartImageDigests(t *testing.T) {
+	const regDigest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	const redisDigest = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	values := withValues(map[string]any{
+		"image":  map[string]any{"repository": "docker.io/library/registry", "tag": "3.1.2", "digest": regDigest},
+		"redis":  map[string]any{"image": map[string]any{"repository": "docker.io/library/redis", "tag": "7.4.2-alpine", "digest": redisDigest}},
+		"pruner": map[string]any{"enabled": true, "rules": []any{map[string]any{"keepLatest": 5}}},
+	})
+	out, err := RenderRegistry(RenderOptions{Values: values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := decodeManifests(t, out)
+	want := map[string]string{
+		"Deployment/registry":       "docker.io/library/registry@" + regDigest,
+		"Deployment/registry-redis": "docker.io/library/redis@" + redisDigest,
+		"CronJob/registry-gc":       pinnedMaintenanceImage,
+		"CronJob/registry-prune":    pinnedMaintenanceImage,
+	}
+	pods := podSpecs(r)
+	for owner, image := range want {
+		tpl, ok := pods[owner]
+		if !ok {
+			t.Fatalf("no %s among %v", owner, r.names())
+		}
+		for _, c := range append(slices.Clone(tpl.Spec.InitContainers), tpl.Spec.Containers...) {
+			if c.Image != image {
+				t.Errorf("%s/%s runs %s, want %s", owner, c.Name, c.Image, image)
+			}
+		}
+	}
+}
+
+// TestRegistryChartNotesWithoutMaintenanceImage: without the maintenance
+// image the notes say that neither job is installed, and why.
+func TestRegistryChartNotesWithoutMaintenanceImage(t *testing.T) {
+	out, err := renderRegistryChart(RenderOptions{Values: withValues(map[string]any{"maintenance": map[string]any{"image": map[string]any{"repository": ""}}})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := out[registryNotesTemplate]
+	if !strings.Contains(notes, "no maintenance.image.repository") || !strings.Contains(notes, "neither prune nor gc is installed") || strings.Contains(notes, "CronJob") {
+		t.Errorf("NOTES.txt:\n%s", notes)
+	}
+	out, err = renderRegistryChart(RenderOptions{Values: requiredValues()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := out[registryNotesTemplate]; !strings.Contains(notes, "gc:    CronJob registry-gc") {
+		t.Errorf("NOTES.txt with the maintenance image:\n%s", notes)
 	}
 }
 

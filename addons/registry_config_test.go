@@ -11,11 +11,20 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// requiredValues are the values the chart cannot render without.
+// Test values of the maintenance jobs' image, pinned by digest.
+const (
+	testMaintenanceRepository = "mirror.example.com/bootctl/boot"
+	testMaintenanceDigest     = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+)
+
+// requiredValues are the values the chart cannot render without, and the
+// maintenance jobs' image (pinned by digest), without which the chart
+// installs neither maintenance CronJob.
 func requiredValues() map[string]any {
 	return map[string]any{
 		"host":        "registry.example.com",
 		"credentials": map[string]any{"existingSecret": "registry-credentials"},
+		"maintenance": map[string]any{"image": map[string]any{"repository": testMaintenanceRepository, "digest": testMaintenanceDigest}},
 	}
 }
 

@@ -391,8 +391,11 @@ const (
 
 // RegistryValues are the registry chart's values for the inventory's
 // registry section: host, the credentials Secret, storage (a PVC or S3),
-// Redis, the TLS certificate from ClusterIssuerName, and the gc and pruner
-// schedules and rules. The chart's own defaults cover the rest.
+// Redis, the TLS certificate from ClusterIssuerName, the gc and pruner
+// schedules and rules, and the maintenance jobs' image from
+// registry.maintenance.image, pinned by digest. Without that image the
+// chart installs neither job unless BundleImageValues gives the bundle's.
+// The chart's own defaults cover the rest.
 func RegistryValues(r inventory.Registry) (map[string]any, error) {
 	storage := map[string]any{}
 	switch r.Storage.Type {
@@ -442,13 +445,25 @@ func RegistryValues(r inventory.Registry) (map[string]any, error) {
 	if r.GC.Schedule != "" {
 		gc["schedule"] = r.GC.Schedule
 	}
+	maintenance := map[string]any{"imagePullSecrets": []any{map[string]any{"name": RegistryPullSecret}}}
+	if img := r.Maintenance.Image; img != "" {
+		p, err := inventory.ParsePinnedImage(img)
+		if err != nil {
+			return nil, fmt.Errorf("registry.maintenance.image: %w", err)
+		}
+		image := map[string]any{"repository": p.Repository, "digest": p.Digest}
+		if p.Tag != "" {
+			image["tag"] = p.Tag
+		}
+		maintenance["image"] = image
+	}
 	return map[string]any{
 		"host":        r.Host,
 		"credentials": map[string]any{"existingSecret": RegistryCredentialsSecret},
 		"storage":     storage,
 		"redis":       redis,
 		"ingress":     map[string]any{"className": IngressClassName, "clusterIssuer": ClusterIssuerName(r.Issuer)},
-		"maintenance": map[string]any{"imagePullSecrets": []any{map[string]any{"name": RegistryPullSecret}}},
+		"maintenance": maintenance,
 		"pruner":      pruner,
 		"gc":          gc,
 	}, nil
@@ -490,18 +505,24 @@ func pruneRuleValues(r inventory.PruneRule) map[string]any {
 // in a chart's values at path (keys separated by "."), as
 // {"repository": <cluster.imageRepository>/<name>, "tag": <tag>}, or, with
 // split, as {"registry": <cluster.imageRepository>, "repository": <name>,
-// "tag": <tag>}. An optional image the bundle lacks is left to the chart.
+// "tag": <tag>}; with digest, pinned too: "digest" is the manifest's
+// Image.Digest, which the chart then runs (repository@digest). An optional
+// image the bundle lacks is left to the chart.
 type imageSlot struct {
-	component, path string
-	optional, split bool
+	component, path         string
+	optional, split, digest bool
 }
+
+// maintenanceImagePath is the registry chart's value of the maintenance
+// jobs' image.
+const maintenanceImagePath = "maintenance.image"
 
 // bundleImageSlots are, per release, the images a bundle provides for it.
 var bundleImageSlots = map[string][]imageSlot{
 	DefaultRegistryRelease: {
-		{component: "registry", path: "image"},
-		{component: "redis", path: "redis.image"},
-		{component: "boot", path: "maintenance.image", optional: true}, // the prune and gc jobs
+		{component: "registry", path: "image", digest: true},
+		{component: "redis", path: "redis.image", digest: true},
+		{component: "boot", path: maintenanceImagePath, optional: true, digest: true}, // the prune and gc jobs
 	},
 	CertManagerRelease: {
 		{component: "cert-manager-controller", path: "image"},
@@ -517,10 +538,14 @@ var bundleImageSlots = map[string][]imageSlot{
 // that make release's chart (DefaultRegistryRelease, CertManagerRelease or
 // TraefikRelease) run the bundle's images from cluster.imageRepository,
 // where a bundle's images are served (as the lab's registry does), under the
-// names its manifest gives them (Image.RepoTag). Without a bundle, or for
-// another release, it returns nil and the chart's images stay. A bundle
-// without an image the chart needs (built by an older boot) is an error
-// naming the component.
+// names its manifest gives them (Image.RepoTag); boot's registry chart runs
+// them pinned by the manifest's digests (Image.Digest, as the registry at
+// cluster.imageRepository reports it after a push), so the maintenance jobs'
+// image comes from the bundle, never from the registry they maintain, unless
+// registry.maintenance.image names another (then RegistryValues gives that).
+// Without a bundle, or for another release, it returns nil and the chart's
+// images stay. A bundle without an image the chart needs (built by an older
+// boot) is an error naming the component.
 func BundleImageValues(inv *inventory.Inventory, release string) (map[string]any, error) {
 	slots := bundleImageSlots[release]
 	if inv.Packages.Source != inventory.SourceBundle || len(slots) == 0 {
@@ -534,26 +559,32 @@ func BundleImageValues(inv *inventory.Inventory, release string) (map[string]any
 	if err != nil {
 		return nil, fmt.Errorf("packages.bundle: %w", err)
 	}
-	repoTags := map[string]string{}
+	images := map[string]bundle.Image{}
 	for _, img := range m.Images {
-		repoTags[img.Component] = img.RepoTag
+		images[img.Component] = img
 	}
 	v := map[string]any{}
 	for _, s := range slots {
-		repoTag, ok := repoTags[s.component]
+		if s.path == maintenanceImagePath && inv.Registry.Maintenance.Image != "" {
+			continue
+		}
+		img, ok := images[s.component]
 		if !ok {
 			if s.optional {
 				continue
 			}
 			return nil, fmt.Errorf("packages.bundle: the bundle %s has no %s image, which the %s release runs: it was built by an older boot; rebuild the bundle", inv.Packages.Bundle, s.component, release)
 		}
-		name, tag, ok := strings.Cut(repoTag, ":")
+		name, tag, ok := strings.Cut(img.RepoTag, ":")
 		if !ok {
-			return nil, fmt.Errorf("packages.bundle: image %s has no tag", repoTag)
+			return nil, fmt.Errorf("packages.bundle: image %s has no tag", img.RepoTag)
 		}
 		image := map[string]any{"repository": repo + "/" + name, "tag": tag}
 		if s.split {
 			image = map[string]any{"registry": repo, "repository": name, "tag": tag}
+		}
+		if s.digest {
+			image["digest"] = img.Digest
 		}
 		mergeValues(v, nested(s.path, image))
 	}

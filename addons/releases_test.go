@@ -271,10 +271,11 @@ func TestRegistryValues(t *testing.T) {
 	enabled := true
 	r := inventory.Registry{
 		Host: "images.example.com", Issuer: inventory.IssuerSelfSigned, Namespace: "docker-registry",
-		Storage: inventory.Storage{Type: inventory.StoragePVC, Size: "50Gi"},
-		Auth:    inventory.RegistryAuth{User: "admin"},
-		Redis:   inventory.Redis{Enabled: &enabled, MaxMemory: "128mb"},
-		GC:      inventory.GC{Schedule: "15 3 * * *"},
+		Storage:     inventory.Storage{Type: inventory.StoragePVC, Size: "50Gi"},
+		Auth:        inventory.RegistryAuth{User: "admin"},
+		Redis:       inventory.Redis{Enabled: &enabled, MaxMemory: "128mb"},
+		GC:          inventory.GC{Schedule: "15 3 * * *"},
+		Maintenance: inventory.Maintenance{Image: "mirror.example.com/bootctl/boot:0.1.0@" + testMaintenanceDigest},
 		Pruner: inventory.Pruner{Enabled: &enabled, Schedule: "0 2 * * *", MaxDeletions: 50, Rules: []inventory.PruneRule{
 			{Repositories: []string{"app/*"}, Match: []string{"^PR-"}, KeepLatest: &keep},
 			{KeepSemver: &inventory.KeepSemver{Highest: 3}, KeepDays: &days},

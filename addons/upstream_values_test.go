@@ -278,9 +278,13 @@ func TestBundleImageValues(t *testing.T) {
 		got[r] = v
 	}
 	img := func(repo, tag string) map[string]any { return map[string]any{"repository": repo, "tag": tag} }
+	pinned := func(repo, tag string) map[string]any {
+		return map[string]any{"repository": repo, "tag": tag, "digest": "sha256:" + strings.Repeat("0", 64)}
+	}
 	const R = "172.29.40.2:5000/mirror"
 	want := map[string]map[string]any{
-		DefaultRegistryRelease: {"image": img(R+"/library/registry", "3.1.2"), "redis": map[string]any{"image": img(R+"/library/redis", "7.0.15-debian")}},
+		// boot's own chart runs them pinned by the manifest's digests.
+		DefaultRegistryRelease: {"image": pinned(R+"/library/registry", "3.1.2"), "redis": map[string]any{"image": pinned(R+"/library/redis", "7.0.15-debian")}},
 		CertManagerRelease: {
 			"image":           img(R+"/jetstack/cert-manager-controller", "v1.21.1"),
 			"webhook":         map[string]any{"image": img(R+"/jetstack/cert-manager-webhook", "v1.21.1")},

@@ -70,9 +70,27 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- if and .Values.redis.enabled (not .Values.redis.externalAddress) -}}true{{- end -}}
 {{- end -}}
 
+{{/* An image reference from {repository, tag, digest}: repository@digest when a
+digest pins it, else repository:tag. */}}
+{{- define "registry.imageRef" -}}
+{{- if .digest -}}
+{{- printf "%s@%s" .repository .digest -}}
+{{- else -}}
+{{- printf "%s:%s" .repository .tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The maintenance jobs' image, or "" without maintenance.image.repository: then
+neither job is installed (the chart never runs them from the registry it maintains). */}}
 {{- define "registry.maintenanceImage" -}}
-{{- $repo := .Values.maintenance.image.repository | default (printf "%s/boot/boot" (include "registry.host" .)) -}}
-{{- printf "%s:%s" $repo .Values.maintenance.image.tag -}}
+{{- with .Values.maintenance.image -}}
+{{- if .repository -}}
+{{- if not (or .digest .tag) -}}
+{{- fail "maintenance.image.repository needs maintenance.image.digest (sha256:<64 hex>; or a tag, which can be moved)" -}}
+{{- end -}}
+{{- include "registry.imageRef" . -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 
 {{- define "registry.pvcName" -}}
