@@ -4,7 +4,8 @@
 // `boot up --dry-run` against the four real lab hosts (systemd, their own
 // machine-ids and host keys, strict host-key checking), then the cluster's
 // whole life (see checkCluster, which compares every dry run's plan with
-// what the real run then does), then `boot lab down`. It needs root, Docker
+// what the real run then does), a bastion end to end (checkBastion), then
+// `boot lab down`. It needs root, Docker
 // and debootstrap, and a bundle:
 //
 //	BOOT_BUNDLE_DIR=$PWD/dist/bundle go test -tags lab -run TestBootOnLab -v ./cmd/
@@ -100,6 +101,7 @@ func TestBootOnLab(t *testing.T) {
 		return
 	}
 	checkCluster(t, dir, bundleDir, plan)
+	checkBastion(t, inv)
 }
 
 // labBundle is the bundle the lab runs on, as `make bundle` builds it: it
