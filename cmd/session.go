@@ -25,11 +25,17 @@ func (g *globals) inventoryAndLog() (inv *inventory.Inventory, log *slog.Logger,
 // connectCluster connects to every inventory host (see bootstrap.Connect),
 // reporting each step through out. On error no connection stays open.
 func (g *globals) connectCluster(ctx context.Context, inv *inventory.Inventory, log *slog.Logger, out *printer) (*bootstrap.Cluster, error) {
+	return bootstrap.Connect(ctx, inv, g.connectOptions(log, out))
+}
+
+// connectOptions are the global flags' connection settings: --parallel,
+// and with --verbose the hosts' output streamed to stderr.
+func (g *globals) connectOptions(log *slog.Logger, out *printer) bootstrap.ConnectOptions {
 	o := bootstrap.ConnectOptions{Parallel: g.Parallel, Log: log, Report: out.Emit}
 	if g.Verbose {
 		o.Output = g.stderr
 	}
-	return bootstrap.Connect(ctx, inv, o)
+	return o
 }
 
 // withInventory makes a command's RunE that loads the inventory, opens the

@@ -85,11 +85,7 @@ func runTeardown(ctx context.Context, g *globals, f teardownFlags, stdin io.Read
 	}
 	out := newPrinter(g.stdout, g.Output)
 	start := time.Now()
-	o := bootstrap.ConnectOptions{Parallel: g.Parallel, Log: log, Report: out.Emit}
-	if g.Verbose {
-		o.Output = g.stderr
-	}
-	cluster, unreachable, err := bootstrap.ConnectReachable(ctx, inv, o)
+	cluster, unreachable, err := bootstrap.ConnectReachable(ctx, inv, g.connectOptions(log, out))
 	if err != nil {
 		return err
 	}
