@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -64,14 +65,15 @@ type State struct {
 // DryRun says whether the run applies nothing.
 func (s *State) DryRun() bool { return s.opts.DryRun }
 
-// Pending names the first earlier step of a dry run that planned changes
+// Pending names the latest earlier step of a dry run that planned changes
 // (which a dry run does not apply) and is of another phase than the step at
-// hand; "" when there is none, as always in a real run. A step whose plan
+// hand (for the add-ons on a cluster not yet made: the kubeconfig they
+// need); "" when there is none, as always in a real run. A step whose plan
 // depends on what came before uses it to defer its plan with After. The
 // steps of one phase (the add-ons' releases) are made to plan independently
 // of each other's pending changes.
 func (s *State) Pending() string {
-	for _, st := range s.pending {
+	for _, st := range slices.Backward(s.pending) {
 		if st.Phase != s.phase {
 			return st.name()
 		}

@@ -182,13 +182,13 @@ func TestDryRunDefersPlansAfterPendingSteps(t *testing.T) {
 		}
 		want := []string{"first<>", "release<>"}
 		if dry {
-			want = []string{"first<>", "release<cluster>"}
+			want = []string{"first<>", "release<other>"}
 			last := r.events[len(r.events)-1]
 			if last.Status != Planned || last.Phase != "verify" || last.Message != "push and pull" || checked {
 				t.Errorf("dry run: the check ran (%v) or was not planned: %+v", checked, last)
 			}
 			deferred := r.events[len(r.events)-2]
-			if what, ok := Deferred(deferred.Message); !ok || what != "do release" || deferred.Message != "after cluster: do release" {
+			if what, ok := Deferred(deferred.Message); !ok || what != "do release" || deferred.Message != "after other: do release" {
 				t.Errorf("deferred plan %q", deferred.Message)
 			}
 		} else if !checked {
