@@ -27,7 +27,9 @@ type WaitReady struct {
 // Name implements Phase.
 func (WaitReady) Name() string { return "nodes ready" }
 
-// nodeState is a node's Ready condition as the API server reports it.
+// nodeState is a node's Ready condition as the API server reports it. Its
+// text is the cluster's (the kubelet's words), printed in errors, so it
+// holds that text with control characters escaped (nodes.EscapeHostText).
 type nodeState struct {
 	Ready   bool
 	Status  string // the condition's: True, False or Unknown; "" without one
@@ -78,7 +80,12 @@ func nodeStates(ctx context.Context, cp *Host) (map[string]nodeState, error) {
 		var s nodeState
 		for _, cond := range it.Status.Conditions {
 			if cond.Type == "Ready" {
-				s = nodeState{Ready: cond.Status == "True", Status: cond.Status, Reason: cond.Reason, Message: cond.Message}
+				s = nodeState{
+					Ready:   cond.Status == "True",
+					Status:  nodes.EscapeHostText(cond.Status),
+					Reason:  nodes.EscapeHostText(cond.Reason),
+					Message: nodes.EscapeHostText(cond.Message),
+				}
 			}
 		}
 		states[it.Metadata.Name] = s
@@ -175,12 +182,14 @@ func (c *Cluster) notReadyError(ctx context.Context, timeout time.Duration, stat
 const kubeletJournalLines = 8
 
 // kubeletJournal returns the last lines of the host's kubelet journal, each
-// on its own indented line, or one line saying why there are none.
+// on its own indented line, or one line saying why there are none. The
+// host's text is escaped (nodes.EscapeHostText): a journal line may hold
+// terminal escapes or carriage returns.
 func kubeletJournal(ctx context.Context, h *Host) string {
 	// Not streamed: the lines go into the error.
 	out, err := h.Conn.Sudo(ctx, fmt.Sprintf("journalctl -u kubelet -n %d --no-pager -o cat", kubeletJournalLines), nodes.Stream(nil))
 	if err != nil {
-		return "\n    kubelet journal unavailable: " + strings.Join(strings.Fields(err.Error()), " ")
+		return "\n    kubelet journal unavailable: " + nodes.EscapeHostText(strings.Join(strings.Fields(err.Error()), " "))
 	}
 	text := strings.TrimSpace(out.Stdout)
 	if text == "" {
@@ -188,7 +197,7 @@ func kubeletJournal(ctx context.Context, h *Host) string {
 	}
 	var b strings.Builder
 	for _, l := range strings.Split(text, "\n") {
-		b.WriteString("\n    kubelet: " + l)
+		b.WriteString("\n    kubelet: " + nodes.EscapeHostText(l))
 	}
 	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
@@ -25,7 +26,9 @@ import (
 // session's command as on a control plane, in a mount namespace of its own
 // where /etc has kubernetes/admin.conf (an overlay on this machine's /etc,
 // which stays as it is) and PATH starts with the bundle's bin folder (its
-// kubectl). With the argument "no-journal", journalctl cannot run there.
+// kubectl). With the argument "no-journal", journalctl cannot run there;
+// with "odd-journal", journalctl is the test's (odd-bin/journalctl in the
+// test's folder), whose lines hold a terminal escape and a carriage return.
 const hostSession = `#!/bin/sh
 exec unshare --mount --propagation private sh -e -c '
 d=$(mktemp -d "$1/session.XXXXXX")
@@ -33,6 +36,7 @@ mkdir -p "$d/up/kubernetes" "$d/work"
 cp "$2" "$d/up/kubernetes/admin.conf"
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$d/up,workdir=$d/work" /etc
 if [ "$4" = no-journal ] && j=$(command -v journalctl); then mount --bind /dev/null "$j"; fi
+if [ "$4" = odd-journal ]; then PATH="$1/odd-bin:$PATH"; fi
 PATH="$3:$PATH" exec sh -c "$SSH_ORIGINAL_COMMAND"' host-session %s %s %s "$1"
 `
 
@@ -40,7 +44,9 @@ PATH="$3:$PATH" exec sh -c "$SSH_ORIGINAL_COMMAND"' host-session %s %s %s "$1"
 // the error names each one that is not, with its Ready condition as a real
 // API server reports it (through the bundle's kubectl on the control plane)
 // and its kubelet's last journal lines, or why there are none. A Ready node
-// is not named.
+// is not named. The cluster's and the hosts' text is shown with control
+// characters escaped: a terminal escape or a carriage return in a condition
+// or a journal line reaches the error as \x1b or \r.
 func TestWaitReadyTimeoutExplainsNodes(t *testing.T) {
 	testenv.File(t, "/usr/bin/unshare", "util-linux")
 	sshtest.Require(t)
@@ -52,6 +58,14 @@ func TestWaitReadyTimeoutExplainsNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	oddBin := filepath.Join(dir, "odd-bin")
+	if err := os.Mkdir(oddBin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(oddBin, "journalctl"), []byte("#!/bin/sh\nprintf 'Started kubelet\\n\\033[31mE1207 failed\\rover\\n'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
 	key := sshtest.NewKey(t, "")
 	var known, hosts strings.Builder
 	for i, h := range []struct{ name, role, session string }{
@@ -59,7 +73,7 @@ func TestWaitReadyTimeoutExplainsNodes(t *testing.T) {
 		{"w1", "worker", "no-journal"},
 		{"w2", "worker", "journal"},
 		{"w3", "worker", "journal"},
-		{"w4", "worker", "journal"},
+		{"w4", "worker", "odd-journal"},
 	} {
 		s := sshtest.Start(t, sshtest.Options{
 			Address:        fmt.Sprintf("127.0.0.%d", i+2),
@@ -80,8 +94,9 @@ func TestWaitReadyTimeoutExplainsNodes(t *testing.T) {
 		key.Path, knownHosts, hosts.String()))
 
 	// cp1's kubelet runs without a network plugin, w1's stopped posting,
-	// w2 never registered, w3 is Ready, w4 has registered but reported
-	// nothing yet.
+	// with a terminal escape and a carriage return in its message, w2
+	// never registered, w3 is Ready, w4 has registered but reported nothing
+	// yet.
 	cs, err := kubernetes.NewForConfig(api.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +109,7 @@ func TestWaitReadyTimeoutExplainsNodes(t *testing.T) {
 		status, reason, message string
 	}{
 		{"cp1", "False", "KubeletNotReady", notReadyMessage},
-		{"w1", "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."},
+		{"w1", "Unknown", "NodeStatusUnknown", "Kubelet stopped \x1b[31mposting\r node status."},
 		{"w3", "True", "KubeletReady", "kubelet is posting ready status"},
 		{"w4", "", "", ""},
 	} {
@@ -132,21 +147,24 @@ func TestWaitReadyTimeoutExplainsNodes(t *testing.T) {
 	for _, want := range []string{
 		"4 node(s) not Ready after 1s: cp1, w1, w2, w4\n",
 		"\n  cp1: Ready=False (KubeletNotReady: " + notReadyMessage + ")\n",
-		"\n  w1: Ready=Unknown (NodeStatusUnknown: Kubelet stopped posting node status.)\n    kubelet journal unavailable: ",
+		"\n  w1: Ready=Unknown (NodeStatusUnknown: Kubelet stopped \\x1b[31mposting\\r node status.)\n    kubelet journal unavailable: ",
 		"\n  w2: not registered with the API server\n",
-		"\n  w4: no Ready condition yet\n",
+		"\n  w4: no Ready condition yet\n    kubelet: Started kubelet\n    kubelet: \\x1b[31mE1207 failed\\rover",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("the error lacks %q", want)
 		}
 	}
+	if i := strings.IndexFunc(msg, func(r rune) bool { return r != '\n' && unicode.IsControl(r) }); i >= 0 {
+		t.Errorf("the error holds the control character %q at %d", msg[i], i)
+	}
 	if strings.Contains(msg, "w3") {
 		t.Error("the error names w3, which is Ready")
 	}
-	// cp1, w2 and w4 have journalctl: their kubelet's lines, or none (this
+	// cp1 and w2 have journalctl: their kubelet's lines, or none (this
 	// machine's journal may hold no kubelet), but never "unavailable".
 	lines := strings.Split(msg, "\n")
-	for _, name := range []string{"cp1", "w2", "w4"} {
+	for _, name := range []string{"cp1", "w2"} {
 		i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "  "+name+": ") })
 		if i < 0 || i+1 >= len(lines) || !strings.HasPrefix(lines[i+1], "    kubelet: ") && lines[i+1] != "    kubelet journal: no entries" {
 			t.Errorf("%s: no kubelet journal lines nor \"no entries\" after its condition", name)

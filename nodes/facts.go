@@ -14,7 +14,7 @@ import (
 // Facts describe a host as found when they were gathered. The text fields
 // are the host's own words, shown to the operator in messages, logs and JSON
 // events; a host could put terminal escapes or line breaks into them, so
-// they hold that text with such characters escaped (see printable).
+// they hold that text with such characters escaped (see EscapeHostText).
 type Facts struct {
 	Hostname     string
 	OSID         string // ID from /etc/os-release: debian, ubuntu, rocky, ...
@@ -118,7 +118,7 @@ func (h *Host) Facts(ctx context.Context) (*Facts, error) {
 	if h.IsRoot() {
 		f.SudoWorks = true
 	} else if _, err := h.Sudo(ctx, "true", Stream(nil), Label("check sudo")); err != nil {
-		f.SudoError = printable(err.Error()) // carries the host's stderr
+		f.SudoError = EscapeHostText(err.Error()) // carries the host's stderr
 	} else {
 		f.SudoWorks = true
 	}
@@ -130,11 +130,11 @@ func (h *Host) Facts(ctx context.Context) (*Facts, error) {
 }
 
 // parseFacts reads the output of factsScript. Every value it keeps as text
-// passes through printable here, where host text enters boot, rather than
+// passes through EscapeHostText here, where host text enters boot, rather than
 // at each place that prints it: the messages built from facts (preflight,
 // the facts summary, logs, JSON events) cannot forget it, and no consumer
 // needs the raw bytes, since facts are only compared with plain values
-// ("debian", "12", "x86_64") that printable leaves as they are, or with
+// ("debian", "12", "x86_64") that EscapeHostText leaves as they are, or with
 // each other (hostname, machine-id), which escaping does not confuse.
 func parseFacts(out string) (*Facts, error) {
 	sections := map[string][]string{}
@@ -155,7 +155,7 @@ func parseFacts(out string) (*Facts, error) {
 	}
 	first := func(name string) string {
 		if l := sections[name]; len(l) > 0 {
-			return printable(strings.TrimSpace(l[0]))
+			return EscapeHostText(strings.TrimSpace(l[0]))
 		}
 		return ""
 	}
@@ -171,7 +171,7 @@ func parseFacts(out string) (*Facts, error) {
 		if !ok {
 			continue
 		}
-		v = printable(strings.Trim(v, `"'`))
+		v = EscapeHostText(strings.Trim(v, `"'`))
 		switch k {
 		case "ID":
 			f.OSID = v
@@ -189,7 +189,7 @@ func parseFacts(out string) (*Facts, error) {
 	}
 	for i, l := range sections["swaps"] {
 		if fields := strings.Fields(l); i > 0 && len(fields) > 0 {
-			f.SwapDevices = append(f.SwapDevices, printable(fields[0]))
+			f.SwapDevices = append(f.SwapDevices, EscapeHostText(fields[0]))
 		}
 	}
 	f.Swap = len(f.SwapDevices) > 0
@@ -245,14 +245,14 @@ func listeningPorts(lines []string) []int {
 	return slices.Compact(ports)
 }
 
-// printable returns s with what could act on a terminal or break a line
+// EscapeHostText returns s with what could act on a terminal or break a line
 // escaped as in a Go string literal: control characters (ESC as \x1b, CR as
 // \r, NEL as \u0085), other characters that are not graphic (line and
 // paragraph separators, bidirectional overrides), bytes that are not UTF-8
 // (\xff), and the backslash itself (\\), so that the escaped text reads back
 // unambiguously. Letters, digits, punctuation, symbols and spaces of any
 // script stay as they are.
-func printable(s string) string {
+func EscapeHostText(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
