@@ -500,25 +500,29 @@ func (d DNS) progress(line string) {
 // DNSPhase names the DNS record's steps in a run's events.
 const DNSPhase = "dns"
 
-// EnsureStep is Ensure as a step of a run: its plan reads the records.
+// EnsureStep is Ensure as a step of a run: its plan reads the records, and
+// its change says what it writes ("UPSERT <host> A <addresses> TTL <ttl>
+// with TXT <owner>").
 func (d DNS) EnsureStep() run.Step {
-	return d.step(DNS.planEnsure, "A record -> "+strings.Join(d.Addresses, ", "))
+	return d.step(DNS.planEnsure, DNS.Ensure)
 }
 
 // RemoveStep is Remove as a step of a run: its plan reads the records.
 func (d DNS) RemoveStep() run.Step {
-	return d.step(DNS.planRemove, "remove the A record and boot's TXT value")
+	return d.step(DNS.planRemove, DNS.Remove)
 }
 
-func (d DNS) step(plan func(DNS, context.Context) (*recordChange, error), description string) run.Step {
+// step plans with plan and, when that finds a change, applies it with apply,
+// which reads the records again (they may have changed since).
+func (d DNS) step(plan func(DNS, context.Context) (*recordChange, error), apply func(DNS, context.Context) (bool, error)) run.Step {
 	return run.Step{Phase: DNSPhase, Host: d.Host, Plan: func(ctx context.Context, s *run.State) ([]run.Change, error) {
 		d.Report = s.Report
 		c, err := plan(d, ctx)
 		if err != nil || c == nil {
 			return nil, err
 		}
-		return []run.Change{{Host: d.Host, Description: description, Apply: func(ctx context.Context) error {
-			_, err := d.submit(ctx, c)
+		return []run.Change{{Host: d.Host, Description: c.what, Apply: func(ctx context.Context) error {
+			_, err := apply(d, ctx)
 			return err
 		}}}, nil
 	}}

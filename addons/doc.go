@@ -38,14 +38,19 @@
 //     that signs a CA certificate backing a CA issuer), installed as a Helm
 //     release so it is applied, upgraded and removed like the others.
 //   - Installer.Plan loads the charts and returns the releases in order
-//     (cert-manager, cluster-issuer, ingress-nginx, registry) without touching
-//     the cluster. Installer.Install labels the ingress hosts' nodes
-//     (IngressNodeLabel), applies the releases one after the other (Release.Apply:
-//     no new revision when nothing changed), and before the registry makes its
-//     Secrets: the credentials, generated once and afterwards always read back,
-//     the pull Secret for the maintenance jobs, and the S3 keys from the
-//     environment. With Wait, a release that does not become ready in time
-//     fails naming its workloads and claims that are not ready. Progress
-//     reports each step as it starts and ends. Installer.Teardown undoes it in
-//     reverse, leaving releases, Secrets and labels that are not boot's alone.
+//     (cert-manager, cluster-issuer, the removal of the ingress controller not
+//     chosen, ingress-nginx or traefik, registry) without touching the
+//     cluster. Installer.Steps are the steps of a run (package run): the
+//     charts, the ingress hosts' node label (IngressNodeLabel), each release
+//     (Release.Plan: a server-side dry run compared with the deployed
+//     revision, so nothing to do when nothing changed), and before the issuer
+//     and the registry their Secrets (the Route53 key pair for DNS-01; the
+//     credentials, generated once and afterwards always read back, the pull
+//     Secret for the maintenance jobs and the S3 keys from the environment).
+//     Each step plans read-only and reports as run.Events; with Wait, a
+//     release that does not become ready in time fails naming its workloads
+//     and claims that are not ready. Installer.TeardownSteps undo it in
+//     reverse, leaving releases, Secrets and labels that are not boot's
+//     alone. DNS.EnsureStep and DNS.RemoveStep keep the registry's Route53
+//     record.
 package addons

@@ -306,7 +306,7 @@ addons:
 	}
 	run("switched back to ingress-nginx", inventoryFor(inventory.IngressNginx, inventory.IngressHostNetwork, http01))
 
-	removed, err := (&Installer{Helm: h, Inventory: inventoryFor(inventory.IngressTraefik, inventory.IngressHostNetwork, http01), Timeout: time.Minute}).Teardown(ctx)
+	removed, err := teardown(ctx, &Installer{Helm: h, Inventory: inventoryFor(inventory.IngressTraefik, inventory.IngressHostNetwork, http01), Timeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

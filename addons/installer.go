@@ -26,9 +26,10 @@ import (
 
 // Installer puts boot's add-ons on a cluster, in order: cert-manager, the
 // ClusterIssuer, the ingress controller (ingress-nginx or Traefik, as
-// addons.ingress.controller says), then the registry with its Secrets. Configure
-// it, then call Plan, Install or Teardown. Every step is idempotent: a re-run
-// with nothing changed makes no new Helm revision and rewrites no Secret.
+// addons.ingress.controller says), then the registry with its Secrets.
+// Configure it, then run its Steps (or TeardownSteps) with run.Do and read
+// Result. Every step is idempotent: a re-run with nothing changed makes no
+// new Helm revision and rewrites no Secret.
 //
 // Without Wait, the ClusterIssuer can be refused by cert-manager's webhook
 // while cert-manager's pods are still starting; a later run converges. With
@@ -50,6 +51,11 @@ type Installer struct {
 	// chart came from and of what a release's readiness wait finds not ready
 	// (a warning "waiting: ..."). It may be called from Helm's goroutines.
 	Progress run.Reporter
+	// After names the earlier phases of the run whose changes the cluster's
+	// API depends on (boot up's control plane, joins and kubeconfig): in a
+	// dry run where one of them has pending changes, the steps say what they
+	// will do after it instead of planning against the cluster as it is.
+	After []string
 	// Connect, when set, makes the cluster's API reachable at
 	// Helm.Kubeconfig (a tunnel through the control plane); it is called
 	// once, before the first step that needs the cluster.
@@ -69,7 +75,6 @@ type Installer struct {
 	unreachable bool                 // teardown: the cluster did not answer
 	releases    []Release            // of Plan, once a step of Steps loaded them
 	result      Result               // what the steps of Steps found and did
-	removed     []string             // what the steps of TeardownSteps removed
 }
 
 // AppliedRelease is one release after Install.

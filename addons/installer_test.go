@@ -182,6 +182,45 @@ func (e *events) warnings(waiting bool) []string {
 	return out
 }
 
+// install runs the Installer's steps as boot addons does.
+func install(ctx context.Context, in *Installer) (*Result, error) {
+	steps, err := in.Steps()
+	if err != nil {
+		return nil, err
+	}
+	err = run.Do(ctx, steps, run.Options{Report: in.Progress})
+	return in.Result(), run.Cause(err)
+}
+
+// teardown runs the Installer's TeardownSteps as boot teardown does and
+// returns what they removed: "release ns/name", "secret ns/name" and "label
+// <IngressNodeLabel> of node <name>".
+func teardown(ctx context.Context, in *Installer) ([]string, error) {
+	var removed []string
+	report := func(e run.Event) {
+		in.Progress.Report(e)
+		if e.Status != run.Changed {
+			return
+		}
+		switch what, _ := strings.CutPrefix(e.Message, "remove "); {
+		case e.Host == "remove other releases of boot":
+			for r := range strings.SplitSeq(what, ", ") {
+				removed = append(removed, "release "+r)
+			}
+		case e.Host == "unlabel ingress nodes":
+			for n := range strings.SplitSeq(strings.TrimPrefix(e.Message, "unlabel node(s) "), ", ") {
+				removed = append(removed, "label "+IngressNodeLabel+" of node "+n)
+			}
+		case strings.HasPrefix(e.Host, "remove secret "):
+			removed = append(removed, strings.TrimPrefix(e.Host, "remove "))
+		default:
+			removed = append(removed, "release "+strings.TrimPrefix(e.Host, "remove "))
+		}
+	}
+	err := run.Do(ctx, in.TeardownSteps(), run.Options{Report: report})
+	return removed, run.Cause(err)
+}
+
 // TestInstallerAgainstAPIServer runs Install and Teardown, the code path of
 // `boot addons` and `boot teardown`, against a real kube-apiserver with
 // stand-ins for cert-manager's CRDs: the releases go in in order, the
@@ -216,7 +255,7 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 		t.Helper()
 		ev := &events{}
 		in := &Installer{Helm: h, Charts: ChartLoader{CacheDir: cacheDir}, Inventory: inv, Timeout: time.Minute, Progress: ev.add}
-		res, err := in.Install(ctx)
+		res, err := install(ctx, in)
 		if err != nil {
 			t.Fatalf("install: %v (steps %q)", err, ev.ended())
 		}
@@ -380,7 +419,7 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 			}
 			seen = append(seen, string(encoded))
 		}
-		res, err := in.Install(ctx)
+		res, err := install(ctx, in)
 		for _, e := range ev.all {
 			seen = append(seen, fmt.Sprintf("%s %s %s", e.Host, e.Status, e.Message))
 		}
@@ -466,7 +505,7 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 	}
 
 	ev := &events{}
-	removed, err := (&Installer{Helm: h, Inventory: inv, Timeout: time.Minute, Progress: ev.add}).Teardown(ctx)
+	removed, err := teardown(ctx, &Installer{Helm: h, Inventory: inv, Timeout: time.Minute, Progress: ev.add})
 	if err != nil {
 		t.Fatalf("teardown: %v (steps %q)", err, ev.ended())
 	}
@@ -497,7 +536,7 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 		t.Fatalf("foreign release: %d revisions after teardown, want 1", n)
 	}
 	// Nothing left: a second teardown removes nothing.
-	removed, err = (&Installer{Helm: h, Inventory: inv, Timeout: time.Minute}).Teardown(ctx)
+	removed, err = teardown(ctx, &Installer{Helm: h, Inventory: inv, Timeout: time.Minute})
 	if err != nil || len(removed) != 0 {
 		t.Fatalf("second teardown: removed %q, err %v", removed, err)
 	}
@@ -534,7 +573,7 @@ func TestInstallerWaitAndSecrets(t *testing.T) {
 		Wait: true, Timeout: 5 * time.Second, Progress: ev.add,
 		Getenv: func(k string) string { return env[k] },
 	}
-	res, err := in.Install(ctx)
+	res, err := install(ctx, in)
 	const notReady = "; not ready: Deployment docker-registry/registry (0 of 1 pods ready), Deployment docker-registry/registry-redis (0 of 1 pods ready), PersistentVolumeClaim docker-registry/registry (not bound)"
 	if err == nil || !strings.HasPrefix(err.Error(), "release docker-registry/registry: install: ") || !strings.HasSuffix(err.Error(), notReady) {
 		t.Fatalf("install with wait: got %v, want a timeout naming what is not ready", err)
@@ -571,7 +610,7 @@ func TestInstallerWaitAndSecrets(t *testing.T) {
       secretKeyEnv: S3_SK
 `)
 	in.Wait = false
-	if res, err = in.Install(ctx); err != nil {
+	if res, err = install(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	if r := res.Releases[len(res.Releases)-1]; r.Release != "docker-registry/registry" || r.Revision != 2 || !r.Changed {
@@ -587,14 +626,14 @@ func TestInstallerWaitAndSecrets(t *testing.T) {
 
 	// A rotated S3 key updates its Secret.
 	env["S3_SK"] = "rotated-secret-key"
-	if _, err := in.Install(ctx); err != nil {
+	if _, err := install(ctx, in); err != nil {
 		t.Fatal(err)
 	}
 	if s3, err = cs.CoreV1().Secrets("docker-registry").Get(ctx, RegistryS3Secret, metav1.GetOptions{}); err != nil || string(s3.Data["secretAccessKey"]) != "rotated-secret-key" {
 		t.Fatalf("rotated S3 key not applied (%v)", err)
 	}
 	env["REG_PASSWORD"] = "another-password-entirely"
-	_, err = in.Install(ctx)
+	_, err = install(ctx, in)
 	if err == nil || !strings.HasPrefix(err.Error(), "registry.auth.passwordEnv: the password in REG_PASSWORD differs") || strings.Contains(err.Error(), "another-password") {
 		t.Fatalf("changed password: got %v", err)
 	}
@@ -607,7 +646,7 @@ func TestInstallerWaitAndSecrets(t *testing.T) {
 	}
 	env["REG_PASSWORD"] = password
 	delete(env, "S3_SK")
-	_, err = in.Install(ctx)
+	_, err = install(ctx, in)
 	if err == nil || !strings.HasPrefix(err.Error(), `registry.storage.s3.secretKeyEnv: variable "S3_SK" is empty or unset`) {
 		t.Fatalf("missing S3 key variable: got %v", err)
 	}
@@ -633,9 +672,9 @@ func TestInstallerLeavesForeignIngressController(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	install := action.NewInstall(cfg)
-	install.ReleaseName, install.Namespace, install.CreateNamespace = TraefikRelease, TraefikNamespace, true
-	if _, err := install.RunWithContext(ctx, foreignChart(), nil); err != nil {
+	foreign := action.NewInstall(cfg)
+	foreign.ReleaseName, foreign.Namespace, foreign.CreateNamespace = TraefikRelease, TraefikNamespace, true
+	if _, err := foreign.RunWithContext(ctx, foreignChart(), nil); err != nil {
 		t.Fatal(err)
 	}
 	const warning = "release traefik/traefik is not boot's: left alone"
@@ -656,13 +695,13 @@ func TestInstallerLeavesForeignIngressController(t *testing.T) {
 	inv := testInventory(t, "")
 	ev := &events{}
 	in := &Installer{Helm: h, Charts: ChartLoader{CacheDir: t.TempDir()}, Inventory: inv, Timeout: time.Minute, Progress: ev.add}
-	if _, err := in.Install(ctx); err != nil {
+	if _, err := install(ctx, in); err != nil {
 		t.Fatalf("install: %v (steps %q)", err, ev.ended())
 	}
 	check("install", ev, []string{"ingress-nginx/ingress-nginx changed", "registry secrets changed", "docker-registry/registry changed"})
 
 	ev = &events{}
-	removed, err := (&Installer{Helm: h, Inventory: inv, Timeout: time.Minute, Progress: ev.add}).Teardown(ctx)
+	removed, err := teardown(ctx, &Installer{Helm: h, Inventory: inv, Timeout: time.Minute, Progress: ev.add})
 	if err != nil {
 		t.Fatalf("teardown: %v (steps %q)", err, ev.ended())
 	}

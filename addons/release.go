@@ -337,28 +337,3 @@ func (h Helm) listOwned() ([]Release, error) {
 	}
 	return out, nil
 }
-
-// UninstallOwned removes every release in every namespace labelled as boot's
-// and returns their "namespace/name"s in the order removed. Other releases
-// are left alone. It stops at the first error, or when ctx ends between two
-// releases.
-func (h Helm) UninstallOwned(ctx context.Context, timeout time.Duration) ([]string, error) {
-	rels, err := h.listOwned()
-	if err != nil {
-		return nil, err
-	}
-	var removed []string
-	for _, rel := range rels {
-		if err := ctx.Err(); err != nil {
-			return removed, err
-		}
-		ok, err := h.Uninstall(rel.Namespace, rel.Name, timeout)
-		if err != nil {
-			return removed, err
-		}
-		if ok {
-			removed = append(removed, rel.String())
-		}
-	}
-	return removed, nil
-}

@@ -124,12 +124,19 @@ func TestReleaseApplyAgainstAPIServer(t *testing.T) {
 		t.Fatalf("Uninstall of a foreign release: want a refusal, got %v", err)
 	}
 
-	removed, err := h.UninstallOwned(ctx, time.Minute)
+	owned, err := h.listOwned()
 	if err != nil {
 		t.Fatal(err)
 	}
+	var removed []string
+	for _, r := range owned {
+		if ok, err := h.Uninstall(r.Namespace, r.Name, time.Minute); err != nil || !ok {
+			t.Fatalf("Uninstall %s: %v, %v", r, ok, err)
+		}
+		removed = append(removed, r.String())
+	}
 	if !slices.Equal(removed, []string{"registry/registry"}) {
-		t.Fatalf("UninstallOwned removed %q, want only registry/registry", removed)
+		t.Fatalf("boot's releases were %q, want only registry/registry", removed)
 	}
 	if n, _ := releaseSecrets(ctx, t, cs, "registry", "registry"); n != 0 {
 		t.Fatalf("%d revisions of registry/registry remain after uninstall", n)
@@ -138,10 +145,10 @@ func TestReleaseApplyAgainstAPIServer(t *testing.T) {
 		t.Fatalf("Deployment registry/registry after uninstall: want not found, got %v", err)
 	}
 	if n, _ := releaseSecrets(ctx, t, cs, "other", "foreign"); n != 1 {
-		t.Fatalf("foreign release: %d revisions after UninstallOwned, want 1", n)
+		t.Fatalf("foreign release: %d revisions after removing boot's releases, want 1", n)
 	}
 	if _, err := cs.CoreV1().ConfigMaps("other").Get(ctx, "foreign", metav1.GetOptions{}); err != nil {
-		t.Fatalf("foreign release's ConfigMap after UninstallOwned: %v", err)
+		t.Fatalf("foreign release's ConfigMap after removing boot's releases: %v", err)
 	}
 	if ok, err := h.Uninstall("registry", "registry", time.Minute); ok || err != nil {
 		t.Fatalf("Uninstall of an absent release: removed %v, err %v; want false, nil", ok, err)

@@ -15,16 +15,19 @@ import (
 // Phase names the add-ons' steps in a run's events.
 const Phase = "addons"
 
-// Steps returns the steps of Install, in order: the charts, the ingress
-// nodes' label,
-// cert-manager, the Route53 credentials Secret, the ClusterIssuer, the
-// removal of the ingress controller not chosen, the chosen one, the
-// registry's Secrets and the registry (see Install). The first step loads
-// the charts (Plan), so a chart that cannot be had fails before any add-on
-// changes. Each step plans against the cluster (reached through
-// Connect, once). In a dry run, after an earlier phase's pending changes (a
-// cluster not made yet), or without a kubeconfig, a step says what it will
-// do after that ("after boot up: ...") instead.
+// Steps returns the add-ons' steps, in order: the charts, the ingress nodes'
+// label, cert-manager, the Route53 credentials Secret (the DNS-01 solver's
+// key pair, removed without DNS-01), the ClusterIssuer, the removal of the
+// ingress controller not chosen (when boot installed it; another's is left
+// alone with a warning), the chosen one, the registry's Secrets (the
+// credentials, generated once and then always read back, never
+// overwritten; the pull Secret for the maintenance jobs; the S3 keys when
+// the inventory names them) and the registry. The first step loads the
+// charts (Plan), so a chart that cannot be had fails before any add-on
+// changes. Each step plans against the cluster (reached through Connect,
+// once). In a dry run, after pending changes of a phase of After (a cluster
+// not made yet), or without a kubeconfig, a step says what it will do after
+// that ("after boot up: ...") instead.
 func (in *Installer) Steps() ([]run.Step, error) {
 	if in.Inventory == nil {
 		return nil, errors.New("addons: no inventory")
@@ -81,12 +84,14 @@ func (in *Installer) release(ctx context.Context, r Release) (Release, error) {
 	return Release{}, fmt.Errorf("addons: no release %s in the plan", r)
 }
 
-// waitsFor says what a step's plan waits for in a dry run: an earlier
-// phase's pending changes, or, without a kubeconfig, boot up; "" when it
-// can plan now, as always in a real run.
+// waitsFor says what a step's plan waits for in a dry run: the pending
+// changes of an earlier phase of After, or, without a kubeconfig, boot up;
+// "" when it can plan now, as always in a real run.
 func (in *Installer) waitsFor(s *run.State) string {
-	if p := s.Pending(); p != "" {
-		return p
+	if len(in.After) > 0 {
+		if p := s.Pending(in.After...); p != "" {
+			return p
+		}
 	}
 	if _, err := os.Stat(in.Helm.Kubeconfig); s.DryRun() && errors.Is(err, os.ErrNotExist) {
 		return "boot up"
@@ -269,22 +274,4 @@ func (in *Installer) applied(r Release, revision int, changed bool) {
 func (in *Installer) Result() *Result {
 	res := in.result
 	return &res
-}
-
-// Install runs the steps of Steps: it labels the ingress nodes, applies the
-// releases in order (a Remove release as the step "remove
-// namespace/name", which leaves a release that is not boot's alone with a
-// warning) and, before the issuer's release, keeps Secret
-// Route53CredentialsSecret in step with the DNS-01 solver (its key pair with
-// dns01, removed without), and before the registry's release makes sure
-// its Secrets exist: the credentials (generated once, then always read
-// back, never overwritten), the pull Secret for the maintenance jobs, and
-// the S3 keys when the inventory names them. It stops at the first error.
-func (in *Installer) Install(ctx context.Context) (*Result, error) {
-	steps, err := in.Steps()
-	if err != nil {
-		return nil, err
-	}
-	err = run.Do(ctx, steps, run.Options{Report: in.Progress})
-	return in.Result(), run.Cause(err)
 }

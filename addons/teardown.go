@@ -12,13 +12,18 @@ import (
 	"github.com/bootctl/boot/internal/run"
 )
 
-// TeardownSteps returns the steps of Teardown, in order. They reach the
-// cluster through Connect when it has a kubeconfig; without one there is
-// nothing boot installed, and a cluster that does not answer is reported
-// with a warning once (its reset removes the releases with its state).
+// TeardownSteps returns the steps that remove the add-ons, in order: boot's
+// releases in the reverse of Steps' order, both ingress controllers'
+// included (an ingress controller's release that boot does not own is left
+// alone with a warning), then any other release labelled as boot's, the
+// Secrets boot made beside the registry and for the DNS-01 solver, and the
+// ingress node label. Namespaces and cert-manager's CRDs (which its chart
+// keeps) stay. They reach the cluster through Connect when it has a
+// kubeconfig; without one there is nothing boot installed, and a cluster
+// that does not answer is reported with a warning once (its reset removes
+// the releases with its state).
 func (in *Installer) TeardownSteps() []run.Step {
 	inv := in.Inventory
-	in.removed = nil
 	known := map[string]bool{}
 	var steps []run.Step
 	for _, r := range []struct {
@@ -61,11 +66,8 @@ func (in *Installer) removeReleaseStep(rel Release, controller bool) run.Step {
 			return nil, err
 		}
 		return []run.Change{{Host: host, Description: todo, Apply: func(ctx context.Context) error {
-			if _, err := rel.Apply(ctx, in.Helm); err != nil {
-				return err
-			}
-			in.removed = append(in.removed, "release "+rel.String())
-			return nil
+			_, err := rel.Apply(ctx, in.Helm)
+			return err
 		}}}, nil
 	})
 }
@@ -94,7 +96,6 @@ func (in *Installer) removeOtherReleasesStep(known map[string]bool) run.Step {
 				if _, err := in.Helm.Uninstall(r.Namespace, r.Name, in.Timeout); err != nil {
 					return err
 				}
-				in.removed = append(in.removed, "release "+r.String())
 			}
 			return nil
 		}}}, nil
@@ -110,11 +111,7 @@ func (in *Installer) removeSecretStep(namespace, name string) run.Step {
 			return nil, err
 		}
 		return []run.Change{{Host: host, Description: describeSecrets(todo), Apply: func(ctx context.Context) error {
-			if err := writeSecrets(ctx, cs, todo); err != nil {
-				return err
-			}
-			in.removed = append(in.removed, "secret "+namespace+"/"+name)
-			return nil
+			return writeSecrets(ctx, cs, todo)
 		}}}, nil
 	})
 }
@@ -128,19 +125,16 @@ func (in *Installer) unlabelStep() run.Step {
 			return nil, err
 		}
 		return []run.Change{{Host: host, Description: "unlabel node(s) " + strings.Join(nodes, ", "), Apply: func(ctx context.Context) error {
-			if err := setIngressLabels(ctx, cs, nil, nodes); err != nil {
-				return err
-			}
-			for _, n := range nodes {
-				in.removed = append(in.removed, "label "+IngressNodeLabel+" of node "+n)
-			}
-			return nil
+			return setIngressLabels(ctx, cs, nil, nodes)
 		}}}, nil
 	})
 }
 
 // teardownStep is a step of TeardownSteps that plans with the cluster, when
-// there is one that answers.
+// there is one that answers. A cluster that cannot be reached, or a plan
+// that fails (a release that cannot be read), ends the API's part of the
+// teardown with one warning: the hosts' reset removes the releases with
+// the cluster's state.
 func (in *Installer) teardownStep(host string, plan func(context.Context, *run.State, kubernetes.Interface) ([]run.Change, error)) run.Step {
 	return run.Step{Phase: Phase, Host: host, Plan: func(ctx context.Context, s *run.State) ([]run.Change, error) {
 		if in.unreachable {
@@ -150,30 +144,15 @@ func (in *Installer) teardownStep(host string, plan func(context.Context, *run.S
 			return nil, nil // no cluster boot knows of: nothing installed
 		}
 		cs, err := in.cluster(ctx)
+		var changes []run.Change
+		if err == nil {
+			changes, err = plan(ctx, s, cs)
+		}
 		if err != nil {
 			in.unreachable = true
-			s.Report(run.Event{Phase: Phase, Status: run.Warning, Message: "releases not removed through the API (the reset removes them with the cluster's state): " + err.Error()})
+			s.Report(run.Event{Phase: Phase, Host: host, Status: run.Warning, Message: "releases not removed through the API (the reset removes them with the cluster's state): " + err.Error()})
 			return nil, nil
 		}
-		return plan(ctx, s, cs)
+		return changes, nil
 	}}
 }
-
-// Teardown runs the steps of TeardownSteps: it removes boot's releases in
-// the reverse of Install's order, both ingress controllers' included (an
-// ingress controller's release that boot does not own is left alone with a
-// warning; another release of one of those names that boot does not own is
-// refused), then any other release labelled as boot's, the Secrets boot
-// made beside the registry and for the DNS-01 solver, and the ingress node
-// label. Namespaces and cert-manager's CRDs (which its chart keeps) stay. It
-// returns what it removed.
-func (in *Installer) Teardown(ctx context.Context) ([]string, error) {
-	if in.Inventory == nil {
-		return nil, errors.New("addons: no inventory")
-	}
-	err := run.Do(ctx, in.TeardownSteps(), run.Options{Report: in.Progress})
-	return in.Removed(), run.Cause(err)
-}
-
-// Removed lists what the steps of TeardownSteps removed, once they have run.
-func (in *Installer) Removed() []string { return slices.Clone(in.removed) }

@@ -186,6 +186,14 @@ type UpOptions struct {
 	MergeInto       string
 }
 
+// APIPhases names the phases of UpPhases whose changes the cluster's API
+// depends on: the control plane, the workers' joins (their Nodes) and the
+// kubeconfig that reaches it. A dry run's later steps that plan against the
+// API wait for them (see addons.Installer.After).
+func APIPhases() []string {
+	return []string{ControlPlane{}.Name(), Join{}.Name(), Kubeconfig{}.Name()}
+}
+
 // UpPhases lists, in order, the phases of `boot up`.
 func UpPhases(o UpOptions) []Phase {
 	return []Phase{

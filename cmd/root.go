@@ -27,7 +27,7 @@ type globals struct {
 	LogLevel  string
 	LogFile   string
 	Parallel  int
-	Verbose   bool
+	Verbose   bool // up and teardown: stream the hosts' output
 
 	stdout io.Writer
 	stderr io.Writer
@@ -35,8 +35,9 @@ type globals struct {
 }
 
 // Execute runs boot with args and returns the process exit code. Every
-// command's context ends on SIGINT or SIGTERM, so that a run stops between
-// two steps and closes what it opened.
+// command's context ends on SIGINT or SIGTERM: the remote commands running
+// then are stopped, no further step starts, and what the run opened is
+// closed.
 func Execute(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -87,7 +88,6 @@ example BOOT_INVENTORY=inventory.yaml or BOOT_OUTPUT=json.`,
 	f.StringVar(&g.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&g.LogFile, "log-file", "", "also write a debug log to this file (0600)")
 	f.IntVar(&g.Parallel, "parallel", 10, "hosts worked on at once")
-	f.BoolVarP(&g.Verbose, "verbose", "v", false, "stream the hosts' command output to stderr, each line prefixed by its host (secrets masked)")
 
 	root.AddCommand(
 		newUpCmd(g),

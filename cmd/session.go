@@ -28,6 +28,11 @@ func (g *globals) connectCluster(ctx context.Context, inv *inventory.Inventory, 
 	return bootstrap.Connect(ctx, inv, g.connectOptions(log, out))
 }
 
+// verboseFlag adds --verbose to a command that runs commands on the hosts.
+func (g *globals) verboseFlag(cmd *cobra.Command) {
+	cmd.Flags().BoolVarP(&g.Verbose, "verbose", "v", false, "stream the hosts' command output to stderr, each line prefixed by its host (secrets masked)")
+}
+
 // connectOptions are the global flags' connection settings: --parallel,
 // and with --verbose the hosts' output streamed to stderr.
 func (g *globals) connectOptions(log *slog.Logger, out *printer) bootstrap.ConnectOptions {

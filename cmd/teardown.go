@@ -64,6 +64,7 @@ boot up records the hosts afresh.`,
 			return runTeardown(c.Context(), g, f, c.InOrStdin())
 		},
 	}
+	g.verboseFlag(cmd)
 	cmd.Flags().BoolVar(&f.verify, "verify", false, "compare every host with its snapshot from before boot up and print the differences")
 	cmd.Flags().BoolVar(&f.purge, "purge", false, "with packages from online: also purge the packages and their apt repositories")
 	cmd.Flags().StringVar(&f.mergedInto, "merged-kubeconfig", "", "the kubeconfig boot up --merge merged into (default ~/.kube/config)")

@@ -58,6 +58,7 @@ the inventory is valid and every preflight check has passed.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.MergeKubeconfig, "merge", false, "also merge the admin kubeconfig into ~/.kube/config, as a context named after the cluster")
+	g.verboseFlag(cmd)
 	cmd.Flags().BoolVar(&clusterOnly, "cluster-only", false, "build the cluster and stop: no add-ons, no DNS (boot addons does them later)")
 	af.register(cmd)
 	return cmd
@@ -82,6 +83,7 @@ func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions, af addonsFlag
 		if a, err = newAddonRun(ctx, inv, af, log, out); err != nil {
 			return err
 		}
+		a.in.After = bootstrap.APIPhases()
 		defer a.Close()
 		steps = append(steps, a.steps...)
 	}

@@ -66,15 +66,16 @@ type State struct {
 func (s *State) DryRun() bool { return s.opts.DryRun }
 
 // Pending names the latest earlier step of a dry run that planned changes
-// (which a dry run does not apply) and is of another phase than the step at
-// hand (for the add-ons on a cluster not yet made: the kubeconfig they
-// need); "" when there is none, as always in a real run. A step whose plan
-// depends on what came before uses it to defer its plan with After. The
-// steps of one phase (the add-ons' releases) are made to plan independently
-// of each other's pending changes.
-func (s *State) Pending() string {
+// (which a dry run does not apply) and is of one of the phases given, or,
+// without any, of another phase than the step at hand; "" when there is
+// none, as always in a real run. A step whose plan depends on what those
+// phases do uses it to defer its plan with After (the add-ons wait for the
+// control plane, the joins and the kubeconfig). The steps of one phase (the
+// add-ons' releases) are made to plan independently of each other's
+// pending changes.
+func (s *State) Pending(phases ...string) string {
 	for _, st := range slices.Backward(s.pending) {
-		if st.Phase != s.phase {
+		if len(phases) == 0 && st.Phase != s.phase || slices.Contains(phases, st.Phase) {
 			return st.name()
 		}
 	}

@@ -220,3 +220,48 @@ func TestPanicInAChangeIsItsError(t *testing.T) {
 		t.Errorf("applied %v after a panic", r.applied)
 	}
 }
+
+// TestFailedCheckAndPlanAndDone checks the outcome of a step that has
+// nothing to do with Done set, of a check that fails (a failed event, the
+// run stops, Cause gives the check's error) and of a plan that fails.
+func TestFailedCheckAndPlanAndDone(t *testing.T) {
+	r := &recorder{}
+	bad := errors.New("pull failed")
+	steps := []Step{
+		{Phase: "charts", Done: "loaded", Plan: func(context.Context, *State) ([]Change, error) { return nil, nil }},
+		{Phase: "verify", Check: func(context.Context, *State) error { return bad }},
+		fixed("never", []Change{r.change("a", "1", nil)}, nil),
+	}
+	err := Do(context.Background(), steps, Options{Report: r.report})
+	if Cause(err) != bad || err.Error() != "verify: pull failed" {
+		t.Fatalf("err = %v, cause %v", err, Cause(err))
+	}
+	if len(r.events) != 2 || r.events[0].Message != "loaded" || r.events[1].Status != Failed || r.events[1].Phase != "verify" || len(r.applied) != 0 {
+		t.Errorf("events %+v, applied %v", r.events, r.applied)
+	}
+	err = Do(context.Background(), []Step{{Phase: "addons", Host: "ns/app", Plan: func(context.Context, *State) ([]Change, error) { return nil, bad }}}, Options{})
+	if Cause(err) != bad || err.Error() != "addons ns/app: pull failed" {
+		t.Errorf("plan error = %v", err)
+	}
+}
+
+// TestPendingOfPhases checks that Pending with phases names only steps of
+// those phases, the latest first.
+func TestPendingOfPhases(t *testing.T) {
+	var got []string
+	steps := []Step{
+		fixed("snapshot", []Change{{Host: "a", Description: "x"}}, nil),
+		fixed("control plane", []Change{{Host: "a", Description: "x"}}, nil),
+		fixed("helm cli", []Change{{Host: "a", Description: "x"}}, nil),
+		{Phase: "addons", Plan: func(_ context.Context, s *State) ([]Change, error) {
+			got = append(got, s.Pending("control plane", "kubeconfig"), s.Pending("kubeconfig"), s.Pending())
+			return nil, nil
+		}},
+	}
+	if err := Do(context.Background(), steps, Options{DryRun: true}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"control plane", "", "helm cli"}; !slices.Equal(got, want) {
+		t.Errorf("Pending = %q, want %q", got, want)
+	}
+}
