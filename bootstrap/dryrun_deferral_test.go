@@ -152,7 +152,7 @@ func TestDryRunDefersAfterPendingPhases(t *testing.T) {
 					continue
 				}
 				what, deferred := run.Deferred(desc)
-				if want := drainFrom != "" && host != "cp1"; deferred != want || want && !strings.HasPrefix(desc, "after drain: ") {
+				if want := drainFrom != ""; deferred != want || want && !strings.HasPrefix(desc, "after drain: ") {
 					t.Errorf("drain from %q: %s's reset is %q; want deferred after drain: %v", drainFrom, host, desc, want)
 				}
 				if !strings.Contains(what, "remove /etc/kubernetes") {

@@ -107,14 +107,13 @@ func (r Reset) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 		return nil, err
 	}
 	changes, err := scriptChanges(ctx, c, c.Hosts, func(*Host) (script, error) { return script{"teardown.sh", text}, nil })
-	// A drained worker has fewer pods left to remove: when a dry run
-	// drains (from the control plane), the workers' resets come after it.
-	cp := c.controlPlane().Spec.Name
-	if c.run != nil && c.run.Planned(Drain{}.Name(), cp) {
+	// What a reset removes depends on the pods a host runs then: a drained
+	// worker has fewer, and the pods drain evicts may start on the control
+	// plane (the lab showed both). When a dry run drains (from the control
+	// plane), every host's reset comes after it.
+	if c.run != nil && c.run.Planned(Drain{}.Name(), c.controlPlane().Spec.Name) {
 		for i, ch := range changes {
-			if ch.Host != cp {
-				changes[i].Description = run.After(Drain{}.Name(), ch.Description)
-			}
+			changes[i].Description = run.After(Drain{}.Name(), ch.Description)
 		}
 	}
 	return changes, err
