@@ -116,7 +116,7 @@ func (c *Cluster) kubeadmInitParams(cp *Host) scripts.KubeadmParams {
 // kubeadmInit writes the configuration and runs kubeadm init. A failed init
 // is reset so that the next run starts from a clean host.
 func kubeadmInit(ctx context.Context, cp *Host, cfg []byte) error {
-	if err := cp.Conn.MkdirAll(ctx, path.Dir(initConfig), 0o700); err != nil {
+	if err := cp.Conn.MkdirAll(ctx, 0o700, path.Dir(initConfig)); err != nil {
 		return err
 	}
 	if _, err := cp.Conn.Upload(ctx, cfg, initConfig, 0o600, nodes.AsRoot()); err != nil {

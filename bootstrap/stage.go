@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 
@@ -97,16 +98,14 @@ func differing(ctx context.Context, h *Host, dir string, files []bundle.File) ([
 // upload copies bundle files to dir/<path> on the host (as root, atomic,
 // checked), creating the folders.
 func upload(ctx context.Context, h *Host, b *bundle.Bundle, dir string, files []bundle.File) error {
-	made := map[string]bool{}
+	var dirs []string
 	for _, f := range files {
-		d := path.Dir(path.Join(dir, f.Path))
-		if made[d] {
-			continue
+		if d := path.Dir(path.Join(dir, f.Path)); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
 		}
-		if err := h.Conn.MkdirAll(ctx, d, 0o755); err != nil {
-			return err
-		}
-		made[d] = true
+	}
+	if err := h.Conn.MkdirAll(ctx, 0o755, dirs...); err != nil {
+		return err
 	}
 	for _, f := range files {
 		content, err := os.ReadFile(b.Path(f.Path))

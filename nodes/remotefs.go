@@ -53,12 +53,19 @@ func (h *Host) Exists(ctx context.Context, path string) (bool, error) {
 	return strings.TrimSpace(out.Stdout) == "yes", err
 }
 
-// MkdirAll creates the directory path and any missing parents, as
-// `install -d` does: path gets the permission bits of mode, also when it
-// exists already; parents it creates get 0755.
-func (h *Host) MkdirAll(ctx context.Context, path string, mode fs.FileMode) error {
+// MkdirAll creates the directories paths and any missing parents, in one
+// command, as `install -d` does: each of paths gets the permission bits of
+// mode, also when it exists already; parents it creates get 0755.
+func (h *Host) MkdirAll(ctx context.Context, mode fs.FileMode, paths ...string) error {
+	if len(paths) == 0 {
+		return nil
+	}
 	perm := strconv.FormatUint(uint64(mode.Perm()), 8)
-	_, err := h.fileOp(ctx, "create directory", path, "install -d -m "+perm+" -- "+quote.Shell(path))
+	quoted := make([]string, len(paths))
+	for i, p := range paths {
+		quoted[i] = quote.Shell(p)
+	}
+	_, err := h.fileOp(ctx, "create directory", strings.Join(paths, " "), "install -d -m "+perm+" -- "+strings.Join(quoted, " "))
 	return err
 }
 

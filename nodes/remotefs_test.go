@@ -136,7 +136,7 @@ func TestFileOpsThroughSudo(t *testing.T) {
 				t.Fatalf("Sha256: %v, %v", sums, err)
 			}
 			sub := filepath.Join(dir, user, "made")
-			if err := h.MkdirAll(ctx, sub, 0o700); err != nil {
+			if err := h.MkdirAll(ctx, 0o700, sub); err != nil {
 				t.Fatal(err)
 			}
 			if st, err := os.Stat(sub); err != nil || st.Mode().Perm() != 0o700 {
@@ -189,21 +189,21 @@ func TestExistsMkdirAll(t *testing.T) {
 	// existing directory gets mode too.
 	top := filepath.Join(dir, `new "top"`)
 	leaf := filepath.Join(top, "mid dle", "leaf")
-	if err := h.MkdirAll(ctx, leaf, 0o700); err != nil {
+	if err := h.MkdirAll(ctx, 0o700, leaf, filepath.Join(dir, "second")); err != nil {
 		t.Fatal(err)
 	}
-	for path, want := range map[string]os.FileMode{top: 0o755, filepath.Dir(leaf): 0o755, leaf: 0o700} {
+	for path, want := range map[string]os.FileMode{top: 0o755, filepath.Dir(leaf): 0o755, leaf: 0o700, filepath.Join(dir, "second"): 0o700} {
 		if st, err := os.Stat(path); err != nil || !st.IsDir() || st.Mode().Perm() != want {
 			t.Errorf("%s: %v %v, want a directory with mode %o", path, st, err, want)
 		}
 	}
-	if err := h.MkdirAll(ctx, leaf, 0o750); err != nil {
+	if err := h.MkdirAll(ctx, 0o750, leaf); err != nil {
 		t.Fatal(err)
 	}
 	if st, err := os.Stat(leaf); err != nil || st.Mode().Perm() != 0o750 {
 		t.Errorf("existing directory: %v %v, want mode 750", st, err)
 	}
-	err := h.MkdirAll(ctx, filepath.Join(file, "sub"), 0o755)
+	err := h.MkdirAll(ctx, 0o755, filepath.Join(file, "sub"))
 	wantFileError(t, err, "node1", filepath.Join(file, "sub"), "exit status 1")
 
 	if s := stream.String(); s != "" {
