@@ -133,7 +133,7 @@ addons:
 func planCharts(t *testing.T, inv *inventory.Inventory, l ChartLoader) (certManager, ingress string, steps []string, err error) {
 	t.Helper()
 	ev := &events{}
-	releases, err := (&Installer{Charts: l, Inventory: inv, Progress: ev.add}).Plan(context.Background())
+	releases, err := (&Installer{Charts: l, Inventory: inv, Report: ev.add}).Plan(context.Background())
 	for _, s := range ev.ended() {
 		if strings.HasPrefix(s, "chart ") {
 			steps = append(steps, s)

@@ -47,10 +47,10 @@ type Installer struct {
 	Wait bool
 	// Timeout bounds each release (DefaultReleaseTimeout when zero).
 	Timeout time.Duration
-	// Progress hears of each step's outcome, of each change, of where each
+	// Report hears of each step's outcome, of each change, of where each
 	// chart came from and of what a release's readiness wait finds not ready
 	// (a warning "waiting: ..."). It may be called from Helm's goroutines.
-	Progress run.Reporter
+	Report run.Reporter
 	// After names the earlier phases of the run whose changes the cluster's
 	// API depends on (boot up's control plane, joins and kubeconfig): in a
 	// dry run where one of them has pending changes, the steps say what they
@@ -211,7 +211,7 @@ func (in *Installer) upstreamChart(ctx context.Context, src ChartSource) (*chart
 	if err != nil {
 		e.Status, e.Message = run.Failed, err.Error()
 	}
-	in.Progress.Report(e)
+	in.Report.Report(e)
 	return c, err
 }
 

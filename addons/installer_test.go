@@ -188,7 +188,7 @@ func install(ctx context.Context, in *Installer) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = run.Do(ctx, steps, run.Options{Report: in.Progress})
+	err = run.Do(ctx, steps, run.Options{Report: in.Report})
 	return in.Result(), run.Cause(err)
 }
 
@@ -198,7 +198,7 @@ func install(ctx context.Context, in *Installer) (*Result, error) {
 func teardown(ctx context.Context, in *Installer) ([]string, error) {
 	var removed []string
 	report := func(e run.Event) {
-		in.Progress.Report(e)
+		in.Report.Report(e)
 		if e.Status != run.Changed {
 			return
 		}
@@ -254,7 +254,7 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 	run := func(inv *inventory.Inventory) (*Result, []string) {
 		t.Helper()
 		ev := &events{}
-		in := &Installer{Helm: h, Charts: ChartLoader{CacheDir: cacheDir}, Inventory: inv, Timeout: time.Minute, Progress: ev.add}
+		in := &Installer{Helm: h, Charts: ChartLoader{CacheDir: cacheDir}, Inventory: inv, Timeout: time.Minute, Report: ev.add}
 		res, err := install(ctx, in)
 		if err != nil {
 			t.Fatalf("install: %v (steps %q)", err, ev.ended())
@@ -410,7 +410,7 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 		t.Helper()
 		ev := &events{}
 		in := &Installer{Helm: h, Charts: ChartLoader{CacheDir: cacheDir}, Inventory: testInventory(t, extra), Timeout: time.Minute,
-			Progress: ev.add, Route53: Route53Config{Endpoint: r53.URL()}}
+			Report: ev.add, Route53: Route53Config{Endpoint: r53.URL()}}
 		releases, perr := in.Plan(ctx)
 		if perr == nil {
 			encoded, err := json.Marshal(releasesValues(releases))
@@ -505,7 +505,7 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 	}
 
 	ev := &events{}
-	removed, err := teardown(ctx, &Installer{Helm: h, Inventory: inv, Timeout: time.Minute, Progress: ev.add})
+	removed, err := teardown(ctx, &Installer{Helm: h, Inventory: inv, Timeout: time.Minute, Report: ev.add})
 	if err != nil {
 		t.Fatalf("teardown: %v (steps %q)", err, ev.ended())
 	}
@@ -570,7 +570,7 @@ func TestInstallerWaitAndSecrets(t *testing.T) {
 	ev := &events{}
 	in := &Installer{
 		Helm: h, Charts: ChartLoader{CacheDir: t.TempDir()}, Inventory: inv,
-		Wait: true, Timeout: 5 * time.Second, Progress: ev.add,
+		Wait: true, Timeout: 5 * time.Second, Report: ev.add,
 		Getenv: func(k string) string { return env[k] },
 	}
 	res, err := install(ctx, in)
@@ -694,14 +694,14 @@ func TestInstallerLeavesForeignIngressController(t *testing.T) {
 
 	inv := testInventory(t, "")
 	ev := &events{}
-	in := &Installer{Helm: h, Charts: ChartLoader{CacheDir: t.TempDir()}, Inventory: inv, Timeout: time.Minute, Progress: ev.add}
+	in := &Installer{Helm: h, Charts: ChartLoader{CacheDir: t.TempDir()}, Inventory: inv, Timeout: time.Minute, Report: ev.add}
 	if _, err := install(ctx, in); err != nil {
 		t.Fatalf("install: %v (steps %q)", err, ev.ended())
 	}
 	check("install", ev, []string{"ingress-nginx/ingress-nginx changed", "registry secrets changed", "docker-registry/registry changed"})
 
 	ev = &events{}
-	removed, err := teardown(ctx, &Installer{Helm: h, Inventory: inv, Timeout: time.Minute, Progress: ev.add})
+	removed, err := teardown(ctx, &Installer{Helm: h, Inventory: inv, Timeout: time.Minute, Report: ev.add})
 	if err != nil {
 		t.Fatalf("teardown: %v (steps %q)", err, ev.ended())
 	}

@@ -124,7 +124,7 @@ func newAddonRun(ctx context.Context, inv *inventory.Inventory, f addonsFlags, l
 		Wait:      f.wait,
 		Timeout:   f.timeout,
 		Route53:   addons.Route53Config{Endpoint: f.route53Endpoint},
-		Progress:  out.Emit,
+		Report:    out.Emit,
 		Connect:   a.connect(inv, log),
 	}
 	steps, err := a.in.Steps()

@@ -160,7 +160,7 @@ func teardownSteps(ctx context.Context, inv *inventory.Inventory, f teardownFlag
 		steps = append(steps, d.RemoveStep())
 	}
 	a := &addonRun{close: func() {}}
-	in := &addons.Installer{Helm: addons.Helm{Kubeconfig: inv.Cluster.Kubeconfig}, Inventory: inv, Timeout: f.addons.timeout, Progress: out.Emit, Connect: a.connect(inv, log)}
+	in := &addons.Installer{Helm: addons.Helm{Kubeconfig: inv.Cluster.Kubeconfig}, Inventory: inv, Timeout: f.addons.timeout, Report: out.Emit, Connect: a.connect(inv, log)}
 	steps = append(steps, in.TeardownSteps()...)
 	steps = append(steps, bootstrap.Steps(cluster, bootstrap.TeardownPhases(bootstrap.TeardownOptions{Purge: f.purge, MergedInto: f.mergedInto}))...)
 	if f.verify {
