@@ -9,13 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
-
 	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/internal/sshtest"
 	"github.com/bootctl/boot/internal/testenv"
-	"github.com/bootctl/boot/inventory"
 )
 
 // dryRunSession is the ForceCommand of the deferral tests' sshd: each
@@ -53,30 +50,13 @@ func deferralCluster(t *testing.T) *Cluster {
 	if err := os.WriteFile(wrapper, fmt.Appendf(nil, dryRunSession, dir, bundleDir), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	key := sshtest.NewKey(t, "")
-	var known, hosts strings.Builder
-	for i, h := range []struct{ name, role, session string }{
+	sshAndHosts := startSessionHosts(t, dir, wrapper, []sessionHost{
 		{"cp1", "control-plane", "unstaged"},
 		{"w1", "worker", "staged"},
 		{"w2", "worker", "unstaged"},
-	} {
-		s := sshtest.Start(t, sshtest.Options{
-			Address:        fmt.Sprintf("127.0.0.%d", i+2),
-			AuthorizedKeys: map[string][]ssh.PublicKey{"root": {key.Public}},
-			Extra:          []string{"ForceCommand " + wrapper + " " + h.session},
-		})
-		fmt.Fprintln(&known, s.KnownHostsLine())
-		fmt.Fprintf(&hosts, "  - {name: %s, address: %s, role: %s, ssh: {port: %d}}\n", h.name, s.Address, h.role, s.Port)
-	}
-	knownHosts := filepath.Join(dir, "known_hosts")
-	if err := os.WriteFile(knownHosts, []byte(known.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range inventory.EnvVars() {
-		t.Setenv(e.Name, "")
-	}
-	inv := testenv.Inventory(t, fmt.Sprintf("apiVersion: boot/v1alpha1\nkind: Cluster\nmetadata:\n  name: deferral\ncluster:\n  imageRepository: 127.0.0.1:5000/k8s\npackages:\n  source: bundle\n  bundle: %s\nssh:\n  keyPath: %s\n  knownHosts: %s\n  agent: false\nhosts:\n%sregistry:\n  host: registry.example.com\n  acmeEmail: ops@example.com\n",
-		bundleDir, key.Path, knownHosts, hosts.String()))
+	})
+	inv := testenv.Inventory(t, fmt.Sprintf("apiVersion: boot/v1alpha1\nkind: Cluster\nmetadata:\n  name: deferral\ncluster:\n  imageRepository: 127.0.0.1:5000/k8s\npackages:\n  source: bundle\n  bundle: %s\n%sregistry:\n  host: registry.example.com\n  acmeEmail: ops@example.com\n",
+		bundleDir, sshAndHosts))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c, err := Connect(ctx, inv, ConnectOptions{Parallel: 3})

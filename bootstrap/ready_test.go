@@ -11,7 +11,6 @@ import (
 	"time"
 	"unicode"
 
-	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -19,7 +18,6 @@ import (
 	"github.com/bootctl/boot/internal/kubetest"
 	"github.com/bootctl/boot/internal/sshtest"
 	"github.com/bootctl/boot/internal/testenv"
-	"github.com/bootctl/boot/inventory"
 )
 
 // hostSession is the ForceCommand of the test hosts' sshd: it runs each
@@ -66,32 +64,15 @@ func TestWaitReadyTimeoutExplainsNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	key := sshtest.NewKey(t, "")
-	var known, hosts strings.Builder
-	for i, h := range []struct{ name, role, session string }{
+	sshAndHosts := startSessionHosts(t, dir, wrapper, []sessionHost{
 		{"cp1", "control-plane", "journal"},
 		{"w1", "worker", "no-journal"},
 		{"w2", "worker", "journal"},
 		{"w3", "worker", "journal"},
 		{"w4", "worker", "odd-journal"},
-	} {
-		s := sshtest.Start(t, sshtest.Options{
-			Address:        fmt.Sprintf("127.0.0.%d", i+2),
-			AuthorizedKeys: map[string][]ssh.PublicKey{"root": {key.Public}},
-			Extra:          []string{"ForceCommand " + wrapper + " " + h.session},
-		})
-		fmt.Fprintln(&known, s.KnownHostsLine())
-		fmt.Fprintf(&hosts, "  - {name: %s, address: %s, role: %s, ssh: {port: %d}}\n", h.name, s.Address, h.role, s.Port)
-	}
-	knownHosts := filepath.Join(dir, "known_hosts")
-	if err := os.WriteFile(knownHosts, []byte(known.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range inventory.EnvVars() {
-		t.Setenv(e.Name, "")
-	}
-	inv := testenv.Inventory(t, fmt.Sprintf("apiVersion: boot/v1alpha1\nkind: Cluster\nmetadata:\n  name: ready\nssh:\n  keyPath: %s\n  knownHosts: %s\n  agent: false\nhosts:\n%sregistry:\n  host: registry.example.com\n  acmeEmail: ops@example.com\n",
-		key.Path, knownHosts, hosts.String()))
+	})
+	inv := testenv.Inventory(t, fmt.Sprintf("apiVersion: boot/v1alpha1\nkind: Cluster\nmetadata:\n  name: ready\n%sregistry:\n  host: registry.example.com\n  acmeEmail: ops@example.com\n",
+		sshAndHosts))
 
 	// cp1's kubelet runs without a network plugin, w1's stopped posting,
 	// with a terminal escape and a carriage return in its message, w2
