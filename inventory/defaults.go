@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -202,6 +203,14 @@ func (inv *Inventory) resolvePaths() []Problem {
 	}
 	for i := range inv.Hosts {
 		fields = append(fields, pathField{hostField(i, "ssh.keyPath"), &inv.Hosts[i].SSH.KeyPath})
+	}
+	for _, m := range inv.Packages.fieldMirrors() {
+		if m.mirror != nil {
+			fields = append(fields, pathField{m.field + ".caFile", &m.mirror.CAFile}, pathField{m.field + ".keyFile", &m.mirror.KeyFile})
+		}
+	}
+	for i := range inv.Cluster.RegistryMirrors {
+		fields = append(fields, pathField{fmt.Sprintf("cluster.registryMirrors[%d].caFile", i), &inv.Cluster.RegistryMirrors[i].CAFile})
 	}
 	var problems []Problem
 	for _, f := range fields {

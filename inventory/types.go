@@ -85,6 +85,9 @@ type Inventory struct {
 	Registry   Registry `yaml:"registry" mapstructure:"registry"`
 	DNS        DNS      `yaml:"dns" mapstructure:"dns"`
 	Addons     Addons   `yaml:"addons" mapstructure:"addons"`
+	// Proxy is the forward proxy every host reaches the outside through
+	// (apt, containerd, docker, the kubelet); a host's own proxy replaces it.
+	Proxy *Proxy `yaml:"proxy" mapstructure:"proxy"`
 
 	// Path is the file the inventory was loaded from (not part of the schema).
 	Path string `yaml:"-" mapstructure:"-"`
@@ -121,6 +124,11 @@ type Cluster struct {
 	// reaches itself and stops with "Loop detected". Empty: the hosts'
 	// resolv.conf (kubeadm picks systemd-resolved's real one by itself).
 	Nameservers []string `yaml:"nameservers" mapstructure:"nameservers"`
+	// RegistryMirrors are where containerd pulls images of an upstream
+	// registry from instead (written as /etc/containerd/certs.d/<registry>/hosts.toml):
+	// images keep their upstream names. Docker's daemon gets docker.io's
+	// mirrors as its registry-mirrors.
+	RegistryMirrors []RegistryMirror `yaml:"registryMirrors" mapstructure:"registryMirrors"`
 	// Kubeconfig is where the admin kubeconfig is written on the operator's machine;
 	// default <folder of the inventory file>/<metadata.name>.kubeconfig.
 	Kubeconfig string `yaml:"kubeconfig" mapstructure:"kubeconfig"`
@@ -180,6 +188,35 @@ type Host struct {
 	SSH            HostSSH `yaml:"ssh" mapstructure:"ssh"`
 	HostKey        string  `yaml:"hostKey" mapstructure:"hostKey"` // pinned public key, authorized_keys format
 	Ingress        *bool   `yaml:"ingress" mapstructure:"ingress"` // runs the ingress controller; default true on workers, false on the control plane
+	// Proxy replaces the inventory's proxy for this host (e.g. the only
+	// host that must go through one).
+	Proxy *Proxy `yaml:"proxy" mapstructure:"proxy"`
+}
+
+// Proxy is a forward proxy: apt, containerd, docker and the kubelet use it
+// (systemd drop-ins and an apt.conf.d file). boot adds to NoProxy what must
+// never go through it: localhost, the pod and service CIDRs, every node's
+// addresses, the API endpoint's host and the cluster's service domain.
+type Proxy struct {
+	HTTPProxy  string   `yaml:"httpProxy" mapstructure:"httpProxy"`   // http://host:port, for http:// URLs
+	HTTPSProxy string   `yaml:"httpsProxy" mapstructure:"httpsProxy"` // http://host:port (or https://), for https:// URLs
+	NoProxy    []string `yaml:"noProxy" mapstructure:"noProxy"`       // host names, .domain suffixes, IPs and CIDRs reached directly
+}
+
+// RegistryMirror is one upstream registry's mirrors.
+type RegistryMirror struct {
+	// Registry is the upstream registry as images name it: registry.k8s.io,
+	// docker.io, quay.io, ghcr.io, or host[:port].
+	Registry string `yaml:"registry" mapstructure:"registry"`
+	// Endpoints are tried in order, then the registry itself: http(s)://host[:port][/path].
+	// With a path (a registry that keeps each upstream under its own
+	// prefix, e.g. https://mirror.example.com/v2/registry.k8s.io) the path
+	// is used as is (containerd's override_path), so it must end in what
+	// stands for /v2.
+	Endpoints []string `yaml:"endpoints" mapstructure:"endpoints"`
+	// CAFile is a PEM bundle of the CAs that signed the endpoints' TLS
+	// certificates, when the system roots do not.
+	CAFile string `yaml:"caFile" mapstructure:"caFile"`
 }
 
 // Packages says where the runtime and Kubernetes come from.
@@ -191,6 +228,35 @@ type Packages struct {
 	// An absolute path on the hosts.
 	RuntimeBinary string   `yaml:"runtimeBinary" mapstructure:"runtimeBinary"`
 	Versions      Versions `yaml:"versions" mapstructure:"versions"`
+	// Mirrors replace the online source's download sites.
+	Mirrors PackageMirrors `yaml:"mirrors" mapstructure:"mirrors"`
+}
+
+// PackageMirrors are the online source's download sites' replacements.
+type PackageMirrors struct {
+	// Docker replaces https://download.docker.com: the repository is
+	// <url>/linux/<debian|ubuntu>, signed by <url>/linux/<os>/gpg unless
+	// keyFile is given.
+	Docker *PackageMirror `yaml:"docker" mapstructure:"docker"`
+	// Kubernetes replaces https://pkgs.k8s.io: the repository of minor
+	// vX.Y is <url>/core:/stable:/vX.Y/deb/, signed by its Release.key
+	// unless keyFile is given.
+	Kubernetes *PackageMirror `yaml:"kubernetes" mapstructure:"kubernetes"`
+	// Helm replaces https://get.helm.sh: <url>/helm-<version>-linux-<arch>.tar.gz
+	// and its .sha256sum (keyFile does not apply).
+	Helm *PackageMirror `yaml:"helm" mapstructure:"helm"`
+}
+
+// PackageMirror is a download site's replacement.
+type PackageMirror struct {
+	URL string `yaml:"url" mapstructure:"url"` // http(s):// base URL (https for helm)
+	// CAFile is a PEM bundle of the CAs that signed the mirror's TLS
+	// certificate, when the system roots do not (https only).
+	CAFile string `yaml:"caFile" mapstructure:"caFile"`
+	// KeyFile is the OpenPGP public key (armored) that signs the mirror's
+	// repository, for a mirror that signs with its own key; empty: the key
+	// the mirror serves where upstream serves its own.
+	KeyFile string `yaml:"keyFile" mapstructure:"keyFile"`
 }
 
 // Versions pins what the online source installs. Containerd (containerd.io)

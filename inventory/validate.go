@@ -70,6 +70,7 @@ func (inv Inventory) validate() []Problem {
 	c.ssh()
 	c.hosts()
 	c.packages()
+	c.mirrors()
 	c.registry()
 	c.dns()
 	c.addons()
@@ -892,7 +893,8 @@ const ingressNginxTestedUpTo = "1.35"
 // Warnings lists what is valid but needs the operator's attention, each
 // located like a problem (file:line: field: message (what to do)): today,
 // the ingress controller ingress-nginx, retired upstream, each chart whose
-// http:// repository insecureHTTP accepts, and, online, a missing
+// http:// repository insecureHTTP accepts, each registry mirror of a
+// registry nothing pulls from, and, online, a missing
 // registry.maintenance.image (no gc and prune CronJobs then).
 func (inv Inventory) Warnings() []Problem {
 	var out []Problem
@@ -911,6 +913,7 @@ func (inv Inventory) Warnings() []Problem {
 			"is not set: "+jobs+" not installed, so no blob is ever freed. boot runs them only from its image pinned by digest from a source it controls, never by a tag from the registry they maintain, where whoever can push could replace the image and run code with the jobs' rights",
 			"boot's image (images/boot.tar of `boot bundle build`, its digest in the bundle's manifest.json) pushed to a registry you control and given as repository@sha256:<digest>; or run `boot registry gc --kubeconfig ...` yourself"))
 	}
+	out = append(out, inv.mirrorWarnings()...)
 	for _, ch := range inv.Addons.fieldCharts() {
 		if ch.chart.Path == "" && ch.chart.InsecureHTTP {
 			out = append(out, inv.problem(ch.field+".repository",
