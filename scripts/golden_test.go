@@ -20,6 +20,10 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // testToken is a well-formed bootstrap token used only by tests.
 const testToken Token = "x7k2qp.4m9zt1c8vw0rj5hy"
 
+// testCA is a PEM block of the CERTIFICATE type for scripts that write a
+// CA file (its content is not parsed there).
+const testCA = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUboot\n-----END CERTIFICATE-----"
+
 const testCAHash = "sha256:8f14e45fceea167a5a36dedd4bea2543a1b4d2e7c0b7e5b5a8e5f0c3d7e9a1b2"
 
 // scriptCases are the parameter sets every rendered script is checked with.
@@ -32,6 +36,17 @@ var scriptCases = []struct {
 	}},
 	{"host-prep-packages.sh", func() (string, error) {
 		return HostPrep(HostPrepParams{Hostname: "node-1.example.com", Address: "10.0.0.11", Packages: []string{"conntrack", "socat", "ebtables"}})
+	}},
+	{"host-prep-proxy-mirrors.sh", func() (string, error) {
+		return HostPrep(HostPrepParams{
+			Hostname: "w3", Address: "10.0.0.13",
+			Proxy: &Proxy{HTTP: "http://proxy.example.com:3128", HTTPS: "http://proxy.example.com:3128",
+				NoProxy: []string{"localhost", "127.0.0.1", "10.244.0.0/16", "10.96.0.0/12", "10.0.0.10", ".svc", "mirror.example.com"}},
+			RegistryMirrors: []RegistryMirror{
+				{Registry: "registry.k8s.io", Endpoints: []string{"https://mirror.example.com:5000/v2/registry.k8s.io", "https://cache.example.com"}, CA: testCA},
+				{Registry: "docker.io", Endpoints: []string{"http://10.0.0.5:5000"}},
+			},
+		})
 	}},
 	{"runtime-bundle-lab.sh", func() (string, error) {
 		return RuntimeBundle(RuntimeBundleParams{

@@ -22,7 +22,19 @@ type HostPrepParams struct {
 	// Nameservers, when set, are written to ResolvConf for the kubelet
 	// (KubeadmParams.ResolvConf): pods' upstream DNS servers.
 	Nameservers []string
+	// Proxy, when set, is written for apt (an apt.conf.d file) and for
+	// containerd, docker and the kubelet (systemd drop-ins); without it,
+	// boot's files from an earlier proxy are removed.
+	Proxy *Proxy
+	// RegistryMirrors are written as containerd's hosts.toml files under
+	// RegistryHostsDir; boot's files of registries no longer listed are
+	// removed.
+	RegistryMirrors []RegistryMirror
 }
+
+// RegistryHostsDir is where containerd reads registry hosts.toml files
+// (the configuration's config_path).
+const RegistryHostsDir = "/etc/containerd/certs.d"
 
 // ResolvConf is where HostPrep writes the kubelet's resolv.conf when
 // nameservers are given.
@@ -35,7 +47,9 @@ const ResolvConf = "/etc/kubernetes/resolv.conf"
 // (not sysctl --system, which in a privileged container would rewrite the
 // machine's global keys; a key that is read-only on the host is a warning), swap off now and in /etc/fstab (backed up once to
 // /etc/fstab.boot-backup), missing packages, the hostname and its
-// /etc/hosts entry, and with Nameservers the kubelet's ResolvConf.
+// /etc/hosts entry, with Nameservers the kubelet's ResolvConf, the proxy's
+// apt and systemd settings (units whose settings changed are restarted when
+// running) and the registry mirrors' hosts.toml files.
 func HostPrep(p HostPrepParams) (_ string, err error) {
 	defer wrapError(&err, "HostPrep")
 	if err := checkDNSName("Hostname", p.Hostname); err != nil {
@@ -54,10 +68,18 @@ func HostPrep(p HostPrepParams) (_ string, err error) {
 			return "", err
 		}
 	}
+	if err := p.Proxy.check(); err != nil {
+		return "", err
+	}
+	mirrors, err := resolveRegistryMirrors(p.RegistryMirrors)
+	if err != nil {
+		return "", err
+	}
 	return renderString("hostprep.sh.tmpl", struct {
 		HostPrepParams
-		ResolvConf string
-	}{p, ResolvConf})
+		ResolvConf, HostsDir string
+		Mirrors              []registryHosts
+	}{p, ResolvConf, RegistryHostsDir, mirrors})
 }
 
 // RuntimeBundleParams are the inputs of the bundle container runtime script.

@@ -206,3 +206,45 @@ if ((${#nameservers[@]} > 0)); then
     printf 'nameserver %s\n' "${nameservers[@]}"
   } | put_content '/etc/kubernetes/resolv.conf' 0644 || true
 fi
+
+# The forward proxy: apt's setting, and the environment of containerd,
+# docker and the kubelet (drop-ins; a unit whose drop-in changed is
+# restarted when it runs). Without a proxy, boot's earlier files go.
+apt_proxy=/etc/apt/apt.conf.d/90boot-proxy
+proxy_restart=()
+if [[ -f $apt_proxy ]]; then
+  change "remove $apt_proxy (no proxy)" rm -f -- "$apt_proxy"
+fi
+for unit in containerd docker kubelet; do
+  dropin=/etc/systemd/system/$unit.service.d/90-boot-proxy.conf
+  if [[ -f $dropin ]]; then
+    change "remove $dropin (no proxy)" rm -f -- "$dropin"
+    proxy_restart+=("$unit")
+  fi
+done
+if ((${#proxy_restart[@]} > 0)); then
+  change "reload systemd units" systemctl daemon-reload
+  for unit in "${proxy_restart[@]}"; do
+    if systemctl is-active --quiet "$unit" 2>/dev/null; then
+      change "restart $unit (proxy settings)" systemctl restart "$unit"
+    fi
+  done
+fi
+
+# Registry mirrors: containerd's hosts.toml per upstream registry (read at
+# each pull: no restart), with the mirrors' CA beside it. boot's files of
+# registries no longer listed go.
+hosts_dir='/etc/containerd/certs.d'
+mirrored=( )
+shopt -s nullglob
+for f in "$hosts_dir"/*/hosts.toml; do
+  dir=${f%/hosts.toml}
+  keep=0
+  for r in "${mirrored[@]}"; do
+    [[ ${dir##*/} == "$r" ]] && keep=1
+  done
+  if ((keep == 0)) && [[ $(head -n 1 -- "$f") == "# Written by boot: "* ]]; then
+    change "remove $dir (no longer a registry mirror)" rm -rf -- "$dir"
+  fi
+done
+shopt -u nullglob
