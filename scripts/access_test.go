@@ -34,7 +34,7 @@ func TestRegistryHostsParse(t *testing.T) {
 	}{
 		"registry.k8s.io": {"https://registry.k8s.io", map[string]host{
 			"https://m.example.com:5000/v2/registry.k8s.io": {[]string{"pull", "resolve"}, "/etc/containerd/certs.d/registry.k8s.io/boot-ca.crt", true},
-			"https://cache.example.com":                      {[]string{"pull", "resolve"}, "/etc/containerd/certs.d/registry.k8s.io/boot-ca.crt", false},
+			"https://cache.example.com":                     {[]string{"pull", "resolve"}, "/etc/containerd/certs.d/registry.k8s.io/boot-ca.crt", false},
 		}, []string{"https://m.example.com:5000/v2/registry.k8s.io", "https://cache.example.com"}},
 		"docker.io": {"https://registry-1.docker.io", map[string]host{
 			"http://10.0.0.5:5000": {[]string{"pull", "resolve"}, "", false},
