@@ -3,6 +3,7 @@ package cmd
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,13 +37,19 @@ DNS record to that zone; .lab/route53.env holds the AWS variables for it.
   boot lab down`,
 	}
 	c.PersistentFlags().StringVar(&o.Dir, "dir", ".lab", "lab folder: state, SSH key, known_hosts, inventory")
+	var debian string
 	up := &cobra.Command{
-		Use:     "up",
-		Short:   "Create the lab hosts, registry and outside world (Route53, DNS, ACME) and write the inventory",
-		Example: "  boot lab up --bundle dist/bundle",
-		Args:    usage(cobra.NoArgs),
+		Use:   "up",
+		Short: "Create the lab hosts, registry and outside world (Route53, DNS, ACME) and write the inventory",
+		Example: `  boot lab up --bundle dist/bundle
+  boot lab up --bundle dist/bundle --debian w2=trixie,w3=trixie`,
+		Args: usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx := c.Context()
+			var err error
+			if o.Debian, err = lab.ParseDebian(debian); err != nil {
+				return withExit(ExitInvalid, fmt.Errorf("--debian %q: %w", debian, err))
+			}
 			o.Log = g.stderr
 			l, err := lab.Up(ctx, o)
 			if err != nil {
@@ -65,6 +72,9 @@ DNS record to that zone; .lab/route53.env holds the AWS variables for it.
 		},
 	}
 	up.Flags().StringVar(&o.Bundle, "bundle", "", "offline bundle whose images the lab registry serves")
+	up.Flags().StringVar(&debian, "debian", "", fmt.Sprintf(
+		"Debian release of hosts: host=codename,... (w3=trixie) or one codename for all; %s, default %s",
+		strings.Join(lab.DebianReleases, " or "), lab.DefaultDebian))
 	up.Flags().StringVar(&o.ToolsDir, "tools-dir", "", "folder with runc-capwrap, lab-registry and pebble (default: beside boot)")
 	down := &cobra.Command{
 		Use:     "down",

@@ -9,19 +9,28 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 )
 
-// The hosts' operating system.
-const (
-	suite = "bookworm"
-	// imageRecipe changes whenever customizeRootfs changes, so that cached
-	// images made by an older recipe are not reused.
-	imageRecipe = "boot-lab-host-1"
-)
+// imageRecipe changes whenever customizeRootfs changes, so that cached
+// images made by an older recipe are not reused.
+const imageRecipe = "boot-lab-host-2"
 
-// hostPackages are installed by debootstrap on top of minbase: systemd as init,
+// DefaultDebian is the Debian release of a lab host that Options.Debian does not name.
+const DefaultDebian = "bookworm"
+
+// DebianReleases are the Debian releases a lab host can run, by codename.
+// Both boot with systemd on this machine's cgroup hierarchies as they are,
+// v1 too: in a container, trixie's systemd (257) uses the hierarchies the
+// container runtime mounted and only marks itself tainted (cgroupsv1); it
+// refuses cgroup v1 only where it would mount them itself.
+var DebianReleases = []string{"bookworm", "trixie"}
+
+// hostPackages are installed by debootstrap on top of minbase, in every
+// release (the names are the same in bookworm and trixie): systemd as init,
 // sshd, and what kubeadm's preflight checks and kube-proxy look for.
 var hostPackages = []string{
 	"systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "iptables",
@@ -30,31 +39,92 @@ var hostPackages = []string{
 }
 
 // imageKey identifies a host image by everything that goes into it.
-func imageKey(mirror string) string {
+func imageKey(codename, mirror string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", imageRecipe, suite, mirror, strings.Join(hostPackages, ","))
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", imageRecipe, codename, mirror, strings.Join(hostPackages, ","))
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// aptMirror returns the Debian mirror this machine's apt uses for the suite
-// (deb822 .sources files first, then sources.list).
-func aptMirror() (string, error) {
-	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
-	for _, f := range files {
-		if m := mirrorFromDeb822(f); m != "" {
-			return m, nil
-		}
+// ParseDebian reads the Debian release of lab hosts from spec: a comma
+// separated list of host=codename (w2=trixie,w3=trixie), or one codename for
+// every host (trixie). Empty: every host runs DefaultDebian.
+func ParseDebian(spec string) (map[string]string, error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		return nil, nil
 	}
-	lists, _ := filepath.Glob("/etc/apt/sources.list.d/*.list")
-	for _, f := range append([]string{"/etc/apt/sources.list"}, lists...) {
-		if m := mirrorFromList(f); m != "" {
-			return m, nil
+	m := map[string]string{}
+	if !strings.Contains(spec, "=") {
+		for _, h := range hostLayout {
+			m[h.name] = spec
 		}
+		return m, checkDebian(m)
 	}
-	return "", fmt.Errorf("found no Debian mirror for %s in /etc/apt/sources.list*; set the lab's mirror option", suite)
+	for _, item := range strings.Split(spec, ",") {
+		host, codename, ok := strings.Cut(strings.TrimSpace(item), "=")
+		if !ok || host == "" || codename == "" {
+			return nil, fmt.Errorf("%q: want host=codename (e.g. w3=trixie)", item)
+		}
+		if _, dup := m[host]; dup {
+			return nil, fmt.Errorf("host %s given twice", host)
+		}
+		m[host] = codename
+	}
+	return m, checkDebian(m)
 }
 
-func mirrorFromDeb822(path string) string {
+// checkDebian makes sure every host named in m is a lab host and every
+// codename one the lab can build.
+func checkDebian(m map[string]string) error {
+	hosts := make([]string, len(hostLayout))
+	for i, h := range hostLayout {
+		hosts[i] = h.name
+	}
+	names := make([]string, 0, len(m))
+	for h := range m {
+		names = append(names, h)
+	}
+	sort.Strings(names)
+	for _, h := range names {
+		if !slices.Contains(hosts, h) {
+			return fmt.Errorf("host %q: the lab has no such host (its hosts: %s)", h, strings.Join(hosts, ", "))
+		}
+		if !slices.Contains(DebianReleases, m[h]) {
+			return fmt.Errorf("host %s: unknown Debian release %q (the lab builds %s)", h, m[h], strings.Join(DebianReleases, ", "))
+		}
+	}
+	return nil
+}
+
+// aptMirror returns the Debian mirror this machine's apt uses for codename,
+// or else for another release the lab builds: the same archive serves them
+// all (deb822 .sources files first, then sources.list).
+func aptMirror(codename string) (string, error) {
+	suites := []string{codename}
+	for _, r := range DebianReleases {
+		if r != codename {
+			suites = append(suites, r)
+		}
+	}
+	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
+	lists, _ := filepath.Glob("/etc/apt/sources.list.d/*.list")
+	lists = append([]string{"/etc/apt/sources.list"}, lists...)
+	for _, suite := range suites {
+		for _, f := range files {
+			if m := mirrorFromDeb822(f, suite); m != "" {
+				return m, nil
+			}
+		}
+		for _, f := range lists {
+			if m := mirrorFromList(f, suite); m != "" {
+				return m, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("found no Debian mirror for %s in /etc/apt/sources.list*; set the lab's mirror option", strings.Join(suites, " or "))
+}
+
+func mirrorFromDeb822(path, suite string) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return ""
@@ -76,7 +146,7 @@ func mirrorFromDeb822(path string) string {
 	return ""
 }
 
-func mirrorFromList(path string) string {
+func mirrorFromList(path, suite string) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return ""
@@ -116,9 +186,9 @@ func containsWord(list, word string) bool {
 // buildRootfsTar runs debootstrap into a scratch folder, prepares the tree for
 // running as a systemd container and packs it into tarPath. It skips all of it
 // when tarPath exists.
-func buildRootfsTar(ctx context.Context, mirror, tarPath string, logf func(string, ...any)) error {
+func buildRootfsTar(ctx context.Context, codename, mirror, tarPath string, logf func(string, ...any)) error {
 	if _, err := os.Stat(tarPath); err == nil {
-		logf("host image: cached %s", tarPath)
+		logf("host image %s: cached %s", codename, tarPath)
 		return nil
 	}
 	if err := ensureCommands(ctx, map[string]string{"debootstrap": "debootstrap"}, logf); err != nil {
@@ -133,12 +203,12 @@ func buildRootfsTar(ctx context.Context, mirror, tarPath string, logf func(strin
 	}
 	defer os.RemoveAll(root)
 	start := time.Now()
-	logf("host image: debootstrap %s from %s (about a minute)", suite, mirror)
-	args := []string{"--variant=minbase", "--include=" + strings.Join(hostPackages, ","), suite, root, mirror}
+	logf("host image: debootstrap %s from %s (a minute or two)", codename, mirror)
+	args := []string{"--variant=minbase", "--include=" + strings.Join(hostPackages, ","), codename, root, mirror}
 	if out, err := exec.CommandContext(ctx, "debootstrap", args...).CombinedOutput(); err != nil {
 		return fmt.Errorf("debootstrap: %v\n%s", err, tail(string(out), 20))
 	}
-	logf("host image: debootstrap done in %s", time.Since(start).Round(time.Second))
+	logf("host image: debootstrap %s done in %s", codename, time.Since(start).Round(time.Second))
 	if err := customizeRootfs(root); err != nil {
 		return fmt.Errorf("prepare host image: %w", err)
 	}
@@ -175,8 +245,12 @@ ExecStart=/usr/bin/ssh-keygen -A
 WantedBy=multi-user.target
 `
 
-// maskedUnits make no sense in a container (no consoles, no hardware, no kernel modules).
+// maskedUnits make no sense in a container (no consoles, no hardware, no
+// kernel modules), or do what boot-lab-hostkeys does: trixie's
+// sshd-keygen.service also runs ssh-keygen -A at first boot, and two at
+// once could leave one's private key beside the other's public key.
 var maskedUnits = []string{
+	"sshd-keygen.service",
 	"getty@.service", "serial-getty@.service", "console-getty.service", "getty.target",
 	"systemd-udevd.service", "systemd-udev-trigger.service", "systemd-modules-load.service",
 	"sys-kernel-config.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",

@@ -102,6 +102,9 @@ type Options struct {
 	ToolsDir string
 	// Mirror is the Debian mirror for debootstrap. Default: the one apt uses.
 	Mirror string
+	// Debian is the Debian release of hosts by name (cp1, w1, w2, w3), one
+	// of DebianReleases; a host not named runs DefaultDebian. See ParseDebian.
+	Debian map[string]string
 	// KubernetesVersion goes into the inventory when there is no bundle
 	// (with a bundle, the bundle's version is used). Default v1.37.2.
 	KubernetesVersion string
@@ -115,6 +118,9 @@ type Host struct {
 	Role      string `json:"role"`
 	Address   string `json:"address"`
 	Container string `json:"container"`
+	// Debian is the host's Debian release (codename), Image its image.
+	Debian string `json:"debian,omitempty"`
+	Image  string `json:"image,omitempty"`
 }
 
 // Timing is how long one stage of Up took.
@@ -218,6 +224,17 @@ func (o *Options) complete() error {
 	if o.KubernetesVersion == "" {
 		o.KubernetesVersion = "v1.37.2"
 	}
+	if err := checkDebian(o.Debian); err != nil {
+		return fmt.Errorf("lab: Options.Debian: %w", err)
+	}
+	debian := map[string]string{}
+	for _, h := range hostLayout {
+		debian[h.name] = DefaultDebian
+		if c := o.Debian[h.name]; c != "" {
+			debian[h.name] = c
+		}
+	}
+	o.Debian = debian
 	return nil
 }
 

@@ -64,18 +64,18 @@ func TestAptMirrorParsing(t *testing.T) {
 	deb822 := filepath.Join(dir, "debian.sources")
 	os.WriteFile(deb822, []byte("Types: deb-src\nURIs: http://src.invalid/debian\nSuites: bookworm\n\n"+
 		"Types: deb\n# a comment: here\nURIs: http://mirror.invalid/debian\nSuites: bookworm bookworm-updates\nComponents: main\n"), 0o644)
-	if got := mirrorFromDeb822(deb822); got != "http://mirror.invalid/debian" {
+	if got := mirrorFromDeb822(deb822, "bookworm"); got != "http://mirror.invalid/debian" {
 		t.Errorf("deb822 mirror = %q", got)
 	}
 	list := filepath.Join(dir, "sources.list")
 	os.WriteFile(list, []byte("# deb http://old.invalid/debian bookworm main\n"+
 		"deb http://sec.invalid/debian-security bookworm-security main\n"+
 		"deb [arch=amd64 signed-by=/k.gpg] http://list.invalid/debian bookworm main\n"), 0o644)
-	if got := mirrorFromList(list); got != "http://list.invalid/debian" {
+	if got := mirrorFromList(list, "bookworm"); got != "http://list.invalid/debian" {
 		t.Errorf("sources.list mirror = %q", got)
 	}
-	if imageKey("http://a.invalid") == imageKey("http://b.invalid") {
-		t.Error("the image key ignores the mirror")
+	if got := mirrorFromDeb822(deb822, "trixie") + mirrorFromList(list, "trixie"); got != "" {
+		t.Errorf("trixie's mirror = %q from files naming bookworm only", got)
 	}
 }
 

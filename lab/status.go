@@ -177,13 +177,17 @@ func (s *Report) Print(w io.Writer) {
 	if s.CapWrap {
 		fmt.Fprintf(w, "runtime: runc-capwrap (this machine's capability bounding set is incomplete)\n")
 	}
-	fmt.Fprintf(w, "%-6s %-14s %-14s %-9s %s\n", "HOST", "ROLE", "ADDRESS", "STATE", "SSH")
+	fmt.Fprintf(w, "%-6s %-14s %-14s %-9s %-4s %s\n", "HOST", "ROLE", "ADDRESS", "STATE", "SSH", "DEBIAN")
 	for _, h := range s.Hosts {
 		ssh := "no"
 		if h.SSH {
 			ssh = "yes"
 		}
-		fmt.Fprintf(w, "%-6s %-14s %-14s %-9s %s\n", h.Name, h.Role, h.Address, h.State, ssh)
+		debian := h.Debian
+		if debian == "" { // a lab made before hosts recorded their release
+			debian = "-"
+		}
+		fmt.Fprintf(w, "%-6s %-14s %-14s %-9s %-4s %s\n", h.Name, h.Role, h.Address, h.State, ssh, debian)
 	}
 	r := s.Registry
 	fmt.Fprintf(w, "registry: https://%s (%s", r.Address, r.State)

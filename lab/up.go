@@ -44,13 +44,17 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, err
 	}
 	kubeVersion := opts.KubernetesVersion
+	var images map[string]string // Debian codename → image
 	stages := []struct {
 		name string
 		run  func() error
 	}{
 		{"docker", func() error { return l.startDocker(ctx, d, tools.wrapper, logf) }},
-		{"image", func() error { return l.buildHostImage(ctx, d, opts.Mirror, opts.CacheDir, logf) }},
-		{"hosts", func() error { return l.setUpHosts(ctx, d, tools.wrapper, logf) }},
+		{"image", func() (err error) {
+			images, err = l.buildHostImages(ctx, d, opts.Mirror, opts.CacheDir, hostReleases(opts.Debian), logf)
+			return err
+		}},
+		{"hosts", func() error { return l.setUpHosts(ctx, d, tools.wrapper, opts.Debian, images, logf) }},
 		{"outside", func() error { return l.startOutside(ctx, tools.pebble, opts.Bundle, labPorts, logf) }},
 		{"registry", func() (err error) {
 			kubeVersion, err = l.fillRegistry(ctx, d, tools.registry, opts.Bundle, kubeVersion, logf)
@@ -150,31 +154,54 @@ func (l *Lab) startDocker(ctx context.Context, d *dockerCLI, wrapper string, log
 	return err
 }
 
-// buildHostImage builds (or reuses, from cacheDir) the hosts' root file
-// system from mirror, the machine's apt mirror when empty, and imports it
-// as l.Image.
-func (l *Lab) buildHostImage(ctx context.Context, d *dockerCLI, mirror, cacheDir string, logf func(string, ...any)) error {
-	if mirror == "" {
-		var err error
-		if mirror, err = aptMirror(); err != nil {
-			return err
+// hostReleases are the Debian releases the hosts run (debian: host →
+// codename), DefaultDebian always among them, in DebianReleases' order.
+func hostReleases(debian map[string]string) []string {
+	var releases []string
+	for _, r := range DebianReleases {
+		used := r == DefaultDebian
+		for _, c := range debian {
+			used = used || c == r
+		}
+		if used {
+			releases = append(releases, r)
 		}
 	}
-	key := imageKey(mirror)
-	tar := filepath.Join(cacheDir, "host-"+key+".tar")
-	if err := buildRootfsTar(ctx, mirror, tar, logf); err != nil {
-		return err
+	return releases
+}
+
+// buildHostImages builds (or reuses, from cacheDir) the root file system
+// of each release from mirror (for each, the machine's apt mirror when
+// empty), imports it, and returns the images by codename. l.Image, which
+// the lab's own containers run, is DefaultDebian's.
+func (l *Lab) buildHostImages(ctx context.Context, d *dockerCLI, mirror, cacheDir string, releases []string, logf func(string, ...any)) (map[string]string, error) {
+	images := map[string]string{}
+	for _, codename := range releases {
+		m := mirror
+		if m == "" {
+			var err error
+			if m, err = aptMirror(codename); err != nil {
+				return nil, err
+			}
+		}
+		key := imageKey(codename, m)
+		tar := filepath.Join(cacheDir, "host-"+key+".tar")
+		if err := buildRootfsTar(ctx, codename, m, tar, logf); err != nil {
+			return nil, fmt.Errorf("host image %s: %w", codename, err)
+		}
+		images[codename] = "boot-lab/host:" + key
+		if err := importImage(ctx, d, tar, images[codename]); err != nil {
+			return nil, err
+		}
 	}
-	l.Image = "boot-lab/host:" + key
-	if err := importImage(ctx, d, tar, l.Image); err != nil {
-		return err
-	}
-	return l.save()
+	l.Image = images[DefaultDebian]
+	return images, l.save()
 }
 
 // setUpHosts chooses the container runtime, creates the network and the
-// certificates, and starts the hosts.
-func (l *Lab) setUpHosts(ctx context.Context, d *dockerCLI, wrapper string, logf func(string, ...any)) error {
+// certificates, and starts the hosts, each with the image of its Debian
+// release (debian: host → codename; images: codename → image).
+func (l *Lab) setUpHosts(ctx context.Context, d *dockerCLI, wrapper string, debian, images map[string]string, logf func(string, ...any)) error {
 	runtime, err := l.chooseRuntime(ctx, d, wrapper, logf)
 	if err != nil {
 		return err
@@ -186,7 +213,7 @@ func (l *Lab) setUpHosts(ctx context.Context, d *dockerCLI, wrapper string, logf
 	if err := l.writeCerts(); err != nil {
 		return err
 	}
-	return l.startHosts(ctx, d, runtime, logf)
+	return l.startHosts(ctx, d, runtime, debian, images, logf)
 }
 
 // fillRegistry starts the registry and pushes the bundle's images into it
@@ -275,7 +302,7 @@ func (l *Lab) chooseRuntime(ctx context.Context, d *dockerCLI, wrapper string, l
 
 // startHosts creates the hosts, waits until each answers SSH with the lab key
 // and records their host keys.
-func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, logf func(string, ...any)) error {
+func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, debian, images map[string]string, logf func(string, ...any)) error {
 	pub, err := ensureKey(l.KeyPath)
 	if err != nil {
 		return err
@@ -290,7 +317,8 @@ func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, logf
 	}
 	addHosts = append(addHosts, "--add-host", "registry:"+l.addr(registryOctet))
 	for _, h := range hostLayout {
-		host := Host{Name: h.name, Role: h.role, Address: l.addr(h.octet), Container: containerName(h.name)}
+		host := Host{Name: h.name, Role: h.role, Address: l.addr(h.octet), Container: containerName(h.name),
+			Debian: debian[h.name], Image: images[debian[h.name]]}
 		if _, err := d.run(ctx, "volume", "create", "--label", labelKey+"=volume", volumeName(h.name)); err != nil {
 			return err
 		}
@@ -318,7 +346,7 @@ func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, logf
 			args = append(args, "--runtime", runtime,
 				"-v", filepath.Join(l.Dir, "bin", wrapperTool)+":"+HostWrapperPath+":ro")
 		}
-		args = append(args, l.Image)
+		args = append(args, host.Image)
 		if _, err := d.run(ctx, args...); err != nil {
 			return err
 		}
@@ -351,7 +379,7 @@ func (l *Lab) startHosts(ctx context.Context, d *dockerCLI, runtime string, logf
 		return err
 	}
 	for _, h := range l.Hosts {
-		logf("host %s: %s (%s)", h.Name, h.Address, sshHint(h.Address, l.KeyPath, l.KnownHosts))
+		logf("host %s: %s, Debian %s (%s)", h.Name, h.Address, h.Debian, sshHint(h.Address, l.KeyPath, l.KnownHosts))
 	}
 	return nil
 }
