@@ -97,6 +97,7 @@ func readySeconds(d time.Duration) (int, error) {
 // runtimeConfig is what the containerd configuration and the readiness wait
 // of both runtime scripts are rendered from.
 type runtimeConfig struct {
+	HostsDir      string // RegistryHostsDir
 	SandboxImage  string
 	RuntimeBinary string
 	ReadyTemplate string
@@ -117,5 +118,5 @@ func newRuntimeConfig(imageRepository, pauseTag, runtimeBinary string, ready tim
 	if err != nil {
 		return runtimeConfig{}, err
 	}
-	return runtimeConfig{SandboxImage: img, RuntimeBinary: runtimeBinary, ReadyTemplate: readyTemplate, ReadySeconds: secs}, nil
+	return runtimeConfig{HostsDir: RegistryHostsDir, SandboxImage: img, RuntimeBinary: runtimeBinary, ReadyTemplate: readyTemplate, ReadySeconds: secs}, nil
 }

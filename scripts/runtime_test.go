@@ -19,7 +19,7 @@ import (
 // bundle's containerd 2.x (`containerd config dump` loads, migrates and
 // prints the effective configuration) and checks that the sandbox image,
 // the runtime binary and the systemd cgroup driver land where the CRI
-// plugin reads them. The version 2 layout (containerd 1.x) is checked
+// plugin reads them, and the registry hosts folder too. The version 2 layout (containerd 1.x) is checked
 // through containerd 2.x's own migration of it.
 func TestContainerdConfigLoads(t *testing.T) {
 	containerd := bundleBinary(t, "containerd")
@@ -51,6 +51,9 @@ func TestContainerdConfigLoads(t *testing.T) {
 						PinnedImages struct {
 							Sandbox string `toml:"sandbox"`
 						} `toml:"pinned_images"`
+						Registry struct {
+							ConfigPath string `toml:"config_path"`
+						} `toml:"registry"`
 						Containerd struct {
 							DefaultRuntimeName string `toml:"default_runtime_name"`
 							Runtimes           map[string]struct {
@@ -65,6 +68,9 @@ func TestContainerdConfigLoads(t *testing.T) {
 				}
 				if got := dump.Plugins["io.containerd.cri.v1.images"].PinnedImages.Sandbox; got != "registry.lab.internal/k8s/pause:3.10.2" {
 					t.Errorf("sandbox image = %q", got)
+				}
+				if got := dump.Plugins["io.containerd.cri.v1.images"].Registry.ConfigPath; got != RegistryHostsDir {
+					t.Errorf("registry config_path = %q, want %q (where host prep writes the mirrors)", got, RegistryHostsDir)
 				}
 				rt := dump.Plugins["io.containerd.cri.v1.runtime"].Containerd
 				if rt.DefaultRuntimeName != "runc" {

@@ -171,6 +171,10 @@ version = 2
 [plugins.'io.containerd.grpc.v1.cri']
   sandbox_image = "registry.k8s.io/pause:3.10.2"
 
+# Registry mirrors: one hosts.toml per upstream registry.
+[plugins.'io.containerd.grpc.v1.cri'.registry]
+  config_path = "/etc/containerd/certs.d"
+
 [plugins.'io.containerd.grpc.v1.cri'.containerd]
   default_runtime_name = 'runc'
 
@@ -190,6 +194,10 @@ version = 3
 
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = "registry.k8s.io/pause:3.10.2"
+
+# Registry mirrors: one hosts.toml per upstream registry.
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = "/etc/containerd/certs.d"
 
 [plugins.'io.containerd.cri.v1.runtime'.containerd]
   default_runtime_name = 'runc'
