@@ -22,7 +22,7 @@ help: ## list the targets
 
 build: ## build bin/boot and the lab's helper programs beside it (Pebble from the module proxy)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/ ./lab/runc-capwrap ./lab/lab-registry
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o bin/ ./lab/runc-capwrap ./lab/lab-registry ./lab/lab-mirror
 	CGO_ENABLED=0 GOBIN=$(abspath bin) $(GO) install -trimpath -ldflags '-s -w' github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3
 
 deps: ## install what the tests need (apt packages, Go tools, test users); idempotent, needs root

@@ -17,8 +17,9 @@ import (
 // writeCerts makes the lab's certificate authority (Dir/registry/ca.crt, the
 // file RegistryCA and ACMECA name) and, signed by it, the server certificates
 // of the lab registry (its lab address and the name "registry", in
-// Dir/registry) and of Pebble (the gateway address and PebbleHost, in
-// Dir/pebble). The CA's private key is used here and never written.
+// Dir/registry), of Pebble (the gateway address and PebbleHost, in
+// Dir/pebble) and of the package mirror (the gateway address and
+// MirrorHost, in Dir/mirror). The CA's private key is used here and never written.
 func (l *Lab) writeCerts() error {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -85,7 +86,10 @@ func (l *Lab) writeCerts() error {
 	if err := issue(filepath.Join(l.Dir, "registry"), "registry", l.addr(registryOctet)); err != nil {
 		return err
 	}
-	return issue(filepath.Join(l.Dir, pebbleDir), PebbleHost, l.Gateway)
+	if err := issue(filepath.Join(l.Dir, pebbleDir), PebbleHost, l.Gateway); err != nil {
+		return err
+	}
+	return issue(filepath.Join(l.Dir, mirrorDir), MirrorHost, l.Gateway)
 }
 
 func serial() *big.Int {

@@ -36,13 +36,20 @@
 // run detached, their PIDs and start times in the state; Down stops only
 // those processes.
 //
-// The lab needs two helper programs from this module, built static:
-// lab/runc-capwrap (only on such machines) and lab/lab-registry (the
-// distribution registry with its filesystem driver), and Pebble from the
-// module proxy. Options.ToolsDir names the folder holding them (default:
-// the folder of the running executable); make build puts them in bin/:
+// With a bundle, the lab also serves a package mirror on the gateway (port
+// 8443, TLS by the lab CA): Docker's apt repository, pkgs.k8s.io's and
+// get.helm.sh's Helm archive, laid out as upstream's and built from the
+// bundle's binaries, the apt repositories signed by a key made at every
+// start (Lab.DockerMirror, KubernetesMirror, HelmMirror, MirrorKey).
 //
-//	CGO_ENABLED=0 go build -o bin/ ./lab/runc-capwrap ./lab/lab-registry
+// The lab needs three helper programs from this module, built static:
+// lab/runc-capwrap (only on such machines), lab/lab-registry (the
+// distribution registry with its filesystem driver) and lab/lab-mirror (a
+// static HTTPS file server), and Pebble from the module proxy.
+// Options.ToolsDir names the folder holding them (default: the folder of
+// the running executable); make build puts them in bin/:
+//
+//	CGO_ENABLED=0 go build -o bin/ ./lab/runc-capwrap ./lab/lab-registry ./lab/lab-mirror
 //	CGO_ENABLED=0 GOBIN=$PWD/bin go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3
 //
 // The lab contacts only addresses on the bridge network it created, after it
@@ -97,7 +104,7 @@ type Options struct {
 	// CacheDir keeps the host image tarball between labs. Default
 	// $XDG_CACHE_HOME/boot/lab (~/.cache/boot/lab).
 	CacheDir string
-	// ToolsDir holds the runc-capwrap, lab-registry and pebble programs.
+	// ToolsDir holds the runc-capwrap, lab-registry, lab-mirror and pebble programs.
 	// Default: the folder of the running executable.
 	ToolsDir string
 	// Mirror is the Debian mirror for debootstrap. Default: the one apt uses.
@@ -160,7 +167,18 @@ type Lab struct {
 	Route53ZoneID   string `json:"route53ZoneID,omitempty"`
 	// DNSServer is CoreDNS (host:port, UDP and TCP) serving LabZone.
 	DNSServer string `json:"dnsServer,omitempty"`
-	// Services are the programs the lab runs on this machine: moto, CoreDNS, Pebble.
+	// The package mirror (see startMirror), HTTPS by the lab CA, laid out
+	// as upstream's: DockerMirror stands for https://download.docker.com
+	// (Debian's repository at DockerMirror/linux/debian; empty when the
+	// bundle lacks Docker's binaries), KubernetesMirror for
+	// https://pkgs.k8s.io, HelmMirror for https://get.helm.sh. MirrorKey is
+	// the ASCII-armored public key that signs its apt repositories (apt's
+	// signed-by), new at every start of the lab.
+	DockerMirror     string `json:"dockerMirror,omitempty"`
+	KubernetesMirror string `json:"kubernetesMirror,omitempty"`
+	HelmMirror       string `json:"helmMirror,omitempty"`
+	MirrorKey        string `json:"mirrorKey,omitempty"`
+	// Services are the programs the lab runs on this machine: moto, CoreDNS, Pebble, the mirror.
 	Services   []Service `json:"services,omitempty"`
 	Inventory  string    `json:"inventory"`
 	KnownHosts string    `json:"knownHosts"`

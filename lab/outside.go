@@ -62,10 +62,12 @@ const (
 // outsidePorts are the ports of the outside world's services.
 type outsidePorts struct {
 	DNS, ACME, ACMEManagement, Route53 int
+	// Mirror is the package mirror's (see startMirror).
+	Mirror int
 }
 
 // labPorts are the ports on the lab gateway.
-var labPorts = outsidePorts{DNS: 53, ACME: 14000, ACMEManagement: 15000, Route53: 5005}
+var labPorts = outsidePorts{DNS: 53, ACME: 14000, ACMEManagement: 15000, Route53: 5005, Mirror: 8443}
 
 // startOutside starts moto, creates LabZone in it, starts CoreDNS serving
 // that zone (when there is a bundle: CoreDNS comes from it) and Pebble, all

@@ -35,6 +35,11 @@ type Outside struct {
 	Route53Endpoint string `json:"route53Endpoint,omitempty"`
 	Route53ZoneID   string `json:"route53ZoneID,omitempty"`
 	DNSServer       string `json:"dnsServer,omitempty"`
+	// The package mirror.
+	DockerMirror     string `json:"dockerMirror,omitempty"`
+	KubernetesMirror string `json:"kubernetesMirror,omitempty"`
+	HelmMirror       string `json:"helmMirror,omitempty"`
+	MirrorKey        string `json:"mirrorKey,omitempty"`
 }
 
 // ServiceStatus is one service's state.
@@ -116,7 +121,8 @@ func Status(ctx context.Context, opts Options) (*Report, error) {
 	}
 	s.Up = s.Up && s.Registry.Answering
 	s.Outside = Outside{ACMEDirectory: l.ACMEDirectory, ACMECA: l.ACMECA, ACMERoot: l.ACMERoot,
-		Route53Endpoint: l.Route53Endpoint, Route53ZoneID: l.Route53ZoneID, DNSServer: l.DNSServer}
+		Route53Endpoint: l.Route53Endpoint, Route53ZoneID: l.Route53ZoneID, DNSServer: l.DNSServer,
+		DockerMirror: l.DockerMirror, KubernetesMirror: l.KubernetesMirror, HelmMirror: l.HelmMirror, MirrorKey: l.MirrorKey}
 	for _, svc := range l.Services {
 		ss := ServiceStatus{Service: svc, Running: svc.running()}
 		if netUp && ss.Running {
@@ -149,6 +155,13 @@ func (l *Lab) probeService(ctx context.Context, name string) error {
 			return err
 		}
 		return checkACMEDirectory(ctx, client, l.ACMEDirectory)
+	case "mirror":
+		client, err := registryClient(l.RegistryCA)
+		if err != nil {
+			return err
+		}
+		_, err = httpGet(ctx, client, l.KubernetesMirror+"/")
+		return err
 	}
 	return fmt.Errorf("no probe for %s", name)
 }
@@ -215,6 +228,13 @@ func (s *Report) Print(w io.Writer) {
 	}
 	if o.ACMEDirectory != "" {
 		fmt.Fprintf(w, "acme: %s (TLS CA %s), issuing root %s\n", o.ACMEDirectory, o.ACMECA, o.ACMERoot)
+	}
+	if o.KubernetesMirror != "" {
+		docker := o.DockerMirror
+		if docker == "" {
+			docker = "none (the bundle lacks Docker's binaries)"
+		}
+		fmt.Fprintf(w, "mirror: docker %s, kubernetes %s, helm %s; apt key %s\n", docker, o.KubernetesMirror, o.HelmMirror, o.MirrorKey)
 	}
 	fmt.Fprintf(w, "inventory: %s\n", s.Inventory)
 }
