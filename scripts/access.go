@@ -76,7 +76,27 @@ type mirrorFiles struct {
 	Mirror
 	Name string // file name part: docker, kubernetes, helm
 	Host string // the URL's host name, for apt's per-host settings
+	Apt  bool   // apt fetches from it too (an apt repository)
 }
+
+// Curl says whether the script downloads from the site with curl: helm's
+// archive, or an apt repository's key unless the inventory gives it.
+func (m mirrorFiles) Curl() bool { return !m.Apt || m.Key == "" }
+
+// aptKey is an apt repository's signing key: the mirror's own (Mirror.Key)
+// or the one downloaded from KeyURL (a shell word of the template's), kept
+// as Keyring.
+type aptKey struct {
+	Mirror          mirrorFiles
+	Keyring, KeyURL string
+}
+
+// Upstream download sites the mirrors replace.
+const (
+	dockerDownloads     = "https://download.docker.com"
+	kubernetesDownloads = "https://pkgs.k8s.io"
+	helmDownloads       = "https://get.helm.sh"
+)
 
 // resolveMirror checks m (its URL defaulting to upstream) and names its
 // files.
@@ -108,7 +128,10 @@ func resolveMirror(field, name, upstream string, m Mirror, signed bool) (mirrorF
 			return mirrorFiles{}, named(field+".Key", err)
 		}
 	}
-	return mirrorFiles{Mirror: m, Name: name, Host: u.Hostname()}, nil
+	if strings.Contains(u.Hostname(), ":") && m.CA != "" {
+		return mirrorFiles{}, fmt.Errorf("%s.CA is set for an IPv6 address, which apt's per-host settings cannot name", field)
+	}
+	return mirrorFiles{Mirror: m, Name: name, Host: u.Hostname(), Apt: signed}, nil
 }
 
 // checkPEM checks that s is PEM blocks of the type only, so that it can be

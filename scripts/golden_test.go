@@ -85,7 +85,26 @@ var scriptCases = []struct {
 	{"kube-online-v1.37.2.sh", func() (string, error) {
 		return KubeOnline(KubeOnlineParams{KubernetesVersion: "v1.37.2"})
 	}},
+	{"kube-online-mirror-key-proxy.sh", func() (string, error) {
+		return KubeOnline(KubeOnlineParams{KubernetesVersion: "v1.37.2",
+			Repository: Mirror{URL: "https://mirror.example.com:8443/kubernetes/", CA: testCA, Key: testKey}, Proxy: testProxy})
+	}},
+	{"runtime-online-debian-bookworm-mirror.sh", func() (string, error) {
+		return RuntimeOnline(RuntimeOnlineParams{OSID: "debian", Codename: "bookworm", PauseTag: "3.10.2",
+			Repository: Mirror{URL: "http://10.0.0.5/docker"}, Proxy: testProxy})
+	}},
+	{"helm-online-mirror.sh", func() (string, error) {
+		return HelmOnline(HelmOnlineParams{Version: "3.22.0", Arch: "arm64", Download: Mirror{URL: "https://mirror.example.com/helm", CA: testCA}})
+	}},
 }
+
+// testKey is an armored public key block for scripts that write one (its
+// packets are checked by the inventory, not here).
+const testKey = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEaxagXxYJKwYBBAHaRw8BAQdA\n=boot\n-----END PGP PUBLIC KEY BLOCK-----"
+
+// testProxy is a proxy for http and https with the cluster's own ranges
+// reached directly.
+var testProxy = &Proxy{HTTP: "http://proxy.example.com:3128", HTTPS: "http://proxy.example.com:3128", NoProxy: []string{"localhost", "10.96.0.0/12", ".svc"}}
 
 // kubeadmCases are the kubeadm configurations checked against golden files
 // and, where the binary is available, kubeadm config validate.

@@ -145,6 +145,11 @@ type RuntimeOnlineParams struct {
 	PauseTag        string
 	RuntimeBinary   string
 	ReadyTimeout    time.Duration
+	// Repository replaces https://download.docker.com (empty URL:
+	// upstream's); the repository is <URL>/linux/<OSID>.
+	Repository Mirror
+	// Proxy, when set, is what curl goes through.
+	Proxy *Proxy
 }
 
 // RuntimeOnline renders the script that installs Docker Engine (docker-ce,
@@ -178,10 +183,20 @@ func RuntimeOnline(p RuntimeOnlineParams) (_ string, err error) {
 	if err != nil {
 		return "", err
 	}
+	if err := p.Proxy.check(); err != nil {
+		return "", err
+	}
+	m, err := resolveMirror("Repository", "docker", dockerDownloads, p.Repository, true)
+	if err != nil {
+		return "", err
+	}
 	return renderString("runtime-online.sh.tmpl", struct {
 		runtimeConfig
 		OSID, Codename, DockerVersion, ContainerdVersion string
-	}{rc, p.OSID, p.Codename, p.DockerVersion, p.ContainerdVersion})
+		Key                                              aptKey
+		Proxy                                            *Proxy
+	}{rc, p.OSID, p.Codename, p.DockerVersion, p.ContainerdVersion,
+		aptKey{Mirror: m, Keyring: "/etc/apt/keyrings/docker.asc", KeyURL: `"$docker_repo/gpg"`}, p.Proxy})
 }
 
 // KubeBundleParams are the inputs of the bundle Kubernetes packages script.
@@ -206,6 +221,11 @@ func KubeBundle(p KubeBundleParams) (_ string, err error) {
 type KubeOnlineParams struct {
 	// KubernetesVersion is vMAJOR.MINOR.PATCH, e.g. v1.37.2.
 	KubernetesVersion string
+	// Repository replaces https://pkgs.k8s.io (empty URL: upstream's); the
+	// repository is <URL>/core:/stable:/vMAJOR.MINOR/deb/.
+	Repository Mirror
+	// Proxy, when set, is what curl goes through.
+	Proxy *Proxy
 }
 
 // KubeOnline renders the script that adds the pkgs.k8s.io apt repository of
@@ -217,9 +237,20 @@ func KubeOnline(p KubeOnlineParams) (_ string, err error) {
 	if err := checkKubeVersion("KubernetesVersion", p.KubernetesVersion); err != nil {
 		return "", err
 	}
+	if err := p.Proxy.check(); err != nil {
+		return "", err
+	}
+	m, err := resolveMirror("Repository", "kubernetes", kubernetesDownloads, p.Repository, true)
+	if err != nil {
+		return "", err
+	}
 	v := strings.TrimPrefix(p.KubernetesVersion, "v")
 	minor := p.KubernetesVersion[:strings.LastIndexByte(p.KubernetesVersion, '.')]
-	return renderString("kube-online.sh.tmpl", struct{ Minor, Version string }{minor, v})
+	return renderString("kube-online.sh.tmpl", struct {
+		Minor, Version string
+		Key            aptKey
+		Proxy          *Proxy
+	}{minor, v, aptKey{Mirror: m, Keyring: "/etc/apt/keyrings/kubernetes-apt-keyring.asc", KeyURL: `"${repo}Release.key"`}, p.Proxy})
 }
 
 func renderString(name string, data any) (string, error) {
@@ -234,6 +265,11 @@ type HelmOnlineParams struct {
 	Version string
 	// Arch is the host's Go architecture name: amd64 or arm64.
 	Arch string
+	// Download replaces https://get.helm.sh (empty URL: upstream's); Key
+	// does not apply.
+	Download Mirror
+	// Proxy, when set, is what curl goes through.
+	Proxy *Proxy
 }
 
 // HelmOnline renders the script that installs the Helm CLI from its release
@@ -249,7 +285,18 @@ func HelmOnline(p HelmOnlineParams) (_ string, err error) {
 	if p.Arch != "amd64" && p.Arch != "arm64" {
 		return "", fmt.Errorf("%s is not amd64 or arm64", "Arch")
 	}
-	return renderString("helm-online.sh.tmpl", p)
+	if err := p.Proxy.check(); err != nil {
+		return "", err
+	}
+	m, err := resolveMirror("Download", "helm", helmDownloads, p.Download, false)
+	if err != nil {
+		return "", err
+	}
+	return renderString("helm-online.sh.tmpl", struct {
+		Version, Arch string
+		Download      mirrorFiles
+		Proxy         *Proxy
+	}{p.Version, p.Arch, m, p.Proxy})
 }
 
 // TeardownParams are the inputs of the teardown script.
@@ -269,7 +316,8 @@ type TeardownParams struct {
 // flannel's and the bridge's interfaces, Kubernetes' iptables rules in every
 // backend (other rules kept), the cluster's state and configuration folders,
 // boot's staging, sysctl and module files, /etc/hosts lines and fstab
-// backup; in bundle mode the installed files; online with Purge the
+// backup, the proxy's and mirrors' files host prep and the online scripts
+// wrote; in bundle mode the installed files; online with Purge the
 // packages and repositories.
 func Teardown(p TeardownParams) (_ string, err error) {
 	defer wrapError(&err, "Teardown")
@@ -294,6 +342,7 @@ var (
 		"/etc/kubernetes", "/etc/cni", "/opt/cni", "/etc/containerd", "/etc/crictl.yaml",
 		"/usr/local/bin", "/usr/local/sbin", "/etc/systemd/system", "/etc/sysctl.d", "/etc/modules-load.d",
 		"/etc/hosts", "/etc/hostname", "/etc/fstab", "/etc/apt/sources.list.d", "/etc/apt/keyrings",
+		"/etc/apt/apt.conf.d", "/etc/boot",
 	}
 	snapshotListed = []string{
 		"/var/lib/kubelet", "/var/lib/etcd", "/var/lib/cni", "/var/lib/containerd", "/var/lib/boot",

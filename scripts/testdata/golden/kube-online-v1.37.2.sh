@@ -102,18 +102,33 @@ ensure_packages() {
 
 ensure_packages ca-certificates curl
 
-# The Kubernetes apt repository of this minor version at pkgs.k8s.io, signed
-# by its current key (fetched each run: it rotates).
-repo=https://pkgs.k8s.io/core:/stable:/$minor/deb/
-repo_changed=0
+
+
+# The Kubernetes apt repository of this minor version at pkgs.k8s.io (or
+# its mirror), signed by its current key (fetched each run: it rotates),
+# or by the mirror's own key.
+# The CA of pkgs.k8s.io, when the system roots do not sign its certificate:
+# curl and apt trust it for that host only. Without one, boot's earlier files go.
+curl_ca=()
+ca_files=(/etc/boot/ca/kubernetes.crt /etc/apt/apt.conf.d/90boot-kubernetes-ca)
+ca_changed=0
+for f in "${ca_files[@]}"; do
+  if [[ -f $f ]]; then
+    change "remove $f (no CA)" rm -f -- "$f"
+    ca_changed=1
+  fi
+done
+repo='https://pkgs.k8s.io'/core:/stable:/$minor/deb/
+repo_changed=$ca_changed
+
 if [[ $mode == apply ]] || command -v curl >/dev/null; then
-  curl -fsSL --retry 3 --max-time 60 -o "$tmp/kubernetes.asc" "${repo}Release.key" ||
-    die "cannot download the Kubernetes apt key from ${repo}Release.key"
-  if put_file "$tmp/kubernetes.asc" /etc/apt/keyrings/kubernetes-apt-keyring.asc 0644; then
+  curl -fsSL --retry 3 --max-time 60 "${curl_ca[@]}" -o "$tmp/key.asc" "${repo}Release.key" ||
+    die "cannot download the apt key from ""${repo}Release.key"
+  if put_file "$tmp/key.asc" '/etc/apt/keyrings/kubernetes-apt-keyring.asc' 0644; then
     repo_changed=1
   fi
 else
-  printf 'would: install /etc/apt/keyrings/kubernetes-apt-keyring.asc\n'
+  printf 'would: install %s\n' '/etc/apt/keyrings/kubernetes-apt-keyring.asc'
 fi
 if put_content /etc/apt/sources.list.d/kubernetes.list 0644 <<BOOT_EOF; then
 deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.asc] $repo /

@@ -105,21 +105,36 @@ ensure_packages() {
 # What apt needs to fetch over HTTPS and check signatures.
 ensure_packages ca-certificates curl
 
-# Docker's apt repository, signed by its key in /etc/apt/keyrings.
-repo_changed=0
-key=$tmp/docker.asc
+
+
+# Docker's apt repository (or its mirror), signed by its key in
+# /etc/apt/keyrings.
+# The CA of download.docker.com, when the system roots do not sign its certificate:
+# curl and apt trust it for that host only. Without one, boot's earlier files go.
+curl_ca=()
+ca_files=(/etc/boot/ca/docker.crt /etc/apt/apt.conf.d/90boot-docker-ca)
+ca_changed=0
+for f in "${ca_files[@]}"; do
+  if [[ -f $f ]]; then
+    change "remove $f (no CA)" rm -f -- "$f"
+    ca_changed=1
+  fi
+done
+docker_repo='https://download.docker.com'/linux/$os_id
+repo_changed=$ca_changed
+
 if [[ $mode == apply ]] || command -v curl >/dev/null; then
-  curl -fsSL --retry 3 --max-time 60 -o "$key" "https://download.docker.com/linux/$os_id/gpg" ||
-    die "cannot download Docker's apt key for $os_id"
-  if put_file "$key" /etc/apt/keyrings/docker.asc 0644; then
+  curl -fsSL --retry 3 --max-time 60 "${curl_ca[@]}" -o "$tmp/key.asc" "$docker_repo/gpg" ||
+    die "cannot download the apt key from ""$docker_repo/gpg"
+  if put_file "$tmp/key.asc" '/etc/apt/keyrings/docker.asc' 0644; then
     repo_changed=1
   fi
 else
-  printf 'would: install /etc/apt/keyrings/docker.asc\n'
+  printf 'would: install %s\n' '/etc/apt/keyrings/docker.asc'
 fi
 arch=$(dpkg --print-architecture)
 if put_content /etc/apt/sources.list.d/docker.list 0644 <<BOOT_EOF; then
-deb [arch=$arch signed-by=/etc/apt/keyrings/docker.asc] https://download.docker.com/linux/$os_id $codename stable
+deb [arch=$arch signed-by=/etc/apt/keyrings/docker.asc] $docker_repo $codename stable
 BOOT_EOF
   repo_changed=1
 fi

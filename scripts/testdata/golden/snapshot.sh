@@ -17,7 +17,7 @@ systemctl list-unit-files --no-legend --no-pager 2>/dev/null | awk '{ print $1, 
 
 section files
 # Configuration and binaries: every file with its mode and sha256.
-for p in '/etc/kubernetes' '/etc/cni' '/opt/cni' '/etc/containerd' '/etc/crictl.yaml' '/usr/local/bin' '/usr/local/sbin' '/etc/systemd/system' '/etc/sysctl.d' '/etc/modules-load.d' '/etc/hosts' '/etc/hostname' '/etc/fstab' '/etc/apt/sources.list.d' '/etc/apt/keyrings' ; do
+for p in '/etc/kubernetes' '/etc/cni' '/opt/cni' '/etc/containerd' '/etc/crictl.yaml' '/usr/local/bin' '/usr/local/sbin' '/etc/systemd/system' '/etc/sysctl.d' '/etc/modules-load.d' '/etc/hosts' '/etc/hostname' '/etc/fstab' '/etc/apt/sources.list.d' '/etc/apt/keyrings' '/etc/apt/apt.conf.d' '/etc/boot' ; do
   [[ -e $p || -L $p ]] || continue
   find "$p" -xdev \( -type f -printf 'f %p %m\n' \) -o \( -type l -printf 'l %p -> %l\n' \) -o \( -type d -printf 'd %p %m\n' \) 2>/dev/null
 done | sort | while read -r kind path rest; do

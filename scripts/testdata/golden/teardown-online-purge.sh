@@ -238,7 +238,18 @@ paths=(
   /etc/cni/net.d/10-flannel.conflist /var/log/pods /var/log/containers
   /var/lib/boot /etc/sysctl.d/90-boot-kubernetes.conf /etc/modules-load.d/boot-kubernetes.conf
   /usr/local/bin/helm
+  /etc/boot /etc/apt/apt.conf.d/90boot-proxy /etc/apt/apt.conf.d/90boot-docker-ca /etc/apt/apt.conf.d/90boot-kubernetes-ca
+  /etc/systemd/system/containerd.service.d/90-boot-proxy.conf /etc/systemd/system/docker.service.d/90-boot-proxy.conf
+  /etc/systemd/system/kubelet.service.d/90-boot-proxy.conf
 )
+# The registry mirrors' folders host prep wrote (their hosts.toml says so).
+shopt -s nullglob
+for f in /etc/containerd/certs.d/*/hosts.toml; do
+  if [[ $(head -n 1 -- "$f") == "# Written by boot: "* ]]; then
+    paths+=("${f%/hosts.toml}")
+  fi
+done
+shopt -u nullglob
 if [[ $mode_source == bundle ]]; then
   paths+=(
     "${installed[@]}"
@@ -254,7 +265,8 @@ for p in "${paths[@]}"; do
   fi
 done
 # Folders left empty by the removals above.
-for d in /etc/cni/net.d /etc/cni /opt/cni/bin /opt/cni; do
+for d in /etc/cni/net.d /etc/cni /opt/cni/bin /opt/cni /etc/containerd/certs.d \
+  /etc/systemd/system/containerd.service.d /etc/systemd/system/docker.service.d /etc/systemd/system/kubelet.service.d; do
   if [[ -d $d ]] && [[ -z $(ls -A -- "$d") ]]; then
     change "remove empty $d" rmdir -- "$d"
   fi

@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# kube-online.sh: rendered by boot from typed parameters; safe to run again.
+# Usage: kube-online.sh [check]
+#   check  report what would change ("would: ...") and change nothing.
+# Every change is reported on stdout as "changed: ...".
+set -euo pipefail
+umask 022
+
+mode=apply
+if [[ ${1:-} == check ]]; then
+  mode=check
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# change WHAT COMMAND [ARG...]: run COMMAND and report WHAT; in check mode
+# only report that WHAT would be done.
+change() {
+  local what=$1
+  shift
+  if [[ $mode == check ]]; then
+    printf 'would: %s\n' "$what"
+    return 0
+  fi
+  printf 'changed: %s\n' "$what"
+  "$@"
+}
+
+warn() {
+  printf 'warning: %s\n' "$*" >&2
+}
+
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# put_file SRC DEST PERM: install SRC as DEST (mode PERM, parents created)
+# unless DEST already has that content and mode. Succeeds only when it
+# changed (or, in check mode, would change) DEST.
+put_file() {
+  local src=$1 dest=$2 perm=$3
+  if [[ -f $dest ]] && cmp -s -- "$src" "$dest" && [[ $(stat -c %a -- "$dest") == "${perm#0}" ]]; then
+    return 1
+  fi
+  change "install $dest" install -D -m "$perm" -- "$src" "$dest"
+}
+
+# put_content DEST PERM: put_file with the content read from stdin.
+put_content() {
+  local src
+  src=$(mktemp -p "$tmp")
+  cat >"$src"
+  put_file "$src" "$1" "$2"
+}
+
+# Parameters.
+minor='v1.37'
+version='1.37.2'
+
+# apt helpers: non-interactive, waiting for another apt's lock.
+export DEBIAN_FRONTEND=noninteractive
+apt_get() {
+  apt-get -o DPkg::Lock::Timeout=300 -q "$@"
+}
+
+# apt_update: refresh the package lists, once per run.
+updated=0
+apt_update() {
+  if ((updated == 0)); then
+    change "refresh apt package lists" apt_get update
+    updated=1
+  fi
+}
+
+# installed_version PKG: the installed version of PKG, empty if none.
+installed_version() {
+  { dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null || true; } | awk '$3 == "installed" { print $4 }'
+}
+
+# apt_version PKG WANT: the newest available version of PKG that is WANT
+# exactly or has WANT as its upstream version (28.1.1 matches
+# 5:28.1.1-1~debian.12~bookworm, 1.37.2 matches 1.37.2-1.1); empty if none.
+apt_version() {
+  { apt-cache madison "$1" 2>/dev/null || true; } | awk -F'|' -v want="$2" '
+    { v = $2; gsub(/[[:space:]]/, "", v); u = v; sub(/^[0-9]+:/, "", u) }
+    v == want || index(u, want "-") == 1 || index(u, want "~") == 1 { print v; exit }'
+}
+
+# ensure_packages PKG...: install those of the packages that are missing.
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    [[ -n $(installed_version "$p") ]] || missing+=("$p")
+  done
+  if ((${#missing[@]} > 0)); then
+    command -v apt-get >/dev/null || die "packages missing and no apt-get: ${missing[*]}"
+    apt_update
+    change "install ${missing[*]}" apt_get install -y --no-install-recommends "${missing[@]}"
+  fi
+}
+
+ensure_packages ca-certificates curl
+
+
+# The forward proxy, for curl (apt has its own setting from host prep).
+export http_proxy='http://proxy.example.com:3128'
+export https_proxy='http://proxy.example.com:3128'
+export no_proxy='localhost,10.96.0.0/12,.svc'
+
+# The Kubernetes apt repository of this minor version at pkgs.k8s.io (or
+# its mirror), signed by its current key (fetched each run: it rotates),
+# or by the mirror's own key.
+# The CA of mirror.example.com, when the system roots do not sign its certificate:
+# apt trusts it for that host only. Without one, boot's earlier files go.
+ca_files=(/etc/boot/ca/kubernetes.crt /etc/apt/apt.conf.d/90boot-kubernetes-ca)
+ca_changed=0
+cat >"$tmp/ca.crt" <<'BOOT_EOF'
+-----BEGIN CERTIFICATE-----
+MIIBszCCAVmgAwIBAgIUboot
+-----END CERTIFICATE-----
+BOOT_EOF
+if put_file "$tmp/ca.crt" "${ca_files[0]}" 0644; then
+  ca_changed=1
+fi
+if put_content "${ca_files[1]}" 0644 <<'BOOT_EOF'; then
+// Written by boot: the CA of mirror.example.com.
+Acquire::https::mirror.example.com::CAInfo "/etc/boot/ca/kubernetes.crt";
+BOOT_EOF
+  ca_changed=1
+fi
+repo='https://mirror.example.com:8443/kubernetes'/core:/stable:/$minor/deb/
+repo_changed=$ca_changed
+
+# The repository's signing key, from the inventory (the mirror signs with
+# its own).
+if put_content '/etc/apt/keyrings/kubernetes-apt-keyring.asc' 0644 <<'BOOT_EOF'; then
+-----BEGIN PGP PUBLIC KEY BLOCK-----
+
+mDMEaxagXxYJKwYBBAHaRw8BAQdA
+=boot
+-----END PGP PUBLIC KEY BLOCK-----
+BOOT_EOF
+  repo_changed=1
+fi
+if put_content /etc/apt/sources.list.d/kubernetes.list 0644 <<BOOT_EOF; then
+deb [signed-by=/etc/apt/keyrings/kubernetes-apt-keyring.asc] $repo /
+BOOT_EOF
+  repo_changed=1
+fi
+
+# kubeadm, kubelet and kubectl at exactly $version, held there.
+pkgs=(kubeadm kubelet kubectl)
+if ((repo_changed)); then
+  updated=0
+  apt_update
+fi
+install=()
+restart=0
+for p in "${pkgs[@]}"; do
+  have=$(installed_version "$p")
+  if [[ $have == "$version"-* ]]; then
+    continue
+  fi
+  v=$(apt_version "$p" "$version")
+  if [[ -z $v && $mode == apply ]] && ((updated == 0)); then
+    apt_update
+    v=$(apt_version "$p" "$version")
+  fi
+  if [[ -z $v ]]; then
+    if [[ $mode == check ]]; then
+      printf 'would: install %s %s\n' "$p" "$version"
+      continue
+    fi
+    die "$p $version is not in $repo"
+  fi
+  install+=("$p=$v")
+  if [[ $p == kubelet ]]; then
+    restart=1
+  fi
+done
+if ((${#install[@]} > 0)); then
+  change "install ${install[*]}" apt_get install -y --allow-downgrades --allow-change-held-packages "${install[@]}"
+fi
+held=$(apt-mark showhold 2>/dev/null || true)
+for p in "${pkgs[@]}"; do
+  if ! grep -qx -- "$p" <<<"$held"; then
+    change "hold $p at $version" apt-mark hold "$p"
+  fi
+done
+# kubelet on at boot. kubeadm init/join start it; a kubelet already running
+# (a node that joined) is restarted when its binary or unit changed.
+if ! systemctl is-enabled --quiet kubelet 2>/dev/null; then
+  change "enable kubelet at boot" systemctl enable kubelet
+fi
+if ((restart)) && systemctl is-active --quiet kubelet 2>/dev/null; then
+  change "restart kubelet" systemctl restart kubelet
+fi
