@@ -140,6 +140,34 @@ func checkRelease(t *testing.T, dir, keyring string, indexes ...string) {
 			t.Errorf("gpgv %s in %s: %v\n%s", strings.Join(args, " "), dir, err, out)
 		}
 	}
+	// trixie's apt verifies with sqv: Release.gpg, and InRelease split as
+	// apt splits it (the text between the header and the signature, the
+	// signature alone).
+	if _, err := exec.LookPath("sqv"); err == nil {
+		inRelease := string(readFile(t, filepath.Join(dir, "InRelease")))
+		head, rest, ok1 := strings.Cut(inRelease, "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA512\n\n")
+		text, sig, ok2 := strings.Cut(rest, "\n-----BEGIN PGP SIGNATURE-----")
+		if !ok1 || !ok2 || head != "" {
+			t.Fatalf("%s/InRelease is not a clearsigned message:\n%s", dir, inRelease)
+		}
+		if text != string(release) {
+			t.Errorf("%s: InRelease's text %q is not Release %q", dir, text, release)
+		}
+		split := t.TempDir()
+		if err := os.WriteFile(filepath.Join(split, "text"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(split, "sig"), []byte("-----BEGIN PGP SIGNATURE-----"+sig), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{filepath.Join(dir, "Release.gpg"), filepath.Join(dir, "Release")}, {filepath.Join(split, "sig"), filepath.Join(split, "text")}} {
+			if out, err := exec.Command("sqv", append([]string{"--keyring", keyring}, args...)...).CombinedOutput(); err != nil {
+				t.Errorf("sqv %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+	} else {
+		t.Log("sqv is not installed: signatures checked with gpgv only")
+	}
 	// A changed Release no longer verifies.
 	tampered := filepath.Join(t.TempDir(), "Release")
 	if err := os.WriteFile(tampered, append(release, "X: y\n"...), 0o644); err != nil {
