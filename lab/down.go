@@ -55,7 +55,10 @@ func Down(ctx context.Context, opts Options) error {
 		return err
 	}
 	for _, name := range []string{inventoryFile, knownHosts, keyFile, keyFile + ".pub", "registry", "bin", "dockerd.log",
-		motoDir, corednsDir, pebbleDir, acmeRootFile, route53EnvFile, stateFile} {
+		motoDir, corednsDir, pebbleDir, acmeRootFile, route53EnvFile, stateFile,
+		// The mirror's packages (mirror/repo) stay: the next lab reuses them.
+		filepath.Join(mirrorDir, mirrorKeyFile), filepath.Join(mirrorDir, "tls.crt"), filepath.Join(mirrorDir, "tls.key"),
+		filepath.Join(mirrorDir, "mirror.log")} {
 		if err := os.RemoveAll(filepath.Join(opts.Dir, name)); err != nil {
 			return err
 		}
