@@ -39,9 +39,10 @@ func (c *Cluster) pauseTag() (string, error) {
 }
 
 // Runtime installs the container runtime on every host: containerd, runc,
-// crictl and the CNI plugins from the bundle, or Docker Engine's packages
-// online; containerd's CRI on, SystemdCgroup, the sandbox image from the
-// cluster's image repository.
+// crictl, the CNI plugins and Docker Engine (dockerd on that containerd,
+// its socket for the group docker) from the bundle, or Docker Engine's
+// packages online; containerd's CRI on, SystemdCgroup, the sandbox image
+// from the cluster's image repository.
 type Runtime struct{}
 
 // Name implements Phase.
@@ -51,6 +52,10 @@ func (Runtime) Name() string { return "container runtime" }
 func (Runtime) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	inv := c.Inventory
 	pause, err := c.pauseTag()
+	if err != nil {
+		return nil, err
+	}
+	repo, err := packageMirror("docker", inv.Packages.Mirrors.Docker)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +71,7 @@ func (Runtime) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 			OSID: h.Facts.OSID, Codename: codenames[h.Facts.OSID+" "+h.Facts.OSVersionID],
 			DockerVersion: inv.Packages.Versions.Docker, ContainerdVersion: inv.Packages.Versions.Containerd,
 			ImageRepository: inv.Cluster.ImageRepository, PauseTag: pause, RuntimeBinary: inv.Packages.RuntimeBinary,
+			Repository: repo, Proxy: c.proxyFor(h),
 		})
 		return script{"runtime-online.sh", text}, err
 	})

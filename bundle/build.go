@@ -155,13 +155,15 @@ type bundleBuild struct {
 	deb, redis   layer  // the Debian layers: network tools, Redis
 	redisVersion string // redis-server's Debian version
 	ca           []byte // the CA certificates every image trusts
+
+	tini, tiniVersion string // docker-init (Debian's static tini) and its Debian version
 }
 
-// goBinaries builds the Go components (Kubernetes, the others, and
-// cert-manager's when there are upstream archives) and lists their modules
-// in the manifest.
+// goBinaries builds the Go components (Kubernetes, the others, Traefik,
+// Docker's, and cert-manager's when there are upstream archives) and lists
+// their modules in the manifest.
 func (r *bundleBuild) goBinaries(ctx context.Context, kube goComponent) error {
-	r.components = append(append([]goComponent{kube}, otherComponents()...), traefikComponent())
+	r.components = append(append(append([]goComponent{kube}, otherComponents()...), traefikComponent()), dockerComponents()...)
 	if r.o.Upstream != nil {
 		cm, err := certManagerComponent(r.o.Upstream)
 		if err != nil {
@@ -220,8 +222,8 @@ func (r *bundleBuild) pauseBinary(ctx context.Context) error {
 	return nil
 }
 
-// debianLayers builds the Debian layers and the CA bundle and lists their
-// packages' versions in the manifest.
+// debianLayers builds the Debian layers, the CA bundle and docker-init and
+// lists their packages' versions in the manifest.
 func (r *bundleBuild) debianLayers(ctx context.Context) error {
 	deb, debVersions, err := r.b.debianLayer(ctx, netSet)
 	if err != nil {
@@ -235,10 +237,13 @@ func (r *bundleBuild) debianLayers(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
+	if r.tini, r.tiniVersion, err = r.b.tiniBinary(ctx); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
 	r.deb, r.redis, r.redisVersion, r.ca = deb, redis, redisVersions["redis-server"], ca
 	// All versions come from the same apt package lists, so a package in
 	// two layers has one version.
-	r.m.BuiltWith.Debian = map[string]string{caPackage: caVersion}
+	r.m.BuiltWith.Debian = map[string]string{caPackage: caVersion, tiniPackage: r.tiniVersion}
 	for _, vs := range []map[string]string{debVersions, redisVersions} {
 		for p, v := range vs {
 			r.m.BuiltWith.Debian[p] = v
@@ -284,6 +289,9 @@ func (r *bundleBuild) assemble(dir string) error {
 				return err
 			}
 		}
+	}
+	if err := add("bin/docker-init", r.tini, nil, 0o755, tiniPackage, r.tiniVersion); err != nil {
+		return err
 	}
 	specs, err := r.allImageSpecs()
 	if err != nil {
@@ -417,6 +425,8 @@ func addStaticFiles(add addFunc, kubeVersion, pauseImage string) error {
 		{"containerd.service", "systemd/containerd.service", "containerd", containerdVersion},
 		{"kubelet.service", "systemd/kubelet.service", "kubernetes", kubeVersion},
 		{"10-kubeadm.conf", "systemd/10-kubeadm.conf", "kubernetes", kubeVersion},
+		{"docker.service", "systemd/docker.service", "moby", mobyVersion},
+		{"docker.socket", "systemd/docker.socket", "moby", mobyVersion},
 		{"crictl.yaml", "config/crictl.yaml", "crictl", crictlVersion},
 	} {
 		data, err := files.ReadFile("files/" + f.src)

@@ -30,6 +30,10 @@ type goComponent struct {
 	// go mod tidy. A replace in upstream's go.mod whose old path is a
 	// source's path is dropped in favour of the source.
 	sources []localModule
+	// modFile is the file of the module holding its requirements when
+	// that is not go.mod (docker/cli's vendor.mod): the generated module
+	// takes its go version and replaces from there.
+	modFile string
 }
 
 // localModule is a module built from a folder of the generated module

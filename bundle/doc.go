@@ -47,7 +47,8 @@
 //
 //	manifest.json      the Manifest below
 //	bin/               kubeadm kubelet kubectl containerd containerd-shim-runc-v2
-//	                   ctr runc crictl helm
+//	                   ctr runc crictl helm dockerd docker-proxy docker
+//	                   docker-init (below)
 //	cni/bin/           bridge host-local loopback portmap bandwidth flannel
 //	images/*.tar       docker-archive image tarballs (loadable by
 //	                   `ctr images import`, `docker load` and
@@ -57,7 +58,8 @@
 //	                   prints, plus flannel's images, the registry
 //	                   add-on's (registry.tar, redis.tar; below) and
 //	                   cert-manager's (cert-manager-<command>.tar; below)
-//	systemd/           containerd.service, kubelet.service, 10-kubeadm.conf
+//	systemd/           containerd.service, kubelet.service, 10-kubeadm.conf,
+//	                   docker.service, docker.socket
 //	config/            containerd-config.toml, crictl.yaml
 //	charts/*.tgz       the add-ons' upstream Helm charts (below), one
 //	                   <name>-<version>.tgz each, e.g.
@@ -66,12 +68,42 @@
 //	                   without them
 //
 // Where the files go on a host: bin/* in /usr/local/bin, cni/bin/* in
-// /opt/cni/bin, systemd/*.service in /etc/systemd/system,
+// /opt/cni/bin, systemd/*.service and docker.socket in /etc/systemd/system,
 // systemd/10-kubeadm.conf in /etc/systemd/system/kubelet.service.d,
 // config/containerd-config.toml as /etc/containerd/config.toml and
 // config/crictl.yaml as /etc/crictl.yaml. The containerd configuration
 // names registry.k8s.io's pause image and /usr/local/bin/runc; a cluster
 // using another image repository or runc wrapper rewrites those two lines.
+//
+// # Docker Engine
+//
+// Every node also runs Docker Engine 29.8.1 on its containerd:
+//
+//   - dockerd and docker-proxy from the module github.com/moby/moby/v2 at
+//     v2.0.0-beta.24 (Docker 29.8.1), the docker CLI from
+//     github.com/docker/cli at v29.8.1+incompatible. The CLI's repository
+//     has no go.mod: its module is copied into the generated module with
+//     vendor.mod and vendor.sum as go.mod and go.sum (a source, as
+//     cert-manager's commands are). Both are built static with
+//     CGO_ENABLED=0 and the tags netgo, osusergo and static_build, stamped
+//     as Docker's build does (dockerversion.Version and cli/version.Version
+//     29.8.1; GitCommit the module version, as the module proxy does not
+//     tell the release's commit): `docker version` shows 29.8.1. A cold
+//     build takes about 7 minutes for dockerd and 2 for the CLI on 2 cores.
+//   - docker-init is Debian's static tini (package tini,
+//     /usr/bin/tini-static), the process `docker run --init` starts; the
+//     manifest lists its Debian version under builtWith.debian.
+//   - systemd/docker.service runs `dockerd -H fd://
+//     --containerd=/run/containerd/containerd.sock --ip-forward-no-drop`,
+//     ordered after and requiring containerd.service and docker.socket;
+//     docker.socket listens on /run/docker.sock for root and the group
+//     docker (which the runtime script creates). Docker's containers live
+//     in containerd's "moby" namespace, the kubelet's in "k8s.io".
+//     --ip-forward-no-drop keeps dockerd from ever setting the FORWARD
+//     policy to DROP, which would cut the traffic the node forwards for its
+//     pods. Docker's default bridge (docker0, 172.17.0.0/16, or the next
+//     free pool when a route holds it) does not meet the cluster's default
+//     pod and service networks (10.244.0.0/16, 10.96.0.0/12).
 //
 // # The registry add-on's images
 //

@@ -184,6 +184,19 @@ func upstreamGoMod(ctx context.Context, module, version string) ([]byte, error) 
 	return os.ReadFile(goMod)
 }
 
+// upstreamMod returns the requirements of c's module: its go.mod, or its
+// modFile from the module cache.
+func (c goComponent) upstreamMod(ctx context.Context) ([]byte, error) {
+	if c.modFile == "" {
+		return upstreamGoMod(ctx, c.module, c.version)
+	}
+	dir, _, err := downloadModule(ctx, c.module, c.version)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(filepath.Join(dir, filepath.FromSlash(c.modFile)))
+}
+
 // defaultBinName is the file name go build -o DIR/ gives a main package.
 func defaultBinName(pkg string) string {
 	elem := path.Base(pkg)
@@ -203,7 +216,7 @@ func (b *builder) buildGo(ctx context.Context, c goComponent) (string, error) {
 	if err := os.MkdirAll(modDir, 0o755); err != nil {
 		return "", err
 	}
-	up, err := upstreamGoMod(ctx, c.module, c.version)
+	up, err := c.upstreamMod(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -301,18 +301,24 @@ func TestCopyTrimmedLego(t *testing.T) {
 // linker ignores a -X whose variable does not exist.
 func TestTraefikVersionStamps(t *testing.T) {
 	ctx := proxyTest(t, "Traefik", 5*time.Minute)
-	dir := moduleDir(t, ctx, traefikModule, traefikVersion)
-	c := traefikComponent()
+	checkVersionStamps(t, moduleDir(t, ctx, traefikModule, traefikVersion), traefikModule, traefikComponent().ldflags, traefikVersion)
+}
+
+// checkVersionStamps checks that each -X of ldflags names a string
+// variable of a package of module (its source in dir), and that a variable
+// named Version is stamped version.
+func checkVersionStamps(t *testing.T, dir, module string, ldflags []string, version string) {
+	t.Helper()
 	stamps := 0
-	for i, f := range c.ldflags {
-		if f != "-X" || i+1 == len(c.ldflags) {
+	for i, f := range ldflags {
+		if f != "-X" || i+1 == len(ldflags) {
 			continue
 		}
-		sym, value, _ := strings.Cut(c.ldflags[i+1], "=")
+		sym, value, _ := strings.Cut(ldflags[i+1], "=")
 		pkg, v := sym[:strings.LastIndex(sym, ".")], sym[strings.LastIndex(sym, ".")+1:]
-		rel, ok := strings.CutPrefix(pkg, traefikModule+"/")
+		rel, ok := strings.CutPrefix(pkg, module+"/")
 		if !ok {
-			t.Errorf("-X %s: not a package of %s", sym, traefikModule)
+			t.Errorf("-X %s: not a package of %s", sym, module)
 			continue
 		}
 		found := false
@@ -345,8 +351,8 @@ func TestTraefikVersionStamps(t *testing.T) {
 		if !found {
 			t.Errorf("-X %s: %s has no string variable %s", sym, pkg, v)
 		}
-		if v == "Version" && value != traefikVersion {
-			t.Errorf("-X %s=%s, want %s", sym, value, traefikVersion)
+		if v == "Version" && value != version {
+			t.Errorf("-X %s=%s, want %s", sym, value, version)
 		}
 		stamps++
 	}

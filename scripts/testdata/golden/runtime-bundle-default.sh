@@ -89,6 +89,10 @@ version = 3
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = "registry.k8s.io/pause:3.10.2"
 
+# Registry mirrors: one hosts.toml per upstream registry.
+[plugins.'io.containerd.cri.v1.images'.registry]
+  config_path = "/etc/containerd/certs.d"
+
 [plugins.'io.containerd.cri.v1.runtime'.containerd]
   default_runtime_name = 'runc'
 
@@ -107,6 +111,31 @@ image-endpoint: unix:///run/containerd/containerd.sock
 timeout: 10
 BOOT_EOF
 
+# Docker Engine on the node's containerd: dockerd, docker-proxy and
+# docker-init (tini) restart it when they change, the docker CLI does not;
+# its units, and the group docker that owns its socket.
+docker_restart=0
+docker_socket=0
+for b in dockerd docker-proxy docker-init docker; do
+  [[ -f $staging/bin/$b ]] || die "$staging/bin/$b is missing (upload the bundle first)"
+  if put_file "$staging/bin/$b" "/usr/local/bin/$b" 0755 && [[ $b != docker ]]; then
+    docker_restart=1
+  fi
+done
+for u in docker.service docker.socket; do
+  [[ -f $staging/systemd/$u ]] || die "$staging/systemd/$u is missing (upload the bundle first)"
+  if put_file "$staging/systemd/$u" "/etc/systemd/system/$u" 0644; then
+    reload=1
+    docker_restart=1
+    if [[ $u == docker.socket ]]; then
+      docker_socket=1
+    fi
+  fi
+done
+if ! getent group docker >/dev/null; then
+  change "create group docker" groupadd --system docker
+fi
+
 if ((reload)); then
   change "reload systemd units" systemctl daemon-reload
 fi
@@ -117,6 +146,24 @@ if ! systemctl is-active --quiet containerd 2>/dev/null; then
   change "start containerd" systemctl start containerd
 elif ((restart)); then
   change "restart containerd" systemctl restart containerd
+fi
+
+# Docker after containerd (docker.service requires it).
+for u in docker.socket docker.service; do
+  if ! systemctl is-enabled --quiet "$u" 2>/dev/null; then
+    change "enable $u at boot" systemctl enable --quiet "$u"
+  fi
+done
+if ! systemctl is-active --quiet docker.socket 2>/dev/null; then
+  change "start docker.socket" systemctl start docker.socket
+elif ((docker_socket)); then
+  change "restart docker.socket and docker" systemctl restart docker.socket docker.service
+  docker_restart=0
+fi
+if ! systemctl is-active --quiet docker 2>/dev/null; then
+  change "start docker" systemctl start docker
+elif ((docker_restart)); then
+  change "restart docker" systemctl restart docker
 fi
 
 # Wait (bounded) until containerd's CRI runtime reports RuntimeReady
