@@ -29,7 +29,8 @@ func TestParseDebian(t *testing.T) {
 	for spec, want := range map[string]string{
 		"w9=trixie":            `host "w9": the lab has no such host (its hosts: cp1, w1, w2, w3)`,
 		"w3=sid":               `host w3: unknown Debian release "sid" (the lab builds bookworm, trixie)`,
-		"sid":                  `unknown Debian release "sid"`,
+		"sid":                  `unknown Debian release "sid" (the lab builds bookworm, trixie; or give host=codename)`,
+		"w3":                   `unknown Debian release "w3"`,
 		"w3=trixie,w3=trixie":  "host w3 given twice",
 		"w3=trixie,w2":         `"w2": want host=codename`,
 		"w3=":                  `"w3=": want host=codename`,

@@ -55,10 +55,13 @@ func ParseDebian(spec string) (map[string]string, error) {
 	}
 	m := map[string]string{}
 	if !strings.Contains(spec, "=") {
+		if !slices.Contains(DebianReleases, spec) {
+			return nil, fmt.Errorf("unknown Debian release %q (the lab builds %s; or give host=codename)", spec, strings.Join(DebianReleases, ", "))
+		}
 		for _, h := range hostLayout {
 			m[h.name] = spec
 		}
-		return m, checkDebian(m)
+		return m, nil
 	}
 	for _, item := range strings.Split(spec, ",") {
 		host, codename, ok := strings.Cut(strings.TrimSpace(item), "=")
