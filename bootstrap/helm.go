@@ -25,9 +25,14 @@ func (HelmCLI) Name() string { return "helm cli" }
 func (HelmCLI) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	cp := c.controlPlane()
 	if !c.bundleMode() {
+		download, err := packageMirror("helm", c.Inventory.Packages.Mirrors.Helm)
+		if err != nil {
+			return nil, err
+		}
 		return scriptChanges(ctx, c, []*Host{cp}, func(h *Host) (script, error) {
 			text, err := scripts.HelmOnline(scripts.HelmOnlineParams{
 				Version: cmp.Or(c.Inventory.Packages.Versions.Helm, defaultHelmVersion), Arch: h.Facts.GoArch(),
+				Download: download, Proxy: c.proxyFor(h),
 			})
 			return script{"helm-online.sh", text}, err
 		})

@@ -16,7 +16,8 @@ var nodePackages = map[string][]string{
 }
 
 // HostPrep prepares every host in parallel: kernel modules and sysctls,
-// swap off, the packages a node needs, the hostname (see scripts.HostPrep).
+// swap off, the packages a node needs, the hostname, the proxy and the
+// registry mirrors (see scripts.HostPrep).
 type HostPrep struct{}
 
 // Name implements Phase.
@@ -24,12 +25,18 @@ func (HostPrep) Name() string { return "host prep" }
 
 // Plan implements Phase.
 func (HostPrep) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
+	mirrors, err := c.registryMirrors()
+	if err != nil {
+		return nil, err
+	}
 	return scriptChanges(ctx, c, c.Hosts, func(h *Host) (script, error) {
 		text, err := scripts.HostPrep(scripts.HostPrepParams{
-			Hostname:    h.Spec.Name,
-			Address:     h.Spec.PrivateAddress,
-			Packages:    nodePackages[c.Inventory.Packages.Source],
-			Nameservers: c.Inventory.Cluster.Nameservers,
+			Hostname:        h.Spec.Name,
+			Address:         h.Spec.PrivateAddress,
+			Packages:        nodePackages[c.Inventory.Packages.Source],
+			Nameservers:     c.Inventory.Cluster.Nameservers,
+			Proxy:           c.proxyFor(h),
+			RegistryMirrors: mirrors,
 		})
 		return script{"host-prep.sh", text}, err
 	})

@@ -15,12 +15,17 @@ func (KubePackages) Name() string { return "kubernetes packages" }
 
 // Plan implements Phase.
 func (KubePackages) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
-	return bundleScriptChanges(ctx, c, c.Hosts, "install kubeadm, kubelet, kubectl and kubelet's units from the bundle", func(*Host) (script, error) {
+	repo, err := packageMirror("kubernetes", c.Inventory.Packages.Mirrors.Kubernetes)
+	if err != nil {
+		return nil, err
+	}
+	return bundleScriptChanges(ctx, c, c.Hosts, "install kubeadm, kubelet, kubectl and kubelet's units from the bundle", func(h *Host) (script, error) {
 		if c.bundleMode() {
 			text, err := scripts.KubeBundle(scripts.KubeBundleParams{StagingDir: StagingDir})
 			return script{"kube-bundle.sh", text}, err
 		}
-		text, err := scripts.KubeOnline(scripts.KubeOnlineParams{KubernetesVersion: c.Inventory.Cluster.KubernetesVersion})
+		text, err := scripts.KubeOnline(scripts.KubeOnlineParams{KubernetesVersion: c.Inventory.Cluster.KubernetesVersion,
+			Repository: repo, Proxy: c.proxyFor(h)})
 		return script{"kube-online.sh", text}, err
 	})
 }

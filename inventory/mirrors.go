@@ -73,13 +73,13 @@ func (c *checker) mirrors() {
 }
 
 func (c *checker) packageMirror(m fieldMirror) {
-	u, err := url.Parse(m.mirror.URL)
+	u, err := ParseMirrorURL(m.mirror.URL)
 	switch {
 	case m.mirror.URL == "":
 		c.add(m.field+".url", "is missing", "the mirror's base URL, e.g. https://mirror.example.com/docker")
 		return
-	case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "":
-		c.add(m.field+".url", quote(m.mirror.URL)+" is not an http(s):// base URL", "http(s)://host[:port][/path], without user, query or fragment")
+	case err != nil:
+		c.add(m.field+".url", quote(m.mirror.URL)+" "+err.Error(), "http(s)://host[:port][/path], without user, query or fragment")
 		return
 	case !m.signed && u.Scheme != "https":
 		c.add(m.field+".url", quote(m.mirror.URL)+" is plain http: the archive and the sha256 it is checked against would come the same unauthenticated way",
@@ -127,6 +127,20 @@ func (c *checker) registryMirror(i int, rm RegistryMirror, seen map[string]int) 
 			c.add(f+".caFile", msg, "a PEM file of CA certificates")
 		}
 	}
+}
+
+// ParseMirrorURL parses a package mirror's base URL: http(s), a host, no
+// user, query or fragment, and nothing a shell or apt line would read
+// otherwise (quotes, spaces, $, backquotes, control characters).
+func ParseMirrorURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, fmt.Errorf("is not an http(s):// base URL")
+	}
+	if CheckText(s) != nil || strings.ContainsAny(s, "\"'\\ `$") {
+		return nil, fmt.Errorf("has quotes, spaces, $, backquotes or control characters")
+	}
+	return u, nil
 }
 
 // RegistryEndpoint parses a registry mirror's endpoint: an http(s) URL with
@@ -213,6 +227,9 @@ func checkPublicKeyFile(p string) string {
 	state, body := 0, ""
 	for s.Scan() {
 		line := strings.TrimSpace(s.Text())
+		if CheckText(line) != nil {
+			return p + " holds control characters"
+		}
 		switch {
 		case state == 0 && line == begin:
 			state = 1

@@ -3,7 +3,6 @@ package scripts
 import (
 	"encoding/pem"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/bootctl/boot/inventory"
@@ -105,18 +104,15 @@ func resolveMirror(field, name, upstream string, m Mirror, signed bool) (mirrorF
 		m.URL = upstream
 	}
 	m.URL = strings.TrimSuffix(m.URL, "/")
-	u, err := url.Parse(m.URL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return mirrorFiles{}, fmt.Errorf("%s.URL is not an http(s) base URL", field)
-	}
-	if err := inventory.CheckText(m.URL); err != nil || strings.ContainsAny(m.URL, "\"'\\ `$") {
-		return mirrorFiles{}, fmt.Errorf("%s.URL has quotes, spaces or control characters", field)
+	u, err := inventory.ParseMirrorURL(m.URL)
+	if err != nil {
+		return mirrorFiles{}, named(field+".URL", err)
 	}
 	if m.CA != "" {
 		if u.Scheme != "https" {
 			return mirrorFiles{}, fmt.Errorf("%s.CA is set for a plain http URL", field)
 		}
-		if err := checkPEM(m.CA, "CERTIFICATE"); err != nil {
+		if m.CA, err = canonicalPEM(m.CA, "CERTIFICATE"); err != nil {
 			return mirrorFiles{}, named(field+".CA", err)
 		}
 	}
@@ -124,7 +120,7 @@ func resolveMirror(field, name, upstream string, m Mirror, signed bool) (mirrorF
 		if !signed {
 			return mirrorFiles{}, fmt.Errorf("%s.Key is set for a download that is not signed", field)
 		}
-		if err := checkArmor(m.Key); err != nil {
+		if m.Key, err = canonicalArmor(m.Key); err != nil {
 			return mirrorFiles{}, named(field+".Key", err)
 		}
 	}
@@ -134,11 +130,12 @@ func resolveMirror(field, name, upstream string, m Mirror, signed bool) (mirrorF
 	return mirrorFiles{Mirror: m, Name: name, Host: u.Hostname(), Apt: signed}, nil
 }
 
-// checkPEM checks that s is PEM blocks of the type only, so that it can be
+// canonicalPEM is s's PEM blocks of the type, encoded afresh (whatever
+// else the file held, and its line endings, left out), so that it can be
 // written through a quoted here-document.
-func checkPEM(s, typ string) error {
+func canonicalPEM(s, typ string) (string, error) {
 	rest := []byte(s)
-	n := 0
+	var out strings.Builder
 	for {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
@@ -146,24 +143,25 @@ func checkPEM(s, typ string) error {
 			break
 		}
 		if b.Type != typ {
-			return fmt.Errorf("holds a PEM block of type %s", b.Type)
+			return "", fmt.Errorf("holds a PEM block of type %s", b.Type)
 		}
-		n++
+		out.Write(pem.EncodeToMemory(&pem.Block{Type: b.Type, Bytes: b.Bytes}))
 	}
-	if n == 0 || strings.TrimSpace(string(rest)) != "" {
-		return fmt.Errorf("is not only PEM %s blocks", typ)
+	if out.Len() == 0 {
+		return "", fmt.Errorf("holds no PEM %s block", typ)
 	}
-	return hereDocSafe(s)
+	return strings.TrimSuffix(out.String(), "\n"), nil
 }
 
-// checkArmor checks that s looks like an ASCII-armored public key block
-// (inventory checks its packets when it reads the file).
-func checkArmor(s string) error {
-	t := strings.TrimSpace(s)
+// canonicalArmor is s, an ASCII-armored public key block (the inventory
+// checks its packets when it reads the file), with Unix line endings and
+// without surrounding blank space.
+func canonicalArmor(s string) (string, error) {
+	t := strings.TrimSpace(strings.ReplaceAll(s, "\r\n", "\n"))
 	if !strings.HasPrefix(t, "-----BEGIN PGP PUBLIC KEY BLOCK-----") || !strings.HasSuffix(t, "-----END PGP PUBLIC KEY BLOCK-----") {
-		return fmt.Errorf("is not an ASCII-armored OpenPGP public key block")
+		return "", fmt.Errorf("is not an ASCII-armored OpenPGP public key block")
 	}
-	return hereDocSafe(s)
+	return t, hereDocSafe(t)
 }
 
 // hereDocSafe refuses text that could end boot's here-documents early or
@@ -226,7 +224,7 @@ func resolveRegistryMirrors(ms []RegistryMirror) ([]registryHosts, error) {
 		if m.Registry == "docker.io" {
 			server = "https://registry-1.docker.io"
 		}
-		rh := registryHosts{Registry: m.Registry, Server: server, CA: m.CA}
+		rh := registryHosts{Registry: m.Registry, Server: server}
 		for j, e := range m.Endpoints {
 			u, err := inventory.RegistryEndpoint(e)
 			if err != nil {
@@ -235,9 +233,11 @@ func resolveRegistryMirrors(ms []RegistryMirror) ([]registryHosts, error) {
 			rh.Hosts = append(rh.Hosts, registryHost{URL: u.String(), OverridePath: u.Path != ""})
 		}
 		if m.CA != "" {
-			if err := checkPEM(m.CA, "CERTIFICATE"); err != nil {
+			ca, err := canonicalPEM(m.CA, "CERTIFICATE")
+			if err != nil {
 				return nil, named(field+".CA", err)
 			}
+			rh.CA = ca
 		}
 		out = append(out, rh)
 	}

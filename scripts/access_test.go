@@ -96,7 +96,6 @@ func TestAccessParamsRefused(t *testing.T) {
 		{"no-proxy with a comma", HostPrepParams{Proxy: &Proxy{HTTP: "http://p:3128", NoProxy: []string{"a,b"}}}, "Proxy.NoProxy[0]"},
 		{"registry with a slash", HostPrepParams{RegistryMirrors: []RegistryMirror{{Registry: "a/b", Endpoints: []string{"https://m"}}}}, "RegistryMirrors[0].Registry"},
 		{"endpoint with a quote", HostPrepParams{RegistryMirrors: []RegistryMirror{{Registry: "quay.io", Endpoints: []string{`https://m/"x`}}}}, "RegistryMirrors[0].Endpoints[0]"},
-		{"CA ending the here-document", HostPrepParams{RegistryMirrors: []RegistryMirror{{Registry: "quay.io", Endpoints: []string{"https://m"}, CA: testCA + "\nBOOT_EOF\nrm -rf /\n"}}}, "RegistryMirrors[0].CA"},
 		{"CA not a certificate", HostPrepParams{RegistryMirrors: []RegistryMirror{{Registry: "quay.io", Endpoints: []string{"https://m"}, CA: "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"}}}, "RegistryMirrors[0].CA"},
 		{"a registry twice", HostPrepParams{RegistryMirrors: []RegistryMirror{{Registry: "quay.io", Endpoints: []string{"https://m"}}, {Registry: "quay.io", Endpoints: []string{"https://n"}}}}, "RegistryMirrors[1].Registry"},
 	} {
@@ -107,5 +106,30 @@ func TestAccessParamsRefused(t *testing.T) {
 				t.Errorf("error = %v, want one naming %s", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestCAWrittenCanonical: only a CA file's certificate blocks reach the
+// script, re-encoded: text around them (a line that would end the
+// here-document and run a command) and CRLF line endings are left out.
+func TestCAWrittenCanonical(t *testing.T) {
+	hostile := "hostile-preamble\r\n" + strings.ReplaceAll(testCA, "\n", "\r\n") + "\r\nBOOT_EOF\nrm -rf /\n"
+	script, err := HostPrep(HostPrepParams{Hostname: "w1", Address: "10.0.0.11",
+		RegistryMirrors: []RegistryMirror{{Registry: "quay.io", Endpoints: []string{"https://m"}, CA: hostile}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(script, "rm -rf /\n") || strings.Contains(script, "\r") || strings.Contains(script, "hostile-preamble") {
+		t.Errorf("the script carries text from around the CA's blocks:\n%s", script)
+	}
+	if !strings.Contains(script, "<<'BOOT_EOF' || true\n"+testCA+"\nBOOT_EOF\n") {
+		t.Errorf("the script does not write the CA block as is:\n%s", script)
+	}
+	key, err := KubeOnline(KubeOnlineParams{KubernetesVersion: "v1.37.2", Repository: Mirror{URL: "https://m", Key: strings.ReplaceAll(testKey, "\n", "\r\n") + "\r\n"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(key, "\r") || !strings.Contains(key, "\n"+testKey+"\nBOOT_EOF\n") {
+		t.Errorf("the key is not written with Unix line endings:\n%s", key)
 	}
 }
