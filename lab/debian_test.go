@@ -90,12 +90,13 @@ func TestImageKey(t *testing.T) {
 
 func TestCustomizeRootfs(t *testing.T) {
 	root := t.TempDir()
-	for _, d := range []string{"etc/systemd/system", "etc/ssh", "var/lib/dbus"} {
+	for _, d := range []string{"etc/systemd/system", "etc/ssh", "var/lib/dbus", "etc/apt/sources.list.d"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, f := range []string{"etc/ssh/ssh_host_ed25519_key", "etc/ssh/ssh_host_ed25519_key.pub", "etc/machine-id", "var/lib/dbus/machine-id"} {
+	for _, f := range []string{"etc/ssh/ssh_host_ed25519_key", "etc/ssh/ssh_host_ed25519_key.pub", "etc/machine-id", "var/lib/dbus/machine-id",
+		"etc/apt/sources.list", "etc/apt/sources.list.d/debian.sources"} {
 		if err := os.WriteFile(filepath.Join(root, f), []byte("x"), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -118,6 +119,13 @@ func TestCustomizeRootfs(t *testing.T) {
 	}
 	if id, err := os.ReadFile(filepath.Join(root, "etc/machine-id")); err != nil || len(id) != 0 {
 		t.Errorf("machine-id %q, %v; want empty", id, err)
+	}
+	// No Debian mirror for apt: the hosts reach only the lab.
+	if list, err := os.ReadFile(filepath.Join(root, "etc/apt/sources.list")); err != nil || strings.Contains(string(list), "deb ") {
+		t.Errorf("sources.list %q, %v; want no source", list, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/apt/sources.list.d/debian.sources")); !os.IsNotExist(err) {
+		t.Errorf("debian.sources left: %v", err)
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +19,7 @@ import (
 
 // imageRecipe changes whenever customizeRootfs changes, so that cached
 // images made by an older recipe are not reused.
-const imageRecipe = "boot-lab-host-2"
+const imageRecipe = "boot-lab-host-3"
 
 // DefaultDebian is the Debian release of a lab host that Options.Debian does not name.
 const DefaultDebian = "bookworm"
@@ -31,11 +33,13 @@ var DebianReleases = []string{"bookworm", "trixie"}
 
 // hostPackages are installed by debootstrap on top of minbase, in every
 // release (the names are the same in bookworm and trixie): systemd as init,
-// sshd, and what kubeadm's preflight checks and kube-proxy look for.
+// sshd, what kubeadm's preflight checks and kube-proxy look for, and what
+// boot's online scripts take as given (curl, ca-certificates, gpg): the
+// hosts reach no Debian mirror.
 var hostPackages = []string{
 	"systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "iptables",
 	"conntrack", "curl", "ca-certificates", "kmod", "ethtool", "socat", "ebtables",
-	"procps", "util-linux", "mount", "iputils-ping", "libseccomp2", "less",
+	"procps", "util-linux", "mount", "iputils-ping", "libseccomp2", "less", "gpg",
 }
 
 // imageKey identifies a host image by everything that goes into it.
@@ -295,6 +299,17 @@ func customizeRootfs(root string) error {
 		return err
 	}
 	_ = os.Remove(filepath.Join(root, "var", "lib", "dbus", "machine-id"))
+	// No Debian mirror: a host reaches only the lab's own addresses, so
+	// what boot installs online comes from the lab's package mirror (an
+	// apt-get update must not try the Internet).
+	for _, f := range []string{"etc/apt/sources.list", "etc/apt/sources.list.d/debian.sources"} {
+		if err := os.Remove(filepath.Join(root, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(etc, "apt", "sources.list"), []byte("# The lab's hosts reach no Debian mirror (boot lab).\n"), 0o644); err != nil {
+		return err
+	}
 	// Package caches and lists only take space.
 	for _, pattern := range []string{"var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*_*"} {
 		files, _ := filepath.Glob(filepath.Join(root, pattern))
