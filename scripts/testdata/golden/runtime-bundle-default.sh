@@ -132,8 +132,14 @@ for u in docker.service docker.socket; do
     fi
   fi
 done
+# A group boot creates is marked so, for teardown to remove it again.
+create_docker_group() {
+  groupadd --system docker
+  mkdir -p /var/lib/boot
+  : >/var/lib/boot/docker-group-created
+}
 if ! getent group docker >/dev/null; then
-  change "create group docker" groupadd --system docker
+  change "create group docker" create_docker_group
 fi
 
 if ((reload)); then
