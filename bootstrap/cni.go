@@ -12,9 +12,11 @@ import (
 // flannel's upstream images, used when packages come online and no image
 // repository is set. In bundle mode the bundle's own tags are used.
 const (
-	flannelRegistry    = "ghcr.io"
-	flannelImage       = "flannel-io/flannel:v0.28.10"
-	flannelPluginImage = "flannel-io/flannel-cni-plugin:v1.8.0-flannel1"
+	flannelRegistry = "ghcr.io"
+	flannelImage    = "flannel-io/flannel:v0.28.10"
+	// FlannelPluginImage is the CNI plugin's image online (the bundle
+	// builds an older plugin of its own, flannel-io/flannel-cni-plugin:v0.9.1).
+	FlannelPluginImage = "flannel-io/flannel-cni-plugin:v1.8.0-flannel1"
 )
 
 // flannelImages returns flanneld's image and the CNI plugin's image.
@@ -23,7 +25,7 @@ func (c *Cluster) flannelImages() (image, plugin string, err error) {
 	if repo == "" {
 		repo = flannelRegistry
 	}
-	image, plugin = flannelImage, flannelPluginImage
+	image, plugin = flannelImage, FlannelPluginImage
 	if c.bundleMode() {
 		b, err := c.bundle()
 		if err != nil {

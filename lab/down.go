@@ -54,7 +54,7 @@ func Down(ctx context.Context, opts Options) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	for _, name := range []string{inventoryFile, knownHosts, keyFile, keyFile + ".pub", "registry", "bin", "dockerd.log",
+	for _, name := range []string{inventoryFile, onlineInventoryFile, knownHosts, keyFile, keyFile + ".pub", "registry", "bin", "dockerd.log",
 		motoDir, corednsDir, pebbleDir, acmeRootFile, route53EnvFile, stateFile,
 		// The mirror's packages (mirror/repo) stay: the next lab reuses them.
 		filepath.Join(mirrorDir, mirrorKeyFile), filepath.Join(mirrorDir, "tls.crt"), filepath.Join(mirrorDir, "tls.key"),

@@ -2,10 +2,13 @@ package lab
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
+	"strings"
 	"text/template"
 	"time"
 
+	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/quote"
 )
 
@@ -17,6 +20,11 @@ const LabRegistryHost = "registry.lab.test"
 // value is inserted as a YAML double-quoted scalar (quote.YAML).
 var inventoryTemplate = template.Must(template.New("inventory").Funcs(template.FuncMap{"q": quote.YAML}).Parse(
 	`# Written by boot lab up at {{.Time}}: the lab's four hosts on this machine.
+{{- if .Online}}
+# Online: packages from the lab's mirror of Docker's and Kubernetes' apt
+# repositories and get.helm.sh, images under their upstream names through the
+# lab registry as every registry's mirror, charts from the bundle's folder.
+{{- end}}
 # Strict host-key checking against the lab's own known_hosts file.
 #
 # The lab's outside world, on this machine at the lab bridge's gateway:
@@ -35,8 +43,18 @@ metadata:
   name: lab
 cluster:
   kubernetesVersion: {{q .KubernetesVersion}}
+{{- if .Online}}
+  # The lab registry serves the bundle's images under their upstream names.
+  registryMirrors:
+{{- range .Online.Registries}}
+    - registry: {{q .}}
+      endpoints: [{{q $.Online.RegistryEndpoint}}]
+      caFile: {{q $.RegistryCA}}
+{{- end}}
+{{- else}}
   # The lab registry serves the bundle's images (HTTPS; every host trusts its CA).
   imageRepository: {{q .Registry}}
+{{- end}}
   # The hosts' resolv.conf names Docker's embedded DNS (127.0.0.11), which
   # pods cannot use: the cluster's CoreDNS forwards to the machine's end of
   # the lab bridge, where the lab's CoreDNS serves lab.test (and nothing else).
@@ -54,7 +72,13 @@ hosts:
     role: {{q .Role}}
 {{- end}}
 packages:
-{{- if .Bundle}}
+{{- if .Online}}
+  source: online
+  mirrors:
+    docker: {url: {{q .DockerMirror}}, caFile: {{q .RegistryCA}}, keyFile: {{q .MirrorKey}}}
+    kubernetes: {url: {{q .KubernetesMirror}}, caFile: {{q .RegistryCA}}, keyFile: {{q .MirrorKey}}}
+    helm: {url: {{q .HelmMirror}}, caFile: {{q .RegistryCA}}}
+{{- else if .Bundle}}
   source: bundle
   bundle: {{q .Bundle}}
 {{- else}}
@@ -74,6 +98,11 @@ registry:
   acme:
     server: {{q .ACMEDirectory}}
     caFile: {{q .ACMECA}}
+{{- if .Online}}
+  # boot's image from the bundle, by digest from the lab registry.
+  maintenance:
+    image: {{q .Online.MaintenanceImage}}
+{{- end}}
 dns:
   provider: route53
   zone: {{q .Zone}}
@@ -82,15 +111,38 @@ addons:
   # bundle: the lab serves the registry's Ingress with Traefik, its successor.
   ingress:
     controller: traefik
+{{- if .Online}}
+{{- range .Online.Charts}}
+  {{.Slot}}:
+    path: {{q .Path}}
+{{- end}}
+{{- end}}
 `))
 
-// renderInventory returns the inventory text for a lab.
-func (l *Lab) renderInventory(bundleDir, kubernetesVersion string, now time.Time) ([]byte, error) {
+// onlineLab is what the online inventory adds: the registries the lab
+// registry mirrors (at RegistryEndpoint), boot's maintenance image from it,
+// and the bundle's charts.
+type onlineLab struct {
+	Registries       []string
+	RegistryEndpoint string
+	MaintenanceImage string
+	Charts           []bundle.Chart // Path absolute
+}
+
+// onlineRegistries are the upstream registries an online cluster pulls
+// from (see inventory's check of registry mirrors).
+var onlineRegistries = []string{"registry.k8s.io", "docker.io", "quay.io", "ghcr.io"}
+
+// renderInventory returns the inventory text for a lab: with online, the
+// online inventory.
+func (l *Lab) renderInventory(bundleDir, kubernetesVersion string, online *onlineLab, now time.Time) ([]byte, error) {
 	data := struct {
 		*Lab
 		Time, Bundle, KubernetesVersion, RuntimeBinary, RegistryHost, ACMEEmail, Zone, Route53Env string
+		Online                                                                                    *onlineLab
 	}{Lab: l, Time: now.UTC().Format(time.RFC3339), Bundle: bundleDir, KubernetesVersion: kubernetesVersion,
-		RegistryHost: LabRegistryHost, ACMEEmail: "admin@" + LabZone, Zone: LabZone, Route53Env: filepath.Join(l.Dir, route53EnvFile)}
+		RegistryHost: LabRegistryHost, ACMEEmail: "admin@" + LabZone, Zone: LabZone, Route53Env: filepath.Join(l.Dir, route53EnvFile),
+		Online: online}
 	if l.CapWrap {
 		data.RuntimeBinary = HostWrapperPath
 	}
@@ -101,11 +153,52 @@ func (l *Lab) renderInventory(bundleDir, kubernetesVersion string, now time.Time
 	return buf.Bytes(), nil
 }
 
-// writeInventory writes Dir/inventory.yaml.
+// writeInventory writes Dir/inventory.yaml and, when the lab serves a
+// package mirror with Docker, Dir/inventory-online.yaml.
 func (l *Lab) writeInventory(bundleDir, kubernetesVersion string) error {
-	text, err := l.renderInventory(bundleDir, kubernetesVersion, time.Now())
+	text, err := l.renderInventory(bundleDir, kubernetesVersion, nil, time.Now())
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(l.Inventory, text, 0o644)
+	if err := writeFileAtomic(l.Inventory, text, 0o644); err != nil {
+		return err
+	}
+	if bundleDir == "" || l.DockerMirror == "" {
+		return nil
+	}
+	online, err := l.online(bundleDir)
+	if err != nil {
+		return err
+	}
+	if text, err = l.renderInventory(bundleDir, kubernetesVersion, online, time.Now()); err != nil {
+		return err
+	}
+	l.OnlineInventory = filepath.Join(l.Dir, onlineInventoryFile)
+	if err := writeFileAtomic(l.OnlineInventory, text, 0o644); err != nil {
+		return err
+	}
+	return l.save()
+}
+
+// online is what the online inventory of a lab on bundleDir adds.
+func (l *Lab) online(bundleDir string) (*onlineLab, error) {
+	m, err := bundle.ReadManifest(bundleDir)
+	if err != nil {
+		return nil, err
+	}
+	o := &onlineLab{Registries: onlineRegistries, RegistryEndpoint: "https://" + l.Registry + "/v2"}
+	for _, img := range m.Images {
+		if img.Component == "boot" {
+			repo, _, _ := strings.Cut(img.RepoTag, ":")
+			o.MaintenanceImage = l.Registry + "/" + repo + "@" + img.Digest
+		}
+	}
+	if o.MaintenanceImage == "" {
+		return nil, fmt.Errorf("bundle %s has no boot image (the registry's maintenance jobs run it)", bundleDir)
+	}
+	for _, c := range m.Charts {
+		c.Path = filepath.Join(bundleDir, c.Path)
+		o.Charts = append(o.Charts, c)
+	}
+	return o, nil
 }

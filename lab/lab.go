@@ -84,8 +84,10 @@ const (
 	networkMTU    = 1400
 	stateFile     = "state.json"
 	inventoryFile = "inventory.yaml"
-	knownHosts    = "known_hosts"
-	keyFile       = "id_ed25519"
+	// onlineInventoryFile is the online inventory (see writeInventory).
+	onlineInventoryFile = "inventory-online.yaml"
+	knownHosts          = "known_hosts"
+	keyFile             = "id_ed25519"
 	// HostWrapperPath is where runc-capwrap is in every host when the machine needs it.
 	HostWrapperPath = "/usr/local/sbin/runc-capwrap"
 	wrapperTool     = "runc-capwrap"
@@ -178,12 +180,18 @@ type Lab struct {
 	KubernetesMirror string `json:"kubernetesMirror,omitempty"`
 	HelmMirror       string `json:"helmMirror,omitempty"`
 	MirrorKey        string `json:"mirrorKey,omitempty"`
+	// Proxy is the forward proxy on the gateway (tinyproxy), for the hosts
+	// to reach the mirror and the registry through (see startProxy).
+	Proxy string `json:"proxy,omitempty"`
 	// Services are the programs the lab runs on this machine: moto, CoreDNS, Pebble, the mirror.
-	Services   []Service `json:"services,omitempty"`
-	Inventory  string    `json:"inventory"`
-	KnownHosts string    `json:"knownHosts"`
-	KeyPath    string    `json:"keyPath"`
-	Timings    []Timing  `json:"timings"`
+	Services  []Service `json:"services,omitempty"`
+	Inventory string    `json:"inventory"`
+	// OnlineInventory is the inventory of the online path through the
+	// lab's mirrors, when the lab serves them.
+	OnlineInventory string   `json:"onlineInventory,omitempty"`
+	KnownHosts      string   `json:"knownHosts"`
+	KeyPath         string   `json:"keyPath"`
+	Timings         []Timing `json:"timings"`
 }
 
 // hostLayout is the lab's fixed set of hosts and their last address octet.

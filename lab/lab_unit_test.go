@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
+	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/inventory"
 )
@@ -157,7 +158,7 @@ func TestInventoryLoads(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.Mkdir(bundleDir, 0o755)
-		text, err := l.renderInventory(bundleDir, "v1.37.2", time.Unix(0, 0))
+		text, err := l.renderInventory(bundleDir, "v1.37.2", nil, time.Unix(0, 0))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,5 +283,64 @@ func TestUnmountUnder(t *testing.T) {
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		t.Fatalf("still busy after unmountUnder: %v", err)
+	}
+}
+
+// TestOnlineInventoryLoads: the online inventory names the lab's package
+// mirrors (CA and key), the lab registry as every upstream registry's
+// mirror, boot's image by digest and the bundle's charts, and loads.
+func TestOnlineInventoryLoads(t *testing.T) {
+	dir := t.TempDir()
+	l := testLabValue(dir)
+	for _, f := range []string{l.KnownHosts, l.KeyPath} {
+		os.WriteFile(f, nil, 0o600)
+	}
+	if err := l.writeCerts(); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile("../inventory/testdata/mirror-key.asc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.MirrorKey = filepath.Join(dir, "mirror.asc")
+	os.WriteFile(l.MirrorKey, key, 0o644)
+	base := "https://172.29.40.1:8443"
+	l.DockerMirror, l.KubernetesMirror, l.HelmMirror = base+"/docker", base+"/kubernetes", base+"/helm"
+	bundleDir := filepath.Join(dir, "bundle")
+	os.MkdirAll(filepath.Join(bundleDir, "charts"), 0o755)
+	chart := filepath.Join(bundleDir, "charts", "traefik-41.3.0.tgz")
+	os.WriteFile(chart, []byte("chart"), 0o644)
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	online := &onlineLab{Registries: onlineRegistries, RegistryEndpoint: "https://" + l.Registry + "/v2",
+		MaintenanceImage: l.Registry + "/bootctl/boot@" + digest,
+		Charts:           []bundle.Chart{{Slot: "traefik", Name: "traefik", Version: "41.3.0", Path: chart}}}
+	text, err := l.renderInventory(bundleDir, "v1.37.2", online, time.Unix(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, onlineInventoryFile)
+	os.WriteFile(path, text, 0o644)
+	inv, err := inventory.Load(path)
+	if err != nil {
+		t.Fatalf("the online inventory does not load: %v\n%s", err, text)
+	}
+	p := inv.Packages
+	if p.Source != inventory.SourceOnline || p.Mirrors.Docker.URL != l.DockerMirror || p.Mirrors.Kubernetes.KeyFile != l.MirrorKey ||
+		p.Mirrors.Helm.CAFile != l.RegistryCA || p.Mirrors.Helm.KeyFile != "" {
+		t.Errorf("packages = %+v", p)
+	}
+	if inv.Cluster.ImageRepository != "" || len(inv.Cluster.RegistryMirrors) != 4 {
+		t.Errorf("cluster = %+v", inv.Cluster)
+	}
+	for i, rm := range inv.Cluster.RegistryMirrors {
+		if rm.Registry != onlineRegistries[i] || len(rm.Endpoints) != 1 || rm.Endpoints[0] != "https://172.29.40.2:5000/v2" || rm.CAFile != l.RegistryCA {
+			t.Errorf("registryMirrors[%d] = %+v", i, rm)
+		}
+	}
+	if inv.Registry.Maintenance.Image != "172.29.40.2:5000/bootctl/boot@"+digest || inv.Addons.Traefik.Path != chart {
+		t.Errorf("maintenance image %q, traefik chart %q", inv.Registry.Maintenance.Image, inv.Addons.Traefik.Path)
+	}
+	if w := inv.Warnings(); len(w) != 0 {
+		t.Errorf("warnings: %v", w)
 	}
 }

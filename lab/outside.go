@@ -62,12 +62,13 @@ const (
 // outsidePorts are the ports of the outside world's services.
 type outsidePorts struct {
 	DNS, ACME, ACMEManagement, Route53 int
-	// Mirror is the package mirror's (see startMirror).
-	Mirror int
+	// Mirror is the package mirror's (see startMirror), Proxy the forward
+	// proxy's (see startProxy).
+	Mirror, Proxy int
 }
 
 // labPorts are the ports on the lab gateway.
-var labPorts = outsidePorts{DNS: 53, ACME: 14000, ACMEManagement: 15000, Route53: 5005, Mirror: 8443}
+var labPorts = outsidePorts{DNS: 53, ACME: 14000, ACMEManagement: 15000, Route53: 5005, Mirror: 8443, Proxy: 3128}
 
 // startOutside starts moto, creates LabZone in it, starts CoreDNS serving
 // that zone (when there is a bundle: CoreDNS comes from it) and Pebble, all

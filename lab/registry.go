@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/bootctl/boot/bootstrap"
 	"github.com/bootctl/boot/bundle"
 )
 
@@ -73,6 +75,24 @@ func (l *Lab) startRegistry(ctx context.Context, d *dockerCLI, registryBin strin
 	}
 }
 
+// upstreamAliases are the names besides its own under which the lab
+// registry serves a bundle image, so that an online node pulling the
+// upstream name through cluster.registryMirrors finds it: kubeadm asks
+// registry.k8s.io for coredns/coredns:<tag> (the bundle names it coredns:<tag>,
+// as kubeadm asks another image repository), and boot's online flannel
+// manifest asks ghcr.io for the CNI plugin at upstream's tag, which the
+// bundle's older plugin stands in for (it does the same: copies the flannel
+// CNI plugin into /opt/cni/bin).
+func upstreamAliases(repoTag string) []string {
+	switch {
+	case strings.HasPrefix(repoTag, "coredns:"):
+		return []string{"coredns/" + repoTag}
+	case strings.HasPrefix(repoTag, "flannel-io/flannel-cni-plugin:") && repoTag != bootstrap.FlannelPluginImage:
+		return []string{bootstrap.FlannelPluginImage}
+	}
+	return nil
+}
+
 // pushBundle pushes every image of the bundle to the lab registry as
 // REGISTRY/RepoTag (what kubeadm asks for with imageRepository REGISTRY) and
 // checks that the registry holds the digest the bundle recorded. It returns
@@ -108,6 +128,17 @@ func (l *Lab) pushBundle(ctx context.Context, dir string, logf func(string, ...a
 		}
 		l.Images = append(l.Images, img.RepoTag)
 		logf("registry: pushed %s as %s (%s)", img.Name, ref, time.Since(start).Round(time.Millisecond))
+		for _, alias := range upstreamAliases(img.RepoTag) {
+			aref, err := name.NewTag(l.Registry+"/"+alias, name.StrictValidation)
+			if err != nil {
+				return "", fmt.Errorf("bundle image %s as %s: %w", img.Name, alias, err)
+			}
+			if err := remote.Write(aref, image, remote.WithContext(ctx), remote.WithTransport(client.Transport)); err != nil {
+				return "", fmt.Errorf("push %s to the lab registry as %s: %w", img.Name, alias, err)
+			}
+			l.Images = append(l.Images, alias)
+			logf("registry: %s also as %s (its upstream name online)", img.Name, aref)
+		}
 	}
 	return b.Manifest.KubernetesVersion, nil
 }

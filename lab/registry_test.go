@@ -131,23 +131,27 @@ func TestPushBundleToTheRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if version != "v1.37.2" || len(l.Images) != 1 || l.Images[0] != "coredns:v1.14.6" {
+	if version != "v1.37.2" || len(l.Images) != 2 || l.Images[0] != "coredns:v1.14.6" || l.Images[1] != "coredns/coredns:v1.14.6" {
 		t.Errorf("version %q, images %v", version, l.Images)
 	}
-	// The image is where kubeadm looks for it with imageRepository = the lab registry.
+	// The image is where kubeadm looks for it with imageRepository = the
+	// lab registry, and where an online node asking registry.k8s.io for it
+	// through the lab registry as a mirror does.
 	client, err := registryClient(l.RegistryCA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := name.NewTag(l.Registry + "/coredns:v1.14.6")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := remote.Image(ref, remote.WithTransport(client.Transport)); err != nil {
-		t.Errorf("pull %s: %v", ref, err)
+	for _, n := range []string{"/coredns:v1.14.6", "/coredns/coredns:v1.14.6"} {
+		ref, err := name.NewTag(l.Registry + n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := remote.Image(ref, remote.WithTransport(client.Transport)); err != nil {
+			t.Errorf("pull %s: %v", ref, err)
+		}
 	}
 	repos, err := catalog(context.Background(), client, l.Registry)
-	if err != nil || len(repos) != 1 || repos[0] != "coredns" {
+	if err != nil || len(repos) != 2 || repos[0] != "coredns" || repos[1] != "coredns/coredns" {
 		t.Errorf("catalog = %v, %v", repos, err)
 	}
 }

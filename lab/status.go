@@ -40,6 +40,8 @@ type Outside struct {
 	KubernetesMirror string `json:"kubernetesMirror,omitempty"`
 	HelmMirror       string `json:"helmMirror,omitempty"`
 	MirrorKey        string `json:"mirrorKey,omitempty"`
+	// Proxy is the forward proxy to the mirror and the registry.
+	Proxy string `json:"proxy,omitempty"`
 }
 
 // ServiceStatus is one service's state.
@@ -122,7 +124,7 @@ func Status(ctx context.Context, opts Options) (*Report, error) {
 	s.Up = s.Up && s.Registry.Answering
 	s.Outside = Outside{ACMEDirectory: l.ACMEDirectory, ACMECA: l.ACMECA, ACMERoot: l.ACMERoot,
 		Route53Endpoint: l.Route53Endpoint, Route53ZoneID: l.Route53ZoneID, DNSServer: l.DNSServer,
-		DockerMirror: l.DockerMirror, KubernetesMirror: l.KubernetesMirror, HelmMirror: l.HelmMirror, MirrorKey: l.MirrorKey}
+		DockerMirror: l.DockerMirror, KubernetesMirror: l.KubernetesMirror, HelmMirror: l.HelmMirror, MirrorKey: l.MirrorKey, Proxy: l.Proxy}
 	for _, svc := range l.Services {
 		ss := ServiceStatus{Service: svc, Running: svc.running()}
 		if netUp && ss.Running {
@@ -162,6 +164,8 @@ func (l *Lab) probeService(ctx context.Context, name string) error {
 		}
 		_, err = httpGet(ctx, client, l.KubernetesMirror+"/")
 		return err
+	case "proxy":
+		return l.checkProxy(ctx, l.Proxy)
 	}
 	return fmt.Errorf("no probe for %s", name)
 }
@@ -235,6 +239,9 @@ func (s *Report) Print(w io.Writer) {
 			docker = "none (the bundle lacks Docker's binaries)"
 		}
 		fmt.Fprintf(w, "mirror: docker %s, kubernetes %s, helm %s; apt key %s\n", docker, o.KubernetesMirror, o.HelmMirror, o.MirrorKey)
+	}
+	if o.Proxy != "" {
+		fmt.Fprintf(w, "proxy: %s (to the mirror and the registry)\n", o.Proxy)
 	}
 	fmt.Fprintf(w, "inventory: %s\n", s.Inventory)
 }

@@ -57,6 +57,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		{"hosts", func() error { return l.setUpHosts(ctx, d, tools.wrapper, opts.Debian, images, logf) }},
 		{"outside", func() error { return l.startOutside(ctx, tools.pebble, opts.Bundle, labPorts, logf) }},
 		{"mirror", func() error { return l.startMirror(ctx, opts.ToolsDir, opts.Bundle, labPorts.Mirror, logf) }},
+		{"proxy", func() error { return l.startProxy(ctx, labPorts.Proxy, labPorts.Mirror, logf) }},
 		{"registry", func() (err error) {
 			kubeVersion, err = l.fillRegistry(ctx, d, tools.registry, opts.Bundle, kubeVersion, logf)
 			return err
