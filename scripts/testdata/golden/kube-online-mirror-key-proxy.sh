@@ -182,6 +182,9 @@ done
 if ((${#install[@]} > 0)); then
   change "install ${install[*]}" apt_get install -y --allow-downgrades --allow-change-held-packages "${install[@]}"
 fi
+# crictl, which boot's scripts use (the CRI wait, teardown): cri-tools from
+# the same repository (its own version numbers), installed when missing.
+ensure_packages cri-tools
 held=$(apt-mark showhold 2>/dev/null || true)
 for p in "${pkgs[@]}"; do
   if ! grep -qx -- "$p" <<<"$held"; then

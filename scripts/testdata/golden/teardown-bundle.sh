@@ -296,7 +296,7 @@ fi
 # With --purge (online): the packages and their apt repositories.
 if ((purge)) && [[ $mode_source == online ]]; then
   pkgs=()
-  for p in kubeadm kubelet kubectl docker-ce docker-ce-cli containerd.io; do
+  for p in kubeadm kubelet kubectl cri-tools kubernetes-cni docker-ce docker-ce-cli containerd.io; do
     [[ -n $(installed_version "$p") ]] && pkgs+=("$p")
   done
   if ((${#pkgs[@]} > 0)); then
