@@ -89,7 +89,8 @@
 //     as Docker's build does (dockerversion.Version and cli/version.Version
 //     29.8.1; GitCommit the module version, as the module proxy does not
 //     tell the release's commit): `docker version` shows 29.8.1. A cold
-//     build takes about 7 minutes for dockerd and 2 for the CLI on 2 cores.
+//     build (empty GOCACHE) took 4 minutes for dockerd and docker-proxy and
+//     1 for the CLI on 2 shared cores.
 //   - docker-init is Debian's static tini (package tini,
 //     /usr/bin/tini-static), the process `docker run --init` starts; the
 //     manifest lists its Debian version under builtWith.debian.
