@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/bootctl/boot/bootstrap"
 	"github.com/bootctl/boot/bundle"
 )
 
@@ -75,24 +73,6 @@ func (l *Lab) startRegistry(ctx context.Context, d *dockerCLI, registryBin strin
 	}
 }
 
-// upstreamAliases are the names besides its own under which the lab
-// registry serves a bundle image, so that an online node pulling the
-// upstream name through cluster.registryMirrors finds it: kubeadm asks
-// registry.k8s.io for coredns/coredns:<tag> (the bundle names it coredns:<tag>,
-// as kubeadm asks another image repository), and boot's online flannel
-// manifest asks ghcr.io for the CNI plugin at upstream's tag, which the
-// bundle's older plugin stands in for (it does the same: copies the flannel
-// CNI plugin into /opt/cni/bin).
-func upstreamAliases(repoTag string) []string {
-	switch {
-	case strings.HasPrefix(repoTag, "coredns:"):
-		return []string{"coredns/" + repoTag}
-	case strings.HasPrefix(repoTag, "flannel-io/flannel-cni-plugin:") && repoTag != bootstrap.FlannelPluginImage:
-		return []string{bootstrap.FlannelPluginImage}
-	}
-	return nil
-}
-
 // pushBundle pushes every image of the bundle to the lab registry as
 // REGISTRY/RepoTag (what kubeadm asks for with imageRepository REGISTRY) and
 // checks that the registry holds the digest the bundle recorded. It returns
@@ -103,6 +83,10 @@ func (l *Lab) pushBundle(ctx context.Context, dir string, logf func(string, ...a
 		return "", err
 	}
 	client, err := registryClient(l.RegistryCA)
+	if err != nil {
+		return "", err
+	}
+	aliases, err := onlineAliases(b)
 	if err != nil {
 		return "", err
 	}
@@ -128,7 +112,7 @@ func (l *Lab) pushBundle(ctx context.Context, dir string, logf func(string, ...a
 		}
 		l.Images = append(l.Images, img.RepoTag)
 		logf("registry: pushed %s as %s (%s)", img.Name, ref, time.Since(start).Round(time.Millisecond))
-		for _, alias := range upstreamAliases(img.RepoTag) {
+		for _, alias := range aliases[img.RepoTag] {
 			aref, err := name.NewTag(l.Registry+"/"+alias, name.StrictValidation)
 			if err != nil {
 				return "", fmt.Errorf("bundle image %s as %s: %w", img.Name, alias, err)

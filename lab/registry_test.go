@@ -112,7 +112,7 @@ func writeTestBundle(t *testing.T, imageName, repoTag, digest string) string {
 	m := bundle.Manifest{
 		KubernetesVersion: "v1.37.2", Arch: "amd64",
 		Files:  []bundle.File{{Path: "images/test.tar", SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), Component: "test", Version: "1"}},
-		Images: []bundle.Image{{Name: imageName, RepoTag: repoTag, Path: "images/test.tar", Digest: digest, Component: "test", Version: "1"}},
+		Images: []bundle.Image{{Name: imageName, RepoTag: repoTag, Path: "images/test.tar", Digest: digest, Component: strings.Split(repoTag, ":")[0], Version: "1"}},
 	}
 	text, err := json.Marshal(m)
 	if err != nil {
