@@ -55,7 +55,9 @@ func Down(ctx context.Context, opts Options) error {
 		return err
 	}
 	for _, name := range []string{inventoryFile, onlineInventoryFile, knownHosts, keyFile, keyFile + ".pub", "registry", "bin", "dockerd.log",
-		motoDir, corednsDir, pebbleDir, acmeRootFile, route53EnvFile, stateFile,
+		motoDir, corednsDir, pebbleDir, proxyDir, acmeRootFile, route53EnvFile, stateFile,
+		// boot's own state for the lab's cluster (snapshots beside the inventory).
+		".boot",
 		// The mirror's packages (mirror/repo) stay: the next lab reuses them.
 		filepath.Join(mirrorDir, mirrorKeyFile), filepath.Join(mirrorDir, "tls.crt"), filepath.Join(mirrorDir, "tls.key"),
 		filepath.Join(mirrorDir, "mirror.log")} {

@@ -164,11 +164,16 @@ if command -v crictl >/dev/null && systemctl is-active --quiet containerd 2>/dev
   change "remove the remaining pods" crictl --timeout 60s rmp -fa
 fi
 
-# Units boot enabled: stopped and disabled. In bundle mode containerd goes
-# too (it came with the bundle); online, Docker's packages keep theirs.
+# Units boot enabled: stopped and disabled. Docker and containerd go too
+# when they go (they came with the bundle, or online --purge removes
+# their packages); online without --purge, Docker's packages keep theirs.
+runtime_goes=0
+if [[ $mode_source == bundle ]] || ((purge)); then
+  runtime_goes=1
+fi
 units=(kubelet)
-if [[ $mode_source == bundle ]]; then
-  units+=(containerd)
+if ((runtime_goes)); then
+  units+=(docker.socket docker containerd)
 fi
 for u in "${units[@]}"; do
   # (the kubelet stopped above; in check mode it is still running)
@@ -206,15 +211,26 @@ if compgen -G '/run/netns/cni-*' >/dev/null; then
   }
   change "delete the pods' network namespaces" delete_netns
 fi
-for link in flannel.1 cni0 kube-ipvs0; do
+links=(flannel.1 cni0 kube-ipvs0)
+if ((runtime_goes)); then
+  links+=(docker0) # Docker's default bridge, left when dockerd stops
+fi
+for link in "${links[@]}"; do
   if ip link show "$link" >/dev/null 2>&1; then
     change "delete interface $link" ip link delete "$link"
   fi
 done
 
-# Kubernetes', flannel's and the CNI plugins' iptables rules and chains, in
-# every backend that holds some; all other rules are kept as they are.
+# Kubernetes', flannel's and the CNI plugins' iptables rules and chains (and
+# Docker's when it goes: DOCKER and DOCKER-*, its bridge's masquerade), in
+# every backend that holds some; all other rules are kept as they are (a
+# container's DOCKER_OUTPUT and DOCKER_POSTROUTING, its engine's DNS, too).
 k8s_rules='KUBE-|FLANNEL-|CNI-'
+rules_of="Kubernetes'"
+if ((runtime_goes)); then
+  k8s_rules+='|DOCKER(-[A-Z]+)?( |$)|docker0'
+  rules_of="Kubernetes' and Docker's"
+fi
 for family in iptables ip6tables; do
   for backend in nft legacy; do
     save=$family-$backend-save
@@ -227,7 +243,7 @@ for family in iptables ip6tables; do
       strip_rules() {
         grep -vE -- "$k8s_rules" <<<"$rules" | "$restore"
       }
-      change "remove Kubernetes' $family rules ($backend)" strip_rules
+      change "remove $rules_of $family rules ($backend)" strip_rules
     fi
   done
 done
@@ -237,7 +253,7 @@ paths=(
   /etc/kubernetes /var/lib/kubelet /var/lib/etcd /var/lib/cni /run/flannel
   /etc/cni/net.d/10-flannel.conflist /var/log/pods /var/log/containers
   /var/lib/boot /etc/sysctl.d/90-boot-kubernetes.conf /etc/modules-load.d/boot-kubernetes.conf
-  /usr/local/bin/helm
+  /usr/local/bin/helm /etc/crictl.yaml /opt/cni/bin/flannel
   /etc/boot /etc/apt/apt.conf.d/90boot-proxy /etc/apt/apt.conf.d/90boot-docker-ca /etc/apt/apt.conf.d/90boot-kubernetes-ca
   /etc/systemd/system/containerd.service.d/90-boot-proxy.conf /etc/systemd/system/docker.service.d/90-boot-proxy.conf
   /etc/systemd/system/kubelet.service.d/90-boot-proxy.conf
@@ -251,11 +267,15 @@ for f in /etc/containerd/certs.d/*/hosts.toml; do
 done
 shopt -u nullglob
 if [[ $mode_source == bundle ]]; then
-  paths+=(
-    "${installed[@]}"
-    /etc/systemd/system/kubelet.service.d /etc/containerd /etc/crictl.yaml
-    /var/lib/containerd /run/containerd /opt/containerd
-  )
+  paths+=("${installed[@]}" /etc/systemd/system/kubelet.service.d)
+fi
+if ((runtime_goes)); then
+  paths+=(/etc/containerd /var/lib/containerd /run/containerd /opt/containerd /var/lib/docker /run/docker /etc/docker)
+fi
+# The group docker, when boot's runtime script created it (bundle mode; the
+# marker is in /var/lib/boot, removed below).
+if ((runtime_goes)) && [[ -f /var/lib/boot/docker-group-created ]] && getent group docker >/dev/null; then
+  change "remove the group docker (boot created it)" groupdel docker
 fi
 reload=0
 for p in "${paths[@]}"; do
@@ -265,7 +285,7 @@ for p in "${paths[@]}"; do
   fi
 done
 # Folders left empty by the removals above.
-for d in /etc/cni/net.d /etc/cni /opt/cni/bin /opt/cni /etc/containerd/certs.d \
+for d in /etc/cni/net.d /etc/cni /opt/cni/bin /opt/cni /etc/containerd/certs.d /etc/systemd/system/sockets.target.wants \
   /etc/systemd/system/containerd.service.d /etc/systemd/system/docker.service.d /etc/systemd/system/kubelet.service.d; do
   if [[ -d $d ]] && [[ -z $(ls -A -- "$d") ]]; then
     change "remove empty $d" rmdir -- "$d"
