@@ -33,9 +33,9 @@ test: deps bundle unit fuzz lab-test ## install what the tests need, build the b
 unit: ## go test ./... (needs `make deps` and `make bundle` once)
 	CI=$${CI:-true} BOOT_BUNDLE_DIR=$(abspath $(BUNDLE)) $(GO) test -count=1 ./...
 
-lab-test: ## the lab end-to-end tests, one at a time (one lab per machine): four real hosts from the bundle (root, Docker)
+lab-test: ## the lab end-to-end tests, one at a time (one lab per machine): four real hosts from the bundle, then online through the lab's mirrors (root, Docker)
 	CI=$${CI:-true} BOOT_BUNDLE_DIR=$(abspath $(BUNDLE)) $(GO) test -p 1 -count=1 -tags lab -v -timeout 40m \
-		-run '^(TestLab|TestLabOnRunningDocker|TestBootOnLab)$$' ./lab/ ./cmd/
+		-run '^(TestLab|TestLabOnRunningDocker|TestBootOnLab|TestBootOnlineOnLab)$$' ./lab/ ./cmd/
 
 fuzz: ## run each fuzz target briefly
 	$(GO) test ./inventory -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s

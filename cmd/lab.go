@@ -29,10 +29,17 @@ moto, every other name refused, nothing forwarded) and Pebble (ACME, port
 14000, management 15000; it resolves names through that CoreDNS only). The
 inventory issues the registry's certificate from that Pebble and writes its
 DNS record to that zone; .lab/route53.env holds the AWS variables for it.
+With a bundle it also serves a package mirror built from the bundle (port
+8443: Docker's apt repository for bookworm and trixie, pkgs.k8s.io's and
+get.helm.sh's layout, signed by a key made at every start) and a forward
+proxy to it and the registry (tinyproxy, port 3128), and writes
+.lab/inventory-online.yaml: the online path through those mirrors, images
+under their upstream names through the lab registry.
 
 "lab down" removes everything the lab made and restores what it changed.`,
 		Example: `  boot lab up --bundle dist/bundle
   boot up -i .lab/inventory.yaml --dry-run
+  boot up -i .lab/inventory-online.yaml --cluster-only   # the online path
   boot lab status
   boot lab down`,
 	}
@@ -67,7 +74,16 @@ DNS record to that zone; .lab/route53.env holds the AWS variables for it.
 			if l.DNSServer != "" {
 				fmt.Fprintf(g.stdout, "dns: %s (%s only)\n", l.DNSServer, lab.LabZone)
 			}
+			if l.KubernetesMirror != "" {
+				fmt.Fprintf(g.stdout, "mirror: %s, %s, %s (apt key %s)\n", l.DockerMirror, l.KubernetesMirror, l.HelmMirror, l.MirrorKey)
+			}
+			if l.Proxy != "" {
+				fmt.Fprintf(g.stdout, "proxy: %s\n", l.Proxy)
+			}
 			fmt.Fprintf(g.stdout, "inventory: %s\n", l.Inventory)
+			if l.OnlineInventory != "" {
+				fmt.Fprintf(g.stdout, "online inventory: %s\n", l.OnlineInventory)
+			}
 			return nil
 		},
 	}
@@ -75,7 +91,7 @@ DNS record to that zone; .lab/route53.env holds the AWS variables for it.
 	up.Flags().StringVar(&debian, "debian", "", fmt.Sprintf(
 		"Debian release of hosts: host=codename,... (w3=trixie) or one codename for all; %s, default %s",
 		strings.Join(lab.DebianReleases, " or "), lab.DefaultDebian))
-	up.Flags().StringVar(&o.ToolsDir, "tools-dir", "", "folder with runc-capwrap, lab-registry and pebble (default: beside boot)")
+	up.Flags().StringVar(&o.ToolsDir, "tools-dir", "", "folder with runc-capwrap, lab-registry, lab-mirror and pebble (default: beside boot)")
 	down := &cobra.Command{
 		Use:     "down",
 		Short:   "Remove the lab: containers, network, volumes, registry, and what it changed",
