@@ -119,6 +119,7 @@ func TestBootOnlineOnLab(t *testing.T) {
 	eventually(t, "every system pod Running", 3*time.Minute, func() string { return podsRunning(k) })
 	checkOnlineHosts(t)
 	checkDocker(t, k, bundleDir)
+	checkDockerMirror(t, w.Registry)
 	checkProxied(t, w.Dir, w.Hosts)
 
 	// A re-run: nothing planned, nothing changed.
@@ -197,6 +198,19 @@ func checkOnlineHosts(t *testing.T) {
 			if !ok || !strings.Contains(out, w) {
 				t.Errorf("%s: want %q in:\n%s", h, w, out)
 			}
+		}
+	}
+}
+
+// checkDockerMirror checks Docker's daemon on every host: the lab registry
+// is its docker.io mirror (host prep's daemon.json), and it pulls Redis by
+// its Docker Hub name through it (w3 through the proxy).
+func checkDockerMirror(t *testing.T, registry string) {
+	t.Helper()
+	for _, h := range []string{"cp1", "w1", "w2", "w3"} {
+		out, ok := onHost(h, "docker info --format '{{json .RegistryConfig.Mirrors}}' && docker pull -q redis:7.4.2-alpine && docker image rm -f redis:7.4.2-alpine >/dev/null")
+		if !ok || !strings.Contains(out, "https://"+registry+"/") || !strings.Contains(out, "docker.io/library/redis:7.4.2-alpine") {
+			t.Errorf("%s: Docker's docker.io mirror: %s", h, out)
 		}
 	}
 }

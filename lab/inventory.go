@@ -47,8 +47,8 @@ cluster:
   # The lab registry serves the bundle's images under their upstream names.
   registryMirrors:
 {{- range .Online.Registries}}
-    - registry: {{q .}}
-      endpoints: [{{q $.Online.RegistryEndpoint}}]
+    - registry: {{q .Registry}}
+      endpoints: [{{q .Endpoint}}]
       caFile: {{q $.RegistryCA}}
 {{- end}}
 {{- else}}
@@ -120,13 +120,33 @@ addons:
 `))
 
 // onlineLab is what the online inventory adds: the registries the lab
-// registry mirrors (at RegistryEndpoint), boot's maintenance image from it,
-// and the bundle's charts.
+// registry mirrors, boot's maintenance image from it, and the bundle's
+// charts.
 type onlineLab struct {
-	Registries       []string
-	RegistryEndpoint string
+	Registries       []mirroredRegistry
 	MaintenanceImage string
 	Charts           []bundle.Chart // Path absolute
+}
+
+// mirroredRegistry is an upstream registry and the lab registry's endpoint
+// for it.
+type mirroredRegistry struct{ Registry, Endpoint string }
+
+// mirrored lists the upstream registries an online cluster pulls from (see
+// inventory's check of registry mirrors), each mirrored by the lab registry:
+// docker.io's endpoint without a path (so that Docker's daemon takes it as
+// a registry mirror too), the others' with the path /v2 that containerd
+// then uses as is.
+func (l *Lab) mirrored() []mirroredRegistry {
+	var out []mirroredRegistry
+	for _, r := range onlineRegistries {
+		e := "https://" + l.Registry + "/v2"
+		if r == "docker.io" {
+			e = "https://" + l.Registry
+		}
+		out = append(out, mirroredRegistry{r, e})
+	}
+	return out
 }
 
 // onlineRegistries are the upstream registries an online cluster pulls
@@ -186,7 +206,7 @@ func (l *Lab) online(bundleDir string) (*onlineLab, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &onlineLab{Registries: onlineRegistries, RegistryEndpoint: "https://" + l.Registry + "/v2"}
+	o := &onlineLab{Registries: l.mirrored()}
 	for _, img := range m.Images {
 		if img.Component == "boot" {
 			repo, _, _ := strings.Cut(img.RepoTag, ":")

@@ -311,7 +311,7 @@ func TestOnlineInventoryLoads(t *testing.T) {
 	chart := filepath.Join(bundleDir, "charts", "traefik-41.3.0.tgz")
 	os.WriteFile(chart, []byte("chart"), 0o644)
 	digest := "sha256:" + strings.Repeat("ab", 32)
-	online := &onlineLab{Registries: onlineRegistries, RegistryEndpoint: "https://" + l.Registry + "/v2",
+	online := &onlineLab{Registries: l.mirrored(),
 		MaintenanceImage: l.Registry + "/bootctl/boot@" + digest,
 		Charts:           []bundle.Chart{{Slot: "traefik", Name: "traefik", Version: "41.3.0", Path: chart}}}
 	text, err := l.renderInventory(bundleDir, "v1.37.2", online, time.Unix(0, 0))
@@ -333,7 +333,11 @@ func TestOnlineInventoryLoads(t *testing.T) {
 		t.Errorf("cluster = %+v", inv.Cluster)
 	}
 	for i, rm := range inv.Cluster.RegistryMirrors {
-		if rm.Registry != onlineRegistries[i] || len(rm.Endpoints) != 1 || rm.Endpoints[0] != "https://172.29.40.2:5000/v2" || rm.CAFile != l.RegistryCA {
+		want := "https://172.29.40.2:5000/v2"
+		if rm.Registry == "docker.io" {
+			want = "https://172.29.40.2:5000" // Docker's daemon takes it too
+		}
+		if rm.Registry != onlineRegistries[i] || len(rm.Endpoints) != 1 || rm.Endpoints[0] != want || rm.CAFile != l.RegistryCA {
 			t.Errorf("registryMirrors[%d] = %+v", i, rm)
 		}
 	}

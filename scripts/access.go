@@ -243,3 +243,31 @@ func resolveRegistryMirrors(ms []RegistryMirror) ([]registryHosts, error) {
 	}
 	return out, nil
 }
+
+// dockerMirror is a docker.io mirror as Docker's daemon takes it.
+type dockerMirror struct {
+	URL  string // scheme://host[:port], no path
+	Host string // host[:port], the folder of /etc/docker/certs.d
+	CA   string
+	// Insecure: plain http, which Docker takes from a mirror only when its
+	// host is also among its insecure-registries.
+	Insecure bool
+}
+
+// dockerMirrors are docker.io's endpoints without a path: Docker's
+// registry-mirrors takes only those (it asks them for /v2/... itself).
+func dockerMirrors(ms []registryHosts) []dockerMirror {
+	var out []dockerMirror
+	for _, m := range ms {
+		if m.Registry != "docker.io" {
+			continue
+		}
+		for _, h := range m.Hosts {
+			if !h.OverridePath {
+				scheme, host, _ := strings.Cut(h.URL, "://")
+				out = append(out, dockerMirror{URL: h.URL, Host: host, CA: m.CA, Insecure: scheme == "http"})
+			}
+		}
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package scripts
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
@@ -131,5 +132,37 @@ func TestCAWrittenCanonical(t *testing.T) {
 	}
 	if strings.Contains(key, "\r") || !strings.Contains(key, "\n"+testKey+"\nBOOT_EOF\n") {
 		t.Errorf("the key is not written with Unix line endings:\n%s", key)
+	}
+}
+
+// TestDockerDaemonJSON: docker.io's mirrors without a path become Docker's
+// registry-mirrors (the plain-http one also an insecure registry), in JSON
+// Docker reads; a mirror with a path or of another registry does not.
+func TestDockerDaemonJSON(t *testing.T) {
+	script, err := HostPrep(HostPrepParams{Hostname: "w1", Address: "10.0.0.11", RegistryMirrors: []RegistryMirror{
+		{Registry: "docker.io", Endpoints: []string{"https://hub-cache.example.com", "https://m.example.com/v2/docker.io", "http://10.0.0.5:5000"}, CA: testCA},
+		{Registry: "quay.io", Endpoints: []string{"https://quay-cache.example.com"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`put_content "\$docker_json" 0644 <<'BOOT_EOF'; then\n(.*)\nBOOT_EOF`).FindStringSubmatch(script)
+	if m == nil {
+		t.Fatalf("no daemon.json in:\n%s", script)
+	}
+	var cfg struct {
+		Mirrors  []string `json:"registry-mirrors"`
+		Insecure []string `json:"insecure-registries"`
+	}
+	if err := json.Unmarshal([]byte(m[1]), &cfg); err != nil {
+		t.Fatalf("daemon.json %s: %v", m[1], err)
+	}
+	if strings.Join(cfg.Mirrors, " ") != "https://hub-cache.example.com http://10.0.0.5:5000" || strings.Join(cfg.Insecure, " ") != "10.0.0.5:5000" {
+		t.Errorf("daemon.json = %+v", cfg)
+	}
+	for _, host := range []string{"hub-cache.example.com", "10.0.0.5:5000"} {
+		if !strings.Contains(script, "put_content /etc/docker/certs.d/'"+host+"'/ca.crt 0644 <<'BOOT_EOF' || true\n# Written by boot: the CA of a docker.io mirror.\n"+testCA+"\nBOOT_EOF") {
+			t.Errorf("no CA for %s in /etc/docker/certs.d", host)
+		}
 	}
 }

@@ -27,8 +27,10 @@ type HostPrepParams struct {
 	// boot's files from an earlier proxy are removed.
 	Proxy *Proxy
 	// RegistryMirrors are written as containerd's hosts.toml files under
-	// RegistryHostsDir; boot's files of registries no longer listed are
-	// removed.
+	// RegistryHostsDir, docker.io's endpoints without a path also as
+	// Docker's registry-mirrors (/etc/docker/daemon.json, unless a
+	// daemon.json boot did not write is there: then a warning) with their
+	// CA in /etc/docker/certs.d; boot's files no longer needed are removed.
 	RegistryMirrors []RegistryMirror
 }
 
@@ -75,11 +77,20 @@ func HostPrep(p HostPrepParams) (_ string, err error) {
 	if err != nil {
 		return "", err
 	}
+	dm := dockerMirrors(mirrors)
+	var insecure []string
+	for _, m := range dm {
+		if m.Insecure {
+			insecure = append(insecure, m.Host)
+		}
+	}
 	return renderString("hostprep.sh.tmpl", struct {
 		HostPrepParams
-		ResolvConf, HostsDir string
-		Mirrors              []registryHosts
-	}{p, ResolvConf, RegistryHostsDir, mirrors})
+		ResolvConf, HostsDir  string
+		Mirrors               []registryHosts
+		DockerMirrors         []dockerMirror
+		InsecureDockerMirrors []string
+	}{p, ResolvConf, RegistryHostsDir, mirrors, dm, insecure})
 }
 
 // RuntimeBundleParams are the inputs of the bundle container runtime script.

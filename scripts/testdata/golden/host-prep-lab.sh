@@ -248,3 +248,32 @@ for f in "$hosts_dir"/*/hosts.toml; do
   fi
 done
 shopt -u nullglob
+
+# Docker's registry mirrors: docker.io's mirrors without a path, in
+# /etc/docker/daemon.json when boot owns that file (the marker beside it
+# says so; another daemon.json is left alone, with a warning), their CA in
+# /etc/docker/certs.d/<host>/ (a file boot marks in its first line). Docker
+# is restarted when it runs and the file changed.
+docker_json=/etc/docker/daemon.json
+docker_marker=/etc/docker/.daemon-json-by-boot
+docker_restart=0
+docker_ca=( )
+if [[ -f $docker_marker ]]; then
+  change "remove $docker_json (no docker.io mirror)" rm -f -- "$docker_json" "$docker_marker"
+  docker_restart=1
+fi
+shopt -s nullglob
+for f in /etc/docker/certs.d/*/ca.crt; do
+  dir=${f%/ca.crt}
+  keep=0
+  for h in "${docker_ca[@]}"; do
+    [[ ${dir##*/} == "$h" ]] && keep=1
+  done
+  if ((keep == 0)) && [[ $(head -n 1 -- "$f") == "# Written by boot: "* ]]; then
+    change "remove $dir (no longer a docker.io mirror)" rm -rf -- "$dir"
+  fi
+done
+shopt -u nullglob
+if ((docker_restart)) && systemctl is-active --quiet docker 2>/dev/null; then
+  change "restart docker (registry mirrors)" systemctl restart docker
+fi

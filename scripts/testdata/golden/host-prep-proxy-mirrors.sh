@@ -290,3 +290,38 @@ for f in "$hosts_dir"/*/hosts.toml; do
   fi
 done
 shopt -u nullglob
+
+# Docker's registry mirrors: docker.io's mirrors without a path, in
+# /etc/docker/daemon.json when boot owns that file (the marker beside it
+# says so; another daemon.json is left alone, with a warning), their CA in
+# /etc/docker/certs.d/<host>/ (a file boot marks in its first line). Docker
+# is restarted when it runs and the file changed.
+docker_json=/etc/docker/daemon.json
+docker_marker=/etc/docker/.daemon-json-by-boot
+docker_restart=0
+docker_ca=( )
+if [[ -f $docker_json && ! -f $docker_marker ]]; then
+  warn "$docker_json was not written by boot: add \"registry-mirrors\": [\"http://10.0.0.5:5000\"] to it yourself"
+else
+  if put_content "$docker_json" 0644 <<'BOOT_EOF'; then
+{"registry-mirrors": ["http://10.0.0.5:5000"], "insecure-registries": ["10.0.0.5:5000"]}
+BOOT_EOF
+    docker_restart=1
+  fi
+  put_content "$docker_marker" 0644 <<<"/etc/docker/daemon.json is boot's (registry mirrors); boot teardown removes it" || true
+fi
+shopt -s nullglob
+for f in /etc/docker/certs.d/*/ca.crt; do
+  dir=${f%/ca.crt}
+  keep=0
+  for h in "${docker_ca[@]}"; do
+    [[ ${dir##*/} == "$h" ]] && keep=1
+  done
+  if ((keep == 0)) && [[ $(head -n 1 -- "$f") == "# Written by boot: "* ]]; then
+    change "remove $dir (no longer a docker.io mirror)" rm -rf -- "$dir"
+  fi
+done
+shopt -u nullglob
+if ((docker_restart)) && systemctl is-active --quiet docker 2>/dev/null; then
+  change "restart docker (registry mirrors)" systemctl restart docker
+fi

@@ -258,14 +258,18 @@ paths=(
   /etc/systemd/system/containerd.service.d/90-boot-proxy.conf /etc/systemd/system/docker.service.d/90-boot-proxy.conf
   /etc/systemd/system/kubelet.service.d/90-boot-proxy.conf
 )
-# The registry mirrors' folders host prep wrote (their hosts.toml says so).
+# The registry mirrors' files host prep wrote (their first line, or the
+# marker beside Docker's daemon.json, says so).
 shopt -s nullglob
-for f in /etc/containerd/certs.d/*/hosts.toml; do
+for f in /etc/containerd/certs.d/*/hosts.toml /etc/docker/certs.d/*/ca.crt; do
   if [[ $(head -n 1 -- "$f") == "# Written by boot: "* ]]; then
-    paths+=("${f%/hosts.toml}")
+    paths+=("${f%/*}")
   fi
 done
 shopt -u nullglob
+if [[ -f /etc/docker/.daemon-json-by-boot ]]; then
+  paths+=(/etc/docker/daemon.json /etc/docker/.daemon-json-by-boot)
+fi
 if [[ $mode_source == bundle ]]; then
   paths+=("${installed[@]}" /etc/systemd/system/kubelet.service.d)
 fi
@@ -285,7 +289,7 @@ for p in "${paths[@]}"; do
   fi
 done
 # Folders left empty by the removals above.
-for d in /etc/cni/net.d /etc/cni /opt/cni/bin /opt/cni /etc/containerd/certs.d /etc/systemd/system/sockets.target.wants \
+for d in /etc/cni/net.d /etc/cni /opt/cni/bin /opt/cni /etc/containerd/certs.d /etc/docker/certs.d /etc/systemd/system/sockets.target.wants \
   /etc/systemd/system/containerd.service.d /etc/systemd/system/docker.service.d /etc/systemd/system/kubelet.service.d; do
   if [[ -d $d ]] && [[ -z $(ls -A -- "$d") ]]; then
     change "remove empty $d" rmdir -- "$d"
