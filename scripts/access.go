@@ -97,6 +97,15 @@ const (
 	helmDownloads       = "https://get.helm.sh"
 )
 
+// onlineSource checks what an online script fetches through: the proxy,
+// and the download site or its mirror (resolveMirror).
+func onlineSource(field, name, upstream string, m Mirror, signed bool, proxy *Proxy) (mirrorFiles, error) {
+	if err := proxy.check(); err != nil {
+		return mirrorFiles{}, err
+	}
+	return resolveMirror(field, name, upstream, m, signed)
+}
+
 // resolveMirror checks m (its URL defaulting to upstream) and names its
 // files.
 func resolveMirror(field, name, upstream string, m Mirror, signed bool) (mirrorFiles, error) {

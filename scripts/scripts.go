@@ -194,10 +194,7 @@ func RuntimeOnline(p RuntimeOnlineParams) (_ string, err error) {
 	if err != nil {
 		return "", err
 	}
-	if err := p.Proxy.check(); err != nil {
-		return "", err
-	}
-	m, err := resolveMirror("Repository", "docker", dockerDownloads, p.Repository, true)
+	m, err := onlineSource("Repository", "docker", dockerDownloads, p.Repository, true, p.Proxy)
 	if err != nil {
 		return "", err
 	}
@@ -248,10 +245,7 @@ func KubeOnline(p KubeOnlineParams) (_ string, err error) {
 	if err := checkKubeVersion("KubernetesVersion", p.KubernetesVersion); err != nil {
 		return "", err
 	}
-	if err := p.Proxy.check(); err != nil {
-		return "", err
-	}
-	m, err := resolveMirror("Repository", "kubernetes", kubernetesDownloads, p.Repository, true)
+	m, err := onlineSource("Repository", "kubernetes", kubernetesDownloads, p.Repository, true, p.Proxy)
 	if err != nil {
 		return "", err
 	}
@@ -296,10 +290,7 @@ func HelmOnline(p HelmOnlineParams) (_ string, err error) {
 	if p.Arch != "amd64" && p.Arch != "arm64" {
 		return "", fmt.Errorf("%s is not amd64 or arm64", "Arch")
 	}
-	if err := p.Proxy.check(); err != nil {
-		return "", err
-	}
-	m, err := resolveMirror("Download", "helm", helmDownloads, p.Download, false)
+	m, err := onlineSource("Download", "helm", helmDownloads, p.Download, false, p.Proxy)
 	if err != nil {
 		return "", err
 	}
