@@ -433,6 +433,7 @@ func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 	checkPlan(t, "boot up --cluster-only on fresh hosts", freshPlan, bootUp(t, invPath, "boot up (fresh hosts)", "--cluster-only"))
 	eventually(t, "four Ready nodes", time.Minute, func() string { return nodesReady(k) })
 	eventually(t, "every system pod Running", 3*time.Minute, func() string { return podsRunning(k) })
+	checkDocker(t, k, bundleDir)
 	if st, err := os.Stat(inv.Cluster.Kubeconfig); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("kubeconfig %s: %v, want mode 0600", inv.Cluster.Kubeconfig, err)
 	}

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/testenv"
@@ -119,4 +120,53 @@ func labBundle(t *testing.T, dir string) string {
 		}
 	}
 	return dir
+}
+
+// checkDocker checks the bundle's Docker Engine on every node of the
+// running cluster: dockerd 29.8.1 answers on its socket (group docker),
+// runs the bundle's registry image with --init (docker-init) on its
+// default bridge, sees none of the kubelet's containers (those are in
+// containerd's k8s.io namespace, Docker's in moby), and leaves the FORWARD
+// policy ACCEPT; the nodes and system pods stay Ready and Running.
+func checkDocker(t *testing.T, k kube, bundleDir string) {
+	t.Helper()
+	m, err := bundle.ReadManifest(bundleDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var registry bundle.Image
+	for _, img := range m.Images {
+		if img.Component == "registry" {
+			registry = img
+		}
+	}
+	if registry.Path == "" {
+		t.Fatal("the bundle has no registry image")
+	}
+	for _, h := range []string{"cp1", "w1", "w2", "w3"} {
+		if out, ok := onHost(h, "docker info --format '{{.ServerVersion}} {{.Driver}}' && stat -c %G /run/docker.sock"); !ok || !strings.HasPrefix(out, "29.8.1 ") || !strings.HasSuffix(out, "\ndocker\n") {
+			t.Errorf("%s: docker info: %q", h, out)
+			continue
+		}
+		load := exec.Command("docker", "exec", "-i", "boot-lab-"+h, "docker", "load")
+		f, err := os.Open(filepath.Join(bundleDir, registry.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		load.Stdin = f
+		out, err := load.CombinedOutput()
+		f.Close()
+		if err != nil {
+			t.Errorf("%s: docker load %s: %v\n%s", h, registry.Path, err, out)
+			continue
+		}
+		if out, ok := onHost(h, "docker run --rm --init "+registry.Name+" --version"); !ok || !strings.Contains(out, "registry github.com/distribution/distribution/v3 3.1.2") {
+			t.Errorf("%s: docker run --rm --init %s --version: %q", h, registry.Name, out)
+		}
+		if out, ok := onHost(h, "docker ps -a -q | wc -l; ctr -n k8s.io containers ls -q | wc -l; iptables -S FORWARD | head -n 1"); !ok || !strings.HasPrefix(out, "0\n") || strings.HasPrefix(out, "0\n0\n") || !strings.HasSuffix(out, "-P FORWARD ACCEPT\n") {
+			t.Errorf("%s: docker containers, kubelet containers, FORWARD policy: %q", h, out)
+		}
+	}
+	eventually(t, "four Ready nodes after docker run", time.Minute, func() string { return nodesReady(k) })
+	eventually(t, "every system pod Running after docker run", time.Minute, func() string { return podsRunning(k) })
 }
