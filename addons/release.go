@@ -318,18 +318,9 @@ func (h Helm) uninstall(namespace, name string, timeout time.Duration, wait bool
 // listOwned returns every release in every namespace labelled as boot's,
 // as Remove releases.
 func (h Helm) listOwned() ([]Release, error) {
-	cfg, err := h.config("")
+	rels, err := h.Managed()
 	if err != nil {
 		return nil, err
-	}
-	list := action.NewList(cfg)
-	list.AllNamespaces = true
-	list.All = true
-	list.StateMask = action.ListAll
-	list.Selector = ManagedByLabel + "=" + ManagedByBoot
-	rels, err := list.Run()
-	if err != nil {
-		return nil, fmt.Errorf("listing boot's releases: %w", err)
 	}
 	out := make([]Release, len(rels))
 	for i, rel := range rels {

@@ -24,7 +24,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bootctl/boot/addons"
-	"github.com/bootctl/boot/internal/dnsquery"
 	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/nodes"
@@ -137,13 +136,7 @@ func Run(ctx context.Context, o Options, report run.Reporter) error {
 		registry = fwd.Addr()
 		nameOpts = append(nameOpts, name.Insecure)
 	}
-	var resolve func(ctx context.Context, host string) ([]string, error)
-	if o.DNSServer != "" {
-		resolve = func(ctx context.Context, host string) ([]string, error) {
-			return dnsquery.LookupHost(ctx, o.DNSServer, host)
-		}
-	}
-	transport := Transport(o.Roots, o.Insecure, inv.Registry.Host, resolve)
+	transport := Transport(o.Roots, o.Insecure, inv.Registry.Host, resolver(o.DNSServer))
 	if !o.ThroughService {
 		c.add(TLS(ctx, transport, inv.Registry.Host, "443"))
 	}
