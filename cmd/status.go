@@ -185,7 +185,12 @@ func gatherStatus(ctx context.Context, inv *inventory.Inventory, f statusFlags, 
 		}
 	}
 
-	api := apiStatus(ctx, inv, log)
+	// The tunnel, when the API server needs one, serves every read below.
+	closeTunnel, tunnelErr := bootstrap.EnsureAPI(ctx, inv, log)
+	if tunnelErr == nil {
+		defer closeTunnel()
+	}
+	api := apiStatus(ctx, inv, tunnelErr)
 	r.ControlPlane.API, r.ControlPlane.Etcd = api.Ready, api.Etcd
 	if api.Ready != "ok" {
 		r.problem("API server: %s", api.Ready)
@@ -257,21 +262,16 @@ func gatherStatus(ctx context.Context, inv *inventory.Inventory, f statusFlags, 
 	return r, nil
 }
 
-// apiStatus reads the API server's health and Nodes, through an SSH tunnel
-// when the kubeconfig needs one (see bootstrap.EnsureAPI); what failed is in
-// the result, for the report.
-func apiStatus(ctx context.Context, inv *inventory.Inventory, log *slog.Logger) bootstrap.APIStatus {
-	down := func(err error) bootstrap.APIStatus {
+// apiStatus reads the API server's health and Nodes, unless the tunnel it
+// needs could not be opened (tunnelErr); what failed is in the result, for
+// the report.
+func apiStatus(ctx context.Context, inv *inventory.Inventory, tunnelErr error) bootstrap.APIStatus {
+	s, err := bootstrap.APIStatus{}, tunnelErr
+	if err == nil {
+		s, err = bootstrap.ReadAPIStatus(ctx, inv.Cluster.Kubeconfig)
+	}
+	if err != nil {
 		return bootstrap.APIStatus{Ready: err.Error(), Etcd: "not checked: the API server was not reached", NodesErr: errors.New("not listed: the API server was not reached")}
-	}
-	closeTunnel, err := bootstrap.EnsureAPI(ctx, inv, log)
-	if err != nil {
-		return down(err)
-	}
-	defer closeTunnel()
-	s, err := bootstrap.ReadAPIStatus(ctx, inv.Cluster.Kubeconfig)
-	if err != nil {
-		return down(err)
 	}
 	return s
 }

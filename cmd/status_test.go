@@ -25,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bootctl/boot/addons"
 	"github.com/bootctl/boot/bootstrap"
@@ -119,11 +120,14 @@ func newStatusFixture(t *testing.T, validity string, up, down []string) *statusF
 			Address:        fmt.Sprintf("127.0.0.%d", i+2),
 			AuthorizedKeys: map[string][]ssh.PublicKey{"root": {key.Public}},
 			Extra:          []string{"ForceCommand " + wrapper},
+			TCPForwarding:  true, // for boot's tunnel to the API server
 		})
 		fmt.Fprintln(&known, s.KnownHostsLine())
 		role := "worker"
 		if i == 0 {
-			role = "control-plane"
+			// The API server as the control plane reaches it is the test's,
+			// on this machine's loopback.
+			role = "control-plane, privateAddress: 127.0.0.1"
 		}
 		fmt.Fprintf(&hosts, "  - {name: %s, address: %s, role: %s, ssh: {port: %d}}\n", name, s.Address, role, s.Port)
 	}
@@ -143,12 +147,20 @@ func newStatusFixture(t *testing.T, validity string, up, down []string) *statusF
 }
 
 // inventory writes an inventory of the fixture's hosts, cluster status,
-// with more (its registry and dns sections) and returns its path.
-func (f *statusFixture) inventory(t *testing.T, more string) string {
+// reached through kubeconfig (the API server's own when empty), with more
+// (its registry and dns sections) and returns its path.
+func (f *statusFixture) inventory(t *testing.T, kubeconfig, more string) string {
 	t.Helper()
+	if kubeconfig == "" {
+		kubeconfig = f.api.Kubeconfig
+	}
+	_, apiPort, err := net.SplitHostPort(strings.TrimPrefix(f.api.Config.Host, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	inv := filepath.Join(f.dir, "inventory.yaml")
-	text := fmt.Sprintf("apiVersion: boot/v1alpha1\nkind: Cluster\nmetadata:\n  name: status\ncluster:\n  kubernetesVersion: %s\n  kubeconfig: %s\n%s%s",
-		f.version, f.api.Kubeconfig, f.hosts, more)
+	text := fmt.Sprintf("apiVersion: boot/v1alpha1\nkind: Cluster\nmetadata:\n  name: status\ncluster:\n  kubernetesVersion: %s\n  kubeconfig: %s\n  apiServerPort: %s\n%s%s",
+		f.version, kubeconfig, apiPort, f.hosts, more)
 	if err := os.WriteFile(inv, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +195,7 @@ func TestStatusShowsADegradedCluster(t *testing.T) {
 	version := f.version
 	const envPassword, secretPassword = "env-registry-pw-Zq81", "secret-registry-pw-Kx42"
 	t.Setenv("STATUS_REGISTRY_PW", envPassword)
-	inv := f.inventory(t, "registry:\n  host: registry.example.com\n  acmeEmail: ops@example.com\n  auth:\n    passwordEnv: STATUS_REGISTRY_PW\n")
+	inv := f.inventory(t, "", "registry:\n  host: registry.example.com\n  acmeEmail: ops@example.com\n  auth:\n    passwordEnv: STATUS_REGISTRY_PW\n")
 
 	f.node(ctx, t, "cp1", "True", "KubeletReady", "kubelet is posting ready status")
 	f.node(ctx, t, "w1", "False", "KubeletNotReady", "container runtime network not ready")
@@ -383,7 +395,7 @@ func TestStatusHealthyThenDNSDrift(t *testing.T) {
 	zone := r53.AddZone("ZPUB", "example.com", false)
 	r53.PutRecordSet(zone, route53test.RecordSet{Name: "registry.example.com", Type: "A", TTL: 300, Values: []string{recordAddr}})
 	r53.PutRecordSet(zone, route53test.RecordSet{Name: "registry.example.com", Type: "TXT", TTL: 300, Values: []string{`"heritage=boot,cluster=status"`}})
-	inv := f.inventory(t, "registry:\n  host: registry.example.com\n  acmeEmail: ops@example.com\ndns:\n  provider: route53\n  zone: example.com\n  addresses: ["+recordAddr+"]\n")
+	inv := f.inventory(t, "", "registry:\n  host: registry.example.com\n  acmeEmail: ops@example.com\ndns:\n  provider: route53\n  zone: example.com\n  addresses: ["+recordAddr+"]\n")
 
 	f.node(ctx, t, "cp1", "True", "KubeletReady", "kubelet is posting ready status")
 	f.node(ctx, t, "w1", "True", "KubeletReady", "kubelet is posting ready status")
@@ -443,5 +455,61 @@ func TestStatusHealthyThenDNSDrift(t *testing.T) {
 	}
 	if out := text + stderr + stdout + stderr2; strings.Contains(out, route53test.SecretKey) {
 		t.Error("the AWS secret key was printed")
+	}
+}
+
+// TestStatusThroughTunnel: with a kubeconfig for `boot tunnel` (server at a
+// port of 127.0.0.1 where nothing listens), status opens the tunnel through
+// the control plane's sshd and keeps it for every read: the API's health,
+// the Nodes and boot's releases are all read through it, and nothing
+// listens there once it is done.
+func TestStatusThroughTunnel(t *testing.T) {
+	f := newStatusFixture(t, "8760h", []string{"cp1", "w1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	local := fmt.Sprintf("127.0.0.1:%d", closedPort(t, "127.0.0.1"))
+	cfg, err := clientcmd.LoadFromFile(f.api.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cfg.Clusters {
+		c.Server = "https://" + local
+	}
+	kubeconfig := filepath.Join(f.dir, "tunnel.kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	inv := f.inventory(t, kubeconfig, "registry:\n  host: registry.example.com\n  acmeEmail: ops@example.com\n")
+	f.node(ctx, t, "cp1", "True", "KubeletReady", "kubelet is posting ready status")
+	f.node(ctx, t, "w1", "True", "KubeletReady", "kubelet is posting ready status")
+	small := &chart.Chart{
+		Metadata:  &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "small", Version: "1.2.3"},
+		Templates: []*chart.File{{Name: "templates/cm.yaml", Data: []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: small\ndata: {}\n")}},
+	}
+	if _, err := (addons.Release{Name: "small", Namespace: "default", Chart: small, Values: map[string]any{}, Timeout: time.Minute}).Apply(ctx, addons.Helm{Kubeconfig: f.api.Kubeconfig}); err != nil {
+		t.Fatal(err)
+	}
+
+	dnsServer := fmt.Sprintf("127.0.0.1:%d", closedPort(t, "127.0.0.1"))
+	code, stdout, stderr := runBoot(t, "status", "-i", inv, "-o", "json", "--dns-server", dnsServer)
+	t.Logf("%s%s", stdout, stderr)
+	var r statusReport
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("exit %d; stdout is not one JSON document: %v", code, err)
+	}
+	if r.ControlPlane.API != "ok" || r.ControlPlane.Etcd != "ok" || r.Hosts[0].Node == nil || r.Hosts[0].Node.Ready != "True" {
+		t.Errorf("control plane %+v, cp1's Node %+v; want both read through the tunnel", r.ControlPlane, r.Hosts[0].Node)
+	}
+	if len(r.Releases) != 1 || r.Releases[0].Name != "small" {
+		t.Errorf("releases %+v; want small, listed through the tunnel", r.Releases)
+	}
+	for _, p := range r.Problems {
+		if !strings.HasPrefix(p, "registry ") {
+			t.Errorf("a problem other than the registry's (not installed here): %q", p)
+		}
+	}
+	if c, err := net.DialTimeout("tcp", local, time.Second); err == nil {
+		c.Close()
+		t.Errorf("the tunnel at %s is still open", local)
 	}
 }
