@@ -96,7 +96,7 @@ func (r Reset) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 			case "cni/bin/":
 				installed = append(installed, "/opt/cni/bin/"+name)
 			case "systemd/":
-				if strings.HasSuffix(name, ".service") {
+				if strings.HasSuffix(name, ".service") || strings.HasSuffix(name, ".socket") {
 					installed = append(installed, "/etc/systemd/system/"+name)
 				}
 			}

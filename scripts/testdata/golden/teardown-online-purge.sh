@@ -191,9 +191,15 @@ if [[ -n $(systemctl list-units --all --no-legend --plain 'kubepods*' 2>/dev/nul
 fi
 
 # Mounts on and under the kubelet's and containerd's folders (the kubelet
-# bind-mounts /var/lib/kubelet onto itself), deepest first.
+# bind-mounts /var/lib/kubelet onto itself), and Docker's when it goes (its
+# bind mount of the host's network namespace, /run/docker/netns/default),
+# deepest first.
+mount_dirs='/var/lib/kubelet|/run/containerd|/var/lib/containerd|/run/netns'
+if ((runtime_goes)); then
+  mount_dirs+='|/run/docker|/var/lib/docker'
+fi
 runtime_mounts() {
-  awk '{print $2}' /proc/mounts | grep -E '^(/var/lib/kubelet|/run/containerd|/var/lib/containerd|/run/netns)(/|$)' | sort -r || true
+  awk '{print $2}' /proc/mounts | grep -E "^($mount_dirs)(/|\$)" | sort -r || true
 }
 umount_all() {
   local m
