@@ -380,20 +380,7 @@ func cutSSHDuringJoin(t *testing.T, inv string) {
 func upWithAddons(t *testing.T, k kube, inv string, w labWorld) {
 	plan := dryRun(t, "boot up --dry-run with the add-ons on torn-down hosts", append([]string{"up", "-i", inv}, w.flags()...)...)
 	start := time.Now()
-	done := startBoot(append([]string{"up", "-i", inv, "-o", "json"}, w.flags()...)...)
-	var r bootResult
-	pv := false
-	for finished := false; !finished; {
-		select {
-		case r = <-done:
-			finished = true
-		case <-time.After(2 * time.Second):
-			if !pv {
-				_, err := k.run(registryPV, "apply", "-f", "-")
-				pv = err == nil
-			}
-		}
-	}
+	r := upApplyingPV(k, append([]string{"up", "-i", inv, "-o", "json"}, w.flags()...)...)
 	evs := parseEvents(t, r.stdout)
 	if r.code != ExitOK {
 		t.Fatalf("boot up with the add-ons on torn-down hosts: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -410,6 +397,25 @@ func upWithAddons(t *testing.T, k kube, inv string, w labWorld) {
 	for _, check := range []string{"push", "pull", "dns"} {
 		if !slices.ContainsFunc(evs, func(e event) bool { return e.Phase == "verify" && e.Host == check && e.Status == "ok" }) {
 			t.Errorf("boot up's verify: no ok %s check", check)
+		}
+	}
+}
+
+// upApplyingPV runs boot with args (a boot up with the add-ons on hosts
+// without a cluster) and, as soon as the cluster's API server answers,
+// applies the registry's PersistentVolume (the lab has no storage class).
+func upApplyingPV(k kube, args ...string) bootResult {
+	done := startBoot(args...)
+	pv := false
+	for {
+		select {
+		case r := <-done:
+			return r
+		case <-time.After(2 * time.Second):
+			if !pv {
+				_, err := k.run(registryPV, "apply", "-f", "-")
+				pv = err == nil
+			}
 		}
 	}
 }

@@ -23,22 +23,11 @@ import (
 
 	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/testenv"
-	"github.com/bootctl/boot/lab"
 )
 
 func TestBootOnLab(t *testing.T) {
 	testenv.Root(t, "the lab")
-	tools := t.TempDir()
-	build := exec.Command("go", "build", "-trimpath", "-o", tools+"/", "../lab/runc-capwrap", "../lab/lab-registry", "..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOPROXY=https://proxy.golang.org")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build boot and the lab's helpers: %v\n%s", err, out)
-	}
-	pebble := exec.Command("go", "install", lab.PebbleModule)
-	pebble.Env = append(os.Environ(), "CGO_ENABLED=0", "GOBIN="+tools, "GOFLAGS=", "GOPROXY=https://proxy.golang.org")
-	if out, err := pebble.CombinedOutput(); err != nil {
-		t.Fatalf("install pebble: %v\n%s", err, out)
-	}
+	tools := buildLabTools(t)
 	bundleDir := labBundle(t, testenv.BundleDir(t))
 	dir := filepath.Join(t.TempDir(), "lab")
 	t.Cleanup(func() {

@@ -89,20 +89,7 @@ func TestBootOnlineOnLab(t *testing.T) {
 
 	plan := dryRun(t, "boot up --dry-run online on fresh hosts", append([]string{"up", "-i", invPath}, w.flags()...)...)
 	start = time.Now()
-	done := startBoot(append([]string{"up", "-i", invPath, "-o", "json"}, w.flags()...)...)
-	var r bootResult
-	pv := false
-	for finished := false; !finished; {
-		select {
-		case r = <-done:
-			finished = true
-		case <-time.After(2 * time.Second):
-			if !pv {
-				_, err := k.run(registryPV, "apply", "-f", "-")
-				pv = err == nil
-			}
-		}
-	}
+	r := upApplyingPV(k, append([]string{"up", "-i", invPath, "-o", "json"}, w.flags()...)...)
 	evs := parseEvents(t, r.stdout)
 	if r.code != ExitOK {
 		t.Fatalf("boot up online: exit %d\n%s%s\n%s", r.code, r.stdout, r.stderr, proxyLog(w.Dir))
