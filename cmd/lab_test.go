@@ -26,18 +26,8 @@ import (
 )
 
 func TestBootOnLab(t *testing.T) {
-	testenv.Root(t, "the lab")
-	tools := buildLabTools(t)
 	bundleDir := labBundle(t, testenv.BundleDir(t))
-	dir := filepath.Join(t.TempDir(), "lab")
-	t.Cleanup(func() {
-		if code, _, stderr := runBoot(t, "lab", "down", "--dir", dir); code != 0 {
-			t.Errorf("boot lab down: exit %d\n%s", code, stderr)
-		}
-	})
-	if code, out, stderr := runBoot(t, "lab", "up", "--dir", dir, "--bundle", bundleDir, "--tools-dir", tools); code != 0 {
-		t.Fatalf("boot lab up: exit %d\n%s\n%s", code, out, stderr)
-	}
+	dir := labUp(t, bundleDir)
 	inv := filepath.Join(dir, "inventory.yaml")
 	before := snapshot(t, filepath.Join(dir, "known_hosts"))
 

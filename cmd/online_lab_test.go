@@ -40,19 +40,9 @@ const (
 // changes nothing, and teardown --verify --purge leaving every host as it
 // was, the packages and repositories gone.
 func TestBootOnlineOnLab(t *testing.T) {
-	testenv.Root(t, "the lab")
-	tools := buildLabTools(t)
 	bundleDir := labBundle(t, testenv.BundleDir(t))
-	dir := filepath.Join(t.TempDir(), "lab")
-	t.Cleanup(func() {
-		if code, _, stderr := runBoot(t, "lab", "down", "--dir", dir); code != 0 {
-			t.Errorf("boot lab down: exit %d\n%s", code, stderr)
-		}
-	})
 	start := time.Now()
-	if code, out, stderr := runBoot(t, "lab", "up", "--dir", dir, "--bundle", bundleDir, "--tools-dir", tools, "--debian", "w3=trixie"); code != 0 {
-		t.Fatalf("boot lab up: exit %d\n%s\n%s", code, out, stderr)
-	}
+	dir := labUp(t, bundleDir, "--debian", "w3=trixie")
 	t.Logf("lab up (w3 trixie) in %s", time.Since(start).Round(time.Second))
 	w := loadLabWorld(t, dir)
 	if w.OnlineInventory == "" || w.Proxy == "" {

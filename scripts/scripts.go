@@ -115,8 +115,11 @@ type RuntimeBundleParams struct {
 // ctr, runc and crictl into /usr/local/bin and the CNI plugins into
 // /opt/cni/bin from StagingDir (only files that differ), containerd's unit,
 // /etc/containerd/config.toml (config version 3: SystemdCgroup, pinned
-// sandbox image, BinaryName) and /etc/crictl.yaml; enables and (re)starts
-// containerd as needed and waits until crictl info reports RuntimeReady.
+// sandbox image, BinaryName, the registry hosts folder) and /etc/crictl.yaml;
+// enables and (re)starts containerd as needed and waits until crictl info
+// reports RuntimeReady; then Docker Engine on that containerd (dockerd,
+// docker-proxy, docker, docker-init, docker.socket and docker.service, the
+// group docker), restarted only when its daemon's files change.
 func RuntimeBundle(p RuntimeBundleParams) (_ string, err error) {
 	defer wrapError(&err, "RuntimeBundle")
 	if err := checkAbsPath("StagingDir", p.StagingDir); err != nil {
