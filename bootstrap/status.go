@@ -143,7 +143,7 @@ func HostsStatus(ctx context.Context, inv *inventory.Inventory, o ConnectOptions
 		}
 		h := conns[spec.Name]
 		hosts[i].Reachable = true
-		hosts[i].OS = nodes.EscapeHostText(h.Facts.OSPrettyName)
+		hosts[i].OS = h.Facts.OSPrettyName // escaped by Facts
 		live = append(live, h.Conn)
 		index[h.Conn] = i
 	}
@@ -154,7 +154,8 @@ func HostsStatus(ctx context.Context, inv *inventory.Inventory, o ConnectOptions
 		if hs.Name == cp {
 			certs, certErr = controlPlaneCerts(ctx, h, inv.Cluster.KubernetesVersion)
 		}
-		out, err := h.Run(ctx, "kubeadm version -o short", nodes.Stream(nil))
+		// As root, as boot runs kubeadm: the same kubeadm, found on root's PATH.
+		out, err := h.Sudo(ctx, "kubeadm version -o short", nodes.Stream(nil))
 		if err != nil {
 			return fmt.Errorf("kubeadm version: %w", err)
 		}

@@ -513,3 +513,54 @@ func TestStatusThroughTunnel(t *testing.T) {
 		t.Errorf("the tunnel at %s is still open", local)
 	}
 }
+
+// TestStatusBadInput: input that cannot be used exits 2 before anything is
+// contacted; a control plane whose key is not known stops it with exit 3,
+// as for every command, instead of being a line of the table (an
+// unreachable worker beside it does not change that).
+func TestStatusBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("apiVersion: boot/v1alpha1\nkind: Cluster\nmetadata:\n  name: Bad_Name\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sshtest.Require(t)
+	key := sshtest.NewKey(t, "")
+	s := sshtest.Start(t, sshtest.Options{Address: "127.0.0.2", AuthorizedKeys: map[string][]ssh.PublicKey{"root": {key.Public}}})
+	for _, e := range inventory.EnvVars() {
+		t.Setenv(e.Name, "")
+	}
+	unknownKey := filepath.Join(dir, "inventory.yaml")
+	text := fmt.Sprintf("apiVersion: boot/v1alpha1\nkind: Cluster\nmetadata:\n  name: status\ncluster:\n  kubeconfig: %s\nssh:\n  keyPath: %s\n  knownHosts: %s\n  agent: false\nhosts:\n  - {name: cp1, address: 127.0.0.2, role: control-plane, ssh: {port: %d}}\n  - {name: w1, address: 127.0.0.3, role: worker, ssh: {port: %d}}\nregistry:\n  host: registry.example.com\n  acmeEmail: ops@example.com\n",
+		filepath.Join(dir, "admin.conf"), key.Path, filepath.Join(dir, "known_hosts"), s.Port, closedPort(t, "127.0.0.3"))
+	if err := os.WriteFile(unknownKey, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no inventory", []string{"status"}, ExitInvalid, "no inventory"},
+		{"invalid inventory", []string{"status", "-i", bad}, ExitInvalid, bad + ":4: metadata.name:"},
+		{"stray argument", []string{"status", "-i", bad, "extra"}, ExitInvalid, `unknown command "extra"`},
+		{"a CA file without a certificate", []string{"status", "-i", unknownKey, "--registry-ca", notPEM}, ExitInvalid, "--registry-ca: " + notPEM + ": no PEM certificate"},
+		{"a bad --dns-server", []string{"status", "-i", unknownKey, "--dns-server", "127.0.0.1"}, ExitInvalid, "want HOST:PORT"},
+		{"an unknown host key", []string{"status", "-i", unknownKey}, ExitUnreachable, "cp1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runBoot(t, tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, stderr, tc.code, tc.want)
+			}
+			if stdout != "" {
+				t.Errorf("a table although nothing could be read: %q", stdout)
+			}
+		})
+	}
+}
