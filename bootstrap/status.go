@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -53,10 +54,14 @@ type CertExpiry struct {
 // dl.k8s.io for a version.
 const checkExpirationCmd = "kubeadm certs check-expiration --config /dev/stdin -o json"
 
+// kubeadmVersionForm is what `kubeadm version -o short` prints, e.g.
+// v1.37.2 (a pre-release may follow).
+var kubeadmVersionForm = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.+-]+)?$`)
+
 // CheckExpirationConfig is the kubeadm configuration `kubeadm certs
-// check-expiration` reads on the control plane: the Kubernetes version boot
-// installed and the certificates' folder (kubeadm's default when certDir
-// is empty).
+// check-expiration` reads on the control plane: a Kubernetes version (its
+// own: without one kubeadm asks dl.k8s.io) and the certificates' folder
+// (kubeadm's default when certDir is empty).
 func CheckExpirationConfig(kubernetesVersion, certDir string) string {
 	cfg := "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: " + kubernetesVersion + "\n"
 	if certDir != "" {
@@ -151,15 +156,19 @@ func HostsStatus(ctx context.Context, inv *inventory.Inventory, o ConnectOptions
 	certErr = fmt.Errorf("control plane %s not reached", cp)
 	results := nodes.ForEach(ctx, live, o.Parallel, func(ctx context.Context, h *nodes.Host) error {
 		hs := &hosts[index[h]]
-		if hs.Name == cp {
-			certs, certErr = controlPlaneCerts(ctx, h, inv.Cluster.KubernetesVersion)
-		}
 		// As root, as boot runs kubeadm: the same kubeadm, found on root's PATH.
 		out, err := h.Sudo(ctx, "kubeadm version -o short", nodes.Stream(nil))
 		if err != nil {
-			return fmt.Errorf("kubeadm version: %w", err)
+			err = fmt.Errorf("kubeadm version: %w", err)
+			if hs.Name == cp {
+				certErr = err
+			}
+			return err
 		}
 		hs.Kubeadm = nodes.EscapeHostText(strings.TrimSpace(out.Stdout))
+		if hs.Name == cp {
+			certs, certErr = controlPlaneCerts(ctx, h, hs.Kubeadm)
+		}
 		return nil
 	})
 	for i, r := range results {
@@ -171,10 +180,14 @@ func HostsStatus(ctx context.Context, inv *inventory.Inventory, o ConnectOptions
 }
 
 // controlPlaneCerts runs `kubeadm certs check-expiration` on the control
-// plane, as root (the keys are root's).
-func controlPlaneCerts(ctx context.Context, cp *nodes.Host, kubernetesVersion string) ([]CertExpiry, error) {
+// plane, as root (the keys are root's), configured with the version of
+// that kubeadm (which it always accepts) and kubeadm's certificates folder.
+func controlPlaneCerts(ctx context.Context, cp *nodes.Host, kubeadmVersion string) ([]CertExpiry, error) {
+	if !kubeadmVersionForm.MatchString(kubeadmVersion) {
+		return nil, fmt.Errorf("kubeadm version %q is not vMAJOR.MINOR.PATCH", kubeadmVersion)
+	}
 	out, err := cp.Sudo(ctx, checkExpirationCmd, nodes.Stream(nil),
-		nodes.Stdin(strings.NewReader(CheckExpirationConfig(kubernetesVersion, ""))))
+		nodes.Stdin(strings.NewReader(CheckExpirationConfig(kubeadmVersion, ""))))
 	if err != nil {
 		return nil, err
 	}
