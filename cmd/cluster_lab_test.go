@@ -422,7 +422,7 @@ func upApplyingPV(k kube, args ...string) bootResult {
 
 // checkCluster runs the whole life of a cluster on the lab: up (its changes
 // those of freshPlan, the dry run on the fresh hosts), a workload, a no-op
-// re-run (whose dry run plans nothing), a cut SSH connection during a join
+// re-run (whose dry run plans nothing), boot status (healthy), a cut SSH connection during a join
 // and the re-run that recovers, teardown --verify (its dry run listing the
 // DNS record and every release), a kubeadm init that fails on the torn-down
 // hosts and the reset after it, up again from the torn-down hosts, a
@@ -471,6 +471,7 @@ func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 	if after := helmRevisions(k); after != revisions {
 		t.Errorf("the re-run made new Helm revisions:\nbefore %s\nafter  %s", revisions, after)
 	}
+	checkBootStatus(t, addonsInv, w)
 
 	// w3 leaves the cluster, so that boot up joins it again. Its traffic to
 	// the API server is dropped meanwhile, so that kubeadm join waits in
