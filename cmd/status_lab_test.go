@@ -44,7 +44,9 @@ func checkBootStatus(t *testing.T, inv string, w labWorld) {
 		t.Errorf("boot status control plane %+v (first to expire %+v)", cp, cp.FirstToExpire)
 	}
 	for _, want := range []string{"cert-manager/cert-manager", "cert-manager/cluster-issuer", "traefik/traefik", "docker-registry/registry"} {
-		if !slices.ContainsFunc(r.Releases, func(rel addons.ManagedRelease) bool { return rel.Namespace+"/"+rel.Name == want && rel.Status == "deployed" }) {
+		if !slices.ContainsFunc(r.Releases, func(rel addons.ManagedRelease) bool {
+			return rel.Namespace+"/"+rel.Name == want && rel.Status == "deployed"
+		}) {
 			t.Errorf("boot status does not show %s deployed: %+v", want, r.Releases)
 		}
 	}
