@@ -59,15 +59,20 @@ func (Drain) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 		changes = append(changes, Change{
 			Host:        cp.Spec.Name,
 			Description: "drain and delete node " + name,
-			Apply: func(ctx context.Context) error {
-				if err := kubectl(ctx, cp, nil, "drain", name, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=120s"); err != nil {
-					return fmt.Errorf("drain %s: %w", name, err)
-				}
-				return kubectl(ctx, cp, nil, "delete", "node", name, "--ignore-not-found")
-			},
+			Apply:       func(ctx context.Context) error { return drainNode(ctx, cp, name) },
 		})
 	}
 	return changes, nil
+}
+
+// drainNode drains the node name (evictions respect PodDisruptionBudgets;
+// kubectl's error names what blocks them when its timeout ends) and deletes
+// its Node object, through kubectl on the control plane cp.
+func drainNode(ctx context.Context, cp *Host, name string) error {
+	if err := kubectl(ctx, cp, nil, "drain", name, "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=120s"); err != nil {
+		return fmt.Errorf("drain %s: %w", name, err)
+	}
+	return kubectl(ctx, cp, nil, "delete", "node", name, "--ignore-not-found")
 }
 
 // Reset undoes on every host what boot and the cluster did (see
@@ -83,26 +88,7 @@ func (Reset) Name() string { return "reset" }
 
 // Plan implements Phase.
 func (r Reset) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
-	var installed []string
-	if c.bundleMode() {
-		b, err := c.bundle()
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range stagedFiles(b) {
-			switch dir, name := path.Split(f.Path); dir {
-			case "bin/":
-				installed = append(installed, "/usr/local/bin/"+name)
-			case "cni/bin/":
-				installed = append(installed, "/opt/cni/bin/"+name)
-			case "systemd/":
-				if strings.HasSuffix(name, ".service") || strings.HasSuffix(name, ".socket") {
-					installed = append(installed, "/etc/systemd/system/"+name)
-				}
-			}
-		}
-	}
-	text, err := scripts.Teardown(scripts.TeardownParams{Source: c.Inventory.Packages.Source, Installed: installed, Purge: r.Purge})
+	text, err := c.teardownScript(r.Purge)
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +103,31 @@ func (r Reset) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 		}
 	}
 	return changes, err
+}
+
+// teardownScript renders the teardown script for the cluster's hosts: in
+// bundle mode it also removes the files the bundle installed.
+func (c *Cluster) teardownScript(purge bool) (string, error) {
+	var installed []string
+	if c.bundleMode() {
+		b, err := c.bundle()
+		if err != nil {
+			return "", err
+		}
+		for _, f := range stagedFiles(b) {
+			switch dir, name := path.Split(f.Path); dir {
+			case "bin/":
+				installed = append(installed, "/usr/local/bin/"+name)
+			case "cni/bin/":
+				installed = append(installed, "/opt/cni/bin/"+name)
+			case "systemd/":
+				if strings.HasSuffix(name, ".service") || strings.HasSuffix(name, ".socket") {
+					installed = append(installed, "/etc/systemd/system/"+name)
+				}
+			}
+		}
+	}
+	return scripts.Teardown(scripts.TeardownParams{Source: c.Inventory.Packages.Source, Installed: installed, Purge: purge})
 }
 
 // ForgetKubeconfig removes, on the operator's machine, the admin kubeconfig

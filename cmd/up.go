@@ -2,7 +2,9 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +18,7 @@ func newUpCmd(g *globals) *cobra.Command {
 	var o bootstrap.UpOptions
 	var af addonsFlags
 	var clusterOnly bool
+	var pf pruneFlags
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Bring the cluster and the registry up, converging from whatever state the hosts are in",
@@ -37,7 +40,18 @@ that plan and changes nothing: what each phase would change on each host, and
 what each release, Secret and the DNS record would get. A step that depends on
 an earlier step's pending changes (the add-ons on a cluster not made yet) says
 "after <step>: ..." instead of guessing. Nothing is changed on any host before
-the inventory is valid and every preflight check has passed.`,
+the inventory is valid and every preflight check has passed.
+
+A Node of the cluster that is no host of the inventory (a worker removed
+from it) is listed as "remove <node>" with a warning, and left alone. With
+--prune boot drains it (evictions respect PodDisruptionBudgets, as in
+teardown), deletes the Node and resets its host with the teardown script,
+reaching it at the Node's InternalIP with the inventory's ssh settings (its
+host key must be known already). A host that cannot be reached is still
+drained and deleted; boot names it as not reset and exits 3. With --verify
+each host reset is then compared with its snapshot from before boot up, as
+teardown --verify does. A control-plane Node missing from the inventory is an
+error: boot never removes a control plane.`,
 		Example: `  # what would change, host by host, as text
   boot up -i inventory.yaml --dry-run
 
@@ -51,20 +65,32 @@ the inventory is valid and every preflight check has passed.`,
   boot up -i inventory.yaml --cluster-only --merge
 
   # follow what the hosts' commands print, each line prefixed by its host
-  boot up -i inventory.yaml --verbose`,
+  boot up -i inventory.yaml --verbose
+
+  # w3 was removed from the inventory: see, then drain, delete and reset it
+  boot up -i inventory.yaml --prune --dry-run
+  boot up -i inventory.yaml --prune --verify`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return runUp(c.Context(), g, o, af, clusterOnly)
+			if pf.verify && !pf.prune {
+				return withExit(ExitInvalid, errors.New("--verify needs --prune: it compares the hosts --prune resets with their snapshots"))
+			}
+			return runUp(c.Context(), g, o, af, clusterOnly, pf)
 		},
 	}
 	cmd.Flags().BoolVar(&o.MergeKubeconfig, "merge", false, "also merge the admin kubeconfig into ~/.kube/config, as a context named after the cluster")
 	g.verboseFlag(cmd)
 	cmd.Flags().BoolVar(&clusterOnly, "cluster-only", false, "build the cluster and stop: no add-ons, no DNS (boot addons does them later)")
+	cmd.Flags().BoolVar(&pf.prune, "prune", false, "drain, delete and reset the Nodes that are no host of the inventory (workers removed from it)")
+	cmd.Flags().BoolVar(&pf.verify, "verify", false, "with --prune: compare each host reset with its snapshot from before boot up")
 	af.register(cmd)
 	return cmd
 }
 
-func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions, af addonsFlags, clusterOnly bool) error {
+// pruneFlags are boot up's flags for the Nodes that left the inventory.
+type pruneFlags struct{ prune, verify bool }
+
+func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions, af addonsFlags, clusterOnly bool, pf pruneFlags) error {
 	inv, log, closeLog, err := g.inventoryAndLog()
 	if err != nil {
 		return err
@@ -77,7 +103,20 @@ func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions, af addonsFlag
 		return err
 	}
 	defer cluster.Close()
-	steps := bootstrap.Steps(cluster, bootstrap.UpPhases(o))
+	prune := &bootstrap.Prune{Remove: pf.prune}
+	defer prune.Close()
+	steps := bootstrap.Steps(cluster, append(bootstrap.UpPhases(o), prune))
+	if pf.verify {
+		steps = append(steps, run.Step{Phase: "verify", Description: "compare each host pruned with its snapshot from before boot up",
+			Check: func(ctx context.Context, _ *run.State) error {
+				pruned := prune.PrunedCluster(cluster)
+				if len(pruned.Hosts) == 0 {
+					out.Emit(run.Event{Phase: "verify", Status: run.OK, Message: "no host was reset: nothing to compare"})
+					return nil
+				}
+				return compareSnapshots(ctx, pruned, true, out)
+			}})
+	}
 	var a *addonRun
 	if !clusterOnly {
 		if a, err = newAddonRun(ctx, inv, af, log, out); err != nil {
@@ -90,6 +129,9 @@ func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions, af addonsFlag
 	if err := run.Do(ctx, steps, g.runOptions(out)); err != nil {
 		return err
 	}
+	if err := notReset(prune.NotReset(), out); err != nil {
+		return err
+	}
 	if g.DryRun {
 		out.Emit(run.Event{Phase: "up", Status: run.OK, Message: "dry run: nothing was changed", Duration: time.Since(start)})
 		return nil
@@ -99,6 +141,22 @@ func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions, af addonsFlag
 	}
 	out.Emit(run.Event{Phase: "up", Status: run.OK, Message: fmt.Sprintf("cluster %s is up; kubeconfig: %s", inv.Metadata.Name, inv.Cluster.Kubeconfig), Duration: time.Since(start)})
 	return nil
+}
+
+// notReset names, each with an event, the Nodes --prune drained and deleted
+// but whose host it could not reach to reset. The error wraps their
+// connection errors (exit 3, as teardown's unreachable workers).
+func notReset(unreachable []bootstrap.UnreachableHost, out *printer) error {
+	if len(unreachable) == 0 {
+		return nil
+	}
+	names := make([]string, len(unreachable))
+	errs := make([]error, len(unreachable))
+	for i, u := range unreachable {
+		names[i], errs[i] = u.Name, u.Err
+		out.Emit(run.Event{Phase: "prune", Host: u.Name, Status: run.Failed, Message: "drained and deleted, but the host was not reset: unreachable; reset it (kubeadm reset) once it is reachable"})
+	}
+	return fmt.Errorf("%s drained and deleted but not reset (unreachable): %w", strings.Join(names, ", "), errors.Join(errs...))
 }
 
 // runOptions are a run's options from the global flags, its events
