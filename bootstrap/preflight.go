@@ -42,13 +42,16 @@ type finding struct {
 	message string
 }
 
-// Plan implements Phase: it runs the checks and never plans a change.
-func (Preflight) Plan(_ context.Context, c *Cluster) ([]Change, error) {
+// Plan implements Phase: it runs the checks and never plans a change. On a
+// control plane that already runs a cluster it also reads the certificates'
+// expiry: one expiring within CertWarning is a warning.
+func (Preflight) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	var found []finding
 	for _, h := range c.Hosts {
 		found = append(found, checkHost(c.Inventory, h)...)
 	}
 	found = append(found, checkUnique(c.Hosts)...)
+	found = append(found, expiryWarnings(ctx, c.controlPlane(), time.Now())...)
 
 	failed, hosts := 0, []string{}
 	for _, f := range found {

@@ -96,6 +96,13 @@ var scriptCases = []struct {
 	{"helm-online-mirror.sh", func() (string, error) {
 		return HelmOnline(HelmOnlineParams{Version: "3.22.0", Arch: "arm64", Download: Mirror{URL: "https://mirror.example.com/helm", CA: testCA}})
 	}},
+	{"certs-renew.sh", func() (string, error) {
+		return CertsRenew(CertsRenewParams{
+			KubeadmConfig: "apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.37.2\n",
+			Components:    []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"},
+			AdminConf:     "/etc/kubernetes/admin.conf", Timeout: 3 * time.Minute,
+		})
+	}},
 }
 
 // testKey is an armored public key block for scripts that write one (its

@@ -369,3 +369,70 @@ func Snapshot() string {
 	}
 	return s
 }
+
+// Paths of the control plane's static pods.
+const (
+	// ManifestDir is the folder of static pod manifests the kubelet runs.
+	ManifestDir = "/etc/kubernetes/manifests"
+	// HeldManifestDir is where CertsRenew holds a manifest while its pod
+	// stops (outside ManifestDir, which the kubelet watches).
+	HeldManifestDir = "/etc/kubernetes/boot-held-manifests"
+)
+
+// CertsRenewParams are the inputs of the certificate renewal script.
+type CertsRenewParams struct {
+	// KubeadmConfig is the kubeadm configuration kubeadm certs renew reads
+	// (bootstrap.CheckExpirationConfig: a Kubernetes version, so kubeadm
+	// asks no server for one).
+	KubeadmConfig string
+	// Components are the static pods restarted, in order: manifests
+	// <name>.yaml in ManifestDir, labelled component=<name>, whose
+	// container is named <name> (kubeadm's kube-apiserver,
+	// kube-controller-manager, kube-scheduler, etcd).
+	Components []string
+	// AdminConf is the kubeconfig the script asks the API server's /readyz
+	// with.
+	AdminConf string
+	// Timeout bounds each wait (the pod stopped, running again, the API
+	// server ready); zero means two minutes.
+	Timeout time.Duration
+}
+
+// CertsRenew renders the script that renews every certificate kubeadm
+// manages on the control plane and then restarts Components one at a time,
+// waiting after each until the API server answers /readyz (see
+// templates/certs-renew.sh.tmpl). In check mode it only checks that the
+// manifests and tools are there and says what it would do.
+func CertsRenew(p CertsRenewParams) (_ string, err error) {
+	defer wrapError(&err, "CertsRenew")
+	if strings.TrimSpace(p.KubeadmConfig) == "" {
+		return "", fmt.Errorf("%s is empty", "KubeadmConfig")
+	}
+	if len(p.Components) == 0 {
+		return "", fmt.Errorf("%s is empty", "Components")
+	}
+	seen := map[string]bool{}
+	for i, c := range p.Components {
+		if err := checkDNSName(fmt.Sprintf("Components[%d]", i), c); err != nil {
+			return "", err
+		}
+		if seen[c] {
+			return "", fmt.Errorf("%s[%d] is given twice", "Components", i)
+		}
+		seen[c] = true
+	}
+	if err := checkAbsPath("AdminConf", p.AdminConf); err != nil {
+		return "", err
+	}
+	if p.Timeout == 0 {
+		p.Timeout = defaultReadyTimeout
+	}
+	if p.Timeout < time.Second {
+		return "", fmt.Errorf("%s is shorter than a second", "Timeout")
+	}
+	return renderString("certs-renew.sh.tmpl", struct {
+		CertsRenewParams
+		ManifestDir, HeldDir string
+		TimeoutSeconds       int
+	}{p, ManifestDir, HeldManifestDir, int(p.Timeout / time.Second)})
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# certs-renew.sh: rendered by boot from typed parameters; safe to run again.
+# Usage: certs-renew.sh [check]
+#   check  report what would change ("would: ...") and change nothing.
+# Every change is reported on stdout as "changed: ...".
+set -euo pipefail
+umask 022
+
+mode=apply
+if [[ ${1:-} == check ]]; then
+  mode=check
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# change WHAT COMMAND [ARG...]: run COMMAND and report WHAT; in check mode
+# only report that WHAT would be done.
+change() {
+  local what=$1
+  shift
+  if [[ $mode == check ]]; then
+    printf 'would: %s\n' "$what"
+    return 0
+  fi
+  printf 'changed: %s\n' "$what"
+  "$@"
+}
+
+warn() {
+  printf 'warning: %s\n' "$*" >&2
+}
+
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# put_file SRC DEST PERM: install SRC as DEST (mode PERM, parents created)
+# unless DEST already has that content and mode. Succeeds only when it
+# changed (or, in check mode, would change) DEST.
+put_file() {
+  local src=$1 dest=$2 perm=$3
+  if [[ -f $dest ]] && cmp -s -- "$src" "$dest" && [[ $(stat -c %a -- "$dest") == "${perm#0}" ]]; then
+    return 1
+  fi
+  change "install $dest" install -D -m "$perm" -- "$src" "$dest"
+}
+
+# put_content DEST PERM: put_file with the content read from stdin.
+put_content() {
+  local src
+  src=$(mktemp -p "$tmp")
+  cat >"$src"
+  put_file "$src" "$1" "$2"
+}
+
+# Renews every certificate kubeadm manages on this control plane (kubeadm
+# certs renew all), then restarts its static pods one at a time so that they
+# load them: each manifest is moved out of the kubelet's folder, the pod is
+# waited for to stop, the manifest is put back and the pod is waited for to
+# run again with a new container; after each the API server must answer
+# /readyz (and after etcd, /readyz/etcd) before the next one. A manifest
+# held out by a failed run is put back. Keys are never printed.
+manifests='/etc/kubernetes/manifests'
+held='/etc/kubernetes/boot-held-manifests'
+admin='/etc/kubernetes/admin.conf'
+timeout=180
+components=('kube-apiserver' 'kube-controller-manager' 'kube-scheduler' 'etcd' )
+
+# restore: put back every manifest held out of the kubelet's folder.
+restore() {
+  local f
+  for f in "$held"/*.yaml; do
+    [[ -e $f ]] || continue
+    if [[ $mode == check ]]; then
+      printf 'would: %s\n' "put back $manifests/${f##*/}, held out by an earlier run"
+      continue
+    fi
+    mv -- "$f" "$manifests/${f##*/}"
+    warn "put $manifests/${f##*/} back"
+  done
+}
+trap 'restore; rm -rf "$tmp"' EXIT
+
+restore
+for c in "${components[@]}"; do
+  [[ -f $manifests/$c.yaml || -f $held/$c.yaml ]] || die "no static pod manifest $manifests/$c.yaml: not a kubeadm control plane"
+done
+for tool in kubeadm kubectl crictl; do
+  command -v "$tool" >/dev/null || die "$tool not found on root's PATH"
+done
+
+if [[ $mode == check ]]; then
+  printf 'would: %s\n' "renew every certificate kubeadm manages (kubeadm certs renew all)"
+  for c in "${components[@]}"; do
+    printf 'would: %s\n' "restart $c"
+  done
+  exit 0
+fi
+
+# running_id NAME: the ID of NAME's running container, or nothing.
+running_id() {
+  crictl ps --name "^$1\$" --state running -q 2>/dev/null | sed -n 1p
+}
+
+# ready_pod NAME: the ID of NAME's ready static pod sandbox, or nothing.
+ready_pod() {
+  crictl pods --namespace kube-system --label "component=$1" --state ready -q 2>/dev/null | sed -n 1p
+}
+
+pod_gone() {
+  [[ -z $(ready_pod "$1") ]]
+}
+
+# restarted NAME OLD: NAME runs again in a ready pod, in another container
+# than OLD.
+restarted() {
+  local id
+  id=$(running_id "$1")
+  [[ -n $id && $id != "$2" && -n $(ready_pod "$1") ]]
+}
+
+api_ready() {
+  kubectl --kubeconfig "$admin" --request-timeout=5s get --raw "$1" >/dev/null 2>&1
+}
+
+# wait_for WHAT COMMAND [ARG...]: run COMMAND every second until it
+# succeeds, at most $timeout seconds.
+wait_for() {
+  local what=$1 deadline=$((SECONDS + timeout))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || die "timed out after ${timeout}s waiting until $what"
+    sleep 1
+  done
+}
+
+printf '%s' 'apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.37.2
+' >"$tmp/kubeadm.yaml"
+kubeadm certs renew all --config "$tmp/kubeadm.yaml"
+printf 'changed: %s\n' "renewed every certificate kubeadm manages"
+
+install -d -m 0700 -- "$held"
+for c in "${components[@]}"; do
+  before=$(running_id "$c")
+  mv -- "$manifests/$c.yaml" "$held/$c.yaml"
+  wait_for "the kubelet stopped $c" pod_gone "$c"
+  mv -- "$held/$c.yaml" "$manifests/$c.yaml"
+  wait_for "$c runs again in a new container" restarted "$c" "$before"
+  wait_for "the API server answers /readyz after restarting $c" api_ready /readyz
+  if [[ $c == etcd ]]; then
+    wait_for "etcd answers the API server (/readyz/etcd)" api_ready /readyz/etcd
+  fi
+  printf 'changed: %s\n' "restarted $c"
+done
