@@ -80,8 +80,6 @@ restore() {
     warn "put $manifests/${f##*/} back"
   done
 }
-trap 'restore; rm -rf "$tmp"' EXIT
-
 restore
 for c in "${components[@]}"; do
   [[ -f $manifests/$c.yaml || -f $held/$c.yaml ]] || die "no static pod manifest $manifests/$c.yaml: not a kubeadm control plane"
@@ -97,6 +95,8 @@ if [[ $mode == check ]]; then
   done
   exit 0
 fi
+# A manifest held out when the script stops is put back at once.
+trap 'restore; rm -rf "$tmp"' EXIT
 
 # running_id NAME: the ID of NAME's running container, or nothing.
 running_id() {
