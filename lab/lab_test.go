@@ -37,12 +37,12 @@ import (
 	"github.com/bootctl/boot/inventory"
 )
 
-// buildTools builds runc-capwrap and lab-registry static into a temporary
-// folder, and installs Pebble there.
+// buildTools builds runc-capwrap, lab-registry and lab-mirror static into a
+// temporary folder, and installs Pebble there.
 func buildTools(t *testing.T) string {
 	dir := t.TempDir()
 	start := time.Now()
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./runc-capwrap", "./lab-registry")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./runc-capwrap", "./lab-registry", "./lab-mirror")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOPROXY=https://proxy.golang.org")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build lab tools: %v\n%s", err, out)
@@ -65,7 +65,7 @@ type machineState struct {
 var labPrograms = map[string]bool{
 	"dockerd": true, "containerd": true, "containerd-shim": true, "containerd-shim-runc-v2": true,
 	"docker-proxy": true, "lab-registry": true, "runc": true, "runc-capwrap": true,
-	"pebble": true, "coredns": true, "moto_server": true,
+	"pebble": true, "coredns": true, "moto_server": true, "lab-mirror": true, "tinyproxy": true,
 }
 
 // labProcesses lists the command lines of running processes of a lab
