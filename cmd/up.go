@@ -154,7 +154,7 @@ func notReset(unreachable []bootstrap.UnreachableHost, out *printer) error {
 	errs := make([]error, len(unreachable))
 	for i, u := range unreachable {
 		names[i], errs[i] = u.Name, u.Err
-		out.Emit(run.Event{Phase: "prune", Host: u.Name, Status: run.Failed, Message: "drained and deleted, but the host was not reset: unreachable; reset it (kubeadm reset) once it is reachable"})
+		out.Emit(run.Event{Phase: "prune", Host: u.Name, Status: run.Failed, Message: "drained and deleted, but its host was not reset (unreachable): boot no longer sees it; once it is reachable, reset it by hand (kubeadm reset -f)"})
 	}
 	return fmt.Errorf("%s drained and deleted but not reset (unreachable): %w", strings.Join(names, ", "), errors.Join(errs...))
 }
