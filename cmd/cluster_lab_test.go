@@ -422,8 +422,10 @@ func upApplyingPV(k kube, args ...string) bootResult {
 
 // checkCluster runs the whole life of a cluster on the lab: up (its changes
 // those of freshPlan, the dry run on the fresh hosts), a workload, a no-op
-// re-run (whose dry run plans nothing), boot status (healthy), a cut SSH connection during a join
-// and the re-run that recovers, teardown --verify (its dry run listing the
+// re-run (whose dry run plans nothing), boot status (healthy), a cut SSH
+// connection during a join and the re-run that recovers, a half-joined
+// worker, a worker pruned after it left the inventory and joined again,
+// teardown --verify (its dry run listing the
 // DNS record and every release), a kubeadm init that fails on the torn-down
 // hosts and the reset after it, up again from the torn-down hosts, a
 // worker's reboot, and a teardown with a worker unreachable and the re-run
@@ -526,6 +528,7 @@ func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 		t.Errorf("boot up did not reset and rejoin the half-joined w3")
 	}
 	eventually(t, "four Ready nodes after the half-joined worker", 2*time.Minute, func() string { return nodesReady(k) })
+	checkPrune(t, k, invPath)
 
 	// kube-proxy's pod on w2 left frozen (a DaemonSet's pod, so that the
 	// drain leaves it to the reset). runc thaws a container's own cgroup to
