@@ -102,7 +102,8 @@ func runTeardown(ctx context.Context, g *globals, f teardownFlags, stdin io.Read
 	if err := run.Do(ctx, steps, g.runOptions(out)); err != nil {
 		return err
 	}
-	if err := notTornDown(unreachable, out); err != nil {
+	if err := unreachableHosts(unreachable, out, "teardown", "not torn down: unreachable; run boot teardown again once it is reachable",
+		"not torn down (unreachable; the other hosts are): run boot teardown again once reachable"); err != nil {
 		return err
 	}
 	msg := "cluster " + inv.Metadata.Name + " is gone"
@@ -127,10 +128,11 @@ func controlPlaneReached(inv *inventory.Inventory, unreachable []bootstrap.Unrea
 	return nil
 }
 
-// notTornDown names, each with an event, the workers teardown could not
-// reach (the others are torn down); a re-run once they are reachable
-// finishes them. The error wraps their connection errors (exit 3).
-func notTornDown(unreachable []bootstrap.UnreachableHost, out *printer) error {
+// unreachableHosts names, each with a failed event of phase saying event,
+// the hosts a run could not reach (the others were done); the error, whose
+// message is the hosts' names and then what, wraps their connection errors
+// (exit 3).
+func unreachableHosts(unreachable []bootstrap.UnreachableHost, out *printer, phase, event, what string) error {
 	if len(unreachable) == 0 {
 		return nil
 	}
@@ -138,9 +140,9 @@ func notTornDown(unreachable []bootstrap.UnreachableHost, out *printer) error {
 	errs := make([]error, len(unreachable))
 	for i, u := range unreachable {
 		names[i], errs[i] = u.Name, u.Err
-		out.Emit(run.Event{Phase: "teardown", Host: u.Name, Status: run.Failed, Message: "not torn down: unreachable; run boot teardown again once it is reachable"})
+		out.Emit(run.Event{Phase: phase, Host: u.Name, Status: run.Failed, Message: event})
 	}
-	return fmt.Errorf("%s not torn down (unreachable; the other hosts are): run boot teardown again once reachable: %w", strings.Join(names, ", "), errors.Join(errs...))
+	return fmt.Errorf("%s %s: %w", strings.Join(names, ", "), what, errors.Join(errs...))
 }
 
 // teardownSteps lists what teardown does, in order: the DNS record first (it

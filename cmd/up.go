@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -129,7 +128,9 @@ func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions, af addonsFlag
 	if err := run.Do(ctx, steps, g.runOptions(out)); err != nil {
 		return err
 	}
-	if err := notReset(prune.NotReset(), out); err != nil {
+	if err := unreachableHosts(prune.NotReset(), out, "prune",
+		"drained and deleted, but its host was not reset (unreachable): boot no longer sees it; once it is reachable, reset it by hand (kubeadm reset -f)",
+		"drained and deleted but not reset (unreachable)"); err != nil {
 		return err
 	}
 	if g.DryRun {
@@ -141,22 +142,6 @@ func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions, af addonsFlag
 	}
 	out.Emit(run.Event{Phase: "up", Status: run.OK, Message: fmt.Sprintf("cluster %s is up; kubeconfig: %s", inv.Metadata.Name, inv.Cluster.Kubeconfig), Duration: time.Since(start)})
 	return nil
-}
-
-// notReset names, each with an event, the Nodes --prune drained and deleted
-// but whose host it could not reach to reset. The error wraps their
-// connection errors (exit 3, as teardown's unreachable workers).
-func notReset(unreachable []bootstrap.UnreachableHost, out *printer) error {
-	if len(unreachable) == 0 {
-		return nil
-	}
-	names := make([]string, len(unreachable))
-	errs := make([]error, len(unreachable))
-	for i, u := range unreachable {
-		names[i], errs[i] = u.Name, u.Err
-		out.Emit(run.Event{Phase: "prune", Host: u.Name, Status: run.Failed, Message: "drained and deleted, but its host was not reset (unreachable): boot no longer sees it; once it is reachable, reset it by hand (kubeadm reset -f)"})
-	}
-	return fmt.Errorf("%s drained and deleted but not reset (unreachable): %w", strings.Join(names, ", "), errors.Join(errs...))
 }
 
 // runOptions are a run's options from the global flags, its events
