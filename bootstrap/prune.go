@@ -2,7 +2,6 @@ package bootstrap
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -47,25 +46,9 @@ type extraNode struct {
 // extraNodes lists, sorted by name, the cluster's Nodes that are no host of
 // the inventory, through kubectl on the control plane cp.
 func extraNodes(ctx context.Context, inv *inventory.Inventory, cp *Host) ([]extraNode, error) {
-	out, err := kubectlOutput(ctx, cp, nil, "get", "nodes", "-o", "json")
+	list, err := listNodes(ctx, cp)
 	if err != nil {
 		return nil, err
-	}
-	var list struct {
-		Items []struct {
-			Metadata struct {
-				Name   string            `json:"name"`
-				Labels map[string]string `json:"labels"`
-			} `json:"metadata"`
-			Status struct {
-				Addresses []struct {
-					Type, Address string
-				} `json:"addresses"`
-			} `json:"status"`
-		} `json:"items"`
-	}
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
-		return nil, fmt.Errorf("kubectl get nodes: %w", err)
 	}
 	var extra []extraNode
 	for _, it := range list.Items {

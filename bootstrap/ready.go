@@ -53,27 +53,44 @@ func (s nodeState) String() string {
 	return "Ready=" + s.Status + " (" + why + ")"
 }
 
-// nodeStates reads every node's Ready condition through kubectl on the
-// control plane.
-func nodeStates(ctx context.Context, cp *Host) (map[string]nodeState, error) {
+// nodeList is what boot reads of the cluster's Nodes (kubectl get nodes -o
+// json through the control plane).
+type nodeList struct {
+	Items []struct {
+		Metadata struct {
+			Name   string            `json:"name"`
+			Labels map[string]string `json:"labels"`
+		} `json:"metadata"`
+		Status struct {
+			Conditions []struct {
+				Type, Status, Reason, Message string
+			} `json:"conditions"`
+			Addresses []struct {
+				Type, Address string
+			} `json:"addresses"`
+		} `json:"status"`
+	} `json:"items"`
+}
+
+// listNodes reads the cluster's Nodes through kubectl on the control plane cp.
+func listNodes(ctx context.Context, cp *Host) (*nodeList, error) {
 	out, err := kubectlOutput(ctx, cp, nil, "get", "nodes", "-o", "json")
 	if err != nil {
 		return nil, err
 	}
-	var list struct {
-		Items []struct {
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-			Status struct {
-				Conditions []struct {
-					Type, Status, Reason, Message string
-				} `json:"conditions"`
-			} `json:"status"`
-		} `json:"items"`
-	}
+	var list nodeList
 	if err := json.Unmarshal([]byte(out), &list); err != nil {
 		return nil, fmt.Errorf("kubectl get nodes: %w", err)
+	}
+	return &list, nil
+}
+
+// nodeStates reads every node's Ready condition through kubectl on the
+// control plane.
+func nodeStates(ctx context.Context, cp *Host) (map[string]nodeState, error) {
+	list, err := listNodes(ctx, cp)
+	if err != nil {
+		return nil, err
 	}
 	states := map[string]nodeState{}
 	for _, it := range list.Items {
