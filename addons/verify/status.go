@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bootctl/boot/addons"
 	"github.com/bootctl/boot/internal/dnsquery"
@@ -24,11 +22,7 @@ import (
 // naming the checks that failed, or why it could not check.
 func ReadOnly(ctx context.Context, o Options, report run.Reporter) error {
 	inv := o.Inventory
-	cfg, err := clientcmd.BuildConfigFromFlags("", inv.Cluster.Kubeconfig)
-	if err != nil {
-		return fmt.Errorf("kubeconfig %s: %w", inv.Cluster.Kubeconfig, err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cfg, cs, err := clientOf(inv)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bootctl/boot/addons"
@@ -94,11 +95,7 @@ func (c *checks) fail(check, msg string) { c.add(event(check, run.Failed, msg)) 
 func Run(ctx context.Context, o Options, report run.Reporter) error {
 	start := time.Now()
 	inv := o.Inventory
-	cfg, err := clientcmd.BuildConfigFromFlags("", inv.Cluster.Kubeconfig)
-	if err != nil {
-		return fmt.Errorf("kubeconfig %s: %w", inv.Cluster.Kubeconfig, err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cfg, cs, err := clientOf(inv)
 	if err != nil {
 		return err
 	}
@@ -160,4 +157,17 @@ func Run(ctx context.Context, o Options, report run.Reporter) error {
 	}
 	report.Report(run.Event{Phase: Phase, Status: run.OK, Message: "the registry works", Duration: time.Since(start)})
 	return nil
+}
+
+// clientOf is a client of the cluster at the inventory's kubeconfig.
+func clientOf(inv *inventory.Inventory) (*rest.Config, kubernetes.Interface, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", inv.Cluster.Kubeconfig)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubeconfig %s: %w", inv.Cluster.Kubeconfig, err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, cs, nil
 }
