@@ -144,14 +144,16 @@ printf 'changed: %s\n' "renewed every certificate kubeadm manages"
 
 install -d -m 0700 -- "$held"
 for c in "${components[@]}"; do
-  before=$(running_id "$c")
+  before=$(running_id "$c") start=$SECONDS
   mv -- "$manifests/$c.yaml" "$held/$c.yaml"
   wait_for "the kubelet stopped $c" pod_gone "$c"
+  printf '%s: stopped after %ds\n' "$c" $((SECONDS - start))
   mv -- "$held/$c.yaml" "$manifests/$c.yaml"
   wait_for "$c runs again in a new container" restarted "$c" "$before"
+  printf '%s: running again after %ds\n' "$c" $((SECONDS - start))
   wait_for "the API server answers /readyz after restarting $c" api_ready /readyz
   if [[ $c == etcd ]]; then
     wait_for "etcd answers the API server (/readyz/etcd)" api_ready /readyz/etcd
   fi
-  printf 'changed: %s\n' "restarted $c"
+  printf 'changed: %s\n' "restarted $c in $((SECONDS - start))s"
 done
