@@ -145,6 +145,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// restartedLine is the script's line after a restart, streamed.
+var restartedLine = regexp.MustCompile(`^\[cp1\] changed: restarted (\S+) in \d+s$`)
+
 // TestCertsRenew, over real sshds, with the real kubeadm on certificates
 // it made valid ten days: boot up's preflight warns about them by name and
 // date; the renewal's dry run lists the certificates, the first to expire
@@ -230,8 +233,8 @@ func TestCertsRenew(t *testing.T) {
 	}
 	var restarted []string
 	for _, l := range strings.Split(output.String(), "\n") {
-		if what, ok := strings.CutPrefix(l, "[cp1] changed: restarted "); ok {
-			restarted = append(restarted, what)
+		if m := restartedLine.FindStringSubmatch(l); m != nil {
+			restarted = append(restarted, m[1])
 		}
 	}
 	if strings.Join(restarted, " ") != strings.Join(ControlPlaneComponents, " ") {
