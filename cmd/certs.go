@@ -1,11 +1,9 @@
 package cmd
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -102,14 +100,6 @@ func runCertsRenew(ctx context.Context, g *globals, o bootstrap.CertsRenewOption
 // confirmRenew asks the operator to type the cluster's name before the
 // control plane restarts.
 func confirmRenew(w io.Writer, r io.Reader, inv *inventory.Inventory) error {
-	fmt.Fprintf(w, "This renews the certificates of cluster %q and restarts its control plane on %s (the API server does not answer for a while).\nType the cluster's name to go on: ", inv.Metadata.Name, inv.ControlPlane().Name)
-	line, err := bufio.NewReader(r).ReadString('\n')
-	got := strings.TrimSpace(line)
-	switch {
-	case got == inv.Metadata.Name:
-		return nil
-	case err != nil && got == "":
-		return withExit(ExitInvalid, fmt.Errorf("no confirmation on standard input: give --yes to renew without asking"))
-	}
-	return withExit(ExitInvalid, fmt.Errorf("confirmation %q is not the cluster's name %q: nothing was changed", got, inv.Metadata.Name))
+	return confirmName(w, r, inv.Metadata.Name, fmt.Sprintf("This renews the certificates of cluster %q and restarts its control plane on %s (the API server does not answer for a while).",
+		inv.Metadata.Name, inv.ControlPlane().Name), "renew")
 }

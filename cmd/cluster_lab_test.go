@@ -422,7 +422,8 @@ func upApplyingPV(k kube, args ...string) bootResult {
 
 // checkCluster runs the whole life of a cluster on the lab: up (its changes
 // those of freshPlan, the dry run on the fresh hosts), a workload, a no-op
-// re-run (whose dry run plans nothing), boot status (healthy), a cut SSH
+// re-run (whose dry run plans nothing), boot status (healthy), the
+// certificates renewed, a cut SSH
 // connection during a join and the re-run that recovers, a half-joined
 // worker, a worker pruned after it left the inventory and joined again,
 // teardown --verify (its dry run listing the
@@ -474,6 +475,7 @@ func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 		t.Errorf("the re-run made new Helm revisions:\nbefore %s\nafter  %s", revisions, after)
 	}
 	checkBootStatus(t, addonsInv, w)
+	checkCertsRenew(t, k, invPath)
 
 	// w3 leaves the cluster, so that boot up joins it again. Its traffic to
 	// the API server is dropped meanwhile, so that kubeadm join waits in

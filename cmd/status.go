@@ -21,10 +21,6 @@ import (
 	"github.com/bootctl/boot/inventory"
 )
 
-// certWarning is how close to its expiry a control-plane certificate is
-// shown as a warning.
-const certWarning = 30 * 24 * time.Hour
-
 // statusFlags are `boot status`'s own flags.
 type statusFlags struct {
 	registryCA      string
@@ -180,7 +176,7 @@ func gatherStatus(ctx context.Context, inv *inventory.Inventory, f statusFlags, 
 		switch {
 		case left <= 0:
 			r.problem("control plane %s: certificate %s expired on %s (kubeadm certs renew)", cp, first.Name, first.Expires.Format(time.DateOnly))
-		case left < certWarning:
+		case left < bootstrap.CertWarning:
 			r.warning("control plane %s: certificate %s expires on %s, in %d day(s) (kubeadm certs renew)", cp, first.Name, first.Expires.Format(time.DateOnly), int(left.Hours()/24))
 		}
 	}

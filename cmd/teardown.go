@@ -201,19 +201,27 @@ func compareSnapshots(ctx context.Context, cluster *bootstrap.Cluster, forget bo
 	return nil
 }
 
-// confirm asks the operator to type the cluster's name.
+// confirm asks the operator to type the cluster's name before teardown.
 func confirm(w io.Writer, r io.Reader, inv *inventory.Inventory) error {
 	var hosts []string
 	for _, h := range inv.Hosts {
 		hosts = append(hosts, h.Name)
 	}
-	fmt.Fprintf(w, "This removes cluster %q and everything boot installed from %s.\nType the cluster's name to go on: ", inv.Metadata.Name, strings.Join(hosts, ", "))
+	return confirmName(w, r, inv.Metadata.Name, fmt.Sprintf("This removes cluster %q and everything boot installed from %s.", inv.Metadata.Name, strings.Join(hosts, ", ")), "tear down")
+}
+
+// confirmName shows what, asks the operator to type the cluster's name and
+// goes on only when the line read is that name; without a line it says to
+// give --yes to verb without asking.
+func confirmName(w io.Writer, r io.Reader, name, what, verb string) error {
+	fmt.Fprintf(w, "%s\nType the cluster's name to go on: ", what)
 	line, err := bufio.NewReader(r).ReadString('\n')
-	if strings.TrimSpace(line) == inv.Metadata.Name {
+	got := strings.TrimSpace(line)
+	switch {
+	case got == name:
 		return nil
+	case err != nil && got == "":
+		return withExit(ExitInvalid, fmt.Errorf("no confirmation on standard input: give --yes to %s without asking", verb))
 	}
-	if err != nil && strings.TrimSpace(line) == "" {
-		return withExit(ExitInvalid, fmt.Errorf("no confirmation on standard input: give --yes to tear down without asking"))
-	}
-	return withExit(ExitInvalid, fmt.Errorf("confirmation %q is not the cluster's name %q: nothing was changed", strings.TrimSpace(line), inv.Metadata.Name))
+	return withExit(ExitInvalid, fmt.Errorf("confirmation %q is not the cluster's name %q: nothing was changed", got, name))
 }
