@@ -28,7 +28,11 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if err := checkCanStart(opts.Dir); err != nil {
 		return nil, err
 	}
-	if err := ensureCommands(ctx, map[string]string{"docker": "docker.io", "dockerd": "docker.io"}, logf); err != nil {
+	commands := map[string]string{"docker": "docker.io", "dockerd": "docker.io"}
+	if opts.Bundle != "" {
+		commands[proxyProgram] = "tinyproxy" // the forward proxy to the package mirror
+	}
+	if err := ensureCommands(ctx, commands, logf); err != nil {
 		return nil, err
 	}
 	d, err := newDockerCLI()
