@@ -419,8 +419,8 @@ func checkOutside(t *testing.T, ctx context.Context, l *Lab, clients map[string]
 		}
 	}
 	want := []string{"moto", "pebble"}
-	if l.DNSServer != "" {
-		want = []string{"moto", "coredns", "pebble"}
+	if l.DNSServer != "" { // with a bundle: CoreDNS, the package mirror and the proxy to it
+		want = []string{"moto", "coredns", "pebble", "mirror", "proxy"}
 	}
 	if !slices.Equal(names, want) {
 		t.Errorf("services %q, want %q", names, want)
