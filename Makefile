@@ -55,7 +55,7 @@ demo: bundle ## the main job: build the bundle if needed, bring the lab up, buil
 	$(BIN) up -i .lab/inventory.yaml --cluster-only
 	$(BUNDLE)/bin/kubectl --kubeconfig .lab/lab.kubeconfig get nodes -o wide
 
-bundle: build ## build the offline bundle into $(BUNDLE), cert-manager and the add-on charts from the release archives in $(UPSTREAM) (cached: seconds when warm, ~45 min cold)
+bundle: build ## build the offline bundle into $(BUNDLE), cert-manager and the add-on charts from the release archives in $(UPSTREAM) (cached: seconds when warm, ~50 min cold)
 	$(BIN) bundle build --kubernetes $(KUBERNETES) --upstream $(UPSTREAM) --out $(BUNDLE)
 
 lab-up: bundle ## bring the lab up: four hosts and a registry serving the bundle (needs root)
