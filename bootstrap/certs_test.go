@@ -75,7 +75,7 @@ func certsHosts(t *testing.T, validity string) (dir, etcKube, kubectlLog, invent
 	bundleDir := testenv.BundleDir(t)
 	dir = t.TempDir()
 	etcKube = filepath.Join(dir, "etc-kubernetes")
-	kubeadm := kubeadmPKI(t, etcKube, validity)
+	kubeadm, _ := kubeadmPKI(t, etcKube, validity)
 	version, _ := exec.Command(kubeadm, "version", "-o", "short").Output()
 	for _, c := range ControlPlaneComponents {
 		writeFile(t, filepath.Join(etcKube, "manifests", c+".yaml"), "apiVersion: v1\nkind: Pod\nmetadata:\n  name: "+c+"\n", 0o600)

@@ -18,29 +18,13 @@ import (
 // kubeadmPKI makes a control plane's certificates and kubeconfig files
 // offline with the bundle's kubeadm, in dir/pki and dir, the certificates
 // valid for validity (the CAs for kubeadm's ten years), and returns the
-// kubeadm executable.
-func kubeadmPKI(t *testing.T, dir, validity string) string {
+// kubeadm executable and its version.
+func kubeadmPKI(t *testing.T, dir, validity string) (kubeadm, version string) {
 	t.Helper()
-	kubeadm := filepath.Join(testenv.BundleDir(t), "bin", "kubeadm")
-	version, err := exec.Command(kubeadm, "version", "-o", "short").Output()
-	if err != nil {
-		t.Fatalf("kubeadm version: %v", err)
-	}
-	// kubernetesVersion given: kubeadm does not ask dl.k8s.io for one.
-	cfg := filepath.Join(t.TempDir(), "kubeadm.yaml")
-	text := CheckExpirationConfig(strings.TrimSpace(string(version)), filepath.Join(dir, "pki")) + "certificateValidityPeriod: " + validity + "\n"
-	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{
-		{"init", "phase", "certs", "all", "--config", cfg},
-		{"init", "phase", "kubeconfig", "all", "--config", cfg, "--kubeconfig-dir", dir},
-	} {
-		if out, err := exec.Command(kubeadm, args...).CombinedOutput(); err != nil {
-			t.Fatalf("kubeadm %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	return kubeadm
+	return testenv.KubeadmPKI(t, dir, func(version string) string {
+		// kubernetesVersion given: kubeadm does not ask dl.k8s.io for one.
+		return CheckExpirationConfig(version, filepath.Join(dir, "pki")) + "certificateValidityPeriod: " + validity + "\n"
+	})
 }
 
 // TestStatusParsesRealCheckExpiration: the output of the real `kubeadm
@@ -51,10 +35,9 @@ func kubeadmPKI(t *testing.T, dir, validity string) string {
 func TestStatusParsesRealCheckExpiration(t *testing.T) {
 	dir := t.TempDir()
 	made := time.Now()
-	kubeadm := kubeadmPKI(t, dir, "240h")
-	version, _ := exec.Command(kubeadm, "version", "-o", "short").Output()
+	kubeadm, version := kubeadmPKI(t, dir, "240h")
 	check := exec.Command(kubeadm, "certs", "check-expiration", "--config", "/dev/stdin", "-o", "json")
-	check.Stdin = strings.NewReader(CheckExpirationConfig(strings.TrimSpace(string(version)), filepath.Join(dir, "pki")))
+	check.Stdin = strings.NewReader(CheckExpirationConfig(version, filepath.Join(dir, "pki")))
 	out, err := check.Output()
 	if err != nil {
 		t.Fatalf("kubeadm certs check-expiration: %v", err)
@@ -119,7 +102,7 @@ func TestHostsStatus(t *testing.T) {
 	bundleDir := testenv.BundleDir(t)
 	dir := t.TempDir()
 	etcKube := filepath.Join(dir, "etc-kubernetes")
-	kubeadm := kubeadmPKI(t, etcKube, "8760h")
+	kubeadm, _ := kubeadmPKI(t, etcKube, "8760h")
 	version, _ := exec.Command(kubeadm, "version", "-o", "short").Output()
 	wrapper := filepath.Join(dir, "status-session")
 	if err := os.WriteFile(wrapper, fmt.Appendf(nil, statusSession, dir, etcKube, filepath.Join(bundleDir, "bin")), 0o755); err != nil {

@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,25 +88,10 @@ func newStatusFixture(t *testing.T, validity string, up, down []string) *statusF
 	}
 	f.cs = cs
 
-	kubeadm := filepath.Join(bundleDir, "bin", "kubeadm")
-	out, err := exec.Command(kubeadm, "version", "-o", "short").Output()
-	if err != nil {
-		t.Fatalf("kubeadm version: %v", err)
-	}
-	f.version = strings.TrimSpace(string(out))
 	etcKube := filepath.Join(f.dir, "etc-kubernetes")
-	cfg := filepath.Join(f.dir, "kubeadm.yaml")
-	if err := os.WriteFile(cfg, []byte(bootstrap.CheckExpirationConfig(f.version, filepath.Join(etcKube, "pki"))+"certificateValidityPeriod: "+validity+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	for _, args := range [][]string{
-		{"init", "phase", "certs", "all", "--config", cfg},
-		{"init", "phase", "kubeconfig", "all", "--config", cfg, "--kubeconfig-dir", etcKube},
-	} {
-		if out, err := exec.Command(kubeadm, args...).CombinedOutput(); err != nil {
-			t.Fatalf("kubeadm %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
+	_, f.version = testenv.KubeadmPKI(t, etcKube, func(version string) string {
+		return bootstrap.CheckExpirationConfig(version, filepath.Join(etcKube, "pki")) + "certificateValidityPeriod: " + validity + "\n"
+	})
 	wrapper := filepath.Join(f.dir, "status-session")
 	if err := os.WriteFile(wrapper, fmt.Appendf(nil, statusSession, f.dir, etcKube, filepath.Join(bundleDir, "bin")), 0o755); err != nil {
 		t.Fatal(err)

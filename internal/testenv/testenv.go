@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bootctl/boot/inventory"
@@ -87,4 +89,32 @@ func Inventory(t testing.TB, text string) *inventory.Inventory {
 		t.Fatal(err)
 	}
 	return inv
+}
+
+// KubeadmPKI makes a control plane's certificates and kubeconfig files
+// offline with the bundle's kubeadm, in dir/pki and dir, from the kubeadm
+// configuration config returns for the bundle's kubeadm version (it must
+// name dir/pki as the certificates' folder), and returns the kubeadm
+// executable and that version.
+func KubeadmPKI(t testing.TB, dir string, config func(version string) string) (kubeadm, version string) {
+	t.Helper()
+	kubeadm = filepath.Join(BundleDir(t), "bin", "kubeadm")
+	out, err := exec.Command(kubeadm, "version", "-o", "short").Output()
+	if err != nil {
+		t.Fatalf("kubeadm version: %v", err)
+	}
+	version = strings.TrimSpace(string(out))
+	cfg := filepath.Join(t.TempDir(), "kubeadm.yaml")
+	if err := os.WriteFile(cfg, []byte(config(version)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"init", "phase", "certs", "all", "--config", cfg},
+		{"init", "phase", "kubeconfig", "all", "--config", cfg, "--kubeconfig-dir", dir},
+	} {
+		if out, err := exec.Command(kubeadm, args...).CombinedOutput(); err != nil {
+			t.Fatalf("kubeadm %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	return kubeadm, version
 }
