@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -14,16 +15,15 @@ import (
 	"github.com/bootctl/boot/internal/boundedfile"
 )
 
-// Upstream registries the cluster pulls from online, besides
-// cluster.imageRepository (registry.k8s.io by default): flannel's images,
-// the registry add-on's and Traefik's, and cert-manager's. A registry
-// mirror for any other registry is a warning: nothing would use it.
-const (
-	registryKubernetes = "registry.k8s.io"
-	registryDocker     = "docker.io"
-	registryGitHub     = "ghcr.io"
-	registryQuay       = "quay.io"
-)
+// registryDocker is Docker Hub as image references name it.
+const registryDocker = "docker.io"
+
+// OnlineRegistries are the upstream registries the cluster pulls from
+// online: Kubernetes' (kubeadm's default image repository, ingress-nginx),
+// Docker Hub (the registry add-on's images and Traefik's), GitHub's
+// (flannel's) and Quay (cert-manager's). A registry mirror for any other
+// registry (or cluster.imageRepository's) is a warning: nothing would use it.
+var OnlineRegistries = []string{"registry.k8s.io", registryDocker, "ghcr.io", "quay.io"}
 
 // maxKeyFile bounds an OpenPGP public key file.
 const maxKeyFile = 1 << 20
@@ -106,7 +106,7 @@ func (c *checker) registryMirror(i int, rm RegistryMirror, seen map[string]int) 
 	switch {
 	case rm.Registry == "":
 		c.add(f+".registry", "is missing", "the upstream registry as images name it, e.g. registry.k8s.io or docker.io")
-	case CheckHost(rm.Registry) != nil && CheckHostPort(rm.Registry) != nil:
+	case CheckRegistryHost(rm.Registry) != nil:
 		c.add(f+".registry", quote(rm.Registry)+" is not a registry host", "host or host:port in lower case, e.g. registry.k8s.io")
 	default:
 		if j, dup := seen[rm.Registry]; dup {
@@ -133,8 +133,8 @@ func (c *checker) registryMirror(i int, rm RegistryMirror, seen map[string]int) 
 // user, query or fragment, and nothing a shell or apt line would read
 // otherwise (quotes, spaces, $, backquotes, control characters).
 func ParseMirrorURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+	u, ok := httpURL(s)
+	if !ok {
 		return nil, fmt.Errorf("is not an http(s):// base URL")
 	}
 	if CheckText(s) != nil || strings.ContainsAny(s, "\"'\\ `$") {
@@ -146,8 +146,8 @@ func ParseMirrorURL(s string) (*url.URL, error) {
 // RegistryEndpoint parses a registry mirror's endpoint: an http(s) URL with
 // a host, no user, query or fragment, and a path without a final slash.
 func RegistryEndpoint(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+	u, ok := httpURL(s)
+	if !ok {
 		return nil, fmt.Errorf("is not an http(s):// URL")
 	}
 	if err := CheckText(u.Path); err != nil || strings.ContainsAny(u.Path, "\"'\\ ") {
@@ -155,6 +155,25 @@ func RegistryEndpoint(s string) (*url.URL, error) {
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	return u, nil
+}
+
+// httpURL parses an http or https URL with a host and no user, query,
+// fragment or opaque part.
+func httpURL(s string) (*url.URL, bool) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return nil, false
+	}
+	return u, true
+}
+
+// CheckRegistryHost checks a registry as image references name it: host or
+// host:port (docker.io for Docker Hub).
+func CheckRegistryHost(s string) error {
+	if CheckHost(s) != nil && CheckHostPort(s) != nil {
+		return errors.New("is not a registry host")
+	}
+	return nil
 }
 
 func (c *checker) proxy(field string, p Proxy) {
@@ -283,7 +302,7 @@ func (inv Inventory) usedRegistries() []string {
 		add(registryOf(r))
 	}
 	if inv.Packages.Source != SourceBundle {
-		for _, r := range []string{registryKubernetes, registryDocker, registryGitHub, registryQuay} {
+		for _, r := range OnlineRegistries {
 			add(r)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/quote"
+	"github.com/bootctl/boot/inventory"
 )
 
 // LabRegistryHost is the DNS name the inventory gives the private registry
@@ -132,14 +133,14 @@ type onlineLab struct {
 // for it.
 type mirroredRegistry struct{ Registry, Endpoint string }
 
-// mirrored lists the upstream registries an online cluster pulls from (see
-// inventory's check of registry mirrors), each mirrored by the lab registry:
+// mirrored lists the upstream registries an online cluster pulls from
+// (inventory.OnlineRegistries), each mirrored by the lab registry:
 // docker.io's endpoint without a path (so that Docker's daemon takes it as
 // a registry mirror too), the others' with the path /v2 that containerd
 // then uses as is.
 func (l *Lab) mirrored() []mirroredRegistry {
 	var out []mirroredRegistry
-	for _, r := range onlineRegistries {
+	for _, r := range inventory.OnlineRegistries {
 		e := "https://" + l.Registry + "/v2"
 		if r == "docker.io" {
 			e = "https://" + l.Registry
@@ -148,10 +149,6 @@ func (l *Lab) mirrored() []mirroredRegistry {
 	}
 	return out
 }
-
-// onlineRegistries are the upstream registries an online cluster pulls
-// from (see inventory's check of registry mirrors).
-var onlineRegistries = []string{"registry.k8s.io", "docker.io", "quay.io", "ghcr.io"}
 
 // renderInventory returns the inventory text for a lab: with online, the
 // online inventory.

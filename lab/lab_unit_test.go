@@ -337,7 +337,7 @@ func TestOnlineInventoryLoads(t *testing.T) {
 		if rm.Registry == "docker.io" {
 			want = "https://172.29.40.2:5000" // Docker's daemon takes it too
 		}
-		if rm.Registry != onlineRegistries[i] || len(rm.Endpoints) != 1 || rm.Endpoints[0] != want || rm.CAFile != l.RegistryCA {
+		if rm.Registry != inventory.OnlineRegistries[i] || len(rm.Endpoints) != 1 || rm.Endpoints[0] != want || rm.CAFile != l.RegistryCA {
 			t.Errorf("registryMirrors[%d] = %+v", i, rm)
 		}
 	}

@@ -219,7 +219,7 @@ func resolveRegistryMirrors(ms []RegistryMirror) ([]registryHosts, error) {
 	seen := map[string]bool{}
 	for i, m := range ms {
 		field := fmt.Sprintf("RegistryMirrors[%d]", i)
-		if inventory.CheckHost(m.Registry) != nil && inventory.CheckHostPort(m.Registry) != nil {
+		if inventory.CheckRegistryHost(m.Registry) != nil {
 			return nil, fmt.Errorf("%s.Registry is not host[:port]", field)
 		}
 		if seen[m.Registry] {
