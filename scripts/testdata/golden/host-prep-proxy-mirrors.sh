@@ -245,6 +245,25 @@ if ((${#proxy_restart[@]} > 0)); then
   done
 fi
 
+# drop_unlisted PARENT FILE WHAT KEEP...: removes each folder of PARENT
+# whose FILE says in its first line that boot wrote it, unless the folder's
+# name is among KEEP (it is no longer WHAT).
+drop_unlisted() {
+  local parent=$1 file=$2 what=$3 f dir keep name
+  shift 3
+  for f in "$parent"/*/"$file"; do
+    [[ -f $f ]] || continue
+    dir=${f%/"$file"}
+    keep=0
+    for name in "$@"; do
+      [[ ${dir##*/} == "$name" ]] && keep=1
+    done
+    if ((keep == 0)) && [[ $(head -n 1 -- "$f") == "# Written by boot: "* ]]; then
+      change "remove $dir (no longer $what)" rm -rf -- "$dir"
+    fi
+  done
+}
+
 # Registry mirrors: containerd's hosts.toml per upstream registry (read at
 # each pull: no restart), with the mirrors' CA beside it. boot's files of
 # registries no longer listed go.
@@ -278,18 +297,7 @@ server = "https://registry-1.docker.io"
 [host."http://10.0.0.5:5000"]
   capabilities = ["pull", "resolve"]
 BOOT_EOF
-shopt -s nullglob
-for f in "$hosts_dir"/*/hosts.toml; do
-  dir=${f%/hosts.toml}
-  keep=0
-  for r in "${mirrored[@]}"; do
-    [[ ${dir##*/} == "$r" ]] && keep=1
-  done
-  if ((keep == 0)) && [[ $(head -n 1 -- "$f") == "# Written by boot: "* ]]; then
-    change "remove $dir (no longer a registry mirror)" rm -rf -- "$dir"
-  fi
-done
-shopt -u nullglob
+drop_unlisted "$hosts_dir" hosts.toml "a registry mirror" "${mirrored[@]}"
 
 # Docker's registry mirrors: docker.io's mirrors without a path, in
 # /etc/docker/daemon.json when boot owns that file (the marker beside it
@@ -310,18 +318,7 @@ BOOT_EOF
   fi
   put_content "$docker_marker" 0644 <<<"/etc/docker/daemon.json is boot's (registry mirrors); boot teardown removes it" || true
 fi
-shopt -s nullglob
-for f in /etc/docker/certs.d/*/ca.crt; do
-  dir=${f%/ca.crt}
-  keep=0
-  for h in "${docker_ca[@]}"; do
-    [[ ${dir##*/} == "$h" ]] && keep=1
-  done
-  if ((keep == 0)) && [[ $(head -n 1 -- "$f") == "# Written by boot: "* ]]; then
-    change "remove $dir (no longer a docker.io mirror)" rm -rf -- "$dir"
-  fi
-done
-shopt -u nullglob
+drop_unlisted /etc/docker/certs.d ca.crt "a docker.io mirror" "${docker_ca[@]}"
 if ((docker_restart)) && systemctl is-active --quiet docker 2>/dev/null; then
   change "restart docker (registry mirrors)" systemctl restart docker
 fi
