@@ -48,7 +48,11 @@ func TestBootOnlineOnLab(t *testing.T) {
 	if w.OnlineInventory == "" || w.Proxy == "" {
 		t.Fatalf("the lab wrote no online inventory (%q) or has no proxy (%q)", w.OnlineInventory, w.Proxy)
 	}
-	invPath := onlineInventory(t, w.OnlineInventory, w.Proxy)
+	i := slices.IndexFunc(w.Hosts, func(h lab.Host) bool { return h.Name == "w3" })
+	if i < 0 {
+		t.Fatalf("the lab has no w3: %+v", w.Hosts)
+	}
+	invPath := onlineInventory(t, w.OnlineInventory, w.Proxy, w.Hosts[i].Address)
 	inv, err := inventory.Load(invPath)
 	if err != nil {
 		t.Fatal(err)
@@ -130,8 +134,9 @@ func TestBootOnlineOnLab(t *testing.T) {
 }
 
 // onlineInventory writes, beside the lab's online inventory, one that also
-// pins the packages' versions and sends w3 through the proxy.
-func onlineInventory(t *testing.T, path, proxy string) string {
+// pins the packages' versions and sends w3 (at address w3) through the
+// proxy.
+func onlineInventory(t *testing.T, path, proxy, w3 string) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -140,7 +145,7 @@ func onlineInventory(t *testing.T, path, proxy string) string {
 	text := string(data)
 	for _, e := range [][2]string{
 		{"  source: online\n", fmt.Sprintf("  source: online\n  versions: {docker: %q, containerd: %q, helm: %q}\n", onlineDocker, onlineContainerd, onlineHelm)},
-		{"    address: \"172.29.40.13\"\n", fmt.Sprintf("    address: \"172.29.40.13\"\n    proxy: {httpProxy: %q, httpsProxy: %q}\n", proxy, proxy)},
+		{fmt.Sprintf("    address: %q\n", w3), fmt.Sprintf("    address: %q\n    proxy: {httpProxy: %q, httpsProxy: %q}\n", w3, proxy, proxy)},
 	} {
 		if strings.Count(text, e[0]) != 1 {
 			t.Fatalf("the lab's online inventory %s has not exactly one %q", path, e[0])
