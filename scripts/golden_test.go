@@ -103,6 +103,13 @@ var scriptCases = []struct {
 			AdminConf:     "/etc/kubernetes/admin.conf", Timeout: 3 * time.Minute,
 		})
 	}},
+	{"etcd-restore.sh", func() (string, error) {
+		return EtcdRestore(EtcdRestoreParams{
+			DataDir: "/var/lib/etcd", Archive: "/var/lib/boot/restore/etcd-data.tar.gz", Stamp: "20261207T150405Z",
+			Components: []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"},
+			AdminConf:  "/etc/kubernetes/admin.conf", Timeout: 3 * time.Minute,
+		})
+	}},
 }
 
 // testKey is an armored public key block for scripts that write one (its

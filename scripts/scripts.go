@@ -2,6 +2,7 @@ package scripts
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -408,31 +409,89 @@ func CertsRenew(p CertsRenewParams) (_ string, err error) {
 	if strings.TrimSpace(p.KubeadmConfig) == "" {
 		return "", fmt.Errorf("%s is empty", "KubeadmConfig")
 	}
-	if len(p.Components) == 0 {
-		return "", fmt.Errorf("%s is empty", "Components")
-	}
-	seen := map[string]bool{}
-	for i, c := range p.Components {
-		if err := checkDNSName(fmt.Sprintf("Components[%d]", i), c); err != nil {
-			return "", err
-		}
-		if seen[c] {
-			return "", fmt.Errorf("%s[%d] is given twice", "Components", i)
-		}
-		seen[c] = true
-	}
-	if err := checkAbsPath("AdminConf", p.AdminConf); err != nil {
+	timeout, err := checkStaticPods(p.Components, p.AdminConf, p.Timeout)
+	if err != nil {
 		return "", err
-	}
-	if p.Timeout == 0 {
-		p.Timeout = defaultReadyTimeout
-	}
-	if p.Timeout < time.Second {
-		return "", fmt.Errorf("%s is shorter than a second", "Timeout")
 	}
 	return renderString("certs-renew.sh.tmpl", struct {
 		CertsRenewParams
 		ManifestDir, HeldDir string
 		TimeoutSeconds       int
-	}{p, ManifestDir, HeldManifestDir, int(p.Timeout / time.Second)})
+	}{p, ManifestDir, HeldManifestDir, timeout})
+}
+
+// checkStaticPods checks the parameters the static pod helpers use
+// (templates/static-pods.sh.tmpl) and returns the timeout in seconds (zero
+// meaning two minutes).
+func checkStaticPods(components []string, adminConf string, timeout time.Duration) (int, error) {
+	if len(components) == 0 {
+		return 0, fmt.Errorf("%s is empty", "Components")
+	}
+	seen := map[string]bool{}
+	for i, c := range components {
+		if err := checkDNSName(fmt.Sprintf("Components[%d]", i), c); err != nil {
+			return 0, err
+		}
+		if seen[c] {
+			return 0, fmt.Errorf("%s[%d] is given twice", "Components", i)
+		}
+		seen[c] = true
+	}
+	if err := checkAbsPath("AdminConf", adminConf); err != nil {
+		return 0, err
+	}
+	if timeout == 0 {
+		timeout = defaultReadyTimeout
+	}
+	if timeout < time.Second {
+		return 0, fmt.Errorf("%s is shorter than a second", "Timeout")
+	}
+	return int(timeout / time.Second), nil
+}
+
+// EtcdRestoreParams are the inputs of the etcd restore script.
+type EtcdRestoreParams struct {
+	// DataDir is etcd's data folder (its manifest's --data-dir).
+	DataDir string
+	// Archive is the uploaded tar archive of the restored data folder
+	// (member/snap/db, member/wal).
+	Archive string
+	// Stamp names the old data folder, kept as <DataDir>.before-restore-<Stamp>
+	// (letters, digits and dashes).
+	Stamp string
+	// Components are the static pods stopped while the data is replaced;
+	// they must include etcd and kube-apiserver.
+	Components []string
+	// AdminConf and Timeout are as for CertsRenewParams.
+	AdminConf string
+	Timeout   time.Duration
+}
+
+// EtcdRestore renders the script that puts restored etcd data in place of
+// the control plane's (see templates/etcd-restore.sh.tmpl). In check mode
+// it only checks the manifests and tools and says what it would do.
+func EtcdRestore(p EtcdRestoreParams) (_ string, err error) {
+	defer wrapError(&err, "EtcdRestore")
+	for _, f := range []struct{ name, value string }{{"DataDir", p.DataDir}, {"Archive", p.Archive}} {
+		if err := checkAbsPath(f.name, f.value); err != nil {
+			return "", err
+		}
+	}
+	if p.Stamp == "" || strings.Trim(p.Stamp, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-") != "" {
+		return "", fmt.Errorf("%s must be letters, digits and dashes", "Stamp")
+	}
+	for _, c := range []string{"etcd", "kube-apiserver"} {
+		if !slices.Contains(p.Components, c) {
+			return "", fmt.Errorf("%s lacks %s", "Components", c)
+		}
+	}
+	timeout, err := checkStaticPods(p.Components, p.AdminConf, p.Timeout)
+	if err != nil {
+		return "", err
+	}
+	return renderString("etcd-restore.sh.tmpl", struct {
+		EtcdRestoreParams
+		ManifestDir, HeldDir string
+		TimeoutSeconds       int
+	}{p, ManifestDir, HeldManifestDir, timeout})
 }

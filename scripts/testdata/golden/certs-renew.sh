@@ -67,8 +67,12 @@ admin='/etc/kubernetes/admin.conf'
 timeout=180
 components=('kube-apiserver' 'kube-controller-manager' 'kube-scheduler' 'etcd' )
 
-# restore: put back every manifest held out of the kubelet's folder.
-restore() {
+# Static pods: a manifest moved from $manifests to $held stops its pod; put
+# back, the kubelet runs it again. Each wait lasts at most $timeout seconds.
+
+# put_back_held: put back every manifest held out of the kubelet's folder
+# (by this run or by an earlier one that stopped half way).
+put_back_held() {
   local f
   for f in "$held"/*.yaml; do
     [[ -e $f ]] || continue
@@ -80,23 +84,6 @@ restore() {
     warn "put $manifests/${f##*/} back"
   done
 }
-restore
-for c in "${components[@]}"; do
-  [[ -f $manifests/$c.yaml || -f $held/$c.yaml ]] || die "no static pod manifest $manifests/$c.yaml: not a kubeadm control plane"
-done
-for tool in kubeadm kubectl crictl; do
-  command -v "$tool" >/dev/null || die "$tool not found on root's PATH"
-done
-
-if [[ $mode == check ]]; then
-  printf 'would: %s\n' "renew every certificate kubeadm manages (kubeadm certs renew all)"
-  for c in "${components[@]}"; do
-    printf 'would: %s\n' "restart $c"
-  done
-  exit 0
-fi
-# A manifest held out when the script stops is put back at once.
-trap 'restore; rm -rf "$tmp"' EXIT
 
 # running_id NAME: the ID of NAME's running container, or nothing.
 running_id() {
@@ -134,6 +121,24 @@ wait_for() {
     sleep 1
   done
 }
+
+put_back_held
+for c in "${components[@]}"; do
+  [[ -f $manifests/$c.yaml || -f $held/$c.yaml ]] || die "no static pod manifest $manifests/$c.yaml: not a kubeadm control plane"
+done
+for tool in kubeadm kubectl crictl; do
+  command -v "$tool" >/dev/null || die "$tool not found on root's PATH"
+done
+
+if [[ $mode == check ]]; then
+  printf 'would: %s\n' "renew every certificate kubeadm manages (kubeadm certs renew all)"
+  for c in "${components[@]}"; do
+    printf 'would: %s\n' "restart $c"
+  done
+  exit 0
+fi
+# A manifest held out when the script stops is put back at once.
+trap 'put_back_held; rm -rf "$tmp"' EXIT
 
 printf '%s' 'apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration

@@ -272,6 +272,8 @@ for f in /etc/containerd/certs.d/*/hosts.toml /etc/docker/certs.d/*/ca.crt; do
     paths+=("${f%/*}")
   fi
 done
+# The etcd data boot restore replaced, kept beside the data folder.
+paths+=(/var/lib/etcd.before-restore-* /var/lib/etcd.restoring)
 shopt -u nullglob
 if [[ -f /etc/docker/.daemon-json-by-boot ]]; then
   paths+=(/etc/docker/daemon.json /etc/docker/.daemon-json-by-boot)
