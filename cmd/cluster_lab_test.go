@@ -476,6 +476,7 @@ func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 	}
 	checkBootStatus(t, addonsInv, w)
 	checkCertsRenew(t, k, invPath)
+	checkBackupRestore(t, k, invPath)
 
 	// w3 leaves the cluster, so that boot up joins it again. Its traffic to
 	// the API server is dropped meanwhile, so that kubeadm join waits in
