@@ -38,6 +38,7 @@ func newRegistryCmd(g *globals) *cobra.Command {
 		Args: usage(cobra.NoArgs),
 	}
 	c.AddCommand(newRegistryGCCmd(g))
+	c.AddCommand(newRegistryTokenServerCmd(g))
 	return c
 }
 
