@@ -28,6 +28,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"sigs.k8s.io/yaml"
 
 	_ "github.com/distribution/distribution/v3/registry/auth/htpasswd"
 	_ "github.com/distribution/distribution/v3/registry/auth/token"
@@ -289,4 +293,47 @@ func pushTestImage(t testing.TB, host string, auth authn.Authenticator) v1.Hash 
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestHelmGeneratedKey is the chart's path: Helm makes the signing key
+// (genPrivateKey "ecdsa") and its certificate (genSelfSignedCertWithKey);
+// the token server signs with the key and the registry trusts the
+// certificate as its rootcertbundle.
+func TestHelmGeneratedKey(t *testing.T) {
+	tmpl := `{{- $key := genPrivateKey "ecdsa" -}}
+{{- $cert := genSelfSignedCertWithKey "boot-token-server" nil nil 3650 $key -}}
+key: {{ $key | b64enc }}
+cert: {{ $cert.Cert | b64enc }}
+`
+	ch := &chart.Chart{
+		Metadata:  &chart.Metadata{APIVersion: "v2", Name: "keys", Version: "0.1.0"},
+		Templates: []*chart.File{{Name: "templates/keys.yaml", Data: []byte(tmpl)}},
+	}
+	out, err := engine.Render(ch, chartutil.Values{"Values": map[string]any{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rendered struct{ Key, Cert []byte }
+	if err := yaml.Unmarshal([]byte(out["keys/templates/keys.yaml"]), &rendered); err != nil {
+		t.Fatal(err)
+	}
+	s := startTokenService(t, bcrypt.MinCost)
+	dir := t.TempDir()
+	keyPath, certPath := filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")
+	if err := os.WriteFile(keyPath, rendered.Key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certPath, rendered.Cert, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := LoadSigner(keyPath)
+	if err != nil {
+		t.Fatalf("Helm's key: %v", err)
+	}
+	s.Handler.cfg.Signer = signer
+	s.CertPath = certPath
+	host := startRegistry(t, s.Handler, tokenAuthYAML(s, "rootcertbundle"))
+	if d := pushTestImage(t, host, &authn.Basic{Username: "alice", Password: "alice-Secret-1"}); d.Hex == "" {
+		t.Fatal("no digest")
+	}
 }

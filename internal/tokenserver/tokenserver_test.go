@@ -355,6 +355,10 @@ func TestCacheSkipsBcrypt(t *testing.T) {
 	if st, _ := timed("puller", "wrong"); st != http.StatusUnauthorized {
 		t.Errorf("wrong password: %d", st)
 	}
+	// An unknown user costs a bcrypt check too: timing tells no names.
+	if st, unknown := timed("nobody", "puller-Secret-3"); st != http.StatusUnauthorized || unknown*3 < first {
+		t.Errorf("unknown user: %d in %v, bcrypt took %v", st, unknown, first)
+	}
 	if n := s.Users.cache.len(); n != 1 {
 		t.Errorf("cache holds %d verifications after a failure, want 1", n)
 	}

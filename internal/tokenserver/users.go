@@ -110,9 +110,9 @@ type Users struct {
 	mu     sync.RWMutex
 	table  map[string]user
 	digest [sha256.Size]byte
-
-	dummyOnce sync.Once
-	dummy     []byte // a hash unknown users are checked against, so they take as long as known ones
+	// dummy is a hash at the file's highest cost that unknown users are
+	// checked against, so that they take as long as known ones.
+	dummy []byte
 }
 
 // CacheOptions bound the cache of successful verifications.
@@ -158,8 +158,22 @@ func (u *Users) Reload() (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	maxCost := bcrypt.MinCost
+	for _, usr := range table {
+		if c, _ := bcrypt.Cost(usr.hash); c > maxCost {
+			maxCost = c
+		}
+	}
+	u.mu.RLock()
+	dummy := u.dummy
+	u.mu.RUnlock()
+	if c, err := bcrypt.Cost(dummy); err != nil || c != maxCost {
+		if dummy, err = bcrypt.GenerateFromPassword([]byte("no such user"), maxCost); err != nil {
+			return false, fmt.Errorf("users file %s: %w", u.path, err)
+		}
+	}
 	u.mu.Lock()
-	u.table, u.digest = table, digest
+	u.table, u.digest, u.dummy = table, digest, dummy
 	u.cache.clear()
 	u.mu.Unlock()
 	return true, nil
@@ -183,16 +197,14 @@ func (u *Users) Authenticate(name, password string) (Role, error) {
 	key := u.cache.key(name, password)
 	u.mu.RLock()
 	usr, known := u.table[name]
+	dummy := u.dummy
 	gen := u.cache.generation()
 	u.mu.RUnlock()
 	if known && u.cache.hit(key) {
 		return usr.role, nil
 	}
 	if !known {
-		u.dummyOnce.Do(func() {
-			u.dummy, _ = bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.DefaultCost)
-		})
-		_ = bcrypt.CompareHashAndPassword(u.dummy, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(dummy, []byte(password))
 		return "", ErrBadCredentials
 	}
 	if bcrypt.CompareHashAndPassword(usr.hash, []byte(password)) != nil {
