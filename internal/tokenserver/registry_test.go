@@ -296,14 +296,15 @@ func pushTestImage(t testing.TB, host string, auth authn.Authenticator) v1.Hash 
 }
 
 // TestHelmGeneratedKey is the chart's path: Helm makes the signing key
-// (genPrivateKey "ecdsa") and its certificate (genSelfSignedCertWithKey);
-// the token server signs with the key and the registry trusts the
-// certificate as its rootcertbundle.
+// (genPrivateKey "ecdsa"), its certificate (genSelfSignedCertWithKey) and
+// the users file's hash (htpasswd); the token server signs with the key,
+// the registry trusts the certificate as its rootcertbundle.
 func TestHelmGeneratedKey(t *testing.T) {
 	tmpl := `{{- $key := genPrivateKey "ecdsa" -}}
 {{- $cert := genSelfSignedCertWithKey "boot-token-server" nil nil 3650 $key -}}
 key: {{ $key | b64enc }}
 cert: {{ $cert.Cert | b64enc }}
+users: {{ printf "helm-admin:admin:%s\n" (htpasswd "helm-admin" "helm-Secret-6" | trimPrefix "helm-admin:") | b64enc }}
 `
 	ch := &chart.Chart{
 		Metadata:  &chart.Metadata{APIVersion: "v2", Name: "keys", Version: "0.1.0"},
@@ -313,27 +314,30 @@ cert: {{ $cert.Cert | b64enc }}
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rendered struct{ Key, Cert []byte }
+	var rendered struct{ Key, Cert, Users []byte }
 	if err := yaml.Unmarshal([]byte(out["keys/templates/keys.yaml"]), &rendered); err != nil {
 		t.Fatal(err)
 	}
 	s := startTokenService(t, bcrypt.MinCost)
 	dir := t.TempDir()
-	keyPath, certPath := filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem")
-	if err := os.WriteFile(keyPath, rendered.Key, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certPath, rendered.Cert, 0o600); err != nil {
-		t.Fatal(err)
+	keyPath, certPath, usersPath := filepath.Join(dir, "key.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "users")
+	for p, data := range map[string][]byte{keyPath: rendered.Key, certPath: rendered.Cert, usersPath: rendered.Users} {
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	signer, err := LoadSigner(keyPath)
 	if err != nil {
 		t.Fatalf("Helm's key: %v", err)
 	}
-	s.Handler.cfg.Signer = signer
+	users, err := LoadUsers(usersPath, DefaultCache)
+	if err != nil {
+		t.Fatalf("Helm's users file: %v", err)
+	}
+	s.Handler.cfg.Signer, s.Handler.cfg.Users = signer, users
 	s.CertPath = certPath
 	host := startRegistry(t, s.Handler, tokenAuthYAML(s, "rootcertbundle"))
-	if d := pushTestImage(t, host, &authn.Basic{Username: "alice", Password: "alice-Secret-1"}); d.Hex == "" {
+	if d := pushTestImage(t, host, &authn.Basic{Username: "helm-admin", Password: "helm-Secret-6"}); d.Hex == "" {
 		t.Fatal("no digest")
 	}
 }
