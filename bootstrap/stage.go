@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -108,15 +107,13 @@ func upload(ctx context.Context, h *Host, b *bundle.Bundle, dir string, files []
 		return err
 	}
 	for _, f := range files {
-		content, err := os.ReadFile(b.Path(f.Path))
-		if err != nil {
-			return err
-		}
 		mode := fs.FileMode(0o644)
 		if !strings.HasPrefix(f.Path, "systemd/") {
 			mode = 0o755
 		}
-		if _, err := h.Conn.Upload(ctx, content, path.Join(dir, f.Path), mode, nodes.AsRoot()); err != nil {
+		// Streamed from disk and checked against the manifest's sha256.
+		local := nodes.LocalFile{Path: b.Path(f.Path), SHA256: f.SHA256}
+		if _, err := h.Conn.UploadFile(ctx, local, path.Join(dir, f.Path), mode, nodes.AsRoot()); err != nil {
 			return fmt.Errorf("upload %s: %w", f.Path, err)
 		}
 	}

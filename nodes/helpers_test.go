@@ -21,7 +21,7 @@ func testLogger() (*slog.Logger, *testenv.Buffer) {
 }
 
 // knownHosts writes a known_hosts file with the given lines and returns its path.
-func knownHosts(t *testing.T, lines ...string) string {
+func knownHosts(t testing.TB, lines ...string) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "known_hosts")
 	content := ""
@@ -34,7 +34,7 @@ func knownHosts(t *testing.T, lines ...string) string {
 	return path
 }
 
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
@@ -44,7 +44,7 @@ func testCtx(t *testing.T) context.Context {
 var fastRetry = WithRetry(Retry{Attempts: 3, Initial: 50 * time.Millisecond, Max: 200 * time.Millisecond})
 
 // mustDial dials cfg and closes the host when the test ends.
-func mustDial(t *testing.T, cfg Config, opts ...Option) *Host {
+func mustDial(t testing.TB, cfg Config, opts ...Option) *Host {
 	t.Helper()
 	h, err := Dial(testCtx(t), cfg, opts...)
 	if err != nil {
@@ -55,7 +55,7 @@ func mustDial(t *testing.T, cfg Config, opts ...Option) *Host {
 }
 
 // rootServer starts an sshd that lets key log in as root.
-func rootServer(t *testing.T, key *sshtest.Key) (*sshtest.Server, Config) {
+func rootServer(t testing.TB, key *sshtest.Key) (*sshtest.Server, Config) {
 	t.Helper()
 	s := sshtest.Start(t, sshtest.Options{AuthorizedKeys: map[string][]ssh.PublicKey{"root": {key.Public}}})
 	return s, Config{

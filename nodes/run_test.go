@@ -16,7 +16,7 @@ import (
 )
 
 // userServer starts an sshd where key logs in as each of users.
-func userServer(t *testing.T, key *sshtest.Key, users ...string) *sshtest.Server {
+func userServer(t testing.TB, key *sshtest.Key, users ...string) *sshtest.Server {
 	t.Helper()
 	ak := map[string][]ssh.PublicKey{}
 	for _, u := range users {
@@ -26,7 +26,7 @@ func userServer(t *testing.T, key *sshtest.Key, users ...string) *sshtest.Server
 	return sshtest.Start(t, sshtest.Options{AuthorizedKeys: ak})
 }
 
-func userConfig(t *testing.T, s *sshtest.Server, key *sshtest.Key, user string) Config {
+func userConfig(t testing.TB, s *sshtest.Server, key *sshtest.Key, user string) Config {
 	return Config{
 		Name:           user,
 		Address:        s.Address,
