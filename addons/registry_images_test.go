@@ -32,7 +32,7 @@ func TestRegistryImageValues(t *testing.T) {
 	inv := &inventory.Inventory{
 		Cluster:  inventory.Cluster{ImageRepository: "172.29.40.2:5000"},
 		Packages: inventory.Packages{Source: inventory.SourceBundle, Bundle: dir},
-		Registry: inventory.Registry{Host: "registry.lab.test", Issuer: "selfsigned", Storage: inventory.Storage{Type: inventory.StoragePVC, Size: "1Gi"}},
+		Registry: inventory.Registry{Host: "registry.lab.test", Issuer: "selfsigned", Storage: inventory.Storage{Type: inventory.StoragePVC, Size: "1Gi"}, Replicas: 1},
 	}
 	v, err := BundleImageValues(inv, DefaultRegistryRelease)
 	if err != nil {
@@ -114,8 +114,8 @@ func TestRegistryImageValues(t *testing.T) {
 func TestRegistryMaintenanceImageOnline(t *testing.T) {
 	enabled, days := true, 7
 	r := inventory.Registry{Host: "registry.example.com", Issuer: inventory.IssuerSelfSigned,
-		Storage: inventory.Storage{Type: inventory.StoragePVC, Size: "1Gi"},
-		Pruner:  inventory.Pruner{Enabled: &enabled, Rules: []inventory.PruneRule{{KeepDays: &days}}}}
+		Storage: inventory.Storage{Type: inventory.StoragePVC, Size: "1Gi"}, Replicas: 1,
+		Pruner: inventory.Pruner{Enabled: &enabled, Rules: []inventory.PruneRule{{KeepDays: &days}}}}
 	render := func(r inventory.Registry) rendered {
 		t.Helper()
 		values, err := RegistryValues(r)

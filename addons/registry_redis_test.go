@@ -38,6 +38,8 @@ func containerEnv(t *testing.T, c corev1.Container, creds *RegistryCredentials) 
 				t.Fatalf("env %s: credentials Secret has no key %q", e.Name, e.ValueFrom.SecretKeyRef.Key)
 			}
 			env[e.Name] = string(v)
+		case e.ValueFrom.SecretKeyRef != nil && e.ValueFrom.SecretKeyRef.Name == RegistryS3Secret:
+			env[e.Name] = "boot-test" // moto checks the signature's form, not the key
 		default:
 			t.Fatalf("env %s: unexpected source %+v", e.Name, e.ValueFrom)
 		}

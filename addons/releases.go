@@ -458,14 +458,15 @@ func RegistryValues(r inventory.Registry) (map[string]any, error) {
 		maintenance["image"] = image
 	}
 	return map[string]any{
-		"host":        r.Host,
-		"credentials": map[string]any{"existingSecret": RegistryCredentialsSecret},
-		"storage":     storage,
-		"redis":       redis,
-		"ingress":     map[string]any{"className": IngressClassName, "clusterIssuer": ClusterIssuerName(r.Issuer)},
-		"maintenance": maintenance,
-		"pruner":      pruner,
-		"gc":          gc,
+		"host":         r.Host,
+		"replicaCount": r.Replicas,
+		"credentials":  map[string]any{"existingSecret": RegistryCredentialsSecret},
+		"storage":      storage,
+		"redis":        redis,
+		"ingress":      map[string]any{"className": IngressClassName, "clusterIssuer": ClusterIssuerName(r.Issuer)},
+		"maintenance":  maintenance,
+		"pruner":       pruner,
+		"gc":           gc,
 	}, nil
 }
 

@@ -23,6 +23,7 @@ const (
 	defaultConnectTimeout    = 10 * time.Second
 	defaultRegistryNamespace = "docker-registry"
 	defaultStorageSize       = "20Gi"
+	defaultS3Replicas        = 2
 	defaultRegistryUser      = "admin"
 	defaultRedisMaxMemory    = "256mb"
 	defaultGCSchedule        = "30 */12 * * *"
@@ -102,6 +103,11 @@ func (inv *Inventory) applyDefaults() {
 	setString(&r.ACME.Solver, SolverHTTP01)
 	setString(&r.Storage.Type, StoragePVC)
 	setString(&r.Storage.Size, defaultStorageSize)
+	if r.Storage.Type == StorageS3 {
+		setInt(&r.Replicas, defaultS3Replicas)
+	} else {
+		setInt(&r.Replicas, 1)
+	}
 	setString(&r.Auth.User, defaultRegistryUser)
 	setBool(&r.Redis.Enabled, true)
 	setString(&r.Redis.MaxMemory, defaultRedisMaxMemory)

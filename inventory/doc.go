@@ -64,7 +64,8 @@
 //   - registry.host is a DNS name, inside dns.zone with route53;
 //     acmeEmail is an e-mail address, required for the Let's Encrypt
 //     issuers; s3 storage needs bucket and region (credentials: both
-//     variable names or neither); a bundle source needs its folder.
+//     variable names or neither); registry.replicas is 1 to 20, more
+//     than 1 only with s3 storage; a bundle source needs its folder.
 //   - Pruner rules: valid globs and regular expressions, at least one keep*
 //     per rule. Chart versions are exact (not "latest", not a range).
 //   - Pinned host keys parse as one SSH public key in authorized_keys format.

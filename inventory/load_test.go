@@ -152,7 +152,7 @@ func TestDefaults(t *testing.T) {
 		},
 		Packages: Packages{Source: "online"},
 		Registry: Registry{Host: "registry.example.com", ACMEEmail: "ops@example.org", Issuer: "letsencrypt",
-			ACME: ACME{Solver: "http01"}, Namespace: "docker-registry", Storage: Storage{Type: "pvc", Size: "20Gi"}, Auth: RegistryAuth{User: "admin"},
+			ACME: ACME{Solver: "http01"}, Namespace: "docker-registry", Storage: Storage{Type: "pvc", Size: "20Gi"}, Replicas: 1, Auth: RegistryAuth{User: "admin"},
 			Redis: Redis{Enabled: &yes, MaxMemory: "256mb"}, GC: GC{Schedule: "30 */12 * * *"},
 			Pruner: Pruner{Enabled: &yes, Schedule: "0 */12 * * *", MaxDeletions: 500}},
 		DNS: DNS{Provider: "none", TTL: 300},
@@ -190,6 +190,18 @@ func TestDefaultsKeepExplicitValues(t *testing.T) {
 	}
 	if cm := inv.Addons.CertManager; cm.Name != "cm" || cm.Version != "v1.18.0" {
 		t.Errorf("certManager = %+v, want the name from the oci reference", cm)
+	}
+}
+
+// S3 storage gets two registry replicas by default; an explicit count stays.
+func TestRegistryReplicasDefault(t *testing.T) {
+	isolate(t)
+	s3 := "  storage:\n    type: s3\n    s3:\n      bucket: images\n      region: eu-west-1\n"
+	if got := mustLoad(t, base+s3).Registry.Replicas; got != 2 {
+		t.Errorf("replicas with s3 = %d, want 2", got)
+	}
+	if got := mustLoad(t, base+s3+"  replicas: 3\n").Registry.Replicas; got != 3 {
+		t.Errorf("replicas: 3 with s3 = %d", got)
 	}
 }
 

@@ -279,7 +279,11 @@ type Registry struct {
 	ACME      ACME         `yaml:"acme" mapstructure:"acme"`
 	Namespace string       `yaml:"namespace" mapstructure:"namespace"` // default docker-registry
 	Storage   Storage      `yaml:"storage" mapstructure:"storage"`
-	Auth      RegistryAuth `yaml:"auth" mapstructure:"auth"`
+	// Replicas is how many registry pods serve: default 2 with storage
+	// type s3 (spread over the nodes, with a PodDisruptionBudget), 1 with
+	// pvc (a ReadWriteOnce volume attaches to one node: more is refused).
+	Replicas int          `yaml:"replicas" mapstructure:"replicas"`
+	Auth     RegistryAuth `yaml:"auth" mapstructure:"auth"`
 	Redis     Redis        `yaml:"redis" mapstructure:"redis"`
 	GC        GC           `yaml:"gc" mapstructure:"gc"`
 	Pruner    Pruner       `yaml:"pruner" mapstructure:"pruner"`

@@ -417,6 +417,13 @@ func (c *checker) registry() {
 	default:
 		c.add("registry.storage.type", "unknown storage type "+quote(st.Type), StoragePVC+" or "+StorageS3)
 	}
+	switch {
+	case r.Replicas < 1 || r.Replicas > maxRegistryReplicas:
+		c.add("registry.replicas", fmt.Sprintf("is %d", r.Replicas), fmt.Sprintf("1 to %d", maxRegistryReplicas))
+	case r.Replicas > 1 && st.Type != StorageS3:
+		c.add("registry.replicas", fmt.Sprintf("is %d with storage type %s: the registry's ReadWriteOnce volume attaches to one node", r.Replicas, st.Type),
+			"1, or storage.type "+StorageS3+" for several replicas")
+	}
 	if sc := st.StorageClass; sc != "" && (!IsDNSName(sc) || sc != strings.ToLower(sc)) {
 		c.add("registry.storage.storageClass", quote(sc)+" is not a storage class name", "a lower-case DNS name")
 	}
@@ -457,6 +464,9 @@ func (c *checker) maintenanceImage(r Registry) {
 }
 
 // acme checks registry.acme against registry.issuer and dns.provider.
+// maxRegistryReplicas bounds registry.replicas.
+const maxRegistryReplicas = 20
+
 // maxRegistryUser bounds registry.auth.user in bytes.
 const maxRegistryUser = 64
 
