@@ -600,5 +600,6 @@ func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 		return nodesReady(k)
 	})
 
+	checkRegistryS3(t, k, addonsInv, w)
 	teardownUnreachableWorker(t, addonsInv, "--route53-endpoint", w.Route53Endpoint)
 }
