@@ -233,21 +233,30 @@ func (r *run) promptMarker() string { return "@@boot-sudo-" + r.nonce + "@@" }
 
 // groupScript runs the command ($1) in the background with the original
 // standard input and waits for it; a TERM (sent on timeout) is passed to
-// the whole process group, so children die too.
-const groupScript = `exec 3<&0; sh -c "$1" 0<&3 3<&- & trap 'trap - TERM HUP INT; kill -TERM 0 2>/dev/null' TERM HUP INT; wait $!`
+// the whole process group, so children die too. (sshd signals only the
+// process it started, and a shell runs its traps only once its foreground
+// command has ended: the wrapper waits in the interruptible wait.)
+//
+// The command runs in a forked subshell of the wrapper, not in a second
+// sh, which saves starting a shell per command. It sees what `sh -c`
+// would give it: no positional parameters ($0 is sh), the caller's stdin,
+// and $PPID its parent, the wrapper; but $$ is the wrapper's PID, as in
+// any subshell.
+const groupScript = `exec 3<&0; { PPID=$$; eval 'set --;' "$1"; } 0<&3 3<&- & trap 'trap - TERM HUP INT; kill -TERM 0 2>/dev/null' TERM HUP INT; wait $!`
 
 // commandLine wraps cmd for the login shell.
 func (r *run) commandLine(cmd string) string {
 	script := groupScript
+	args := " sh " + quote.Shell(cmd)
 	if !r.sudo {
-		return "sh -c " + quote.Shell(script) + " boot " + quote.Shell(cmd)
+		return "sh -c " + quote.Shell(script) + args
 	}
 	script = "echo " + r.startMarker() + " >&2; " + script
 	if r.password == nil {
-		return "sudo -n -- sh -c " + quote.Shell(script) + " boot " + quote.Shell(cmd)
+		return "sudo -n -- sh -c " + quote.Shell(script) + args
 	}
 	// -k: ignore cached credentials, so sudo asks and we know it read the password.
-	return "sudo -k -S -p " + quote.Shell(r.promptMarker()+"\n") + " -- sh -c " + quote.Shell(script) + " boot " + quote.Shell(cmd)
+	return "sudo -k -S -p " + quote.Shell(r.promptMarker()+"\n") + " -- sh -c " + quote.Shell(script) + args
 }
 
 func (r *run) fail(kind error, err error) error {
