@@ -79,7 +79,7 @@ func BenchmarkCommandHostCPU(b *testing.B) {
 	for _, w := range []struct{ name, line string }{
 		{"sh-c", "sh -c " + quote.Shell(cmd)},
 		{"previous-wrapper", "sh -c " + quote.Shell(previousGroupScript) + " boot " + quote.Shell(cmd)},
-		{"wrapper", (&run{}).commandLine(cmd)},
+		{"wrapper", (&run{h: h}).commandLine(cmd)},
 	} {
 		b.Run(w.name, func(b *testing.B) {
 			cpu := treeCPU(b, sshd)

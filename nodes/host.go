@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -216,6 +218,7 @@ type run struct {
 	nonce    string
 
 	stdout, stderr strings.Builder
+	wrapper        atomic.Int64  // the wrapper's PID on a root login, once seen
 	started        chan struct{} // closed when the start marker is seen
 	startOnce      sync.Once
 	prompts        int
@@ -230,6 +233,7 @@ func nonce() string {
 
 func (r *run) startMarker() string  { return "@@boot-start-" + r.nonce + "@@" }
 func (r *run) promptMarker() string { return "@@boot-sudo-" + r.nonce + "@@" }
+func (r *run) pidMarker() string    { return "@@boot-pid-" + r.nonce + "-" }
 
 // groupScript runs the command ($1) in the background with the original
 // standard input and waits for it; a TERM (sent on timeout) is passed to
@@ -249,6 +253,11 @@ func (r *run) commandLine(cmd string) string {
 	script := groupScript
 	args := " sh " + quote.Shell(cmd)
 	if !r.sudo {
+		if r.h.IsRoot() {
+			// For stop: sshd does not pass signals to a root login's
+			// commands.
+			script = "echo " + r.pidMarker() + "$$@@ >&2; " + script
+		}
 		return "sh -c " + quote.Shell(script) + args
 	}
 	script = "echo " + r.startMarker() + " >&2; " + script
@@ -350,6 +359,11 @@ func (r *run) feed(ctx context.Context, stdin io.WriteCloser, finished <-chan st
 // The error says whether it timed out or was cancelled.
 func (r *run) stop(ctx context.Context, sess *ssh.Session, waited <-chan error, readers *sync.WaitGroup, start time.Time) (Output, error) {
 	_ = sess.Signal(ssh.SIGTERM)
+	if pid := r.wrapper.Load(); pid > 0 {
+		// A root login: sshd ignored the signal ("session signalling
+		// requires privilege separation"), so it is sent by kill.
+		r.h.terminate(pid)
+	}
 	select {
 	case <-waited:
 	case <-time.After(2 * time.Second):
@@ -399,6 +413,32 @@ func (r *run) ended(werr error) (Output, error) {
 	return out, r.fail(nil, &ExitError{Status: status, Signal: signal, Stderr: strings.TrimSpace(tail(out.Stderr))})
 }
 
+// terminate sends SIGTERM to the process pid over a session of its own,
+// waiting for it at most 2 seconds. It is not counted against
+// WithMaxSessions: it is needed while all of them may be in use, and
+// sshd's limit leaves room for it.
+func (h *Host) terminate(pid int64) {
+	h.mu.Lock()
+	c := h.conn
+	h.mu.Unlock()
+	sess, err := c.client.NewSession()
+	if err != nil {
+		h.log.Debug("could not stop the command", "pid", pid, "error", err)
+		return
+	}
+	defer sess.Close()
+	done := make(chan error, 1)
+	go func() { done <- sess.Run("kill -TERM " + strconv.FormatInt(pid, 10)) }()
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Second):
+		err = errors.New("kill did not return within 2s")
+	}
+	if err != nil {
+		h.log.Debug("could not stop the command", "pid", pid, "error", err)
+	}
+}
+
 func readersDone(wg *sync.WaitGroup, d time.Duration) {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -428,9 +468,16 @@ func (r *run) read(pipe io.Reader, isErr bool, stdin io.WriteCloser) {
 	}
 }
 
-// control handles sudo's prompt and the start marker.
+// control handles sudo's prompt and the start and PID markers.
 func (r *run) control(line string, stdin io.WriteCloser) bool {
-	switch strings.TrimRight(line, "\r\n") {
+	line = strings.TrimRight(line, "\r\n")
+	if rest, ok := strings.CutPrefix(line, r.pidMarker()); ok && r.wrapper.Load() == 0 {
+		if pid, err := strconv.ParseInt(strings.TrimSuffix(rest, "@@"), 10, 64); err == nil && pid > 1 {
+			r.wrapper.Store(pid)
+			return true
+		}
+	}
+	switch line {
 	case r.startMarker():
 		r.startOnce.Do(func() { close(r.started) })
 		return true

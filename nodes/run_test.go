@@ -173,6 +173,7 @@ func processesWith(s string) []string {
 func TestRunTimeout(t *testing.T) {
 	key := sshtest.NewKey(t, "")
 	s := userServer(t, key, sshtest.SudoUser)
+	_, rootCfg := rootServer(t, key)
 	cases := []struct {
 		name string
 		cfg  Config
@@ -180,6 +181,8 @@ func TestRunTimeout(t *testing.T) {
 	}{
 		{"plain", userConfig(t, s, key, sshtest.SudoUser), nil},
 		{"sudo", userConfig(t, s, key, sshtest.SudoUser), []RunOption{AsRoot()}},
+		// sshd does not signal a root login's commands.
+		{"root", rootCfg, nil},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
