@@ -3,7 +3,6 @@ package bootstrap
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -14,13 +13,11 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"golang.org/x/crypto/ssh"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/bootctl/boot/internal/kubetest"
-	"github.com/bootctl/boot/internal/sshtest"
 	"github.com/bootctl/boot/internal/testenv"
 )
 
@@ -83,34 +80,8 @@ func TestSnapshotThroughSSHRestores(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	key := sshtest.NewKey(t, "")
-	s := sshtest.Start(t, sshtest.Options{Address: "127.0.0.2", TCPForwarding: true,
-		AuthorizedKeys: map[string][]ssh.PublicKey{"root": {key.Public}}})
+	h := dialLoopbackHost(t, true)
 	dir := t.TempDir()
-	known := filepath.Join(dir, "known_hosts")
-	if err := os.WriteFile(known, []byte(s.KnownHostsLine()+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	inv := testenv.Inventory(t, fmt.Sprintf(`apiVersion: boot/v1alpha1
-kind: Cluster
-metadata:
-  name: lab
-ssh:
-  keyPath: %s
-  knownHosts: %s
-  agent: false
-hosts:
-  - {name: cp1, address: 127.0.0.2, role: control-plane, ssh: {port: %d}}
-  - {name: w1, address: 127.0.0.3, role: worker}
-registry:
-  host: registry.example.com
-  issuer: selfsigned
-`, key.Path, known, s.Port))
-	h, err := DialHost(ctx, inv, inv.ControlPlane(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
 
 	backup := filepath.Join(dir, "backup")
 	if err := makeBackupDir(backup); err != nil {

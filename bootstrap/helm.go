@@ -47,7 +47,7 @@ func (HelmCLI) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	}
 	helm := []bundle.File{b.Manifest.Files[i]}
 	// /usr/local/bin/helm is <dir>/bin/helm with dir /usr/local.
-	diff, err := differing(ctx, cp, "/usr/local", helm)
+	diff, err := differing(ctx, cp, "/usr/local", helm, "", false)
 	if err != nil || len(diff) == 0 {
 		return nil, err
 	}

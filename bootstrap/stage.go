@@ -2,8 +2,10 @@ package bootstrap
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -74,24 +76,102 @@ func stagedFiles(b *bundle.Bundle) []bundle.File {
 	return out
 }
 
+// stagedStamp is the file, in the staging folder, where boot records the
+// sha256 of each staged file with its Stat (nodes.FileSum): a file whose
+// Stat is unchanged since is not hashed again. Writing a file, replacing it
+// or changing its mode changes its Stat, so a file changed by hand is
+// hashed, and found different, again.
+const stagedStamp = ".boot-staged.json"
+
 // differing returns those of files whose copy at dir/<path> on the host is
-// missing or has another sha256 than the bundle's.
-func differing(ctx context.Context, h *Host, dir string, files []bundle.File) ([]bundle.File, error) {
+// missing or has another sha256 than the bundle's. With a stamp (a file's
+// path, "" for none), files whose Stat matches it are taken at its word;
+// the others are hashed, and with record the stamp is written again with
+// what was found (a dry run records nothing).
+func differing(ctx context.Context, h *Host, dir string, files []bundle.File, stamp string, record bool) ([]bundle.File, error) {
 	paths := make([]string, len(files))
 	for i, f := range files {
 		paths[i] = path.Join(dir, f.Path)
 	}
-	have, err := h.Conn.Sha256(ctx, paths...)
+	known := readStamp(ctx, h, stamp)
+	stats, err := h.Conn.Stats(ctx, paths...)
 	if err != nil {
 		return nil, err
 	}
+	have := map[string]nodes.FileSum{}
+	var unsure []string
+	for _, p := range paths {
+		st, ok := stats[p]
+		switch {
+		case !ok: // missing
+		case known[p].Stat == st:
+			have[p] = known[p]
+		default:
+			unsure = append(unsure, p)
+		}
+	}
+	sums, err := h.Conn.Sha256(ctx, unsure...)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(have, sums)
 	var diff []bundle.File
-	for _, f := range files {
-		if have[path.Join(dir, f.Path)] != f.SHA256 {
+	for i, f := range files {
+		if have[paths[i]].SHA256 != f.SHA256 {
 			diff = append(diff, f)
 		}
 	}
+	if stamp != "" && record && len(unsure) > 0 {
+		if err := writeStamp(ctx, h, stamp, have); err != nil {
+			return nil, err
+		}
+	}
 	return diff, nil
+}
+
+// readStamp reads a stamp; none, a missing or an unreadable one is empty
+// (every file is hashed).
+func readStamp(ctx context.Context, h *Host, stamp string) map[string]nodes.FileSum {
+	known := map[string]nodes.FileSum{}
+	if stamp == "" {
+		return known
+	}
+	raw, err := h.Conn.ReadFile(ctx, stamp)
+	if err != nil || json.Unmarshal(raw, &known) != nil {
+		return map[string]nodes.FileSum{}
+	}
+	return known
+}
+
+// writeStamp records sums (by path) in the stamp.
+func writeStamp(ctx context.Context, h *Host, stamp string, sums map[string]nodes.FileSum) error {
+	raw, err := json.Marshal(sums)
+	if err != nil {
+		return err
+	}
+	_, err = h.Conn.Upload(ctx, raw, stamp, 0o644, nodes.AsRoot())
+	return err
+}
+
+// recordStaged writes the stamp after files were uploaded to dir: every
+// one of them now holds the bundle's content, as upload and differing
+// checked.
+func recordStaged(ctx context.Context, h *Host, dir string, files []bundle.File) error {
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = path.Join(dir, f.Path)
+	}
+	stats, err := h.Conn.Stats(ctx, paths...)
+	if err != nil {
+		return err
+	}
+	sums := map[string]nodes.FileSum{}
+	for i, f := range files {
+		if st, ok := stats[paths[i]]; ok {
+			sums[paths[i]] = nodes.FileSum{SHA256: f.SHA256, Stat: st}
+		}
+	}
+	return writeStamp(ctx, h, path.Join(dir, stagedStamp), sums)
 }
 
 // upload copies bundle files to dir/<path> on the host (as root, atomic,
@@ -147,7 +227,7 @@ func (Stage) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	files := stagedFiles(b)
 	changes := make([]*Change, len(c.Hosts))
 	err = forHosts(ctx, c, c.Hosts, func(ctx context.Context, h *Host) error {
-		diff, err := differing(ctx, h, StagingDir, files)
+		diff, err := differing(ctx, h, StagingDir, files, path.Join(StagingDir, stagedStamp), !c.run.DryRun())
 		if err != nil {
 			return err
 		}
@@ -161,6 +241,9 @@ func (Stage) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 			Description: fmt.Sprintf("upload %d bundle file(s), %.1f MB, to %s", len(diff), float64(totalSize(diff))/1e6, StagingDir),
 			Apply: func(ctx context.Context) error {
 				if err := upload(ctx, h, b, StagingDir, diff); err != nil {
+					return err
+				}
+				if err := recordStaged(ctx, h, StagingDir, files); err != nil {
 					return err
 				}
 				c.staged.mark(h)
@@ -182,7 +265,7 @@ func staged(ctx context.Context, c *Cluster, h *Host) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	diff, err := differing(ctx, h, StagingDir, stagedFiles(b))
+	diff, err := differing(ctx, h, StagingDir, stagedFiles(b), path.Join(StagingDir, stagedStamp), !c.run.DryRun())
 	if err == nil && len(diff) == 0 {
 		c.staged.mark(h)
 	}

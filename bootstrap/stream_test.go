@@ -122,7 +122,7 @@ registry:
 	if ok, err := exists(ctx, h, secret); err != nil || !ok {
 		t.Fatalf("exists: %v %v", ok, err)
 	}
-	diff, err := differing(ctx, h, dir, []bundle.File{{Path: "secret file", SHA256: "0"}, {Path: "missing", SHA256: "0"}})
+	diff, err := differing(ctx, h, dir, []bundle.File{{Path: "secret file", SHA256: "0"}, {Path: "missing", SHA256: "0"}}, "", false)
 	if err != nil || len(diff) != 2 {
 		t.Fatalf("differing: %v %v", diff, err)
 	}

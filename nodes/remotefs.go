@@ -69,10 +69,49 @@ func (h *Host) MkdirAll(ctx context.Context, mode fs.FileMode, paths ...string) 
 	return err
 }
 
-// Sha256 returns the hex sha256 of each of the given regular files, by
+// statFormat is what a FileSum's Stat holds: size, inode and the status
+// change time in nanoseconds. Writing the file, replacing it or changing
+// its mode changes it; unlike the modification time, no user can set the
+// change time back.
+const statFormat = "%s %i %.9Z"
+
+// FileSum is a regular file's sha256 and its Stat, taken just before it
+// was hashed: while the file's Stat stays the same, so does its content.
+type FileSum struct {
+	SHA256 string
+	Stat   string
+}
+
+// Sha256 returns the sha256 and Stat of each of the given regular files, by
 // path, in one command. A path that is missing or not a regular file is
 // absent from the map; a file that cannot be read is an error.
-func (h *Host) Sha256(ctx context.Context, paths ...string) (map[string]string, error) {
+func (h *Host) Sha256(ctx context.Context, paths ...string) (map[string]FileSum, error) {
+	// One line per path, in order: its stat and sum, or "-" when there is none.
+	lines, err := h.perFile(ctx, "sha256", paths,
+		`if [ -f "$p" ]; then t=$(stat -c '`+statFormat+`' -- "$p") && s=$(sha256sum < "$p") || exit 1; echo "$t ${s%% *}"; else echo -; fi`)
+	if err != nil {
+		return nil, err
+	}
+	sums := make(map[string]FileSum, len(lines))
+	for p, l := range lines {
+		i := strings.LastIndexByte(l, ' ')
+		if i < 0 {
+			return nil, h.fileError("sha256", p, fmt.Errorf("unexpected answer %q", l))
+		}
+		sums[p] = FileSum{Stat: l[:i], SHA256: l[i+1:]}
+	}
+	return sums, nil
+}
+
+// Stats returns the Stat (as in FileSum) of each of the given regular
+// files, by path, in one command; missing paths are absent from the map.
+func (h *Host) Stats(ctx context.Context, paths ...string) (map[string]string, error) {
+	return h.perFile(ctx, "stat", paths, `if [ -f "$p" ]; then stat -c '`+statFormat+`' -- "$p" || exit 1; else echo -; fi`)
+}
+
+// perFile runs body for each path (as $p), in one command, and returns
+// each path's line of output but those that are "-".
+func (h *Host) perFile(ctx context.Context, op string, paths []string, body string) (map[string]string, error) {
 	if len(paths) == 0 {
 		return map[string]string{}, nil
 	}
@@ -80,29 +119,26 @@ func (h *Host) Sha256(ctx context.Context, paths ...string) (map[string]string, 
 	for i, p := range paths {
 		quoted[i] = quote.Shell(p)
 	}
-	// One line per path, in order: its sum, or "-" when there is none.
-	script := "for p in " + strings.Join(quoted, " ") + "; do\n" +
-		"  if [ -f \"$p\" ]; then s=$(sha256sum < \"$p\") || exit 1; echo \"${s%% *}\"; else echo -; fi\n" +
-		"done"
+	script := "for p in " + strings.Join(quoted, " ") + "; do\n  " + body + "\ndone"
 	what := paths[0]
 	if len(paths) > 1 {
 		what = fmt.Sprintf("%s and %d more", paths[0], len(paths)-1)
 	}
-	out, err := h.fileOp(ctx, "sha256", what, script)
+	out, err := h.fileOp(ctx, op, what, script)
 	if err != nil {
 		return nil, err
 	}
 	lines := strings.Split(strings.TrimSuffix(out.Stdout, "\n"), "\n")
 	if len(lines) != len(paths) {
-		return nil, h.fileError("sha256", what, fmt.Errorf("got %d lines for %d files", len(lines), len(paths)))
+		return nil, h.fileError(op, what, fmt.Errorf("got %d lines for %d files", len(lines), len(paths)))
 	}
-	sums := make(map[string]string, len(paths))
+	m := make(map[string]string, len(paths))
 	for i, l := range lines {
 		if l != "-" {
-			sums[paths[i]] = l
+			m[paths[i]] = l
 		}
 	}
-	return sums, nil
+	return m, nil
 }
 
 // fileOp runs script as root, silenced, labelled "<op> <path>". The exit

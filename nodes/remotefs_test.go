@@ -132,7 +132,7 @@ func TestFileOpsThroughSudo(t *testing.T) {
 				t.Fatalf("Exists: %v, %v", ok, err)
 			}
 			sums, err := h.Sha256(ctx, secret)
-			if want := sum([]byte("root's\n")); err != nil || sums[secret] != want {
+			if want := sum([]byte("root's\n")); err != nil || sums[secret].SHA256 != want {
 				t.Fatalf("Sha256: %v, %v", sums, err)
 			}
 			sub := filepath.Join(dir, user, "made")
@@ -236,11 +236,35 @@ func TestSha256(t *testing.T) {
 		t.Errorf("Sha256 = %v, want %v", got, want)
 	}
 	for p, s := range want {
-		if got[p] != s {
-			t.Errorf("sha256 of %q = %q, want %q", p, got[p], s)
+		if got[p].SHA256 != s {
+			t.Errorf("sha256 of %q = %q, want %q", p, got[p].SHA256, s)
 		}
 	}
 	if got, err := h.Sha256(ctx); err != nil || len(got) != 0 {
 		t.Errorf("no paths: %v, %v", got, err)
+	}
+
+	// A file's Stat stays while it is left alone, and changes when it is
+	// written (same size, its modification time put back) or replaced.
+	stats, err := h.Stats(ctx, a, missing, b)
+	if err != nil || len(stats) != 2 || stats[a] != got[a].Stat || stats[b] != got[b].Stat || stats[a] == "" {
+		t.Fatalf("Stats = %q, %v; Sha256's %q %q", stats, err, got[a].Stat, got[b].Stat)
+	}
+	before, err := os.Stat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, a, []byte("ALPHA"), 0o644)
+	if err := os.Chtimes(a, before.ModTime(), before.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	replaced := filepath.Join(dir, "replacement")
+	writeFile(t, replaced, nil, 0o600)
+	if err := os.Rename(replaced, b); err != nil {
+		t.Fatal(err)
+	}
+	after, err := h.Stats(ctx, a, b)
+	if err != nil || after[a] == stats[a] || after[b] == stats[b] {
+		t.Errorf("Stats after writing a and replacing b = %q, before %q (%v)", after, stats, err)
 	}
 }
