@@ -42,7 +42,8 @@
 // streams output line by line, prefixed "[name] ", to the writer given by
 // WithOutput or Stream, and returns it captured in an Output. The context
 // bounds a command: when it ends, the remote command and the processes it
-// started get SIGTERM and the session is closed.
+// started get SIGTERM (sent by kill over another session for a root login,
+// whose commands sshd does not signal) and the session is closed.
 //
 // Host.Sudo (or Run with AsRoot) runs a command as root: directly for
 // root, else through `sudo -n`, or `sudo -S` when a sudo password is
@@ -52,7 +53,9 @@
 //
 // Host.Upload writes a file atomically (temporary file in the same
 // directory, sha256 checked, then renamed) and skips the transfer when the
-// file already has the same content.
+// file already has the same content. Host.UploadFile does the same for a
+// local file whose sha256 is known (a bundle manifest's), streamed from
+// disk and checked against that sha256 as it is read.
 //
 // ReadFile (bounded to 4 MiB), Exists, MkdirAll and Sha256 work on
 // remote files as root, with paths quoted for the shell, output never
