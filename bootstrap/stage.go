@@ -61,14 +61,20 @@ func (c *Cluster) bundleMode() bool {
 	return c.Inventory.Packages.Source == inventory.SourceBundle
 }
 
-// stagedFiles lists the bundle files every host needs staged: the runtime's
-// and Kubernetes' binaries, the CNI plugins and the systemd units. (helm
-// goes to the control plane only, straight to its place.)
-func stagedFiles(b *bundle.Bundle) []bundle.File {
+// controlPlaneOnly are the bundle's binaries only a control plane needs:
+// boot runs kubectl there alone (helm goes straight to its place there).
+var controlPlaneOnly = []string{"bin/kubectl", "bin/helm"}
+
+// stagedFiles lists the bundle files a host of the role needs staged: the
+// runtime's and Kubernetes' binaries, the CNI plugins and the systemd units;
+// kubectl on control planes only. (helm goes to the control plane only,
+// straight to its place.)
+func stagedFiles(b *bundle.Bundle, role string) []bundle.File {
 	var out []bundle.File
 	for _, f := range b.Manifest.Files {
 		switch {
 		case f.Path == "bin/helm":
+		case slices.Contains(controlPlaneOnly, f.Path) && role != inventory.RoleControlPlane:
 		case strings.HasPrefix(f.Path, "bin/"), strings.HasPrefix(f.Path, "cni/bin/"), strings.HasPrefix(f.Path, "systemd/"):
 			out = append(out, f)
 		}
@@ -224,9 +230,9 @@ func (Stage) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	files := stagedFiles(b)
 	changes := make([]*Change, len(c.Hosts))
 	err = forHosts(ctx, c, c.Hosts, func(ctx context.Context, h *Host) error {
+		files := stagedFiles(b, h.Spec.Role)
 		diff, err := differing(ctx, h, StagingDir, files, path.Join(StagingDir, stagedStamp), !c.run.DryRun())
 		if err != nil {
 			return err
@@ -265,7 +271,7 @@ func staged(ctx context.Context, c *Cluster, h *Host) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	diff, err := differing(ctx, h, StagingDir, stagedFiles(b), path.Join(StagingDir, stagedStamp), !c.run.DryRun())
+	diff, err := differing(ctx, h, StagingDir, stagedFiles(b, h.Spec.Role), path.Join(StagingDir, stagedStamp), !c.run.DryRun())
 	if err == nil && len(diff) == 0 {
 		c.staged.mark(h)
 	}

@@ -164,3 +164,25 @@ func BenchmarkStagedCheck(b *testing.B) {
 		})
 	}
 }
+
+// A worker is staged the runtime and kubeadm/kubelet but not kubectl; the
+// control plane everything but helm (installed straight to its place).
+func TestStagedFilesByRole(t *testing.T) {
+	b, err := bundle.Open(testenv.BundleDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := func(files []bundle.File, p string) bool {
+		return slices.ContainsFunc(files, func(f bundle.File) bool { return f.Path == p })
+	}
+	cp, worker := stagedFiles(b, "control-plane"), stagedFiles(b, "worker")
+	for _, p := range []string{"bin/kubelet", "bin/kubeadm", "bin/containerd", "bin/dockerd"} {
+		if !has(cp, p) || !has(worker, p) {
+			t.Errorf("%s: staged on the control plane %v, on a worker %v", p, has(cp, p), has(worker, p))
+		}
+	}
+	if !has(cp, "bin/kubectl") || has(worker, "bin/kubectl") || has(cp, "bin/helm") || has(worker, "bin/helm") {
+		t.Errorf("kubectl on the control plane %v, on a worker %v; helm staged %v %v", has(cp, "bin/kubectl"), has(worker, "bin/kubectl"), has(cp, "bin/helm"), has(worker, "bin/helm"))
+	}
+	t.Logf("staged: control plane %d files, %.0f MB; worker %d files, %.0f MB", len(cp), float64(totalSize(cp))/1e6, len(worker), float64(totalSize(worker))/1e6)
+}

@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/bootctl/boot/internal/run"
+	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/scripts"
 )
 
@@ -114,7 +115,7 @@ func (c *Cluster) teardownScript(purge bool) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		for _, f := range stagedFiles(b) {
+		for _, f := range stagedFiles(b, inventory.RoleControlPlane) {
 			switch dir, name := path.Split(f.Path); dir {
 			case "bin/":
 				installed = append(installed, "/usr/local/bin/"+name)

@@ -70,7 +70,7 @@ var scriptCases = []struct {
 		})
 	}},
 	{"kube-bundle.sh", func() (string, error) {
-		return KubeBundle(KubeBundleParams{StagingDir: "/var/tmp/boot/bundle"})
+		return KubeBundle(KubeBundleParams{StagingDir: "/var/tmp/boot/bundle", Kubectl: true})
 	}},
 	{"helm-online-v3.22.0.sh", func() (string, error) {
 		return HelmOnline(HelmOnlineParams{Version: "v3.22.0", Arch: "amd64"})

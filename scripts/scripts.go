@@ -215,10 +215,12 @@ func RuntimeOnline(p RuntimeOnlineParams) (_ string, err error) {
 type KubeBundleParams struct {
 	// StagingDir is where the bundle's bin/ and systemd/ were uploaded.
 	StagingDir string
+	// Kubectl installs kubectl too (a control plane: boot runs it there).
+	Kubectl bool
 }
 
-// KubeBundle renders the script that installs kubeadm, kubelet and kubectl
-// into /usr/local/bin and kubelet.service and its 10-kubeadm.conf drop-in
+// KubeBundle renders the script that installs kubeadm, kubelet and (with
+// Kubectl) kubectl into /usr/local/bin and kubelet.service and its 10-kubeadm.conf drop-in
 // into /etc/systemd/system from StagingDir (only files that differ), and
 // enables kubelet (kubeadm init/join starts it).
 func KubeBundle(p KubeBundleParams) (_ string, err error) {
