@@ -15,7 +15,7 @@ UPSTREAM ?= ../shared/upstream
 # fetching from source hosts (these machines reach only the proxy).
 export GOPROXY := https://proxy.golang.org
 
-.PHONY: help build test unit fuzz lab-test lint bench deps demo clean bundle lab-up lab-down
+.PHONY: help build test unit fuzz lab-test lab-disk lint bench deps demo clean bundle lab-up lab-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -33,7 +33,16 @@ test: deps bundle unit fuzz lab-test ## install what the tests need, build the b
 unit: ## go test ./... (needs `make deps` and `make bundle` once)
 	CI=$${CI:-true} BOOT_BUNDLE_DIR=$(abspath $(BUNDLE)) $(GO) test -count=1 ./...
 
-lab-test: ## the lab end-to-end tests, one at a time (one lab per machine): four real hosts from the bundle, then online through the lab's mirrors (root, Docker)
+# The lab's kubelets evict pods once the disk's free space is under 15% of
+# its size (their imagefs threshold, taken from the machine's disk) and the
+# lab takes about 15 GB while it runs: short of that, the Go build cache (a
+# cache: rebuilt as needed) is freed first.
+lab-disk: ## make room on the disk for the lab, freeing the Go build cache if needed
+	@set -- $$(df -B1G --output=size,avail / | tail -n 1); need=$$(($$1 * 15 / 100 + 15)); \
+	echo "disk: $$2 GB free of $$1 GB; the lab needs $$need GB free"; \
+	if [ "$$2" -lt "$$need" ]; then echo "freeing the Go build cache ($$(du -sh "$$($(GO) env GOCACHE)" | cut -f1))"; $(GO) clean -cache; fi
+
+lab-test: lab-disk ## the lab end-to-end tests, one at a time (one lab per machine): four real hosts from the bundle, then online through the lab's mirrors (root, Docker)
 	CI=$${CI:-true} BOOT_BUNDLE_DIR=$(abspath $(BUNDLE)) $(GO) test -p 1 -count=1 -tags lab -v -timeout 40m \
 		-run '^(TestLab|TestLabOnRunningDocker|TestBootOnLab|TestBootOnlineOnLab)$$' ./lab/ ./cmd/
 
