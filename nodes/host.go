@@ -243,10 +243,11 @@ func (r *run) pidMarker() string    { return "@@boot-pid-" + r.nonce + "-" }
 //
 // The command runs in a forked subshell of the wrapper, not in a second
 // sh, which saves starting a shell per command. It sees what `sh -c`
-// would give it: no positional parameters ($0 is sh), the caller's stdin,
-// and $PPID its parent, the wrapper; but $$ is the wrapper's PID, as in
-// any subshell.
-const groupScript = `exec 3<&0; { PPID=$$; eval 'set --;' "$1"; } 0<&3 3<&- & trap 'trap - TERM HUP INT; kill -TERM 0 2>/dev/null' TERM HUP INT; wait $!`
+// would give it: no positional parameters ($0 is sh) and the caller's
+// stdin; but $$ is the wrapper's PID, as in any subshell, and $PPID the
+// wrapper's parent (bash, which some make /bin/sh, refuses to assign
+// PPID, so it is left alone).
+const groupScript = `exec 3<&0; { eval 'set --;' "$1"; } 0<&3 3<&- & trap 'trap - TERM HUP INT; kill -TERM 0 2>/dev/null' TERM HUP INT; wait $!`
 
 // commandLine wraps cmd for the login shell.
 func (r *run) commandLine(cmd string) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -229,14 +230,42 @@ func TestRunExitStatus(t *testing.T) {
 	if errors.Is(err, ErrUnreachable) || errors.Is(err, ErrTimeout) {
 		t.Fatalf("exit error misclassified: %v", err)
 	}
-	// A session whose process is killed by a signal says so (the command's
-	// parent is the wrapper that sshd started).
-	_, err = h.Run(testCtx(t), "kill -KILL $PPID")
+	// A session whose process is killed by a signal says so (the command
+	// runs in a subshell of the wrapper that sshd started: $$ is the
+	// wrapper's PID).
+	_, err = h.Run(testCtx(t), "kill -KILL $$")
 	if !errors.As(err, &ee) || ee.Signal != "KILL" || !strings.Contains(err.Error(), "killed by signal KILL") {
 		t.Fatalf("want killed by signal KILL, got %v", err)
 	}
 	// Quoting survives the wrapper.
 	if got := mustRun(t, h, `printf '%s|' "a b" 'c'"'"'d' $((1+1))`); got != "a b|c'd|2|" {
 		t.Fatalf("quoting: %q", got)
+	}
+}
+
+// The wrapper runs a command the same way whichever shell is the host's sh:
+// dash (Debian's and Ubuntu's) or bash (which some make /bin/sh, and which
+// refuses some assignments dash allows): its output, stdin, exit status, no
+// positional parameters, and $$ the wrapper's own PID.
+func TestGroupScriptUnderEveryShell(t *testing.T) {
+	for _, shell := range []string{"dash", "bash", "bash --posix"} {
+		argv := strings.Fields(shell)
+		bin, err := exec.LookPath(argv[0])
+		if err != nil {
+			testenv.Need(t, "%s: %v", argv[0], err)
+		}
+		cmd := exec.Command(bin, append(argv[1:], "-c", groupScript, "sh", `read -r line; echo "got $line, $# args, pid $$"; exit 3`)...)
+		cmd.Stdin = strings.NewReader("input\n")
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if want := fmt.Sprintf("got input, 0 args, pid %d\n", cmd.Process.Pid); !errors.As(err, &ee) || ee.ExitCode() != 3 || out.String() != want {
+			t.Errorf("%s: exit %v, output %q, want exit 3 and %q", shell, err, out.String(), want)
+		}
 	}
 }
