@@ -42,15 +42,26 @@ type finding struct {
 	message string
 }
 
-// Plan implements Phase: it runs the checks and never plans a change. On a
-// control plane that already runs a cluster it also reads the certificates'
-// expiry: one expiring within CertWarning is a warning.
+// Plan implements Phase: it runs the checks and never plans a change. It
+// refuses a cluster.kubernetesVersion the nodes or the bundle do not run
+// (versionFindings). On a control plane that already runs a cluster it also
+// reads the certificates' expiry: one expiring within CertWarning is a
+// warning.
 func (Preflight) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	var found []finding
 	for _, h := range c.Hosts {
 		found = append(found, checkHost(c.Inventory, h)...)
 	}
 	found = append(found, checkUnique(c.Hosts)...)
+	bundleVersion := ""
+	if c.bundleMode() {
+		b, err := c.bundle()
+		if err != nil {
+			return nil, err
+		}
+		bundleVersion = b.Manifest.KubernetesVersion
+	}
+	found = append(found, versionFindings(c.Hosts, c.Inventory.Cluster.KubernetesVersion, bundleVersion)...)
 	found = append(found, expiryWarnings(ctx, c.controlPlane(), time.Now())...)
 
 	failed, hosts := 0, []string{}

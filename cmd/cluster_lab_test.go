@@ -475,6 +475,7 @@ func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 		t.Errorf("the re-run made new Helm revisions:\nbefore %s\nafter  %s", revisions, after)
 	}
 	checkBootStatus(t, addonsInv, w)
+	checkVersionRules(t, invPath)
 	checkCertsRenew(t, k, invPath)
 	checkBackupRestore(t, k, invPath)
 
