@@ -13,7 +13,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/bootctl/boot/internal/testenv"
 )
@@ -125,16 +124,7 @@ func TestRegistryRedisFallback(t *testing.T) {
 			r[k] = v
 		}
 		values := withValues(map[string]any{"redis": r, "log": map[string]any{"level": "error", "accessLog": false}})
-		out, err := RenderRegistry(RenderOptions{Values: values})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d := get[*appsv1.Deployment](t, decodeManifests(t, out), "Deployment/registry")
-		config, err := RenderRegistryConfig(values)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env := containerEnv(t, d.Spec.Template.Spec.Containers[0], creds)
+		config, env := chartRegistry(t, values, creds)
 		httpAddr := loopbackAddr(t)
 		env["REGISTRY_HTTP_ADDR"] = httpAddr
 		env["REGISTRY_HTTP_DEBUG_ADDR"] = loopbackAddr(t)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	appsv1 "k8s.io/api/apps/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bootctl/boot/internal/testenv"
@@ -155,6 +156,23 @@ func startRegistryProcess(t *testing.T, bin string, config []byte, env map[strin
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// chartRegistry renders the chart and the registry's config.yml for values
+// and returns the config and the registry container's environment resolved
+// against creds, as the kubelet would.
+func chartRegistry(t *testing.T, values map[string]any, creds *RegistryCredentials) ([]byte, map[string]string) {
+	t.Helper()
+	out, err := RenderRegistry(RenderOptions{Values: values})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := get[*appsv1.Deployment](t, decodeManifests(t, out), "Deployment/registry")
+	config, err := RenderRegistryConfig(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return config, containerEnv(t, d.Spec.Template.Spec.Containers[0], creds)
 }
 
 // loopbackAddr is a free port on 127.0.0.1 as host:port.

@@ -68,16 +68,7 @@ func TestRegistryRunsRenderedChart(t *testing.T) {
 	// Metrics off: every handlers.NewApp with Prometheus on registers the same global
 	// collectors, and a second one in one process panics.
 	values := withValues(map[string]any{"redis": map[string]any{"enabled": false}, "metrics": map[string]any{"enabled": false}})
-	out, err := RenderRegistry(RenderOptions{Values: values})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := get[*appsv1.Deployment](t, decodeManifests(t, out), "Deployment/registry")
-	config, err := RenderRegistryConfig(values)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := containerEnv(t, d.Spec.Template.Spec.Containers[0], creds)
+	config, env := chartRegistry(t, values, creds)
 
 	// The pod's mounts, moved into a temporary folder with distribution's env overrides.
 	dir := t.TempDir()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -141,15 +142,7 @@ func TestRegistryReplicasShareS3(t *testing.T) {
 	storage["s3"].(map[string]any)["region"] = "us-east-1"
 	values["redis"] = map[string]any{"externalAddress": redisAddr}
 	values["log"] = map[string]any{"level": "error", "accessLog": false}
-	out, err := RenderRegistry(RenderOptions{Values: values})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := get[*appsv1.Deployment](t, decodeManifests(t, out), "Deployment/registry")
-	config, err := RenderRegistryConfig(values)
-	if err != nil {
-		t.Fatal(err)
-	}
+	config, chartEnv := chartRegistry(t, values, creds)
 	// The chart mounts the credentials Secret's htpasswd in every replica.
 	htpasswd := filepath.Join(t.TempDir(), "htpasswd")
 	if err := os.WriteFile(htpasswd, []byte(creds.Htpasswd()), 0o600); err != nil {
@@ -157,7 +150,7 @@ func TestRegistryReplicasShareS3(t *testing.T) {
 	}
 	var replicas [2]*registryProcess
 	for i := range replicas {
-		env := containerEnv(t, d.Spec.Template.Spec.Containers[0], creds)
+		env := maps.Clone(chartEnv)
 		env["REGISTRY_AUTH_HTPASSWD_PATH"] = htpasswd
 		env["REGISTRY_HTTP_ADDR"] = loopbackAddr(t)
 		env["REGISTRY_HTTP_DEBUG_ADDR"] = loopbackAddr(t)

@@ -271,7 +271,7 @@ func TestRegistryValues(t *testing.T) {
 	enabled := true
 	r := inventory.Registry{
 		Host: "images.example.com", Issuer: inventory.IssuerSelfSigned, Namespace: "docker-registry",
-		Storage:     inventory.Storage{Type: inventory.StoragePVC, Size: "50Gi"}, Replicas: 1,
+		Storage: inventory.Storage{Type: inventory.StoragePVC, Size: "50Gi"}, Replicas: 1,
 		Auth:        inventory.RegistryAuth{User: "admin"},
 		Redis:       inventory.Redis{Enabled: &enabled, MaxMemory: "128mb"},
 		GC:          inventory.GC{Schedule: "15 3 * * *"},

@@ -133,20 +133,6 @@ func runRestore(ctx context.Context, g *globals, o bootstrap.RestoreOptions, std
 			return err
 		}
 	}
-	out := newPrinter(g.stdout, g.Output)
-	start := time.Now()
-	cluster, err := g.connectCluster(ctx, inv, log, out)
-	if err != nil {
-		return err
-	}
-	defer cluster.Close()
-	if err := run.Do(ctx, bootstrap.Steps(cluster, bootstrap.RestorePhases(o)), g.runOptions(out)); err != nil {
-		return err
-	}
-	msg := fmt.Sprintf("etcd of cluster %s restored from %s (taken %s)", inv.Metadata.Name, o.From, b.Taken.Format(time.RFC3339))
-	if g.DryRun {
-		msg = "dry run: nothing was changed"
-	}
-	out.Emit(run.Event{Phase: "restore", Status: run.OK, Message: msg, Duration: time.Since(start)})
-	return nil
+	return g.runPhases(ctx, inv, log, bootstrap.RestorePhases(o), "restore",
+		fmt.Sprintf("etcd of cluster %s restored from %s (taken %s)", inv.Metadata.Name, o.From, b.Taken.Format(time.RFC3339)))
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bootctl/boot/bootstrap"
-	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -79,22 +78,8 @@ func runCertsRenew(ctx context.Context, g *globals, o bootstrap.CertsRenewOption
 			return err
 		}
 	}
-	out := newPrinter(g.stdout, g.Output)
-	start := time.Now()
-	cluster, err := g.connectCluster(ctx, inv, log, out)
-	if err != nil {
-		return err
-	}
-	defer cluster.Close()
-	if err := run.Do(ctx, bootstrap.Steps(cluster, bootstrap.CertsRenewPhases(o)), g.runOptions(out)); err != nil {
-		return err
-	}
-	msg := fmt.Sprintf("certificates of cluster %s renewed and the control plane restarted; kubeconfig: %s", inv.Metadata.Name, inv.Cluster.Kubeconfig)
-	if g.DryRun {
-		msg = "dry run: nothing was changed"
-	}
-	out.Emit(run.Event{Phase: "certs renew", Status: run.OK, Message: msg, Duration: time.Since(start)})
-	return nil
+	return g.runPhases(ctx, inv, log, bootstrap.CertsRenewPhases(o), "certs renew",
+		fmt.Sprintf("certificates of cluster %s renewed and the control plane restarted; kubeconfig: %s", inv.Metadata.Name, inv.Cluster.Kubeconfig))
 }
 
 // confirmRenew asks the operator to type the cluster's name before the

@@ -3,10 +3,12 @@ package cmd
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bootctl/boot/bootstrap"
+	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 )
 
@@ -26,6 +28,27 @@ func (g *globals) inventoryAndLog() (inv *inventory.Inventory, log *slog.Logger,
 // reporting each step through out. On error no connection stays open.
 func (g *globals) connectCluster(ctx context.Context, inv *inventory.Inventory, log *slog.Logger, out *printer) (*bootstrap.Cluster, error) {
 	return bootstrap.Connect(ctx, inv, g.connectOptions(log, out))
+}
+
+// runPhases connects to the inventory's hosts, runs phases on them and
+// ends with an event of phase saying done (or, in a dry run, that nothing
+// was changed).
+func (g *globals) runPhases(ctx context.Context, inv *inventory.Inventory, log *slog.Logger, phases []bootstrap.Phase, phase, done string) error {
+	out := newPrinter(g.stdout, g.Output)
+	start := time.Now()
+	cluster, err := g.connectCluster(ctx, inv, log, out)
+	if err != nil {
+		return err
+	}
+	defer cluster.Close()
+	if err := run.Do(ctx, bootstrap.Steps(cluster, phases), g.runOptions(out)); err != nil {
+		return err
+	}
+	if g.DryRun {
+		done = "dry run: nothing was changed"
+	}
+	out.Emit(run.Event{Phase: phase, Status: run.OK, Message: done, Duration: time.Since(start)})
+	return nil
 }
 
 // verboseFlag adds --verbose to a command that runs commands on the hosts.
