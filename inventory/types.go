@@ -273,20 +273,20 @@ type Versions struct {
 
 // Registry is the private Docker registry boot installs.
 type Registry struct {
-	Host      string       `yaml:"host" mapstructure:"host"`           // required DNS name, e.g. registry.example.com
-	ACMEEmail string       `yaml:"acmeEmail" mapstructure:"acmeEmail"` // ACME account e-mail; required for the letsencrypt issuers
-	Issuer    string       `yaml:"issuer" mapstructure:"issuer"`       // letsencrypt (default) | letsencrypt-staging | selfsigned | acme
-	ACME      ACME         `yaml:"acme" mapstructure:"acme"`
-	Namespace string       `yaml:"namespace" mapstructure:"namespace"` // default docker-registry
-	Storage   Storage      `yaml:"storage" mapstructure:"storage"`
+	Host      string  `yaml:"host" mapstructure:"host"`           // required DNS name, e.g. registry.example.com
+	ACMEEmail string  `yaml:"acmeEmail" mapstructure:"acmeEmail"` // ACME account e-mail; required for the letsencrypt issuers
+	Issuer    string  `yaml:"issuer" mapstructure:"issuer"`       // letsencrypt (default) | letsencrypt-staging | selfsigned | acme
+	ACME      ACME    `yaml:"acme" mapstructure:"acme"`
+	Namespace string  `yaml:"namespace" mapstructure:"namespace"` // default docker-registry
+	Storage   Storage `yaml:"storage" mapstructure:"storage"`
 	// Replicas is how many registry pods serve: default 2 with storage
 	// type s3 (spread over the nodes, with a PodDisruptionBudget), 1 with
 	// pvc (a ReadWriteOnce volume attaches to one node: more is refused).
 	Replicas int          `yaml:"replicas" mapstructure:"replicas"`
 	Auth     RegistryAuth `yaml:"auth" mapstructure:"auth"`
-	Redis     Redis        `yaml:"redis" mapstructure:"redis"`
-	GC        GC           `yaml:"gc" mapstructure:"gc"`
-	Pruner    Pruner       `yaml:"pruner" mapstructure:"pruner"`
+	Redis    Redis        `yaml:"redis" mapstructure:"redis"`
+	GC       GC           `yaml:"gc" mapstructure:"gc"`
+	Pruner   Pruner       `yaml:"pruner" mapstructure:"pruner"`
 	// Maintenance is where the gc and prune CronJobs' image comes from.
 	Maintenance Maintenance `yaml:"maintenance" mapstructure:"maintenance"`
 }
