@@ -194,7 +194,7 @@ func renderCases() []renderCase {
 		{
 			name: "s3", release: "docker", namespace: "images", values: s3, fullname: "docker-registry",
 			objects: slices.Concat(base("docker-registry"), redisObjects("docker-registry"), gcObjects("docker-registry"),
-				[]string{"ConfigMap/docker-registry-prune-rules", "CronJob/docker-registry-prune"}),
+				[]string{"ConfigMap/docker-registry-prune-rules", "CronJob/docker-registry-prune", "PodDisruptionBudget/docker-registry"}),
 			s3: true, redis: "docker-registry-redis:6379", inChart: true, pruner: true, image: pinnedMaintenanceImage,
 		},
 		{

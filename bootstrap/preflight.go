@@ -55,11 +55,11 @@ func (Preflight) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	found = append(found, checkUnique(c.Hosts)...)
 	bundleVersion := ""
 	if c.bundleMode() {
-		b, err := c.bundle()
-		if err != nil {
-			return nil, err
+		if b, err := c.bundle(); err != nil {
+			found = append(found, finding{operator, true, fmt.Sprintf("packages.bundle %s: %v", c.Inventory.Packages.Bundle, err)})
+		} else {
+			bundleVersion = b.Manifest.KubernetesVersion
 		}
-		bundleVersion = b.Manifest.KubernetesVersion
 	}
 	found = append(found, versionFindings(c.Hosts, c.Inventory.Cluster.KubernetesVersion, bundleVersion)...)
 	found = append(found, expiryWarnings(ctx, c.controlPlane(), time.Now())...)
