@@ -41,8 +41,8 @@ func checkVersionRules(t *testing.T, invPath string) {
 			continue
 		}
 		evs := parseEvents(t, stdout)
-		if ch := changedEvents(evs); len(ch) > 0 {
-			t.Errorf("boot up with kubernetesVersion %s changed something: %+v", c.version, ch)
+		if slices.ContainsFunc(evs, func(e event) bool { return e.Status == "changed" }) {
+			t.Errorf("boot up with kubernetesVersion %s changed something:\n%s", c.version, stdout)
 		}
 		for _, h := range labHosts {
 			if !slices.ContainsFunc(evs, func(e event) bool {
