@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -127,24 +126,6 @@ func treeDigest(t *testing.T, root string) string {
 	return b.String()
 }
 
-// syncBuffer is a buffer the hosts' output streams may write at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // restartedLine is the script's line after a restart, streamed.
 var restartedLine = regexp.MustCompile(`^\[cp1\] changed: restarted (\S+) in \d+s$`)
 
@@ -161,7 +142,7 @@ func TestCertsRenew(t *testing.T) {
 	inv := testenv.Inventory(t, text)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var output syncBuffer
+	var output testenv.Buffer
 	c, err := Connect(ctx, inv, ConnectOptions{Parallel: 2, Output: &output})
 	if err != nil {
 		t.Fatal(err)

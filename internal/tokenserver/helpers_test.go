@@ -1,7 +1,6 @@
 package tokenserver
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -13,11 +12,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/bootctl/boot/internal/testenv"
 )
 
 // testUser is one user of a test's users file.
@@ -52,31 +52,13 @@ func usersFile(t testing.TB, dir string, cost int, users []testUser) (string, st
 	return path, b.String()
 }
 
-// syncBuffer is a log destination safe for concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // tokenService is a token server on a loopback port with its key files.
 type tokenService struct {
 	URL      string // its own loopback server
 	Handler  *Handler
 	Users    *Users
 	Signer   *Signer
-	Log      *syncBuffer
+	Log      *testenv.Buffer
 	Hashes   string // the users file's content
 	CertPath string
 	JWKSPath string
@@ -113,7 +95,7 @@ func startTokenService(t testing.TB, cost int) *tokenService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logBuf := &syncBuffer{}
+	logBuf := &testenv.Buffer{}
 	h, err := NewHandler(Config{
 		Users: users, Signer: signer, Issuer: testIssuer, Service: testService, TTL: DefaultTTL,
 		Log: slog.New(slog.NewJSONHandler(logBuf, &slog.HandlerOptions{Level: slog.LevelDebug})),

@@ -19,6 +19,8 @@ import (
 	"github.com/distribution/distribution/v3/registry/auth"
 	"github.com/distribution/distribution/v3/registry/auth/token"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/bootctl/boot/internal/testenv"
 )
 
 func TestParseUsersErrorsNameTheLine(t *testing.T) {
@@ -429,7 +431,7 @@ func TestWatchReloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logBuf := &syncBuffer{}
+	logBuf := &testenv.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	hup := make(chan os.Signal, 1)
