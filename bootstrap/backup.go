@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"net/url"
@@ -27,6 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/boundedfile"
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/nodes"
@@ -332,24 +332,11 @@ func checkSnapshot(db string) (EtcdBackup, error) {
 	if err != nil {
 		return EtcdBackup{}, fmt.Errorf("etcd snapshot %s: %w", db, err)
 	}
-	sum, err := fileSHA256(db)
+	sum, _, err := bundle.HashFile(db)
 	if err != nil {
 		return EtcdBackup{}, err
 	}
 	return EtcdBackup{File: filepath.Base(db), SHA256: sum, Revision: st.Revision, Hash: st.Hash, Keys: st.TotalKey, Size: st.TotalSize}, nil
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // ReadBackup reads the backup in dir and checks it whole: its backup.json,
@@ -375,7 +362,7 @@ func ReadBackup(dir string) (*Backup, error) {
 			return nil, fmt.Errorf("%s: file %q is outside the backup", filepath.Join(dir, backupManifest), f.Path)
 		}
 		p := filepath.Join(dir, filepath.FromSlash(f.Path))
-		sum, err := fileSHA256(p)
+		sum, _, err := bundle.HashFile(p)
 		if err != nil {
 			return nil, fmt.Errorf("backup file: %w", err)
 		}

@@ -411,7 +411,7 @@ func (s *bundleStage) add(rel, src string, data []byte, mode os.FileMode, compon
 	} else if err := os.WriteFile(dst, data, mode); err != nil {
 		return err
 	}
-	sum, size, err := hashFile(dst)
+	sum, size, err := HashFile(dst)
 	if err != nil {
 		return err
 	}

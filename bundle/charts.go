@@ -165,7 +165,7 @@ func (m *Manifest) VerifiedFile(dir, rel string) (string, error) {
 // returns its path. Errors name the file.
 func (f File) verify(dir string) (string, error) {
 	p := filepath.Join(dir, filepath.FromSlash(f.Path))
-	sum, size, err := hashFile(p)
+	sum, size, err := HashFile(p)
 	if err != nil {
 		return "", fmt.Errorf("bundle %s: file %s: %w", dir, f.Path, err)
 	}

@@ -43,7 +43,7 @@ func cached(dir, key string) bool {
 		return false
 	}
 	for name, sum := range st.Files {
-		got, _, err := hashFile(filepath.Join(dir, name))
+		got, _, err := HashFile(filepath.Join(dir, name))
 		if err != nil || got != sum {
 			return false
 		}
@@ -55,7 +55,7 @@ func cached(dir, key string) bool {
 func writeStamp(dir, key string, files []string) error {
 	st := stamp{Key: key, Files: map[string]string{}}
 	for _, name := range files {
-		sum, _, err := hashFile(filepath.Join(dir, name))
+		sum, _, err := HashFile(filepath.Join(dir, name))
 		if err != nil {
 			return err
 		}
@@ -359,7 +359,7 @@ func hashTree(root string) (string, error) {
 			}
 			parts = append(parts, "link "+rel+" "+target)
 		case info.Mode().IsRegular():
-			sum, _, err := hashFile(p)
+			sum, _, err := HashFile(p)
 			if err != nil {
 				return err
 			}

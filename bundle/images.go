@@ -88,7 +88,7 @@ func entryKey(f layerFile) (string, error) {
 	sum := ""
 	switch {
 	case f.src != "":
-		s, _, err := hashFile(f.src)
+		s, _, err := HashFile(f.src)
 		if err != nil {
 			return "", err
 		}

@@ -275,8 +275,8 @@ func (m *Manifest) encode() ([]byte, error) {
 	return append(data, '\n'), nil
 }
 
-// hashFile returns the hex sha256 and size of a regular file.
-func hashFile(p string) (string, int64, error) {
+// HashFile returns the hex sha256 and size of a regular file.
+func HashFile(p string) (string, int64, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", 0, err

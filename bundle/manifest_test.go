@@ -32,7 +32,7 @@ func smallBundle(t *testing.T) string {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		sum, size, err := hashFile(p)
+		sum, size, err := HashFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +184,7 @@ func TestLayersAndImagesAreReproducible(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sum, _, err := hashFile(archive)
+		sum, _, err := HashFile(archive)
 		if err != nil {
 			t.Fatal(err)
 		}
