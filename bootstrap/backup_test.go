@@ -17,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/kubetest"
 	"github.com/bootctl/boot/internal/testenv"
 )
@@ -114,16 +115,18 @@ func TestSnapshotThroughSSHRestores(t *testing.T) {
 		ln.Close()
 	}
 	peer, clientURL := "http://127.0.0.1:"+strconv.Itoa(ports[0]), "http://127.0.0.1:"+strconv.Itoa(ports[1])
-	archive, err := restoredData(filepath.Join(backup, e.File), EtcdMember{Name: "restored", PeerURL: peer})
+	archive, err := restoredData(filepath.Join(backup, e.File), EtcdMember{Name: "restored", PeerURL: peer}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if sum, _, err := bundle.HashFile(archive.Path); err != nil || sum != archive.SHA256 {
+		t.Fatalf("the archive's sha256 is %s (%v), restoredData says %s", sum, err, archive.SHA256)
 	}
 	data := filepath.Join(dir, "restored")
 	if err := os.Mkdir(data, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	untar := exec.Command("tar", "-xzf", "-", "-C", data)
-	untar.Stdin = strings.NewReader(string(archive))
+	untar := exec.Command("tar", "-xzf", archive.Path, "-C", data)
 	if out, err := untar.CombinedOutput(); err != nil {
 		t.Fatalf("tar -xz of the restored data: %v\n%s", err, out)
 	}

@@ -2,9 +2,10 @@ package bootstrap
 
 import (
 	"archive/tar"
-	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -87,30 +88,31 @@ func (r EtcdRestore) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	desc := fmt.Sprintf("restore etcd member %s (%s) from %s: the snapshot of %s taken %s, revision %d, %d keys; the control plane stops meanwhile and %s is kept as %s.before-restore-<time>",
 		member.Name, member.PeerURL, r.From, b.Cluster, b.Taken.Format(time.RFC3339), b.Etcd.Revision, b.Etcd.Keys, member.DataDir, member.DataDir)
 	return []Change{{Host: cp.Spec.Name, Description: desc, Apply: func(ctx context.Context) error {
-		archive, err := restoredData(filepath.Join(r.From, filepath.FromSlash(b.Etcd.File)), member)
+		tmp, err := os.MkdirTemp("", "boot-restore-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		archive, err := restoredData(filepath.Join(r.From, filepath.FromSlash(b.Etcd.File)), member, tmp)
 		if err != nil {
 			return err
 		}
 		if err := cp.Conn.MkdirAll(ctx, 0o700, filepath.Dir(restoreArchive)); err != nil {
 			return err
 		}
-		if _, err := cp.Conn.Upload(ctx, archive, restoreArchive, 0o600, nodes.AsRoot()); err != nil {
+		if _, err := cp.Conn.UploadFile(ctx, archive, restoreArchive, 0o600, nodes.AsRoot()); err != nil {
 			return err
 		}
 		return s.apply(ctx, cp)
 	}}}, nil
 }
 
-// restoredData runs etcdutl's snapshot restore for the member into a
-// temporary folder and returns the folder as a gzipped tar archive.
-func restoredData(db string, m EtcdMember) ([]byte, error) {
-	tmp, err := os.MkdirTemp("", "boot-restore-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(tmp)
+// restoredData runs etcdutl's snapshot restore for the member into the
+// folder tmp and archives the data folder there as a gzipped tar, hashed as
+// it is written: the archive is streamed from disk, never held in memory.
+func restoredData(db string, m EtcdMember, tmp string) (nodes.LocalFile, error) {
 	data := filepath.Join(tmp, "data")
-	err = snapshot.NewV3(zap.NewNop()).Restore(snapshot.RestoreConfig{
+	err := snapshot.NewV3(zap.NewNop()).Restore(snapshot.RestoreConfig{
 		SnapshotPath:        db,
 		Name:                m.Name,
 		OutputDataDir:       data,
@@ -121,15 +123,29 @@ func restoredData(db string, m EtcdMember) ([]byte, error) {
 		MarkCompacted:       true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("etcdutl snapshot restore of %s: %w", db, err)
+		return nodes.LocalFile{}, fmt.Errorf("etcdutl snapshot restore of %s: %w", db, err)
 	}
-	return tarGz(data)
+	archive := nodes.LocalFile{Path: filepath.Join(tmp, "data.tar.gz")}
+	f, err := os.OpenFile(archive.Path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nodes.LocalFile{}, err
+	}
+	sum := sha256.New()
+	err = tarGz(data, io.MultiWriter(f, sum))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nodes.LocalFile{}, fmt.Errorf("archiving the restored data: %w", err)
+	}
+	archive.SHA256 = hex.EncodeToString(sum.Sum(nil))
+	return archive, nil
 }
 
-// tarGz archives the folder's contents (paths relative to it).
-func tarGz(dir string) ([]byte, error) {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+// tarGz writes the folder's contents (paths relative to it) to w as a
+// gzipped tar.
+func tarGz(dir string, w io.Writer) error {
+	zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
 	tw := tar.NewWriter(zw)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || p == dir {
@@ -166,10 +182,7 @@ func tarGz(dir string) ([]byte, error) {
 	if err == nil {
 		err = zw.Close()
 	}
-	if err != nil {
-		return nil, fmt.Errorf("archiving the restored data: %w", err)
-	}
-	return buf.Bytes(), nil
+	return err
 }
 
 // restartKubelets restarts every host's kubelet after a restore, so that
