@@ -172,12 +172,11 @@ func TakeBackup(ctx context.Context, inv *inventory.Inventory, h *nodes.Host, di
 	if b.Files, err = copyPKI(ctx, h, dir, creds); err != nil {
 		return nil, err
 	}
-	cfg, err := h.Sudo(ctx, "kubectl --kubeconfig "+adminConf+" --request-timeout=15s -n kube-system get configmap kubeadm-config -o jsonpath='{.data.ClusterConfiguration}'",
-		nodes.Stream(nil), nodes.Label("kubeadm-config"))
+	cfg, err := kubectlOutput(ctx, &Host{Conn: h}, nil, "--request-timeout=15s", "-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "jsonpath={.data.ClusterConfiguration}")
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeadm's cluster configuration: %w", err)
 	}
-	f, err := writeBackupFile(dir, "kubeadm/cluster-configuration.yaml", []byte(cfg.Stdout))
+	f, err := writeBackupFile(dir, "kubeadm/cluster-configuration.yaml", []byte(cfg))
 	if err != nil {
 		return nil, err
 	}
