@@ -61,20 +61,16 @@ func (c *Cluster) bundleMode() bool {
 	return c.Inventory.Packages.Source == inventory.SourceBundle
 }
 
-// controlPlaneOnly are the bundle's binaries only a control plane needs:
-// boot runs kubectl there alone (helm goes straight to its place there).
-var controlPlaneOnly = []string{"bin/kubectl", "bin/helm"}
-
 // stagedFiles lists the bundle files a host of the role needs staged: the
 // runtime's and Kubernetes' binaries, the CNI plugins and the systemd units;
-// kubectl on control planes only. (helm goes to the control plane only,
-// straight to its place.)
+// kubectl on control planes only (boot runs it there alone). helm is not
+// staged: it goes to the control plane only, straight to its place.
 func stagedFiles(b *bundle.Bundle, role string) []bundle.File {
 	var out []bundle.File
 	for _, f := range b.Manifest.Files {
 		switch {
 		case f.Path == "bin/helm":
-		case slices.Contains(controlPlaneOnly, f.Path) && role != inventory.RoleControlPlane:
+		case f.Path == "bin/kubectl" && role != inventory.RoleControlPlane:
 		case strings.HasPrefix(f.Path, "bin/"), strings.HasPrefix(f.Path, "cni/bin/"), strings.HasPrefix(f.Path, "systemd/"):
 			out = append(out, f)
 		}
