@@ -109,6 +109,11 @@ func (inv *Inventory) applyDefaults() {
 		setInt(&r.Replicas, 1)
 	}
 	setString(&r.Auth.User, defaultRegistryUser)
+	if inv.Packages.Source == SourceBundle || r.Maintenance.Image != "" {
+		setString(&r.Auth.Mode, AuthToken)
+	} else {
+		setString(&r.Auth.Mode, AuthHtpasswd)
+	}
 	setBool(&r.Redis.Enabled, true)
 	setString(&r.Redis.MaxMemory, defaultRedisMaxMemory)
 	setString(&r.GC.Schedule, defaultGCSchedule)

@@ -152,7 +152,7 @@ func TestDefaults(t *testing.T) {
 		},
 		Packages: Packages{Source: "online"},
 		Registry: Registry{Host: "registry.example.com", ACMEEmail: "ops@example.org", Issuer: "letsencrypt",
-			ACME: ACME{Solver: "http01"}, Namespace: "docker-registry", Storage: Storage{Type: "pvc", Size: "20Gi"}, Replicas: 1, Auth: RegistryAuth{User: "admin"},
+			ACME: ACME{Solver: "http01"}, Namespace: "docker-registry", Storage: Storage{Type: "pvc", Size: "20Gi"}, Replicas: 1, Auth: RegistryAuth{Mode: "htpasswd", User: "admin"},
 			Redis: Redis{Enabled: &yes, MaxMemory: "256mb"}, GC: GC{Schedule: "30 */12 * * *"},
 			Pruner: Pruner{Enabled: &yes, Schedule: "0 */12 * * *", MaxDeletions: 500}},
 		DNS: DNS{Provider: "none", TTL: 300},

@@ -51,6 +51,24 @@ const (
 	IngressTraefik = "traefik"
 )
 
+// Registry authentication modes.
+const (
+	// AuthToken: boot's token service (the registry chart runs it from the
+	// maintenance image) checks passwords once per token and issues
+	// short-lived ES256 tokens; users have roles.
+	AuthToken = "token"
+	// AuthHtpasswd: the registry checks a bcrypt htpasswd on every request;
+	// one user, no roles.
+	AuthHtpasswd = "htpasswd"
+)
+
+// Registry user roles (mode token): what a user may do in every repository.
+const (
+	RoleAdmin = "admin" // pull, push, delete, the catalog
+	RolePush  = "push"  // pull, push
+	RolePull  = "pull"  // pull
+)
+
 // Registry storage types.
 const (
 	StoragePVC = "pvc"
@@ -331,9 +349,23 @@ type S3 struct {
 	RedirectDisable bool   `yaml:"redirectDisable" mapstructure:"redirectDisable"`
 }
 
-// RegistryAuth is the registry's htpasswd login.
+// RegistryAuth is how the registry checks its users.
 type RegistryAuth struct {
-	User string `yaml:"user" mapstructure:"user"` // default admin
+	// Mode is token or htpasswd. Default: token when the maintenance image
+	// is known (registry.maintenance.image, or packages.source bundle, whose
+	// boot image runs the token service), htpasswd otherwise.
+	Mode string `yaml:"mode" mapstructure:"mode"`
+	User string `yaml:"user" mapstructure:"user"` // the admin; default admin
+	// PasswordEnv names an env var with the password; empty = generated once and kept in a Secret.
+	PasswordEnv string `yaml:"passwordEnv" mapstructure:"passwordEnv"`
+	// Users are more users, each with a role (mode token only).
+	Users []RegistryUser `yaml:"users" mapstructure:"users"`
+}
+
+// RegistryUser is one more registry user (mode token).
+type RegistryUser struct {
+	Name string `yaml:"name" mapstructure:"name"`
+	Role string `yaml:"role" mapstructure:"role"` // admin, push or pull
 	// PasswordEnv names an env var with the password; empty = generated once and kept in a Secret.
 	PasswordEnv string `yaml:"passwordEnv" mapstructure:"passwordEnv"`
 }

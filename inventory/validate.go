@@ -427,8 +427,7 @@ func (c *checker) registry() {
 	if sc := st.StorageClass; sc != "" && (!IsDNSName(sc) || sc != strings.ToLower(sc)) {
 		c.add("registry.storage.storageClass", quote(sc)+" is not a storage class name", "a lower-case DNS name")
 	}
-	c.registryUser(r.Auth.User)
-	c.envName("registry.auth.passwordEnv", r.Auth.PasswordEnv)
+	c.registryAuth(r)
 	if !redisMemoryRe.MatchString(r.Redis.MaxMemory) || strings.Trim(r.Redis.MaxMemory, "0bkmgBKMG") == "" {
 		c.add("registry.redis.maxMemory", quote(r.Redis.MaxMemory)+" is not a memory size", "a positive Redis size such as 256mb")
 	}
@@ -470,10 +469,53 @@ const maxRegistryReplicas = 20
 // maxRegistryUser bounds registry.auth.user in bytes.
 const maxRegistryUser = 64
 
-// registryUser checks the registry's login name as htpasswd and HTTP basic
-// authentication carry it (addons' credentials refuse the same).
-func (c *checker) registryUser(u string) {
-	const field, expected = "registry.auth.user", "at most 64 bytes of UTF-8, no ':', white space or control characters"
+// PrunerUser is the registry user (role delete) the in-cluster pruner runs
+// as in mode token; no inventory user may take its name.
+const PrunerUser = "boot-pruner"
+
+// registryAuth checks registry.auth: the mode, the admin and the other users.
+func (c *checker) registryAuth(r Registry) {
+	a := r.Auth
+	switch a.Mode {
+	case AuthToken:
+		if c.inv.Packages.Source != SourceBundle && r.Maintenance.Image == "" {
+			c.add("registry.auth.mode", "is "+AuthToken+" but registry.maintenance.image is not set: the token service runs boot's image",
+				"registry.maintenance.image (boot's image pinned by digest), or mode "+AuthHtpasswd)
+		}
+	case AuthHtpasswd:
+		if len(a.Users) > 0 {
+			c.add("registry.auth.users", "is set but registry.auth.mode is "+AuthHtpasswd+", which has one user and no roles", "mode "+AuthToken+" for users with roles, or no users")
+		}
+	default:
+		c.add("registry.auth.mode", "unknown mode "+quote(a.Mode), AuthToken+" or "+AuthHtpasswd)
+	}
+	c.registryUser("registry.auth.user", a.User)
+	c.envName("registry.auth.passwordEnv", a.PasswordEnv)
+	seen := map[string]string{a.User: "registry.auth.user", PrunerUser: "the pruner's own user"}
+	for i, u := range a.Users {
+		f := fmt.Sprintf("registry.auth.users[%d]", i)
+		if c.registryUser(f+".name", u.Name) {
+			if prev, dup := seen[u.Name]; dup {
+				c.add(f+".name", quote(u.Name)+" is taken by "+prev, "a name of its own")
+			}
+			seen[u.Name] = f
+		}
+		switch u.Role {
+		case RoleAdmin, RolePush, RolePull:
+		case "":
+			c.add(f+".role", "is missing", RoleAdmin+", "+RolePush+" or "+RolePull)
+		default:
+			c.add(f+".role", "unknown role "+quote(u.Role), RoleAdmin+" (pull, push, delete), "+RolePush+" (pull, push) or "+RolePull+" (pull)")
+		}
+		c.envName(f+".passwordEnv", u.PasswordEnv)
+	}
+}
+
+// registryUser checks a registry login name as htpasswd and HTTP basic
+// authentication carry it (addons' credentials refuse the same), and
+// reports whether it is one.
+func (c *checker) registryUser(field, u string) bool {
+	const expected = "at most 64 bytes of UTF-8, no ':', white space or control characters"
 	switch {
 	case u == "":
 		c.add(field, "is empty", expected)
@@ -483,7 +525,10 @@ func (c *checker) registryUser(u string) {
 		c.add(field, "is not valid UTF-8", expected)
 	case strings.ContainsRune(u, ':'), strings.IndexFunc(u, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
 		c.add(field, quote(u)+" is not a user name", expected)
+	default:
+		return true
 	}
+	return false
 }
 
 func (c *checker) acme(r Registry) {
