@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 
@@ -23,6 +24,7 @@ type pruneOptions struct {
 	registry     string
 	rules        string
 	passwordFile string
+	tokenURL     string
 	maxDeletions int
 }
 
@@ -39,14 +41,24 @@ than --max-deletions tags. Blobs are freed later by garbage collection.
 
 Credentials come from the environment, never from flags:
 BOOT_REGISTRY_USERNAME, and BOOT_REGISTRY_PASSWORD or --password-file.
-Without a username the registry is read anonymously.`,
+Without a username the registry is read anonymously.
+
+A registry with token auth sends clients to its public realm for a token
+(https://<host>/token), which pods inside the cluster may neither resolve nor
+trust; --token-url sends those requests to the token service's own address
+instead, with the same credentials.`,
 		Example: `  # see what would go, with the reasons
   BOOT_REGISTRY_USERNAME=admin BOOT_REGISTRY_PASSWORD=... \
     boot prune --registry https://registry.example.com --rules rules.yaml --dry-run
 
   # the in-cluster CronJob's command
   boot prune --registry http://docker-registry.docker-registry.svc:5000 \
-    --rules /etc/boot/prune/rules.yaml --max-deletions 500 -o json`,
+    --rules /etc/boot/prune/rules.yaml --max-deletions 500 -o json
+
+  # the same with token auth: tokens from the token service inside the cluster
+  boot prune --registry http://docker-registry.docker-registry.svc:5000 \
+    --token-url http://docker-registry-token.docker-registry.svc:5001/token \
+    --rules /etc/boot/prune/rules.yaml -o json`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			return runPrune(c, g, o)
@@ -56,6 +68,7 @@ Without a username the registry is read anonymously.`,
 	f.StringVar(&o.registry, "registry", "", "registry URL, http(s)://host[:port] (required)")
 	f.StringVar(&o.rules, "rules", "", "rules file (YAML; required)")
 	f.StringVar(&o.passwordFile, "password-file", "", "file holding the registry password (instead of "+envRegistryPassword+")")
+	f.StringVar(&o.tokenURL, "token-url", "", "send the registry's token requests (its auth realm) to `URL` instead, e.g. the chart's token Service inside the cluster: http://<release>-token.<ns>.svc:5001/token")
 	f.IntVar(&o.maxDeletions, "max-deletions", 500, "refuse the whole plan when it deletes more tags than this (0: no limit)")
 	return c
 }
@@ -75,7 +88,14 @@ func runPrune(c *cobra.Command, g *globals, o *pruneOptions) error {
 	if err != nil {
 		return withExit(ExitInvalid, err)
 	}
-	client, err := pruner.NewClient(o.registry, user, password, pruner.WithParallel(g.Parallel))
+	var tokenURL *url.URL
+	if o.tokenURL != "" {
+		if tokenURL, err = url.Parse(o.tokenURL); err != nil {
+			// url.Error quotes the URL, which may hold a password.
+			return withExit(ExitInvalid, fmt.Errorf("--token-url: %v", errors.Unwrap(err)))
+		}
+	}
+	client, err := pruner.NewClient(o.registry, user, password, pruner.WithParallel(g.Parallel), pruner.WithTokenURL(tokenURL))
 	if err != nil {
 		return withExit(ExitInvalid, err)
 	}

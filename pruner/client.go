@@ -44,6 +44,7 @@ type ClientOption func(*clientConfig)
 type clientConfig struct {
 	transport http.RoundTripper
 	parallel  int
+	tokenURL  *url.URL
 }
 
 // WithTransport sets the HTTP transport (default http.DefaultTransport).
@@ -54,6 +55,30 @@ func WithTransport(t http.RoundTripper) ClientOption {
 // WithParallel bounds concurrent requests while reading tags (default 8).
 func WithParallel(n int) ClientOption {
 	return func(c *clientConfig) { c.parallel = n }
+}
+
+// WithTokenURL sends the registry's token requests to u instead of the realm
+// its 401 challenge names. A registry with token auth announces its public
+// realm (https://registry.example.com/token), which a pod reaching the
+// registry through its cluster Service may not resolve or trust; u is the
+// token service's own address, e.g. its Service inside the cluster:
+// http://<release>-token.<ns>.svc:5001/token.
+//
+// Every request whose URL path is u's path and whose host is not the
+// registry's own goes to u's scheme and host instead, with its path, query
+// and headers unchanged, the Authorization header (the credentials) too:
+// u must be trusted with them. A realm on the registry's own host is left
+// alone. NewClient refuses u unless it is http or https with a host and a
+// path, and without user info, query or fragment. A nil u (the default)
+// leaves token requests going to the realm.
+func WithTokenURL(u *url.URL) ClientOption {
+	return func(c *clientConfig) {
+		c.tokenURL = nil
+		if u != nil {
+			cp := *u
+			c.tokenURL = &cp
+		}
+	}
 }
 
 // NewClient returns a client for the registry at registryURL
@@ -90,11 +115,18 @@ func NewClient(registryURL, username, password string, opts ...ClientOption) (*C
 	if err != nil {
 		return nil, fmt.Errorf("registry URL %q: %v", registryURL, err)
 	}
+	rt := cfg.transport
+	if cfg.tokenURL != nil {
+		if err := checkTokenURL(cfg.tokenURL); err != nil {
+			return nil, err
+		}
+		rt = &tokenRedirect{next: rt, registry: reg.RegistryStr(), to: cfg.tokenURL}
+	}
 	auth := authn.Anonymous
 	if username != "" {
 		auth = &authn.Basic{Username: username, Password: password}
 	}
-	ropts := []remote.Option{remote.WithAuth(auth), remote.WithTransport(cfg.transport), remote.WithUserAgent("boot-pruner")}
+	ropts := []remote.Option{remote.WithAuth(auth), remote.WithTransport(rt), remote.WithUserAgent("boot-pruner")}
 	puller, err := remote.NewPuller(ropts...)
 	if err != nil {
 		return nil, err
@@ -111,6 +143,45 @@ func NewClient(registryURL, username, password string, opts ...ClientOption) (*C
 		parallel: cfg.parallel,
 		created:  map[string]time.Time{},
 	}, nil
+}
+
+// checkTokenURL accepts http(s)://host[:port]/path and nothing more. Errors
+// never quote user info, which may hold a password.
+func checkTokenURL(u *url.URL) error {
+	switch {
+	case u.User != nil:
+		return errors.New("token URL must not carry credentials; the registry's username and password are sent")
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("token URL %q: scheme must be http or https", u.String())
+	case u.Hostname() == "":
+		return fmt.Errorf("token URL %q: no host; want %s://host[:port]/path", u.String(), u.Scheme)
+	case u.Path == "" || u.Path == "/":
+		return fmt.Errorf("token URL %q: no path; want the token service's path too, e.g. %s://%s/token", u.String(), u.Scheme, u.Host)
+	case u.RawQuery != "" || u.ForceQuery:
+		return fmt.Errorf("token URL %q: must not have a query (the token request brings its own)", u.String())
+	case u.Fragment != "":
+		return fmt.Errorf("token URL %q: must not have a fragment", u.String())
+	}
+	return nil
+}
+
+// tokenRedirect sends token requests (the path of to, on a host other than
+// the registry's) to the scheme and host of to; everything else passes
+// through unchanged.
+type tokenRedirect struct {
+	next     http.RoundTripper
+	registry string // the registry's host[:port], as request URLs name it
+	to       *url.URL
+}
+
+func (t *tokenRedirect) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path != t.to.Path || r.URL.Host == t.registry {
+		return t.next.RoundTrip(r)
+	}
+	out := r.Clone(r.Context())
+	out.URL.Scheme, out.URL.Host = t.to.Scheme, t.to.Host
+	out.Host = t.to.Host
+	return t.next.RoundTrip(out)
 }
 
 // String names the registry (never the credentials).
