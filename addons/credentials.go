@@ -146,6 +146,12 @@ func (c *RegistryCredentials) Generated() bool { return c.generated }
 // Htpasswd is the htpasswd file: one bcrypt line for the user.
 func (c *RegistryCredentials) Htpasswd() string { return c.htpasswd }
 
+// hash is the admin's bcrypt hash, from the htpasswd line.
+func (c *RegistryCredentials) hash() []byte {
+	_, h, _ := strings.Cut(strings.TrimRight(c.htpasswd, "\n"), ":")
+	return []byte(h)
+}
+
 // HTTPSecret is the registry's http.secret (signs upload state; must be the same
 // in every replica and across restarts).
 func (c *RegistryCredentials) HTTPSecret() string { return c.httpSecret }

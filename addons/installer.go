@@ -93,6 +93,9 @@ type Result struct {
 	Credentials *RegistryCredentials `json:"credentials"`
 	// CredentialsSecret is "namespace/name" of the Secret that keeps them.
 	CredentialsSecret string `json:"credentialsSecret"`
+	// Users are the registry's other users (mode token): the inventory's
+	// and the pruner's, each with the Secret that keeps its password.
+	Users []RegistryUser `json:"users,omitempty"`
 }
 
 func (in *Installer) getenv(name string) string {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distribution/distribution/v3/configuration"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
 	"helm.sh/helm/v3/pkg/lint"
@@ -155,6 +156,7 @@ type renderCase struct {
 	inChart   bool   // in-chart Redis deployed
 	pruner    bool
 	image     string // the maintenance jobs' image
+	token     bool   // auth.mode token, the pruner as its own user
 }
 
 // pinnedMaintenanceImage is the maintenance jobs' image of requiredValues.
@@ -168,6 +170,8 @@ func renderCases() []renderCase {
 		"imagePullSecrets": []any{map[string]any{"name": "registry-pull"}},
 		"image":            map[string]any{"repository": testMaintenanceRepository, "digest": testMaintenanceDigest, "tag": "0.1.0"},
 	}
+	s3["auth"] = map[string]any{"mode": "token", "token": map[string]any{"existingSecret": RegistryTokenSecret, "replicaCount": 2},
+		"prunerSecret": registryUserSecretName("boot-pruner")}
 	s3["pruner"] = map[string]any{
 		"enabled":      true,
 		"maxDeletions": 50,
@@ -194,8 +198,9 @@ func renderCases() []renderCase {
 		{
 			name: "s3", release: "docker", namespace: "images", values: s3, fullname: "docker-registry",
 			objects: slices.Concat(base("docker-registry"), redisObjects("docker-registry"), gcObjects("docker-registry"),
-				[]string{"ConfigMap/docker-registry-prune-rules", "CronJob/docker-registry-prune", "PodDisruptionBudget/docker-registry"}),
-			s3: true, redis: "docker-registry-redis:6379", inChart: true, pruner: true, image: pinnedMaintenanceImage,
+				[]string{"ConfigMap/docker-registry-prune-rules", "CronJob/docker-registry-prune", "PodDisruptionBudget/docker-registry"},
+				[]string{"Deployment/docker-registry-token", "Service/docker-registry-token", "PodDisruptionBudget/docker-registry-token"}),
+			s3: true, redis: "docker-registry-redis:6379", inChart: true, pruner: true, image: pinnedMaintenanceImage, token: true,
 		},
 		{
 			// A tag without a digest is the chart's choice to allow; boot
@@ -243,6 +248,7 @@ func TestRenderRegistry(t *testing.T) {
 			checkRegistry(t, r, tc)
 			checkRedis(t, r, tc)
 			checkMaintenance(t, r, tc)
+			checkToken(t, r, tc)
 		})
 	}
 }
@@ -298,9 +304,13 @@ func checkWorkloads(t *testing.T, r rendered) {
 				if ref := e.ValueFrom; ref != nil && ref.SecretKeyRef != nil {
 					s := ref.SecretKeyRef
 					known := []string{CredentialsKeyUsername, CredentialsKeyPassword, CredentialsKeyHTTPSecret, CredentialsKeyRedisPassword}
-					if s.Name == "registry-s3" {
+					switch s.Name {
+					case "registry-s3":
 						known = []string{"accessKeyID", "secretAccessKey"}
-					} else if s.Name != "registry-credentials" {
+					case registryUserSecretName("boot-pruner"):
+						known = []string{corev1.BasicAuthUsernameKey, corev1.BasicAuthPasswordKey}
+					case "registry-credentials":
+					default:
 						t.Errorf("%s/%s: env %s reads unknown Secret %q", owner, c.Name, e.Name, s.Name)
 					}
 					if !slices.Contains(known, s.Key) {
@@ -403,10 +413,13 @@ func checkRegistry(t *testing.T, r rendered, tc renderCase) {
 	for _, m := range c.VolumeMounts {
 		mounts[m.Name] = m
 	}
-	if a := volumes["auth"].Secret; a == nil || a.SecretName != "registry-credentials" ||
-		!slices.Equal(a.Items, []corev1.KeyToPath{{Key: CredentialsKeyHtpasswd, Path: "htpasswd"}}) ||
+	wantAuth := corev1.SecretVolumeSource{SecretName: "registry-credentials", Items: []corev1.KeyToPath{{Key: CredentialsKeyHtpasswd, Path: "htpasswd"}}}
+	if tc.token {
+		wantAuth = corev1.SecretVolumeSource{SecretName: RegistryTokenSecret, Items: []corev1.KeyToPath{{Key: TokenCertKey, Path: "cert.pem"}}}
+	}
+	if a := volumes["auth"].Secret; a == nil || a.SecretName != wantAuth.SecretName || !slices.Equal(a.Items, wantAuth.Items) ||
 		mounts["auth"].MountPath != "/etc/registry/auth" {
-		t.Errorf("htpasswd volume %+v mount %+v", volumes["auth"], mounts["auth"])
+		t.Errorf("auth volume %+v mount %+v, want %+v", volumes["auth"], mounts["auth"], wantAuth)
 	}
 	if cv := volumes["config"].Secret; cv == nil || cv.SecretName != tc.fullname+"-config" || mounts["config"].MountPath != "/etc/distribution" {
 		t.Errorf("config volume %+v", volumes["config"])
@@ -451,10 +464,69 @@ func checkRegistry(t *testing.T, r rendered, tc renderCase) {
 	if a["cert-manager.io/cluster-issuer"] != wantIssuer {
 		t.Errorf("cluster-issuer = %q, want %q", a["cert-manager.io/cluster-issuer"], wantIssuer)
 	}
+	paths := ing.Spec.Rules[0].HTTP.Paths
+	last := paths[len(paths)-1]
 	if *ing.Spec.IngressClassName != "nginx" || len(ing.Spec.TLS) != 1 || ing.Spec.TLS[0].SecretName != wantTLS ||
 		!slices.Equal(ing.Spec.TLS[0].Hosts, []string{"registry.example.com"}) || ing.Spec.Rules[0].Host != "registry.example.com" ||
-		ing.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name != svc.Name {
+		last.Path != "/" || last.Backend.Service.Name != svc.Name {
 		t.Errorf("ingress spec %+v", ing.Spec)
+	}
+	if tc.token {
+		// The registry's realm: /token on the same host, to the token service.
+		if p := paths[0]; len(paths) != 2 || p.Path != "/token" || *p.PathType != networkingv1.PathTypeExact ||
+			p.Backend.Service.Name != tc.fullname+"-token" || p.Backend.Service.Port.Name != "http" {
+			t.Errorf("ingress paths %+v, want /token (Exact) to %s-token first", paths, tc.fullname)
+		}
+	} else if len(paths) != 1 {
+		t.Errorf("ingress paths %+v, want / only", paths)
+	}
+}
+
+// checkToken: with auth.mode token the registry verifies tokens of the
+// token service (realm /token on its host, its certificate), and the token
+// service runs the maintenance image with the key and users of the token
+// Secret, behind a Service the Ingress and the pruner reach.
+func checkToken(t *testing.T, r rendered, tc renderCase) {
+	t.Helper()
+	cfg := registryConfigOf(t, r, tc.fullname)
+	_, hasHtpasswd := cfg.Auth["htpasswd"]
+	token, hasToken := cfg.Auth["token"]
+	if hasToken != tc.token || hasHtpasswd == tc.token || len(cfg.Auth) != 1 {
+		t.Fatalf("auth %v with token=%v", cfg.Auth, tc.token)
+	}
+	if !tc.token {
+		if _, ok := r.objects["Deployment/"+tc.fullname+"-token"]; ok {
+			t.Error("htpasswd mode renders the token service")
+		}
+		return
+	}
+	want := map[string]any{"realm": "https://registry.example.com/token", "service": "registry.example.com", "issuer": TokenIssuer,
+		"rootcertbundle": "/etc/registry/auth/cert.pem", "signingalgorithms": []any{"ES256"}}
+	if fmt.Sprint(map[string]any(token)) != fmt.Sprint(want) {
+		t.Errorf("auth.token = %v, want %v", token, want)
+	}
+	d := get[*appsv1.Deployment](t, r, "Deployment/"+tc.fullname+"-token")
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	wantArgs := []string{"registry", "token-server", "--listen", ":5001", "--users", "/etc/boot/token/users", "--key", "/etc/boot/token/key.pem",
+		"--issuer", TokenIssuer, "--service", "registry.example.com", "--ttl", "5m"}
+	if c.Image != tc.image || !slices.Equal(c.Command, []string{"boot"}) || !slices.Equal(c.Args, wantArgs) || *d.Spec.Replicas != 2 {
+		t.Errorf("token service %s %v %v x%d, want %s boot %v x2", c.Image, c.Command, c.Args, *d.Spec.Replicas, tc.image, wantArgs)
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/healthz" {
+		t.Errorf("token readiness probe %+v", c.ReadinessProbe)
+	}
+	if len(pod.Volumes) != 1 || pod.Volumes[0].Secret == nil || pod.Volumes[0].Secret.SecretName != RegistryTokenSecret ||
+		!slices.Equal(pod.Volumes[0].Secret.Items, []corev1.KeyToPath{{Key: TokenKeyKey, Path: "key.pem"}, {Key: TokenUsersKey, Path: "users"}}) ||
+		len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/etc/boot/token" {
+		t.Errorf("token volumes %+v mounts %+v", pod.Volumes, c.VolumeMounts)
+	}
+	svc := get[*corev1.Service](t, r, "Service/"+tc.fullname+"-token")
+	if !subset(svc.Spec.Selector, d.Spec.Template.Labels) || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 5001 {
+		t.Errorf("token service %+v", svc.Spec)
+	}
+	if regSvc := get[*corev1.Service](t, r, "Service/"+tc.fullname); subset(regSvc.Spec.Selector, d.Spec.Template.Labels) {
+		t.Error("the registry's Service selects the token pods")
 	}
 }
 
@@ -582,6 +654,11 @@ func checkMaintenance(t *testing.T, r rendered, tc renderCase) {
 	c := pod.Containers[0]
 	want := []string{"prune", "--registry", "http://" + tc.fullname + "." + tc.namespace + ".svc:5000",
 		"--rules", "/etc/boot/prune/rules.yaml", "--max-deletions", "50"}
+	user := "registry-credentials"
+	if tc.token {
+		want = append(want, "--token-url", "http://"+tc.fullname+"-token."+tc.namespace+".svc:5001/token")
+		user = registryUserSecretName("boot-pruner")
+	}
 	if c.Image != wantImage || !slices.Equal(c.Args, want) {
 		t.Errorf("prune image %q args %v, want %v", c.Image, c.Args, want)
 	}
@@ -589,8 +666,8 @@ func checkMaintenance(t *testing.T, r rendered, tc renderCase) {
 		t.Errorf("prune pull secrets %v", pod.ImagePullSecrets)
 	}
 	env := envOf(c)
-	if secretEnv(env["BOOT_REGISTRY_USERNAME"]) != "registry-credentials/username" || secretEnv(env["BOOT_REGISTRY_PASSWORD"]) != "registry-credentials/password" {
-		t.Error("prune credentials not from the credentials Secret")
+	if secretEnv(env["BOOT_REGISTRY_USERNAME"]) != user+"/username" || secretEnv(env["BOOT_REGISTRY_PASSWORD"]) != user+"/password" {
+		t.Errorf("prune credentials not from Secret %s", user)
 	}
 	cm := get[*corev1.ConfigMap](t, r, "ConfigMap/"+tc.fullname+"-prune-rules")
 	want2 := "rules:\n- keepLatest: 5\n  match:\n  - ^PR-\n  repositories:\n  - app/*\n- keepDays: 14\n  keepSemver:\n    highest: 20\n"
@@ -917,4 +994,15 @@ func TestRegistryChartLongReleaseName(t *testing.T) {
 	if _, ok := r.objects["CronJob/"+release[:40]+"-gc"]; !ok {
 		t.Errorf("gc CronJob not named after the 40-character fullname: %v", r.names())
 	}
+}
+
+// registryConfigOf parses the config.yml of the rendered config Secret.
+func registryConfigOf(t *testing.T, r rendered, fullname string) *configuration.Configuration {
+	t.Helper()
+	s := get[*corev1.Secret](t, r, "Secret/"+fullname+"-config")
+	raw, ok := s.Data["config.yml"]
+	if !ok {
+		t.Fatalf("Secret %s-config has no config.yml", fullname)
+	}
+	return parseConfig(t, raw)
 }

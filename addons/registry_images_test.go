@@ -113,7 +113,7 @@ func TestRegistryImageValues(t *testing.T) {
 // is refused naming the field.
 func TestRegistryMaintenanceImageOnline(t *testing.T) {
 	enabled, days := true, 7
-	r := inventory.Registry{Host: "registry.example.com", Issuer: inventory.IssuerSelfSigned,
+	r := inventory.Registry{Host: "registry.example.com", Issuer: inventory.IssuerSelfSigned, Auth: inventory.RegistryAuth{Mode: inventory.AuthHtpasswd},
 		Storage: inventory.Storage{Type: inventory.StoragePVC, Size: "1Gi"}, Replicas: 1,
 		Pruner: inventory.Pruner{Enabled: &enabled, Rules: []inventory.PruneRule{{KeepDays: &days}}}}
 	render := func(r inventory.Registry) rendered {

@@ -457,9 +457,19 @@ func RegistryValues(r inventory.Registry) (map[string]any, error) {
 		}
 		maintenance["image"] = image
 	}
+	auth := map[string]any{"mode": r.Auth.Mode}
+	switch r.Auth.Mode {
+	case inventory.AuthHtpasswd:
+	case inventory.AuthToken:
+		auth["token"] = map[string]any{"existingSecret": RegistryTokenSecret, "issuer": TokenIssuer, "replicaCount": r.Replicas}
+		auth["prunerSecret"] = registryUserSecretName(inventory.PrunerUser)
+	default:
+		return nil, fmt.Errorf("registry.auth.mode: unknown mode %q (%s or %s)", r.Auth.Mode, inventory.AuthToken, inventory.AuthHtpasswd)
+	}
 	return map[string]any{
 		"host":         r.Host,
 		"replicaCount": r.Replicas,
+		"auth":         auth,
 		"credentials":  map[string]any{"existingSecret": RegistryCredentialsSecret},
 		"storage":      storage,
 		"redis":        redis,

@@ -272,7 +272,7 @@ func TestRegistryValues(t *testing.T) {
 	r := inventory.Registry{
 		Host: "images.example.com", Issuer: inventory.IssuerSelfSigned, Namespace: "docker-registry",
 		Storage: inventory.Storage{Type: inventory.StoragePVC, Size: "50Gi"}, Replicas: 1,
-		Auth:        inventory.RegistryAuth{User: "admin"},
+		Auth:        inventory.RegistryAuth{Mode: inventory.AuthHtpasswd, User: "admin"},
 		Redis:       inventory.Redis{Enabled: &enabled, MaxMemory: "128mb"},
 		GC:          inventory.GC{Schedule: "15 3 * * *"},
 		Maintenance: inventory.Maintenance{Image: "mirror.example.com/bootctl/boot:0.1.0@" + testMaintenanceDigest},

@@ -59,8 +59,12 @@ func (in *Installer) Steps() ([]run.Step, error) {
 		in.releaseStep(Release{Name: ingress, Namespace: ingressNamespace}),
 		in.secretsStep("registry secrets", true, func(ctx context.Context, cs kubernetes.Interface) ([]secretWrite, error) {
 			creds, writes, err := in.registrySecrets(ctx, cs, ns)
-			in.result.Credentials, in.result.CredentialsSecret = creds, ns+"/"+RegistryCredentialsSecret
-			return writes, err
+			if err != nil {
+				return nil, err
+			}
+			users, tokenWrites, err := in.registryTokenSecrets(ctx, cs, ns, creds)
+			in.result.Credentials, in.result.CredentialsSecret, in.result.Users = creds, ns+"/"+RegistryCredentialsSecret, users
+			return append(writes, tokenWrites...), err
 		}),
 		in.releaseStep(Release{Name: DefaultRegistryRelease, Namespace: ns}),
 	}, nil

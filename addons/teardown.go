@@ -45,11 +45,24 @@ func (in *Installer) TeardownSteps() []run.Step {
 		{inv.Registry.Namespace, RegistryCredentialsSecret},
 		{inv.Registry.Namespace, RegistryPullSecret},
 		{inv.Registry.Namespace, RegistryS3Secret},
+		{inv.Registry.Namespace, RegistryTokenSecret},
 		{CertManagerNamespace, Route53CredentialsSecret},
 	} {
 		steps = append(steps, in.removeSecretStep(sec.namespace, sec.name))
 	}
-	return append(steps, in.unlabelStep())
+	return append(steps, in.removeUserSecretsStep(inv.Registry.Namespace), in.unlabelStep())
+}
+
+// removeUserSecretsStep removes the registry users' Secrets boot made.
+func (in *Installer) removeUserSecretsStep(namespace string) run.Step {
+	host := "remove registry user secrets in " + namespace
+	return in.teardownStep(host, func(ctx context.Context, _ *run.State, cs kubernetes.Interface) ([]run.Change, error) {
+		stale, err := staleUserSecrets(ctx, cs, namespace, nil)
+		if err != nil {
+			return nil, err
+		}
+		return secretChanges(ctx, cs, host, stale)
+	})
 }
 
 // removeReleaseStep removes boot's release rel; the ingress controller's
@@ -106,13 +119,7 @@ func (in *Installer) removeOtherReleasesStep(known map[string]bool) run.Step {
 func (in *Installer) removeSecretStep(namespace, name string) run.Step {
 	host := "remove secret " + namespace + "/" + name
 	return in.teardownStep(host, func(ctx context.Context, _ *run.State, cs kubernetes.Interface) ([]run.Change, error) {
-		todo, err := planSecrets(ctx, cs, secretWrite{Namespace: namespace, Name: name})
-		if err != nil || len(todo) == 0 {
-			return nil, err
-		}
-		return []run.Change{{Host: host, Description: describeSecrets(todo), Apply: func(ctx context.Context) error {
-			return writeSecrets(ctx, cs, todo)
-		}}}, nil
+		return secretChanges(ctx, cs, host, []secretWrite{{Namespace: namespace, Name: name}})
 	})
 }
 

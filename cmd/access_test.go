@@ -32,9 +32,10 @@ func TestAccessLinesPasteSafely(t *testing.T) {
 		Registry: inventory.Registry{Host: "registry.example.com"},
 	}
 	var out bytes.Buffer
-	printAccess(&out, "text", inv, &addons.Result{Credentials: creds, CredentialsSecret: "docker-registry/registry-credentials"})
+	printAccess(&out, "text", inv, &addons.Result{Credentials: creds, CredentialsSecret: "docker-registry/registry-credentials",
+		Users: []addons.RegistryUser{{Name: "ci", Role: "push", Secret: "docker-registry/registry-user-ci", Generated: true}}})
 
-	var readLine, loginLine string
+	var readLine, loginLine, userLine string
 	lines := strings.Split(out.String(), "\n")
 	for i, l := range lines {
 		if strings.HasSuffix(l, "read it with:") && i+1 < len(lines) {
@@ -43,8 +44,11 @@ func TestAccessLinesPasteSafely(t *testing.T) {
 		if rest, ok := strings.CutPrefix(l, "Log in:"); ok {
 			loginLine = strings.TrimSpace(rest)
 		}
+		if strings.HasPrefix(l, "Users:      ci (push), password in Secret docker-registry/registry-user-ci:") && i+1 < len(lines) {
+			userLine = strings.TrimSpace(lines[i+1])
+		}
 	}
-	if readLine == "" || loginLine == "" {
+	if readLine == "" || loginLine == "" || userLine == "" {
 		t.Fatalf("the summary lacks the read or log-in line:\n%s", out.String())
 	}
 
@@ -56,6 +60,7 @@ func TestAccessLinesPasteSafely(t *testing.T) {
 	}{
 		{readLine, map[string][]string{"kubectl": wantKubectl, "base64": {"-d"}}},
 		{loginLine, map[string][]string{"kubectl": wantKubectl, "base64": {"-d"}, "docker": wantDocker}},
+		{userLine, map[string][]string{"kubectl": {"--kubeconfig", kubeconfig, "-n", "docker-registry", "get", "secret", "registry-user-ci", "-o", "jsonpath={.data.password}"}, "base64": {"-d"}}},
 	} {
 		args := pasteIntoShell(t, dir, tc.line)
 		if _, err := os.Stat(filepath.Join(dir, "pwned")); err == nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/bootctl/boot/addons"
 	"github.com/bootctl/boot/bootstrap"
@@ -193,18 +194,29 @@ func printAccess(w io.Writer, format string, inv *inventory.Inventory, res *addo
 		return
 	}
 	q := quote.Shell
-	ns, name, _ := strings.Cut(res.CredentialsSecret, "/")
-	read := fmt.Sprintf("kubectl --kubeconfig %s -n %s get secret %s -o %s | base64 -d",
-		q(inv.Cluster.Kubeconfig), q(ns), q(name), q("jsonpath={.data."+addons.CredentialsKeyPassword+"}"))
+	// read prints the password kept in Secret "namespace/name", under key.
+	read := func(secret, key string) string {
+		ns, name, _ := strings.Cut(secret, "/")
+		return fmt.Sprintf("kubectl --kubeconfig %s -n %s get secret %s -o %s | base64 -d",
+			q(inv.Cluster.Kubeconfig), q(ns), q(name), q("jsonpath={.data."+key+"}"))
+	}
 	if format == "json" {
 		return // the events said what happened; secrets and instructions stay off JSON
 	}
+	admin := read(res.CredentialsSecret, addons.CredentialsKeyPassword)
 	fmt.Fprintf(w, "\nRegistry:   https://%s\nUser:       %s\n", inv.Registry.Host, res.Credentials.Username())
 	if res.Credentials.Generated() {
 		fmt.Fprintf(w, "Password:   %s   (generated now and shown once; kept in Secret %s)\n", res.Credentials.Password(), res.CredentialsSecret)
 	} else {
-		fmt.Fprintf(w, "Password:   in Secret %s; read it with:\n            %s\n", res.CredentialsSecret, read)
+		fmt.Fprintf(w, "Password:   in Secret %s; read it with:\n            %s\n", res.CredentialsSecret, admin)
 	}
-	fmt.Fprintf(w, "Log in:     %s | docker login %s -u %s --password-stdin\nKubeconfig: %s\n",
-		read, q(inv.Registry.Host), q(res.Credentials.Username()), inv.Cluster.Kubeconfig)
+	fmt.Fprintf(w, "Log in:     %s | docker login %s -u %s --password-stdin\n", admin, q(inv.Registry.Host), q(res.Credentials.Username()))
+	for i, u := range res.Users {
+		label := ""
+		if i == 0 {
+			label = "Users:"
+		}
+		fmt.Fprintf(w, "%-11s %s (%s), password in Secret %s:\n            %s\n", label, u.Name, u.Role, u.Secret, read(u.Secret, corev1.BasicAuthPasswordKey))
+	}
+	fmt.Fprintf(w, "Kubeconfig: %s\n", inv.Cluster.Kubeconfig)
 }

@@ -43,11 +43,17 @@ func LoadSigner(path string) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
 	}
+	return ParseSigner(path, data)
+}
+
+// ParseSigner is LoadSigner for a key already read; name labels the errors.
+func ParseSigner(name string, data []byte) (*Signer, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, fmt.Errorf("signing key %s: no PEM block", path)
+		return nil, fmt.Errorf("signing key %s: no PEM block", name)
 	}
 	var key *ecdsa.PrivateKey
+	var err error
 	switch block.Type {
 	case "EC PRIVATE KEY":
 		key, err = x509.ParseECPrivateKey(block.Bytes)
@@ -57,18 +63,18 @@ func LoadSigner(path string) (*Signer, error) {
 		if err == nil {
 			var ok bool
 			if key, ok = k.(*ecdsa.PrivateKey); !ok {
-				return nil, fmt.Errorf("signing key %s: a %T, expected an ECDSA P-256 key", path, k)
+				return nil, fmt.Errorf("signing key %s: a %T, expected an ECDSA P-256 key", name, k)
 			}
 		}
 	default:
-		return nil, fmt.Errorf("signing key %s: PEM block %q, expected \"EC PRIVATE KEY\" or \"PRIVATE KEY\"", path, block.Type)
+		return nil, fmt.Errorf("signing key %s: PEM block %q, expected \"EC PRIVATE KEY\" or \"PRIVATE KEY\"", name, block.Type)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", path, err)
+		return nil, fmt.Errorf("signing key %s: %w", name, err)
 	}
 	s, err := NewSigner(key)
 	if err != nil {
-		return nil, fmt.Errorf("signing key %s: %w", path, err)
+		return nil, fmt.Errorf("signing key %s: %w", name, err)
 	}
 	return s, nil
 }

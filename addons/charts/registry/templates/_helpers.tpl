@@ -93,6 +93,16 @@ neither job is installed (the chart never runs them from the registry it maintai
 {{- end -}}
 {{- end -}}
 
+{{/* With mode token: the token Secret (required) and the token service's image,
+which is the maintenance image (required). */}}
+{{- define "registry.tokenSecret" -}}
+{{- required "auth.token.existingSecret is required with auth.mode token: the Secret with key.pem, cert.pem and users that `boot` creates" .Values.auth.token.existingSecret -}}
+{{- end -}}
+
+{{- define "registry.tokenImage" -}}
+{{- include "registry.maintenanceImage" . | required "auth.mode token runs the token service from maintenance.image: give maintenance.image.repository and digest" -}}
+{{- end -}}
+
 {{- define "registry.pvcName" -}}
 {{- .Values.storage.filesystem.existingClaim | default (include "registry.fullname" .) -}}
 {{- end -}}
@@ -143,7 +153,12 @@ set, ignoring relativeurls: with relativeURLs the host is left out. */ -}}
 {{- $_ := set $cfg "log" (dict "level" .Values.log.level "formatter" .Values.log.formatter "accesslog" (dict "disabled" (not .Values.log.accessLog))) -}}
 {{- $_ := set $cfg "storage" $storage -}}
 {{- $_ := set $cfg "http" $http -}}
+{{- if eq .Values.auth.mode "token" -}}
+{{- $t := .Values.auth.token -}}
+{{- $_ := set $cfg "auth" (dict "token" (dict "realm" (printf "%s/token" (include "registry.httpHost" .)) "service" (include "registry.host" .) "issuer" $t.issuer "rootcertbundle" "/etc/registry/auth/cert.pem" "signingalgorithms" (list "ES256"))) -}}
+{{- else -}}
 {{- $_ := set $cfg "auth" (dict "htpasswd" (dict "realm" .Values.auth.realm "path" "/etc/registry/auth/htpasswd")) -}}
+{{- end -}}
 {{- $_ := set $cfg "health" (dict "storagedriver" (dict "enabled" true "interval" "10s" "threshold" 3)) -}}
 {{- if .Values.redis.enabled -}}
 {{- $r := .Values.redis -}}
