@@ -36,6 +36,9 @@ const (
 	// kubernetes.io/basic-auth, keys username and password): the users of
 	// registry.auth.users and inventory.PrunerUser, the pruner's.
 	RegistryUserSecretPrefix = "registry-user-"
+	// RegistryTokenService is the token service's Service (port 5001) of
+	// boot's registry release.
+	RegistryTokenService = DefaultRegistryRelease + "-token"
 	// TokenIssuer is the tokens' issuer, in the token service's flags and
 	// the registry's auth.token.issuer.
 	TokenIssuer = "boot-token-server"

@@ -601,6 +601,6 @@ func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 		return nodesReady(k)
 	})
 
-	checkRegistryS3(t, k, addonsInv, w)
+	checkRegistryToken(t, k, checkRegistryS3(t, k, addonsInv, w), w)
 	teardownUnreachableWorker(t, addonsInv, "--route53-endpoint", w.Route53Endpoint)
 }

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -317,7 +316,7 @@ func pushBig(t *testing.T, k kube, ref name.Reference, seed uint64, size int64, 
 // bigPushes pushes an image with a 1 GiB layer through the ingress
 // (https://<registry.host>, Traefik, TLS) and another through the
 // registry's Service (an SSH tunnel), and reports both times side by side.
-func bigPushes(t *testing.T, k kube, inv *inventory.Inventory, w labWorld, serviceAddr, password string) {
+func bigPushes(t *testing.T, k kube, inv *inventory.Inventory, w labWorld, svc serviceAccess, password string) {
 	t.Helper()
 	const size = 1 << 30
 	roots, err := verify.LoadRoots(w.ACMERoot)
@@ -337,11 +336,11 @@ func bigPushes(t *testing.T, k kube, inv *inventory.Inventory, w labWorld, servi
 		t.Fatal(err)
 	}
 	ingress := pushBig(t, k, viaIngress, 1, size, auth, remote.WithTransport(tr), remote.WithContext(ctx))
-	viaService, err := name.NewTag(serviceAddr+"/e2e/big:service", name.Insecure)
+	viaService, err := name.NewTag(svc.addr+"/e2e/big:service", name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	service := pushBig(t, k, viaService, 2, size, auth, remote.WithTransport(http.DefaultTransport), remote.WithContext(ctx))
+	service := pushBig(t, k, viaService, 2, size, auth, svc.tr, remote.WithContext(ctx))
 	mibps := func(d time.Duration) float64 { return float64(size>>20) / d.Seconds() }
 	t.Logf("a 1 GiB layer pushed through the ingress (Traefik, TLS) in %s (%.0f MiB/s), through the Service (SSH tunnel) in %s (%.0f MiB/s): ingress/Service time ratio %.2f",
 		ingress.Round(time.Millisecond), mibps(ingress), service.Round(time.Millisecond), mibps(service), ingress.Seconds()/service.Seconds())

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,12 +17,15 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
+	"github.com/bootctl/boot/addons"
 	"github.com/bootctl/boot/addons/verify"
 	"github.com/bootctl/boot/bootstrap"
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/lab"
 	"github.com/bootctl/boot/nodes"
+	"github.com/bootctl/boot/pruner"
 )
 
 // registryPV is a volume on w1 for the registry's claim: the lab has no
@@ -137,14 +141,10 @@ func checkRegistry(t *testing.T, k kube, dir string, w labWorld) string {
 		t.Fatal(err)
 	}
 	defer cp.Close()
-	fwd, err := nodes.Forward(cp, "127.0.0.1:0", ip+":5000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fwd.Close()
+	svc := throughService(t, k, cp, ip)
 
 	// Without credentials: 401.
-	resp, err := http.Get("http://" + fwd.Addr() + "/v2/")
+	resp, err := http.Get("http://" + svc.addr + "/v2/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,14 +157,14 @@ func checkRegistry(t *testing.T, k kube, dir string, w labWorld) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := name.NewTag(fwd.Addr()+"/e2e/app:1.0.0", name.Insecure)
+	ref, err := name.NewTag(svc.addr+"/e2e/app:1.0.0", name.Insecure)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.Write(ref, img, auth, remote.WithContext(ctx)); err != nil {
+	if err := remote.Write(ref, img, auth, svc.tr, remote.WithContext(ctx)); err != nil {
 		t.Fatalf("push through the registry: %v", err)
 	}
-	pulled, err := remote.Image(ref, auth, remote.WithContext(ctx))
+	pulled, err := remote.Image(ref, auth, svc.tr, remote.WithContext(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,10 +190,10 @@ func checkRegistry(t *testing.T, k kube, dir string, w labWorld) string {
 	}
 	t.Logf("registry checked in %s", time.Since(start).Round(time.Second))
 
-	checkRegistryGC(t, ctx, k, cp, fwd.Addr(), string(pw), string(rpw), ref, redisKeys)
+	checkRegistryGC(t, ctx, k, cp, svc, string(pw), string(rpw), ref, redisKeys)
 	// After garbage collection (which then sweeps a store of the usual
 	// size), 1 GiB layers through the ingress and through the Service.
-	bigPushes(t, k, inv, w, fwd.Addr(), string(pw))
+	bigPushes(t, k, inv, w, svc, string(pw))
 	if again := registryCertificate(t, k, w, inv.Registry.Host, "", time.Minute); again != serial {
 		t.Errorf("the registry's certificate changed (serial %s, was %s) without a reason", again, serial)
 	}
@@ -222,19 +222,21 @@ func helmRevisions(k kube) string {
 // kubelet; Redis is reached through an SSH tunnel): the deleted image's
 // blobs leave the storage and Redis, the kept image still pulls whole, and
 // the registry takes pushes again afterwards.
-func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, registry, password string, redisPassword string, kept name.Tag, redisKeys func() []string) {
-	auth := remote.WithAuth(&authn.Basic{Username: "admin", Password: password})
+func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, svc serviceAccess, password string, redisPassword string, kept name.Tag, redisKeys func() []string) {
+	basic := &authn.Basic{Username: "admin", Password: password}
+	auth := remote.WithAuth(basic)
+	registry := svc.addr
 	start := time.Now()
 	doomed, err := random.Image(1024, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	doomedRef, _ := name.NewTag(registry+"/e2e/app:2.0.0", name.Insecure)
-	if err := remote.Write(doomedRef, doomed, auth, remote.WithContext(ctx)); err != nil {
+	if err := remote.Write(doomedRef, doomed, auth, svc.tr, remote.WithContext(ctx)); err != nil {
 		t.Fatal(err)
 	}
 	// Pull it once, so that Redis caches its blobs' descriptors.
-	pulled, err := remote.Image(doomedRef, auth, remote.WithContext(ctx))
+	pulled, err := remote.Image(doomedRef, auth, svc.tr, remote.WithContext(ctx))
 	if err == nil {
 		err = verify.ReadLayers(pulled)
 	}
@@ -242,7 +244,7 @@ func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, 
 		t.Fatalf("pull the image to delete: %v", err)
 	}
 	digest, _ := doomed.Digest()
-	if err := remote.Delete(doomedRef.Context().Digest(digest.String()), auth, remote.WithContext(ctx)); err != nil {
+	if err := remote.Delete(doomedRef.Context().Digest(digest.String()), auth, svc.tr, remote.WithContext(ctx)); err != nil {
 		t.Fatalf("delete the manifest: %v", err)
 	}
 	doomedLayers, _ := doomed.Layers()
@@ -275,10 +277,14 @@ func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, 
 		t.Error("boot registry gc printed the Redis password")
 	}
 	// The deleted image's blobs are gone from the storage and from Redis.
-	client := &http.Client{Timeout: 30 * time.Second}
+	// (The client does the registry's authentication, token or Basic.)
+	rt, err := transport.NewWithContext(ctx, doomedRef.Context().Registry, basic, svc.rt, []string{doomedRef.Context().Scope(transport.PullScope)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: rt}
 	for _, b := range doomedBlobs {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, "http://"+registry+"/v2/e2e/app/blobs/"+b, nil)
-		req.SetBasicAuth("admin", password)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -296,7 +302,7 @@ func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, 
 		}
 	}
 	// The kept image pulls whole; the registry is writable again.
-	img, err := remote.Image(kept, auth, remote.WithContext(ctx))
+	img, err := remote.Image(kept, auth, svc.tr, remote.WithContext(ctx))
 	if err != nil {
 		t.Fatalf("after gc: pull the kept image: %v", err)
 	}
@@ -323,9 +329,40 @@ func checkRegistryGC(t *testing.T, ctx context.Context, k kube, cp *nodes.Host, 
 
 	again, _ := random.Image(256, 1)
 	againRef, _ := name.NewTag(registry+"/e2e/app:3.0.0", name.Insecure)
-	if err := remote.Write(againRef, again, auth, remote.WithContext(ctx)); err != nil {
+	if err := remote.Write(againRef, again, auth, svc.tr, remote.WithContext(ctx)); err != nil {
 		t.Errorf("after gc: push: %v", err)
 	}
+}
+
+// serviceAccess reaches the registry's Service (clusterIP) through an SSH
+// tunnel to the control plane, and with token authentication the token
+// Service too: the registry's 401 names the realm on its public host,
+// where token requests would go through the ingress; rt sends them through
+// a tunnel of their own, as the pruner's --token-url does in the cluster.
+type serviceAccess struct {
+	addr string            // the registry, 127.0.0.1:port
+	rt   http.RoundTripper // token requests to the token Service
+	tr   remote.Option     // remote.WithTransport(rt)
+}
+
+func throughService(t *testing.T, k kube, cp *nodes.Host, clusterIP string) serviceAccess {
+	t.Helper()
+	fwd, err := nodes.Forward(cp, "127.0.0.1:0", clusterIP+":5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fwd.Close() })
+	s := serviceAccess{addr: fwd.Addr(), rt: http.DefaultTransport}
+	if tokenIP, err := k.run("", "-n", "docker-registry", "get", "service", addons.RegistryTokenService, "-o", "jsonpath={.spec.clusterIP}"); err == nil {
+		tfwd, err := nodes.Forward(cp, "127.0.0.1:0", strings.TrimSpace(tokenIP)+":5001")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tfwd.Close() })
+		s.rt = pruner.TokenRedirect(http.DefaultTransport, s.addr, &url.URL{Scheme: "http", Host: tfwd.Addr(), Path: "/token"})
+	}
+	s.tr = remote.WithTransport(s.rt)
+	return s
 }
 
 func lastLines(s string, n int) string {

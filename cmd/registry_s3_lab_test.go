@@ -19,8 +19,10 @@ import (
 // that allows one disruption; boot addons' closing verify pushes and pulls
 // through the ingress, whose requests go to both replicas (an upload
 // started on one is finished on the other only if they share the storage
-// and the http secret); the image's blobs are in the bucket.
-func checkRegistryS3(t *testing.T, k kube, invPath string, w labWorld) {
+// and the http secret); the image's blobs are in the bucket. The inventory
+// also gets a pull-only user and a pruner rule (withUsersAndPruner); it
+// returns that inventory.
+func checkRegistryS3(t *testing.T, k kube, invPath string, w labWorld) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -47,6 +49,7 @@ func checkRegistryS3(t *testing.T, k kube, invPath string, w labWorld) {
 			"bucket": bucket, "region": "us-east-1", "endpoint": w.Route53Endpoint,
 			"accessKeyEnv": "BOOT_LAB_S3_ACCESS_KEY", "secretKeyEnv": "BOOT_LAB_S3_SECRET_KEY", "redirectDisable": true,
 		}
+		withUsersAndPruner(m)
 	})
 	start := time.Now()
 	code, stdout, stderr := runBoot(t, append([]string{"addons", "-i", dst, "--timeout", "5m", "-o", "json"}, w.flags()...)...)
@@ -72,4 +75,5 @@ func checkRegistryS3(t *testing.T, k kube, invPath string, w labWorld) {
 	if keys := s3(http.MethodGet, "/"+bucket+"?list-type=2&prefix=docker/registry/v2/blobs/"); !strings.Contains(keys, "<Key>docker/registry/v2/blobs/sha256/") {
 		t.Errorf("no blob in the bucket after the push:\n%s", keys)
 	}
+	return dst
 }

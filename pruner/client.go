@@ -120,7 +120,7 @@ func NewClient(registryURL, username, password string, opts ...ClientOption) (*C
 		if err := checkTokenURL(cfg.tokenURL); err != nil {
 			return nil, err
 		}
-		rt = &tokenRedirect{next: rt, registry: reg.RegistryStr(), to: cfg.tokenURL}
+		rt = TokenRedirect(rt, reg.RegistryStr(), cfg.tokenURL)
 	}
 	auth := authn.Anonymous
 	if username != "" {
@@ -165,9 +165,14 @@ func checkTokenURL(u *url.URL) error {
 	return nil
 }
 
-// tokenRedirect sends token requests (the path of to, on a host other than
-// the registry's) to the scheme and host of to; everything else passes
-// through unchanged.
+// TokenRedirect wraps next so that token requests (to's path, on a host
+// other than registry, the registry's host[:port] as request URLs name it)
+// go to the scheme and host of to; everything else passes through
+// unchanged. See WithTokenURL.
+func TokenRedirect(next http.RoundTripper, registry string, to *url.URL) http.RoundTripper {
+	return &tokenRedirect{next: next, registry: registry, to: to}
+}
+
 type tokenRedirect struct {
 	next     http.RoundTripper
 	registry string // the registry's host[:port], as request URLs name it

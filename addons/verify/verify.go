@@ -15,6 +15,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -28,6 +30,7 @@ import (
 	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/nodes"
+	"github.com/bootctl/boot/pruner"
 )
 
 // Phase is the phase of every event verify reports.
@@ -118,8 +121,12 @@ func Run(ctx context.Context, o Options, report run.Reporter) error {
 	}
 	registry := inv.Registry.Host
 	nameOpts := []name.Option{name.StrictValidation}
+	transport := Transport(o.Roots, o.Insecure, inv.Registry.Host, resolver(o.DNSServer))
+	var tr http.RoundTripper = transport
 	if o.ThroughService {
-		// The Service is reached through the control plane.
+		// The Service is reached through the control plane, and with token
+		// authentication the token service's too: the realm the registry
+		// names is its public host.
 		cp, err := o.ControlPlane(ctx)
 		if err != nil {
 			return err
@@ -132,12 +139,23 @@ func Run(ctx context.Context, o Options, report run.Reporter) error {
 		defer fwd.Close()
 		registry = fwd.Addr()
 		nameOpts = append(nameOpts, name.Insecure)
+		if inv.Registry.Auth.Mode == inventory.AuthToken {
+			tsvc, err := cs.CoreV1().Services(ns).Get(ctx, addons.RegistryTokenService, metav1.GetOptions{})
+			if err != nil {
+				return fmt.Errorf("the registry's token Service %s/%s: %w", ns, addons.RegistryTokenService, err)
+			}
+			tfwd, err := nodes.Forward(cp, "127.0.0.1:0", net.JoinHostPort(tsvc.Spec.ClusterIP, "5001"))
+			if err != nil {
+				return err
+			}
+			defer tfwd.Close()
+			tr = pruner.TokenRedirect(transport, registry, &url.URL{Scheme: "http", Host: tfwd.Addr(), Path: "/token"})
+		}
 	}
-	transport := Transport(o.Roots, o.Insecure, inv.Registry.Host, resolver(o.DNSServer))
 	if !o.ThroughService {
 		c.add(TLS(ctx, transport, inv.Registry.Host, "443"))
 	}
-	c.pushPull(ctx, registry, nameOpts, transport, creds)
+	c.pushPull(ctx, registry, nameOpts, tr, creds)
 
 	c.metrics(ctx, cfg, cs, svc)
 	c.certificate(ctx, cfg, ns)
