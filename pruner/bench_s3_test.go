@@ -1,0 +1,67 @@
+package pruner_test
+
+// S3 storage for the benchmarks: moto's server, an S3 implementation this
+// project did not write, on a loopback port.
+
+import (
+	"context"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/bootctl/boot/internal/testenv"
+
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
+)
+
+// startMotoS3 runs moto_server on 127.0.0.1, creates bucket in it and
+// returns its URL; the server is stopped by PID in Cleanup. The registry
+// reaches it with any static key pair, which the caller puts in the
+// environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) as the chart does.
+func startMotoS3(t testing.TB, bucket string) string {
+	t.Helper()
+	moto, err := exec.LookPath("moto_server")
+	if err != nil {
+		testenv.Need(t, "moto_server (pip install 'moto[server]==5.2.1'): %v", err)
+	}
+	port := strconv.Itoa(freePort(t))
+	cmd := exec.Command(moto, "-H", "127.0.0.1", "-p", port)
+	logs := &testenv.Buffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start moto_server: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	url := "http://127.0.0.1:" + port
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, url+"/"+bucket, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("moto: create bucket %s: %s\n%s", bucket, resp.Status, logs.String())
+			}
+			return url
+		}
+		select {
+		case <-exited:
+			t.Fatalf("moto_server exited: %s", logs.String())
+		case <-ctx.Done():
+			t.Fatalf("moto_server did not answer: %v\n%s", err, logs.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
