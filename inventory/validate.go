@@ -466,6 +466,10 @@ func (c *checker) maintenanceImage(r Registry) {
 // maxRegistryReplicas bounds registry.replicas.
 const maxRegistryReplicas = 20
 
+// maxRegistryUserName bounds registry.auth.users[].name, so that Secret
+// registry-user-<name> is a DNS label.
+const maxRegistryUserName = 63 - len("registry-user-")
+
 // maxRegistryUser bounds registry.auth.user in bytes.
 const maxRegistryUser = 64
 
@@ -495,7 +499,10 @@ func (c *checker) registryAuth(r Registry) {
 	for i, u := range a.Users {
 		f := fmt.Sprintf("registry.auth.users[%d]", i)
 		if c.registryUser(f+".name", u.Name) {
-			if prev, dup := seen[u.Name]; dup {
+			// The name names its Secret, registry-user-<name>.
+			if !IsDNSName(u.Name) || strings.HasSuffix(u.Name, ".") || u.Name != strings.ToLower(u.Name) || len(u.Name) > maxRegistryUserName {
+				c.add(f+".name", quote(u.Name)+" is not a lower-case name", fmt.Sprintf("at most %d lower-case letters, digits, '-' and '.' (it names Secret registry-user-<name>)", maxRegistryUserName))
+			} else if prev, dup := seen[u.Name]; dup {
 				c.add(f+".name", quote(u.Name)+" is taken by "+prev, "a name of its own")
 			}
 			seen[u.Name] = f

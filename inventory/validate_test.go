@@ -285,15 +285,16 @@ func TestValidationRules(t *testing.T) {
 			"  maintenance:\n    image: mirror.example.com/bootctl/boot@sha256:" + hex64 + "\n"}},
 		{name: "auth users with htpasswd", edits: []string{email, email + "  auth:\n    mode: htpasswd\n    users:\n      - name: ci\n        role: push\n"},
 			want: []string{`inv.yaml:24: registry.auth.users: is set but registry.auth.mode is htpasswd, which has one user and no roles (mode token for users with roles, or no users)`}},
-		{name: "auth users bad", edits: []string{email, email + "  auth:\n    mode: token\n    users:\n      - name: admin\n        role: push\n      - name: boot-pruner\n        role: pull\n      - name: \"c i\"\n        role: pull\n      - name: ops\n        role: delete\n      - name: ops2\n        passwordEnv: 1X\n" +
+		{name: "auth users bad", edits: []string{email, email + "  auth:\n    mode: token\n    users:\n      - name: admin\n        role: push\n      - name: boot-pruner\n        role: pull\n      - name: \"c i\"\n        role: pull\n      - name: Ops_1\n        role: pull\n      - name: ops\n        role: delete\n      - name: ops2\n        passwordEnv: 1X\n" +
 			"  maintenance:\n    image: mirror.example.com/bootctl/boot@sha256:" + hex64 + "\n"},
 			want: []string{
 				`inv.yaml:25: registry.auth.users[0].name: "admin" is taken by registry.auth.user (a name of its own)`,
 				`inv.yaml:27: registry.auth.users[1].name: "boot-pruner" is taken by the pruner's own user (a name of its own)`,
 				`inv.yaml:29: registry.auth.users[2].name: "c i" is not a user name (at most 64 bytes of UTF-8, no ':', white space or control characters)`,
-				`inv.yaml:32: registry.auth.users[3].role: unknown role "delete" (admin (pull, push, delete), push (pull, push) or pull (pull))`,
-				`inv.yaml:33: registry.auth.users[4].role: is missing (admin, push or pull)`,
-				`inv.yaml:34: registry.auth.users[4].passwordEnv: is not a valid environment variable name (the NAME of an environment variable: letters, digits and _, not starting with a digit)`}},
+				`inv.yaml:31: registry.auth.users[3].name: "Ops_1" is not a lower-case name (at most 49 lower-case letters, digits, '-' and '.' (it names Secret registry-user-<name>))`,
+				`inv.yaml:34: registry.auth.users[4].role: unknown role "delete" (admin (pull, push, delete), push (pull, push) or pull (pull))`,
+				`inv.yaml:35: registry.auth.users[5].role: is missing (admin, push or pull)`,
+				`inv.yaml:36: registry.auth.users[5].passwordEnv: is not a valid environment variable name (the NAME of an environment variable: letters, digits and _, not starting with a digit)`}},
 		{name: "redis max memory", edits: []string{email, email + "  redis:\n    maxMemory: lots\n"},
 			want: []string{`inv.yaml:23: registry.redis.maxMemory: "lots" is not a memory size (a positive Redis size such as 256mb)`}},
 		{name: "gc schedule fields", edits: []string{email, email + "  gc:\n    schedule: \"0 */12 * *\"\n"},
