@@ -214,7 +214,7 @@ func renderCases() []renderCase {
 		},
 		{
 			name:     "redis-disabled",
-			values:   withValues(map[string]any{"redis": map[string]any{"enabled": false}, "gc": map[string]any{"enabled": false}}),
+			values:   withValues(map[string]any{"cache": "none", "gc": map[string]any{"enabled": false}}),
 			fullname: "registry",
 			objects:  slices.Concat(base("registry"), []string{"PersistentVolumeClaim/registry"}),
 		},
@@ -473,9 +473,9 @@ func checkRegistry(t *testing.T, r rendered, tc renderCase) {
 	}
 	if tc.token {
 		// The registry's realm: /token on the same host, to the token service.
-		if p := paths[0]; len(paths) != 2 || p.Path != "/token" || *p.PathType != networkingv1.PathTypeExact ||
+		if p := paths[0]; len(paths) != 2 || p.Path != "/token" || *p.PathType != networkingv1.PathTypePrefix ||
 			p.Backend.Service.Name != tc.fullname+"-token" || p.Backend.Service.Port.Name != "http" {
-			t.Errorf("ingress paths %+v, want /token (Exact) to %s-token first", paths, tc.fullname)
+			t.Errorf("ingress paths %+v, want /token (Prefix) to %s-token first", paths, tc.fullname)
 		}
 	} else if len(paths) != 1 {
 		t.Errorf("ingress paths %+v, want / only", paths)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,7 +113,7 @@ func TestRenderRegistryConfigDefault(t *testing.T) {
 	o := cfg.Redis.Options
 	// No retries and short timeouts: a dead Redis costs a pull milliseconds
 	// (TestRegistryRedisFallback measures it).
-	if o.DB != 0 || o.PoolSize != 10 || o.MinIdleConns != 1 || o.MaxIdleConns != 5 || o.MaxRetries != -1 ||
+	if o.DB != 0 || o.PoolSize != 32 || o.MinIdleConns != 16 || o.MaxIdleConns != 32 || o.MaxRetries != -1 ||
 		o.DialTimeout != 100*time.Millisecond || o.ReadTimeout != 100*time.Millisecond || o.WriteTimeout != 100*time.Millisecond ||
 		o.PoolTimeout != 100*time.Millisecond || o.ConnMaxIdleTime != 5*time.Minute {
 		t.Errorf("redis options = %+v", o)
@@ -207,17 +208,27 @@ func TestRenderRegistryConfigRedis(t *testing.T) {
 			t.Errorf("cache = %v", cfg.Storage["cache"])
 		}
 	})
-	t.Run("disabled", func(t *testing.T) {
-		raw, err := RenderRegistryConfig(withValues(map[string]any{"redis": map[string]any{"enabled": false}}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := parseConfig(t, raw)
-		if len(cfg.Redis.Options.Addrs) != 0 {
-			t.Errorf("redis.addrs = %v with redis disabled", cfg.Redis.Options.Addrs)
-		}
-		if _, ok := cfg.Storage["cache"]; ok {
-			t.Errorf("storage.cache = %v with redis disabled", cfg.Storage["cache"])
+	for _, cache := range []string{"none", "inmemory"} {
+		t.Run(cache, func(t *testing.T) {
+			raw, err := RenderRegistryConfig(withValues(map[string]any{"cache": cache}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := parseConfig(t, raw)
+			if len(cfg.Redis.Options.Addrs) != 0 {
+				t.Errorf("redis.addrs = %v with cache %s", cfg.Redis.Options.Addrs, cache)
+			}
+			got, ok := cfg.Storage["cache"]
+			if want := cache == "inmemory"; ok != want || ok && got["blobdescriptor"] != "inmemory" {
+				t.Errorf("storage.cache = %v with cache %s", got, cache)
+			}
+		})
+	}
+	t.Run("inmemory with replicas", func(t *testing.T) {
+		v := s3Values()
+		v["cache"], v["replicaCount"] = "inmemory", 2
+		if _, err := RenderRegistry(RenderOptions{Values: v}); err == nil || !strings.Contains(err.Error(), "replicaCount > 1 needs cache redis") {
+			t.Errorf("inmemory with 2 replicas: %v", err)
 		}
 	})
 }

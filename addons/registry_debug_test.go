@@ -58,7 +58,7 @@ func TestRegistryDebugListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	values := withValues(map[string]any{"redis": map[string]any{"enabled": false}})
+	values := withValues(map[string]any{"cache": "none"})
 	out, err := RenderRegistry(RenderOptions{Values: values})
 	if err != nil {
 		t.Fatal(err)

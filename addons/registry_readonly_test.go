@@ -67,7 +67,7 @@ func TestRegistryRunsRenderedChart(t *testing.T) {
 	}
 	// Metrics off: every handlers.NewApp with Prometheus on registers the same global
 	// collectors, and a second one in one process panics.
-	values := withValues(map[string]any{"redis": map[string]any{"enabled": false}, "metrics": map[string]any{"enabled": false}})
+	values := withValues(map[string]any{"cache": "none", "metrics": map[string]any{"enabled": false}})
 	config, env := chartRegistry(t, values, creds)
 
 	// The pod's mounts, moved into a temporary folder with distribution's env overrides.
@@ -101,7 +101,7 @@ func TestRegistryRunsRenderedChart(t *testing.T) {
 	})
 
 	t.Run("absolute URLs with http.host", func(t *testing.T) {
-		abs := withValues(map[string]any{"redis": map[string]any{"enabled": false}, "metrics": map[string]any{"enabled": false}, "relativeURLs": false})
+		abs := withValues(map[string]any{"cache": "none", "metrics": map[string]any{"enabled": false}, "relativeURLs": false})
 		config, err := RenderRegistryConfig(abs)
 		if err != nil {
 			t.Fatal(err)

@@ -422,7 +422,11 @@ func RegistryValues(r inventory.Registry) (map[string]any, error) {
 	default:
 		return nil, fmt.Errorf("registry.storage.type: unknown type %q (%s or %s)", r.Storage.Type, inventory.StoragePVC, inventory.StorageS3)
 	}
-	redis := map[string]any{"enabled": r.Redis.Enabled == nil || *r.Redis.Enabled}
+	cache := "inmemory"
+	if r.Redis.Enabled == nil || *r.Redis.Enabled {
+		cache = "redis"
+	}
+	redis := map[string]any{}
 	if r.Redis.MaxMemory != "" {
 		redis["maxMemory"] = r.Redis.MaxMemory
 	}
@@ -472,6 +476,7 @@ func RegistryValues(r inventory.Registry) (map[string]any, error) {
 		"auth":         auth,
 		"credentials":  map[string]any{"existingSecret": RegistryCredentialsSecret},
 		"storage":      storage,
+		"cache":        cache,
 		"redis":        redis,
 		"ingress":      map[string]any{"className": IngressClassName, "clusterIssuer": ClusterIssuerName(r.Issuer)},
 		"maintenance":  maintenance,

@@ -48,7 +48,11 @@ func describe(inv *inventory.Inventory) string {
 		r := inv.SSHFor(h)
 		fmt.Fprintf(&b, "  %-14s %-13s %s@%s\n", h.Name, h.Role, r.User, r.Addr())
 	}
-	fmt.Fprintf(&b, "  registry https://%s (user %s, redis cache %t)\n", inv.Registry.Host, inv.Registry.Auth.User, *inv.Registry.Redis.Enabled)
+	cache := "inmemory"
+	if *inv.Registry.Redis.Enabled {
+		cache = "redis"
+	}
+	fmt.Fprintf(&b, "  registry https://%s (auth %s, admin %s, cache %s)\n", inv.Registry.Host, inv.Registry.Auth.Mode, inv.Registry.Auth.User, cache)
 	if inv.DNS.Provider != "none" {
 		fmt.Fprintf(&b, "  dns %s zone %s\n", inv.DNS.Provider, inv.DNS.Zone)
 	}

@@ -114,7 +114,7 @@ func (inv *Inventory) applyDefaults() {
 	} else {
 		setString(&r.Auth.Mode, AuthHtpasswd)
 	}
-	setBool(&r.Redis.Enabled, true)
+	setBool(&r.Redis.Enabled, r.Storage.Type == StorageS3)
 	setString(&r.Redis.MaxMemory, defaultRedisMaxMemory)
 	setString(&r.GC.Schedule, defaultGCSchedule)
 	setBool(&r.Pruner.Enabled, true)

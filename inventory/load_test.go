@@ -153,7 +153,7 @@ func TestDefaults(t *testing.T) {
 		Packages: Packages{Source: "online"},
 		Registry: Registry{Host: "registry.example.com", ACMEEmail: "ops@example.org", Issuer: "letsencrypt",
 			ACME: ACME{Solver: "http01"}, Namespace: "docker-registry", Storage: Storage{Type: "pvc", Size: "20Gi"}, Replicas: 1, Auth: RegistryAuth{Mode: "htpasswd", User: "admin"},
-			Redis: Redis{Enabled: &yes, MaxMemory: "256mb"}, GC: GC{Schedule: "30 */12 * * *"},
+			Redis: Redis{Enabled: &no, MaxMemory: "256mb"}, GC: GC{Schedule: "30 */12 * * *"},
 			Pruner: Pruner{Enabled: &yes, Schedule: "0 */12 * * *", MaxDeletions: 500}},
 		DNS: DNS{Provider: "none", TTL: 300},
 		Addons: Addons{
@@ -368,7 +368,7 @@ func TestExample(t *testing.T) {
 		t.Errorf("record addresses = %v", got)
 	}
 	r := inv.Registry
-	if r.Host != "registry.example.com" || r.Issuer != IssuerLetsEncrypt || r.ACMEEmail == "" || !*r.Redis.Enabled {
+	if r.Host != "registry.example.com" || r.Issuer != IssuerLetsEncrypt || r.ACMEEmail == "" || *r.Redis.Enabled {
 		t.Errorf("registry = %+v", r)
 	}
 	if inv.DNS.Provider != DNSRoute53 || inv.DNS.Zone != "example.com" {

@@ -372,7 +372,11 @@ type RegistryUser struct {
 
 // Redis is the registry's blob-descriptor cache.
 type Redis struct {
-	Enabled   *bool  `yaml:"enabled" mapstructure:"enabled"`     // default true
+	// Enabled: the cache is Redis, shared by every replica; otherwise each
+	// registry pod's own (inmemory), one replica only. Default: true with
+	// storage type s3, false with pvc, where a Redis round trip costs more
+	// than the volume's read it saves.
+	Enabled   *bool  `yaml:"enabled" mapstructure:"enabled"`
 	MaxMemory string `yaml:"maxMemory" mapstructure:"maxMemory"` // default 256mb
 }
 

@@ -423,6 +423,9 @@ func (c *checker) registry() {
 	case r.Replicas > 1 && st.Type != StorageS3:
 		c.add("registry.replicas", fmt.Sprintf("is %d with storage type %s: the registry's ReadWriteOnce volume attaches to one node", r.Replicas, st.Type),
 			"1, or storage.type "+StorageS3+" for several replicas")
+	case r.Replicas > 1 && r.Redis.Enabled != nil && !*r.Redis.Enabled:
+		c.add("registry.redis.enabled", fmt.Sprintf("is false with %d replicas: each would keep its own cache and miss the blobs the others delete", r.Replicas),
+			"true (the default with storage type s3), or replicas: 1")
 	}
 	if sc := st.StorageClass; sc != "" && (!IsDNSName(sc) || sc != strings.ToLower(sc)) {
 		c.add("registry.storage.storageClass", quote(sc)+" is not a storage class name", "a lower-case DNS name")

@@ -259,6 +259,8 @@ func TestValidationRules(t *testing.T) {
 		{name: "replicas negative", edits: []string{email, email + "  replicas: -1\n"},
 			want: []string{`inv.yaml:22: registry.replicas: is -1 (1 to 20)`}},
 		{name: "replicas with s3", edits: []string{email, email + "  replicas: 3\n  storage:\n    type: s3\n    s3:\n      bucket: images\n      region: eu-west-1\n"}},
+		{name: "replicas without redis", edits: []string{email, email + "  replicas: 2\n  redis:\n    enabled: false\n  storage:\n    type: s3\n    s3:\n      bucket: images\n      region: eu-west-1\n"},
+			want: []string{`inv.yaml:24: registry.redis.enabled: is false with 2 replicas: each would keep its own cache and miss the blobs the others delete (true (the default with storage type s3), or replicas: 1)`}},
 		{name: "replicas too many", edits: []string{email, email + "  replicas: 21\n  storage:\n    type: s3\n    s3:\n      bucket: images\n      region: eu-west-1\n"},
 			want: []string{`inv.yaml:22: registry.replicas: is 21 (1 to 20)`}},
 		{name: "s3 without section", edits: []string{email, email + "  storage:\n    type: s3\n"},

@@ -99,6 +99,10 @@ registry:
   acme:
     server: {{q .ACMEDirectory}}
     caFile: {{q .ACMECA}}
+  # Redis on the lab's volume too (the default there is each pod's own
+  # inmemory cache): the lab then proves the cache flush of garbage collection.
+  redis:
+    enabled: true
 {{- if .Online}}
   # boot's image from the bundle, by digest from the lab registry.
   maintenance:

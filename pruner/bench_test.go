@@ -36,9 +36,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	"sigs.k8s.io/yaml"
 
-	"github.com/bootctl/boot/addons"
 	"github.com/bootctl/boot/pruner"
 )
 
@@ -82,32 +80,26 @@ func hammer(ctx context.Context, client *http.Client, base string, reqs []benchR
 }
 
 // cacheVariant is one registry of BenchmarkRegistryCache: the chart's
-// redis values it is rendered with and whether the config gets
-// distribution's inmemory blob-descriptor cache (storage.cache.blobdescriptor:
-// inmemory, which the chart has no value for).
+// chart's cache value and the redis values it is rendered with.
 type cacheVariant struct {
-	name     string
-	redis    map[string]any
-	inmemory bool
+	name, cache string
+	redis       map[string]any
 }
 
 // cacheVariants are compared against the first, the registry without a
 // cache: the inmemory cache, Redis with the chart's client settings
-// (values.yaml: a pool of 10 below the benchmark's 16 clients), and Redis
-// with pools above that concurrency that keep more connections idle.
+// (values.yaml: a pool of 32, 16 kept idle, above the benchmark's 16
+// clients), Redis with the former pool of 10 (1-5 idle), and with 64.
 var cacheVariants = []cacheVariant{
-	{name: "none", redis: map[string]any{"enabled": false}},
-	{name: "inmemory", redis: map[string]any{"enabled": false}, inmemory: true},
-	{name: "redis", redis: map[string]any{}},
-	{name: "redis-pool32", redis: map[string]any{"poolSize": 32, "minIdleConns": 16, "maxIdleConns": 32}},
-	{name: "redis-pool64", redis: map[string]any{"poolSize": 64, "minIdleConns": 32, "maxIdleConns": 64}},
+	{name: "none", cache: "none"},
+	{name: "inmemory", cache: "inmemory"},
+	{name: "redis", cache: "redis", redis: map[string]any{}},
+	{name: "redis-pool10", cache: "redis", redis: map[string]any{"poolSize": 10, "minIdleConns": 1, "maxIdleConns": 5}},
+	{name: "redis-pool64", cache: "redis", redis: map[string]any{"poolSize": 64, "minIdleConns": 32, "maxIdleConns": 64}},
 }
 
 // usesRedis says whether the variant renders the chart's Redis cache.
-func (v cacheVariant) usesRedis() bool {
-	_, off := v.redis["enabled"]
-	return !off
-}
+func (v cacheVariant) usesRedis() bool { return v.cache == "redis" }
 
 // configure restarts s (a new App, as a rolled Deployment) with the chart's
 // config.yml rendered with storage and the variant's redis values, and
@@ -118,26 +110,7 @@ func (s *registryStack) configure(b *testing.B, storage map[string]any, v cacheV
 	if v.usesRedis() {
 		redisValues["externalAddress"] = rdb.Addr
 	}
-	config, err := addons.RenderRegistryConfig(map[string]any{
-		"host":        "registry.example.test",
-		"credentials": map[string]any{"existingSecret": "registry-credentials"},
-		"storage":     storage,
-		"redis":       redisValues,
-	})
-	if err != nil {
-		b.Fatalf("render the chart's registry config (%s): %v", v.name, err)
-	}
-	if v.inmemory {
-		var doc map[string]any
-		if err := yaml.Unmarshal(config, &doc); err != nil {
-			b.Fatalf("the chart's config.yml: %v", err)
-		}
-		doc["storage"].(map[string]any)["cache"] = map[string]any{"blobdescriptor": "inmemory"}
-		if config, err = yaml.Marshal(doc); err != nil {
-			b.Fatal(err)
-		}
-	}
-	s.config = config
+	s.config = renderConfig(b, map[string]any{"storage": storage, "cache": v.cache, "redis": redisValues})
 	if storage["type"] == "s3" {
 		// The harness started s on a filesystem root, which it passes as an
 		// environment override: left set, distribution would see two
@@ -150,9 +123,9 @@ func (s *registryStack) configure(b *testing.B, storage map[string]any, v cacheV
 	s.setMode(false)
 	cfg := s.parseConfig(false)
 	cache := cfg.Storage["cache"]["blobdescriptor"]
-	want := map[bool]any{true: "redis", false: nil}[v.usesRedis()]
-	if v.inmemory {
-		want = "inmemory"
+	var want any = v.cache
+	if v.cache == "none" {
+		want = nil
 	}
 	if cfg.Storage.Type() != storage["type"] || cache != want {
 		b.Fatalf("%s: the registry parsed storage %s with cache %v, want %s with %v", v.name, cfg.Storage.Type(), cache, storage["type"], want)

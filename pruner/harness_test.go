@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -110,15 +111,21 @@ func freePort(t testing.TB) int {
 // at an external Redis (or none).
 func chartConfig(t testing.TB, redisAddr string) []byte {
 	t.Helper()
+	if redisAddr != "" {
+		return renderConfig(t, map[string]any{"redis": map[string]any{"externalAddress": redisAddr}})
+	}
+	return renderConfig(t, map[string]any{"cache": "none"})
+}
+
+// renderConfig renders the chart's config.yml with values beside the
+// required ones.
+func renderConfig(t testing.TB, more map[string]any) []byte {
+	t.Helper()
 	values := map[string]any{
 		"host":        "registry.example.test",
 		"credentials": map[string]any{"existingSecret": "registry-credentials"},
 	}
-	if redisAddr != "" {
-		values["redis"] = map[string]any{"externalAddress": redisAddr}
-	} else {
-		values["redis"] = map[string]any{"enabled": false}
-	}
+	maps.Copy(values, more)
 	cfg, err := addons.RenderRegistryConfig(values)
 	if err != nil {
 		t.Fatalf("render the chart's registry config: %v", err)
@@ -206,6 +213,8 @@ type registryOptions struct {
 	// root, when set, is the filesystem root to share with another
 	// registry (the same storage with and without a cache).
 	root string
+	// inMemoryCache gives the registry the chart's cache inmemory (no rdb).
+	inMemoryCache bool
 }
 
 // startRegistry runs the registry in process with the chart-rendered config.
@@ -254,6 +263,9 @@ func startRegistryWith(t testing.TB, rdb *redisInstance, auth registryAuth, opts
 		redisAddr = rdb.Addr
 	}
 	s.config = chartConfig(t, redisAddr)
+	if opts.inMemoryCache {
+		s.config = renderConfig(t, map[string]any{"cache": "inmemory"})
+	}
 	s.env = map[string]string{
 		"REGISTRY_HTTP_SECRET":                      auth.httpSecret,
 		"REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY": s.Root,

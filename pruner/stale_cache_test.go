@@ -12,6 +12,7 @@ import (
 
 	"github.com/bootctl/boot/addons"
 	"github.com/bootctl/boot/pruner"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
@@ -94,6 +95,77 @@ func TestGarbageCollectWithoutFlushServesStaleCache(t *testing.T) {
 	}
 	if err := reg.pull(ctx, t, "app/a:keep"); err != nil {
 		t.Fatalf("kept image: %v", err)
+	}
+}
+
+// TestGarbageCollectWithInMemoryCache: the chart's cache on one replica on
+// a volume is inmemory, which garbage collection does not flush. It needs
+// no flush because the registry restarts with an empty cache when gc
+// switches it read-only and back (a rolled Deployment; the harness starts a
+// new App). Shown both ways on the real registry: a sweep while the same
+// App keeps serving leaves its cache claiming a swept layer (the push skips
+// it), while pruner.CollectGarbage, which switches, leaves none: the layer
+// is uploaded again and every image pulls.
+func TestGarbageCollectWithInMemoryCache(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	creds, err := addons.NewRegistryCredentials("admin", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := startRegistryWith(t, nil, fastAuth(t, creds), registryOptions{inMemoryCache: true})
+	if c := reg.parseConfig(false).Storage["cache"]["blobdescriptor"]; c != "inmemory" {
+		t.Fatalf("the registry's cache is %v, want inmemory", c)
+	}
+	client, err := pruner.NewClient(reg.URL, creds.Username(), creds.Password())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := randomLayer(t)
+	// orphan pushes, deletes and sweeps an image with a layer of its own,
+	// and returns that layer.
+	orphan := func(tag string, sweep func() error) v1.Layer {
+		t.Helper()
+		gone := randomLayer(t)
+		reg.mustPush(ctx, t, "app/a:"+tag, newImage(t, time.Now(), base, gone))
+		if err := reg.pull(ctx, t, "app/a:"+tag); err != nil { // the cache learns the layer
+			t.Fatal(err)
+		}
+		if err := client.DeleteTag(ctx, "app/a", tag); err != nil {
+			t.Fatal(err)
+		}
+		if err := sweep(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(reg.blobPath(digestOf(t, gone))); !os.IsNotExist(err) {
+			t.Fatalf("GC did not sweep the layer: %v", err)
+		}
+		return gone
+	}
+	reg.mustPush(ctx, t, "app/a:keep", newImage(t, time.Now(), base, randomLayer(t)))
+
+	// A sweep under the serving App: its cache still claims the layer.
+	gone := orphan("old", func() error { return reg.GarbageCollect(ctx) })
+	reg.uploads.reset()
+	reg.mustPush(ctx, t, "app/a:stale", newImage(t, time.Now(), base, gone))
+	if n := reg.uploads.committed(digestOf(t, gone)); n != 0 {
+		t.Fatalf("the swept layer was uploaded %d times: the inmemory cache did not remember it", n)
+	}
+
+	// CollectGarbage: read-only (a new App), sweep, read-write.
+	gone = orphan("older", func() error {
+		_, err := pruner.CollectGarbage(ctx, reg, pruner.GCOptions{})
+		return err
+	})
+	reg.uploads.reset()
+	reg.mustPush(ctx, t, "app/a:new", newImage(t, time.Now(), base, gone))
+	if n := reg.uploads.committed(digestOf(t, gone)); n != 1 {
+		t.Fatalf("after CollectGarbage the swept layer was uploaded %d times, want 1", n)
+	}
+	for _, tg := range []string{"app/a:new", "app/a:keep"} {
+		if err := reg.pull(ctx, t, tg); err != nil {
+			t.Fatalf("pull %s after CollectGarbage: %v", tg, err)
+		}
 	}
 }
 

@@ -87,7 +87,7 @@ func TestCacheCounters(t *testing.T) {
 		{http.StatusServiceUnavailable, "", run.Warning, "the registry's metrics: 503"},
 		{http.StatusOK, "registry_storage_cache_requests_total 0\n", run.Warning, "has served no request"},
 		{http.StatusOK, "# HELP x\nregistry_storage_cache_requests_total 8\nregistry_storage_cache_hits_total 6\nregistry_storage_cache_errors_total 1\n",
-			run.OK, "8 requests, 6 hits (75%), 1 errors"},
+			run.OK, "inmemory blob-descriptor cache in use: 8 requests, 6 hits (75%), 1 errors"},
 	} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != "/metrics" {
@@ -98,7 +98,7 @@ func TestCacheCounters(t *testing.T) {
 			_, _ = w.Write([]byte(tc.body))
 		}))
 		var evs []run.Event
-		c := &checks{report: func(e run.Event) { evs = append(evs, e) }}
+		c := &checks{report: func(e run.Event) { evs = append(evs, e) }, cacheName: "inmemory"}
 		c.cache(context.Background(), srv.URL+"/metrics")
 		srv.Close()
 		if len(evs) != 1 || evs[0].Status != tc.want || !strings.Contains(evs[0].Message, tc.msg) {

@@ -109,7 +109,7 @@ func (c *checks) cache(ctx context.Context, url string) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusNotFound {
-		c.warn("cache", "the registry's metrics are off (metrics.enabled): cannot tell whether Redis is used")
+		c.warn("cache", "the registry's metrics are off (metrics.enabled): cannot tell whether the "+c.cacheName+" cache is used")
 		return
 	}
 	if resp.StatusCode != http.StatusOK {
@@ -127,9 +127,9 @@ func (c *checks) cache(ctx context.Context, url string) {
 	}
 	requests, hits := counters["registry_storage_cache_requests_total"], counters["registry_storage_cache_hits_total"]
 	if requests == 0 {
-		c.warn("cache", "the blob-descriptor cache has served no request (is Redis enabled?)")
+		c.warn("cache", "the "+c.cacheName+" blob-descriptor cache has served no request")
 		return
 	}
-	c.ok("cache", fmt.Sprintf("Redis blob-descriptor cache in use: %.0f requests, %.0f hits (%.0f%%), %.0f errors",
-		requests, hits, 100*hits/requests, counters["registry_storage_cache_errors_total"]))
+	c.ok("cache", fmt.Sprintf("%s blob-descriptor cache in use: %.0f requests, %.0f hits (%.0f%%), %.0f errors",
+		c.cacheName, requests, hits, 100*hits/requests, counters["registry_storage_cache_errors_total"]))
 }

@@ -26,7 +26,7 @@ func ReadOnly(ctx context.Context, o Options, report run.Reporter) error {
 	if err != nil {
 		return err
 	}
-	c := &checks{report: report}
+	c := &checks{report: report, cacheName: cacheName(inv)}
 	c.add(TLS(ctx, Transport(o.Roots, o.Insecure, inv.Registry.Host, resolver(o.DNSServer)), inv.Registry.Host, "443"))
 	ns := inv.Registry.Namespace
 	if svc, err := cs.CoreV1().Services(ns).Get(ctx, addons.DefaultRegistryRelease, metav1.GetOptions{}); err != nil {

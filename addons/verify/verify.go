@@ -66,9 +66,19 @@ type Options struct {
 // checks collects the checks' results, reports them, and remembers which
 // failed.
 type checks struct {
-	report  run.Reporter
-	failed  []string
-	lenient map[string]bool // checks whose failures are only warnings
+	report    run.Reporter
+	failed    []string
+	lenient   map[string]bool // checks whose failures are only warnings
+	cacheName string          // the blob-descriptor cache, as events name it
+}
+
+// cacheName names the registry's blob-descriptor cache as the inventory
+// chooses it (see addons.RegistryValues).
+func cacheName(inv *inventory.Inventory) string {
+	if e := inv.Registry.Redis.Enabled; e == nil || *e {
+		return "Redis"
+	}
+	return "inmemory"
 }
 
 func event(check string, status run.Status, msg string) run.Event {
@@ -115,7 +125,7 @@ func Run(ctx context.Context, o Options, report run.Reporter) error {
 	if err != nil {
 		return fmt.Errorf("the registry's Service %s/%s: %w", ns, addons.DefaultRegistryRelease, err)
 	}
-	c := &checks{report: report}
+	c := &checks{report: report, cacheName: cacheName(inv)}
 	if o.JustInstalled {
 		c.lenient = map[string]bool{"certificate": true, "dns": true}
 	}

@@ -54,9 +54,9 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 {{- end -}}
 
-{{/* Redis address the registry uses; empty when the cache is off. */}}
+{{/* Redis address the registry uses; empty unless the cache is Redis. */}}
 {{- define "registry.redisAddress" -}}
-{{- if .Values.redis.enabled -}}
+{{- if eq .Values.cache "redis" -}}
 {{- if .Values.redis.externalAddress -}}
 {{- .Values.redis.externalAddress -}}
 {{- else -}}
@@ -65,9 +65,9 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end -}}
 {{- end -}}
 
-{{/* The in-chart Redis is deployed only when the cache is on and no external one is given. */}}
+{{/* The in-chart Redis is deployed only when the cache is Redis and no external one is given. */}}
 {{- define "registry.deployRedis" -}}
-{{- if and .Values.redis.enabled (not .Values.redis.externalAddress) -}}true{{- end -}}
+{{- if and (eq .Values.cache "redis") (not .Values.redis.externalAddress) -}}true{{- end -}}
 {{- end -}}
 
 {{/* An image reference from {repository, tag, digest}: repository@digest when a
@@ -139,8 +139,8 @@ AWS default chain).
 {{- else -}}
 {{- $_ := set $storage "filesystem" (dict "rootdirectory" "/var/lib/registry") -}}
 {{- end -}}
-{{- if .Values.redis.enabled -}}
-{{- $_ := set $storage "cache" (dict "blobdescriptor" "redis") -}}
+{{- if ne .Values.cache "none" -}}
+{{- $_ := set $storage "cache" (dict "blobdescriptor" .Values.cache) -}}
 {{- end -}}
 {{- $debug := dict "addr" "127.0.0.1:5001" "prometheus" (dict "enabled" .Values.metrics.enabled "path" "/metrics") -}}
 {{- $http := dict "addr" ":5000" "relativeurls" .Values.relativeURLs "draintimeout" .Values.drainTimeout "debug" $debug "headers" (dict "X-Content-Type-Options" (list "nosniff")) -}}
@@ -160,7 +160,7 @@ set, ignoring relativeurls: with relativeURLs the host is left out. */ -}}
 {{- $_ := set $cfg "auth" (dict "htpasswd" (dict "realm" .Values.auth.realm "path" "/etc/registry/auth/htpasswd")) -}}
 {{- end -}}
 {{- $_ := set $cfg "health" (dict "storagedriver" (dict "enabled" true "interval" "10s" "threshold" 3)) -}}
-{{- if .Values.redis.enabled -}}
+{{- if eq .Values.cache "redis" -}}
 {{- $r := .Values.redis -}}
 {{- $_ := set $cfg "redis" (dict "addrs" (list (include "registry.redisAddress" .)) "db" $r.db "dialtimeout" $r.dialTimeout "readtimeout" $r.readTimeout "writetimeout" $r.writeTimeout "poolsize" $r.poolSize "minidleconns" $r.minIdleConns "maxidleconns" $r.maxIdleConns "pooltimeout" $r.poolTimeout "connmaxidletime" $r.connMaxIdleTime "maxretries" $r.maxRetries) -}}
 {{- end -}}
