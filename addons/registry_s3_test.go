@@ -1,14 +1,12 @@
 package addons
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,45 +75,6 @@ func matches(sel, labels map[string]string) bool {
 	return len(sel) > 0
 }
 
-// startMotoS3 runs moto's server (an S3 implementation this project did not
-// write) on a loopback port, creates bucket in it, and returns its URL.
-func startMotoS3(t *testing.T, ctx context.Context, bucket string) string {
-	t.Helper()
-	moto, err := exec.LookPath("moto_server")
-	if err != nil {
-		testenv.Need(t, "moto_server (pip install 'moto[server]==5.2.1'): %v", err)
-	}
-	addr := loopbackAddr(t)
-	host, port, _ := strings.Cut(addr, ":")
-	cmd := exec.Command(moto, "-H", host, "-p", port)
-	logs := &testenv.Buffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.Env = []string{"PATH=/usr/bin:/bin"}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	url := "http://" + addr
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPut, url+"/"+bucket, nil)
-		resp, err := http.DefaultClient.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Fatalf("moto: create bucket %s: %s\n%s", bucket, resp.Status, logs.String())
-			}
-			return url
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("moto_server did not answer: %v\n%s", err, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // Two registries run as the chart's two replicas do (the bundle's binary,
 // the chart's rendered config with S3 storage, one shared real Redis and
 // the same http secret) on one bucket of a real S3 implementation (moto):
@@ -131,7 +90,7 @@ func TestRegistryReplicasShareS3(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := waitContext(t, 3*time.Minute)
-	s3 := startMotoS3(t, ctx, "images")
+	s3 := testenv.MotoS3(t, "images")
 	redisDir := t.TempDir()
 	redisAddr, _ := startRedis(t, ctx, []string{redisConfig(t, redisDir, creds.RedisPassword())}, redisDir, creds.RedisPassword())
 

@@ -35,8 +35,10 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws" // the S3 benchmark's storage
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bootctl/boot/internal/testenv"
 	"github.com/bootctl/boot/pruner"
 )
 
@@ -166,7 +168,7 @@ func BenchmarkRegistryCache(b *testing.B) {
 		b.Setenv("AWS_ACCESS_KEY_ID", "bench")
 		b.Setenv("AWS_SECRET_ACCESS_KEY", "bench-secret")
 		b.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-		s3 := map[string]any{"bucket": "bench", "region": "us-east-1", "regionEndpoint": startMotoS3(b, "bench"), "forcePathStyle": true}
+		s3 := map[string]any{"bucket": "bench", "region": "us-east-1", "regionEndpoint": testenv.MotoS3(b, "bench"), "forcePathStyle": true}
 		benchCaches(b, map[string]any{"type": "s3", "s3": s3}, cacheWorkload{repos: 4, images: 5, rounds: 4, perRound: 300})
 	})
 }

@@ -1,34 +1,33 @@
-package pruner_test
-
-// S3 storage for the benchmarks: moto's server, an S3 implementation this
-// project did not write, on a loopback port.
+package testenv
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"os/exec"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/bootctl/boot/internal/testenv"
-
-	_ "github.com/distribution/distribution/v3/registry/storage/driver/s3-aws"
 )
 
-// startMotoS3 runs moto_server on 127.0.0.1, creates bucket in it and
-// returns its URL; the server is stopped by PID in Cleanup. The registry
-// reaches it with any static key pair, which the caller puts in the
-// environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) as the chart does.
-func startMotoS3(t testing.TB, bucket string) string {
+// MotoS3 runs moto_server (an S3 implementation this project did not
+// write) on a loopback port, creates bucket in it and returns its URL; the
+// server is stopped by PID in Cleanup. Clients reach it with any static key
+// pair. Without moto_server the test is skipped, or fails under CI.
+func MotoS3(t testing.TB, bucket string) string {
 	t.Helper()
 	moto, err := exec.LookPath("moto_server")
 	if err != nil {
-		testenv.Need(t, "moto_server (pip install 'moto[server]==5.2.1'): %v", err)
+		Need(t, "moto_server (pip install 'moto[server]==5.2.1'): %v", err)
 	}
-	port := strconv.Itoa(freePort(t))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
 	cmd := exec.Command(moto, "-H", "127.0.0.1", "-p", port)
-	logs := &testenv.Buffer{}
+	logs := &Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	if err := cmd.Start(); err != nil {
