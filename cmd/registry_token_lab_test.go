@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,7 +43,8 @@ func withUsersAndPruner(m map[string]any) {
 // (two replicas on S3, set up by checkRegistryS3 from an inventory with
 // withUsersAndPruner): through the ingress the pull-only user pulls and is
 // refused a push; a pod on w1 pulls a private image with an
-// imagePullSecret of that user (the same pod without it cannot); the
+// imagePullSecret of that user (the same pod without it cannot), and
+// docker login and pull on w1 as that user; the
 // chart's prune job, run now, deletes what its rule selects as the pruner's
 // own user (role delete) with tokens from the token Service; the chart's
 // gc job collects with both replicas read-only; the token service's log
@@ -192,6 +194,16 @@ func checkPrivatePull(t *testing.T, k kube, inv *inventory.Inventory, w labWorld
 	if out, ok := onHost("w1", script); !ok {
 		t.Fatalf("w1: trust and resolve the registry: %s", out)
 	}
+	// The docker CLI logs in and pulls with the token flow too (its daemon
+	// trusts Pebble's root through /etc/docker/certs.d).
+	docker(t, "exec", "boot-lab-w1", "sh", "-c", fmt.Sprintf("mkdir -p /etc/docker/certs.d/%s && cp %s/lab-acme-root.pem /etc/docker/certs.d/%s/ca.crt", host, dir, host))
+	login := exec.Command("docker", "exec", "-i", "boot-lab-w1", "docker", "login", host, "-u", labPullUser, "--password-stdin")
+	login.Stdin = strings.NewReader(password)
+	if out, err := login.CombinedOutput(); err != nil || !strings.Contains(string(out), "Login Succeeded") {
+		t.Errorf("docker login %s as %s on w1: %v\n%s", host, labPullUser, err, out)
+	} else if out, ok := onHost("w1", "docker pull -q "+image+" && docker rmi -f "+image+" >/dev/null && docker logout "+host); !ok {
+		t.Errorf("docker pull %s on w1: %s", image, out)
+	}
 	k.must("", "create", "namespace", "e2e-private")
 	k.must("", "-n", "e2e-private", "create", "secret", "docker-registry", "puller", "--docker-server="+host, "--docker-username="+labPullUser, "--docker-password="+password)
 	pod := func(name, secret string) string {
@@ -233,7 +245,7 @@ spec:
 	}
 	k.must("", "delete", "namespace", "e2e-private", "--wait=false")
 	// /etc/hosts is Docker's bind mount: rewritten in place, not replaced.
-	if out, ok := onHost("w1", fmt.Sprintf("rm -rf %s && grep -v ' %s$' /etc/hosts > /tmp/hosts.e2e; cat /tmp/hosts.e2e > /etc/hosts && rm /tmp/hosts.e2e", dir, host)); !ok {
+	if out, ok := onHost("w1", fmt.Sprintf("rm -rf %s /etc/docker/certs.d/%s && grep -v ' %s$' /etc/hosts > /tmp/hosts.e2e; cat /tmp/hosts.e2e > /etc/hosts && rm /tmp/hosts.e2e", dir, host, host)); !ok {
 		t.Errorf("w1: undo the registry's trust and name: %s", out)
 	}
 }

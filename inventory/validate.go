@@ -959,8 +959,9 @@ const ingressNginxTestedUpTo = "1.35"
 // located like a problem (file:line: field: message (what to do)): today,
 // the ingress controller ingress-nginx, retired upstream, each chart whose
 // http:// repository insecureHTTP accepts, each registry mirror of a
-// registry nothing pulls from, and, online, a missing
-// registry.maintenance.image (no gc and prune CronJobs then).
+// registry nothing pulls from, online a missing
+// registry.maintenance.image (no gc and prune CronJobs then), and a prune
+// job that logs in as the admin (auth mode htpasswd).
 func (inv Inventory) Warnings() []Problem {
 	var out []Problem
 	if inv.Addons.Ingress.Controller == IngressNginx {
@@ -977,6 +978,13 @@ func (inv Inventory) Warnings() []Problem {
 		out = append(out, inv.problem("registry.maintenance.image",
 			"is not set: "+jobs+" not installed, so no blob is ever freed. boot runs them only from its image pinned by digest from a source it controls, never by a tag from the registry they maintain, where whoever can push could replace the image and run code with the jobs' rights",
 			"boot's image (images/boot.tar of `boot bundle build`, its digest in the bundle's manifest.json) pushed to a registry you control and given as repository@sha256:<digest>; or run `boot registry gc --kubeconfig ...` yourself"))
+	}
+	r := inv.Registry
+	if r.Auth.Mode == AuthHtpasswd && (r.Pruner.Enabled == nil || *r.Pruner.Enabled) && len(r.Pruner.Rules) > 0 &&
+		(inv.Packages.Source == SourceBundle || r.Maintenance.Image != "") {
+		out = append(out, inv.problem("registry.auth.mode",
+			"is "+AuthHtpasswd+": the prune CronJob logs in as the admin, whose password then crosses the cluster's network in plain HTTP to the registry's Service with every request",
+			"mode "+AuthToken+" (the default with boot's image): the pruner gets a user of its own that may only list, read and delete, and sends its password only to the token service"))
 	}
 	out = append(out, inv.mirrorWarnings()...)
 	for _, ch := range inv.Addons.fieldCharts() {

@@ -428,6 +428,15 @@ func TestMaintenanceImageWarning(t *testing.T) {
 	if got := mustLoad(t, base+traefik).Warnings(); len(got) != 0 {
 		t.Errorf("with BOOT_REGISTRY_MAINTENANCE_IMAGE: warnings = %v, want none", got)
 	}
+	// The pruner as the admin, with htpasswd: warned; with token: its own user.
+	htpasswd := edit(t, rules, "  pruner:\n", "  auth:\n    mode: htpasswd\n  pruner:\n")
+	want = "inv.yaml:23: registry.auth.mode: is htpasswd: the prune CronJob logs in as the admin, whose password then crosses the cluster's network in plain HTTP to the registry's Service with every request (mode token (the default with boot's image): the pruner gets a user of its own that may only list, read and delete, and sends its password only to the token service)"
+	if got := mustLoad(t, htpasswd+traefik).Warnings(); len(got) != 1 || got[0].String() != want {
+		t.Errorf("htpasswd with the pruner: warnings = %v, want exactly\n%s", got, want)
+	}
+	if got := mustLoad(t, rules+traefik).Warnings(); len(got) != 0 {
+		t.Errorf("token with the pruner: warnings = %v, want none", got)
+	}
 }
 
 // testHostKey returns a fresh ed25519 public key in authorized_keys format.
