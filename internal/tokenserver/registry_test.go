@@ -295,10 +295,12 @@ func pushTestImage(t testing.TB, host string, auth authn.Authenticator) v1.Hash 
 	return d
 }
 
-// TestHelmGeneratedKey is the chart's path: Helm makes the signing key
-// (genPrivateKey "ecdsa"), its certificate (genSelfSignedCertWithKey) and
-// the users file's hash (htpasswd); the token server signs with the key,
-// the registry trusts the certificate as its rootcertbundle.
+// TestHelmGeneratedKey: a token Secret made with Helm's own functions (for
+// the chart installed with plain helm, without boot, which makes the Secret
+// with GenerateKey) works too: the signing key (genPrivateKey "ecdsa"), its
+// certificate (genSelfSignedCertWithKey) and the users file's hash
+// (htpasswd); the token server signs with the key, the registry trusts the
+// certificate as its rootcertbundle.
 func TestHelmGeneratedKey(t *testing.T) {
 	tmpl := `{{- $key := genPrivateKey "ecdsa" -}}
 {{- $cert := genSelfSignedCertWithKey "boot-token-server" nil nil 3650 $key -}}
