@@ -32,7 +32,8 @@ func TestRegistryImageValues(t *testing.T) {
 	inv := &inventory.Inventory{
 		Cluster:  inventory.Cluster{ImageRepository: "172.29.40.2:5000"},
 		Packages: inventory.Packages{Source: inventory.SourceBundle, Bundle: dir},
-		Registry: inventory.Registry{Host: "registry.lab.test", Issuer: "selfsigned", Storage: inventory.Storage{Type: inventory.StoragePVC, Size: "1Gi"}, Replicas: 1},
+		Registry: inventory.Registry{Host: "registry.lab.test", Issuer: "selfsigned", Storage: inventory.Storage{Type: inventory.StoragePVC, Size: "1Gi"}, Replicas: 1,
+			Auth: inventory.RegistryAuth{Mode: inventory.AuthToken}},
 	}
 	v, err := BundleImageValues(inv, DefaultRegistryRelease)
 	if err != nil {
@@ -79,6 +80,10 @@ func TestRegistryImageValues(t *testing.T) {
 	}
 	if got, want := get[*appsv1.Deployment](t, r, "Deployment/registry-redis").Spec.Template.Spec.Containers[0].Image, "172.29.40.2:5000/library/redis@"+digests["redis"]; got != want {
 		t.Errorf("redis runs %s, want %s", got, want)
+	}
+	// The token service runs the bundle's boot image too.
+	if got, want := get[*appsv1.Deployment](t, r, "Deployment/registry-token").Spec.Template.Spec.Containers[0].Image, "172.29.40.2:5000/bootctl/boot@"+digests["boot"]; got != want {
+		t.Errorf("the token service runs %s, want %s", got, want)
 	}
 
 	// registry.maintenance.image wins over the bundle's boot image.

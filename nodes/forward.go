@@ -36,8 +36,9 @@ type Forwarder struct {
 	remote string
 	wg     sync.WaitGroup
 
-	mu    sync.Mutex
-	conns map[net.Conn]bool // local ends being carried
+	mu     sync.Mutex
+	conns  map[net.Conn]bool // local ends being carried
+	closed bool
 }
 
 // Forward listens on local (e.g. 127.0.0.1:6443; port 0 picks one) and
@@ -61,6 +62,7 @@ func (f *Forwarder) Addr() string { return f.ln.Addr().String() }
 func (f *Forwarder) Close() error {
 	err := f.ln.Close()
 	f.mu.Lock()
+	f.closed = true
 	for c := range f.conns {
 		c.Close()
 	}
@@ -69,14 +71,21 @@ func (f *Forwarder) Close() error {
 	return err
 }
 
-func (f *Forwarder) track(c net.Conn, open bool) {
+// track adds or removes a local end; it refuses (false) to add one once
+// Close has begun, which would otherwise never close it: a connection
+// accepted just before Close closed the listener.
+func (f *Forwarder) track(c net.Conn, open bool) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if open {
-		f.conns[c] = true
-	} else {
+	switch {
+	case !open:
 		delete(f.conns, c)
+	case f.closed:
+		return false
+	default:
+		f.conns[c] = true
 	}
+	return true
 }
 
 func (f *Forwarder) serve() {
@@ -86,8 +95,11 @@ func (f *Forwarder) serve() {
 		if err != nil {
 			return // closed
 		}
+		if !f.track(local, true) {
+			local.Close()
+			return
+		}
 		f.wg.Add(1)
-		f.track(local, true)
 		go func() {
 			defer f.wg.Done()
 			defer f.track(local, false)
