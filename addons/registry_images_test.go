@@ -1,6 +1,10 @@
 package addons
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -100,6 +104,28 @@ func TestRegistryImageValues(t *testing.T) {
 		t.Errorf("with registry.maintenance.image the gc CronJob runs %s, want %s", got, pinnedMaintenanceImage)
 	}
 	inv.Registry.Maintenance.Image = ""
+
+	// A bundle without boot's image (built by an older boot): the jobs are
+	// left out with htpasswd; mode token, whose service runs it, is refused.
+	old := *m
+	old.Images = slices.DeleteFunc(slices.Clone(m.Images), func(img bundle.Image) bool { return img.Component == "boot" })
+	data, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(oldDir, bundle.ManifestName), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	inv.Packages.Bundle = oldDir
+	if _, err := BundleImageValues(inv, DefaultRegistryRelease); err == nil || !strings.Contains(err.Error(), "has no boot image, which the registry's token service runs (registry.auth.mode token)") {
+		t.Errorf("mode token, bundle without boot's image: %v", err)
+	}
+	inv.Registry.Auth.Mode = inventory.AuthHtpasswd
+	if v, err := BundleImageValues(inv, DefaultRegistryRelease); err != nil || v["maintenance"] != nil {
+		t.Errorf("mode htpasswd, bundle without boot's image: %v %v, want no maintenance image", v["maintenance"], err)
+	}
+	inv.Packages.Bundle = dir
 
 	inv.Cluster.ImageRepository = ""
 	if _, err := BundleImageValues(inv, DefaultRegistryRelease); err == nil || !strings.Contains(err.Error(), "cluster.imageRepository") {

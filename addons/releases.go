@@ -586,6 +586,12 @@ func BundleImageValues(inv *inventory.Inventory, release string) (map[string]any
 		}
 		img, ok := images[s.component]
 		if !ok {
+			// The token service runs the maintenance image: without it
+			// mode token cannot work.
+			if s.path == maintenanceImagePath && inv.Registry.Auth.Mode == inventory.AuthToken {
+				return nil, fmt.Errorf("packages.bundle: the bundle %s has no %s image, which the registry's token service runs (registry.auth.mode %s): it was built by an older boot; rebuild the bundle, or set registry.auth.mode: %s",
+					inv.Packages.Bundle, s.component, inventory.AuthToken, inventory.AuthHtpasswd)
+			}
 			if s.optional {
 				continue
 			}
