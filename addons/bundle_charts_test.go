@@ -28,7 +28,7 @@ type bundleChart struct {
 // writeBundle writes a bundle folder as boot bundle build lays it out (charts
 // in slot order, as its manifest sorts them), with
 // only what the add-ons read: the image entries of the registry, Redis,
-// cert-manager and Traefik (their archives are placeholders: nothing here
+// boot (the maintenance jobs and the token service), cert-manager and Traefik (their archives are placeholders: nothing here
 // loads them) and the charts.
 func writeBundle(t *testing.T, charts ...bundleChart) string {
 	t.Helper()
@@ -47,6 +47,7 @@ func writeBundle(t *testing.T, charts ...bundleChart) string {
 	for _, img := range []struct{ component, name, repoTag string }{
 		{"registry", "docker.io/library/registry:3.1.2", "library/registry:3.1.2"},
 		{"redis", "docker.io/library/redis:7.0.15-debian", "library/redis:7.0.15-debian"},
+		{"boot", "docker.io/bootctl/boot:0.0.0-test", "bootctl/boot:0.0.0-test"},
 		{"cert-manager-controller", "quay.io/jetstack/cert-manager-controller:v1.21.1", "jetstack/cert-manager-controller:v1.21.1"},
 		{"cert-manager-webhook", "quay.io/jetstack/cert-manager-webhook:v1.21.1", "jetstack/cert-manager-webhook:v1.21.1"},
 		{"cert-manager-cainjector", "quay.io/jetstack/cert-manager-cainjector:v1.21.1", "jetstack/cert-manager-cainjector:v1.21.1"},

@@ -284,7 +284,8 @@ func TestBundleImageValues(t *testing.T) {
 	const R = "172.29.40.2:5000/mirror"
 	want := map[string]map[string]any{
 		// boot's own chart runs them pinned by the manifest's digests.
-		DefaultRegistryRelease: {"image": pinned(R+"/library/registry", "3.1.2"), "redis": map[string]any{"image": pinned(R+"/library/redis", "7.0.15-debian")}},
+		DefaultRegistryRelease: {"image": pinned(R+"/library/registry", "3.1.2"), "redis": map[string]any{"image": pinned(R+"/library/redis", "7.0.15-debian")},
+			"maintenance": map[string]any{"image": pinned(R+"/bootctl/boot", "0.0.0-test")}},
 		CertManagerRelease: {
 			"image":           img(R+"/jetstack/cert-manager-controller", "v1.21.1"),
 			"webhook":         map[string]any{"image": img(R+"/jetstack/cert-manager-webhook", "v1.21.1")},
