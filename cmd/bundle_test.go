@@ -366,10 +366,11 @@ func chartBundleDir(t *testing.T) (dir, chartFile string) {
 		m.Files = append(m.Files, bundle.File{Path: rel, SHA256: sha256Hex(data), Size: int64(len(data))})
 	}
 	add("charts/hello-0.2.0.tgz", data)
-	// The images every bundle-mode plan runs: the registry's and
-	// cert-manager's (placeholders: a plan only names them).
+	// The images every bundle-mode plan runs: the registry's (with boot's,
+	// which its token service runs) and cert-manager's (placeholders: a plan
+	// only names them).
 	for _, c := range []struct{ component, repoTag string }{
-		{"redis", "library/redis:1.0.0"}, {"registry", "library/registry:1.0.0"},
+		{"redis", "library/redis:1.0.0"}, {"registry", "library/registry:1.0.0"}, {"boot", "bootctl/boot:0.0.0-test"},
 		{"cert-manager-controller", "jetstack/cert-manager-controller:v1.21.1"},
 		{"cert-manager-webhook", "jetstack/cert-manager-webhook:v1.21.1"},
 		{"cert-manager-cainjector", "jetstack/cert-manager-cainjector:v1.21.1"},
@@ -408,7 +409,7 @@ func tamper(t *testing.T, p string) {
 func TestBundleVerifyCharts(t *testing.T) {
 	dir, chart := chartBundleDir(t)
 	code, stdout, stderr := runBoot(t, "bundle", "verify", dir)
-	if code != ExitOK || !strings.Contains(stdout, "8 files, 7 images and 1 charts verified") || !strings.Contains(stdout, "charts: ingressNginx: hello 0.2.0") {
+	if code != ExitOK || !strings.Contains(stdout, "9 files, 8 images and 1 charts verified") || !strings.Contains(stdout, "charts: ingressNginx: hello 0.2.0") {
 		t.Fatalf("verify: exit %d\n%s%s", code, stdout, stderr)
 	}
 	tamper(t, chart)
