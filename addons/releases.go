@@ -422,16 +422,12 @@ func RegistryValues(r inventory.Registry) (map[string]any, error) {
 	default:
 		return nil, fmt.Errorf("registry.storage.type: unknown type %q (%s or %s)", r.Storage.Type, inventory.StoragePVC, inventory.StorageS3)
 	}
-	cache := "inmemory"
-	if r.Redis.Enabled == nil || *r.Redis.Enabled {
-		cache = "redis"
-	}
 	redis := map[string]any{}
 	if r.Redis.MaxMemory != "" {
 		redis["maxMemory"] = r.Redis.MaxMemory
 	}
 	pruner := map[string]any{"enabled": false}
-	if (r.Pruner.Enabled == nil || *r.Pruner.Enabled) && len(r.Pruner.Rules) > 0 {
+	if r.Pruner.Runs() {
 		pruner["enabled"] = true
 		rules := make([]any, 0, len(r.Pruner.Rules))
 		for _, rule := range r.Pruner.Rules {
@@ -476,7 +472,7 @@ func RegistryValues(r inventory.Registry) (map[string]any, error) {
 		"auth":         auth,
 		"credentials":  map[string]any{"existingSecret": RegistryCredentialsSecret},
 		"storage":      storage,
-		"cache":        cache,
+		"cache":        r.Cache(),
 		"redis":        redis,
 		"ingress":      map[string]any{"className": IngressClassName, "clusterIssuer": ClusterIssuerName(r.Issuer)},
 		"maintenance":  maintenance,

@@ -48,11 +48,7 @@ func describe(inv *inventory.Inventory) string {
 		r := inv.SSHFor(h)
 		fmt.Fprintf(&b, "  %-14s %-13s %s@%s\n", h.Name, h.Role, r.User, r.Addr())
 	}
-	cache := "inmemory"
-	if *inv.Registry.Redis.Enabled {
-		cache = "redis"
-	}
-	fmt.Fprintf(&b, "  registry https://%s (auth %s, admin %s, cache %s)\n", inv.Registry.Host, inv.Registry.Auth.Mode, inv.Registry.Auth.User, cache)
+	fmt.Fprintf(&b, "  registry https://%s (auth %s, admin %s, cache %s)\n", inv.Registry.Host, inv.Registry.Auth.Mode, inv.Registry.Auth.User, inv.Registry.Cache())
 	if inv.DNS.Provider != "none" {
 		fmt.Fprintf(&b, "  dns %s zone %s\n", inv.DNS.Provider, inv.DNS.Zone)
 	}

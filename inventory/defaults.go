@@ -109,7 +109,7 @@ func (inv *Inventory) applyDefaults() {
 		setInt(&r.Replicas, 1)
 	}
 	setString(&r.Auth.User, defaultRegistryUser)
-	if inv.Packages.Source == SourceBundle || r.Maintenance.Image != "" {
+	if inv.BootImageKnown() {
 		setString(&r.Auth.Mode, AuthToken)
 	} else {
 		setString(&r.Auth.Mode, AuthHtpasswd)

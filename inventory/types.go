@@ -69,6 +69,12 @@ const (
 	RolePull  = "pull"  // pull
 )
 
+// Registry blob-descriptor caches (Registry.Cache).
+const (
+	CacheRedis    = "redis"    // shared by every replica
+	CacheInMemory = "inmemory" // each registry pod's own
+)
+
 // Registry storage types.
 const (
 	StoragePVC = "pvc"
@@ -368,6 +374,28 @@ type RegistryUser struct {
 	Role string `yaml:"role" mapstructure:"role"` // admin, push or pull
 	// PasswordEnv names an env var with the password; empty = generated once and kept in a Secret.
 	PasswordEnv string `yaml:"passwordEnv" mapstructure:"passwordEnv"`
+}
+
+// Cache is the registry's blob-descriptor cache: CacheRedis with
+// redis.enabled (or before defaults, unset), CacheInMemory without.
+func (r Registry) Cache() string {
+	if r.Redis.Enabled == nil || *r.Redis.Enabled {
+		return CacheRedis
+	}
+	return CacheInMemory
+}
+
+// BootImageKnown reports whether boot's own image is known (from the
+// bundle, or registry.maintenance.image): the maintenance jobs and the token
+// service run it.
+func (inv Inventory) BootImageKnown() bool {
+	return inv.Packages.Source == SourceBundle || inv.Registry.Maintenance.Image != ""
+}
+
+// Runs reports whether the prune job is installed: enabled (or unset) and
+// with rules (no rules, no pruning).
+func (p Pruner) Runs() bool {
+	return (p.Enabled == nil || *p.Enabled) && len(p.Rules) > 0
 }
 
 // Redis is the registry's blob-descriptor cache.

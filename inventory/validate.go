@@ -423,7 +423,7 @@ func (c *checker) registry() {
 	case r.Replicas > 1 && st.Type != StorageS3:
 		c.add("registry.replicas", fmt.Sprintf("is %d with storage type %s: the registry's ReadWriteOnce volume attaches to one node", r.Replicas, st.Type),
 			"1, or storage.type "+StorageS3+" for several replicas")
-	case r.Replicas > 1 && r.Redis.Enabled != nil && !*r.Redis.Enabled:
+	case r.Replicas > 1 && r.Cache() != CacheRedis:
 		c.add("registry.redis.enabled", fmt.Sprintf("is false with %d replicas: each would keep its own cache and miss the blobs the others delete", r.Replicas),
 			"true (the default with storage type s3), or replicas: 1")
 	}
@@ -485,7 +485,7 @@ func (c *checker) registryAuth(r Registry) {
 	a := r.Auth
 	switch a.Mode {
 	case AuthToken:
-		if c.inv.Packages.Source != SourceBundle && r.Maintenance.Image == "" {
+		if !c.inv.BootImageKnown() {
 			c.add("registry.auth.mode", "is "+AuthToken+" but registry.maintenance.image is not set: the token service runs boot's image",
 				"registry.maintenance.image (boot's image pinned by digest), or mode "+AuthHtpasswd)
 		}
@@ -970,9 +970,9 @@ func (inv Inventory) Warnings() []Problem {
 				ingressNginxTestedUpTo, inv.Cluster.KubernetesVersion),
 			"its maintained successor Traefik serves the same Ingress: switch with one field, addons.ingress.controller: "+IngressTraefik))
 	}
-	if inv.Packages.Source != SourceBundle && inv.Registry.Maintenance.Image == "" {
+	if !inv.BootImageKnown() {
 		jobs := "the registry's gc CronJob is"
-		if (inv.Registry.Pruner.Enabled == nil || *inv.Registry.Pruner.Enabled) && len(inv.Registry.Pruner.Rules) > 0 {
+		if inv.Registry.Pruner.Runs() {
 			jobs = "the registry's gc and prune CronJobs are"
 		}
 		out = append(out, inv.problem("registry.maintenance.image",
@@ -980,8 +980,7 @@ func (inv Inventory) Warnings() []Problem {
 			"boot's image (images/boot.tar of `boot bundle build`, its digest in the bundle's manifest.json) pushed to a registry you control and given as repository@sha256:<digest>; or run `boot registry gc --kubeconfig ...` yourself"))
 	}
 	r := inv.Registry
-	if r.Auth.Mode == AuthHtpasswd && (r.Pruner.Enabled == nil || *r.Pruner.Enabled) && len(r.Pruner.Rules) > 0 &&
-		(inv.Packages.Source == SourceBundle || r.Maintenance.Image != "") {
+	if r.Auth.Mode == AuthHtpasswd && r.Pruner.Runs() && inv.BootImageKnown() {
 		out = append(out, inv.problem("registry.auth.mode",
 			"is "+AuthHtpasswd+": the prune CronJob logs in as the admin, whose password then crosses the cluster's network in plain HTTP to the registry's Service with every request",
 			"mode "+AuthToken+" (the default with boot's image): the pruner gets a user of its own that may only list, read and delete, and sends its password only to the token service"))

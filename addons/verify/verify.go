@@ -72,13 +72,12 @@ type checks struct {
 	cacheName string          // the blob-descriptor cache, as events name it
 }
 
-// cacheName names the registry's blob-descriptor cache as the inventory
-// chooses it (see addons.RegistryValues).
+// cacheName names the registry's blob-descriptor cache as events do.
 func cacheName(inv *inventory.Inventory) string {
-	if e := inv.Registry.Redis.Enabled; e == nil || *e {
-		return "Redis"
+	if c := inv.Registry.Cache(); c != inventory.CacheRedis {
+		return c
 	}
-	return "inmemory"
+	return "Redis"
 }
 
 func event(check string, status run.Status, msg string) run.Event {
