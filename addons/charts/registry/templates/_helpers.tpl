@@ -103,6 +103,38 @@ which is the maintenance image (required). */}}
 {{- include "registry.maintenanceImage" . | required "auth.mode token runs the token service from maintenance.image: give maintenance.image.repository and digest" -}}
 {{- end -}}
 
+{{/* Several replicas of a component on different nodes where the nodes allow
+it; call with (list $ "component"). */}}
+{{- define "registry.spread" -}}
+topologySpreadConstraints:
+  - maxSkew: 1
+    topologyKey: kubernetes.io/hostname
+    whenUnsatisfiable: ScheduleAnyway
+    labelSelector:
+      matchLabels:
+        {{- include "registry.selectorLabels" . | nindent 8 }}
+    matchLabelKeys:
+      - pod-template-hash
+{{- end -}}
+
+{{/* A PodDisruptionBudget that lets a drain take one pod of a component at a
+time; call with (list $ "name" "component"). */}}
+{{- define "registry.pdb" -}}
+{{- $ := index . 0 -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ index . 1 }}
+  namespace: {{ $.Release.Namespace }}
+  labels:
+    {{- include "registry.labels" (list $ (index . 2)) | nindent 4 }}
+spec:
+  maxUnavailable: 1
+  selector:
+    matchLabels:
+      {{- include "registry.selectorLabels" (list $ (index . 2)) | nindent 6 }}
+{{- end -}}
+
 {{- define "registry.pvcName" -}}
 {{- .Values.storage.filesystem.existingClaim | default (include "registry.fullname" .) -}}
 {{- end -}}
