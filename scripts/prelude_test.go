@@ -112,6 +112,16 @@ func TestPreludeChangesOnlyWhatDiffers(t *testing.T) {
 	if out, err := runPrelude(t, "change 'fail' false\necho after"); err == nil || strings.Contains(out, "after") {
 		t.Errorf("a failed change did not stop the script: %v %q", err, out)
 	}
+	// Also where set -e does not apply: a put_file tested by if, whose
+	// install fails (its destination's folder is a file).
+	blocker := filepath.Join(dir, "blocker")
+	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body := "if put_file " + quote.Shell(marker) + " " + quote.Shell(filepath.Join(blocker, "f")) + " 0644; then echo status=changed; fi\necho after"
+	if out, err := runPrelude(t, body); err == nil || strings.Contains(out, "after") || !strings.Contains(out, "error: install "+blocker+"/f failed") {
+		t.Errorf("a failed put_file under if did not stop the script: %v %q", err, out)
+	}
 }
 
 // TestAptHelpers runs the scripts' apt helpers against this machine's real

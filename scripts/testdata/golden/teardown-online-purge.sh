@@ -23,7 +23,9 @@ change() {
     return 0
   fi
   printf 'changed: %s\n' "$what"
-  "$@"
+  # Fails the script even where the caller tests the result (if put_file
+  # ...; then), where set -e does not apply.
+  "$@" || die "$what failed (exit $?)"
 }
 
 warn() {
