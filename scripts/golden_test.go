@@ -72,6 +72,12 @@ var scriptCases = []struct {
 	{"kube-bundle.sh", func() (string, error) {
 		return KubeBundle(KubeBundleParams{StagingDir: "/var/tmp/boot/bundle", Kubectl: true})
 	}},
+	{"kube-bundle-other-version-kubeadm.sh", func() (string, error) {
+		return KubeBundle(KubeBundleParams{StagingDir: "/var/tmp/boot/bundle", BinDir: "kubernetes/v1.36.3/bin", Binaries: []string{"kubeadm"}})
+	}},
+	{"kube-bundle-kubelet-kubectl.sh", func() (string, error) {
+		return KubeBundle(KubeBundleParams{StagingDir: "/var/tmp/boot/bundle", Binaries: []string{"kubelet", "kubectl"}})
+	}},
 	{"helm-online-v3.22.0.sh", func() (string, error) {
 		return HelmOnline(HelmOnlineParams{Version: "v3.22.0", Arch: "amd64"})
 	}},
@@ -84,6 +90,9 @@ var scriptCases = []struct {
 	{"snapshot.sh", func() (string, error) { return Snapshot(), nil }},
 	{"kube-online-v1.37.2.sh", func() (string, error) {
 		return KubeOnline(KubeOnlineParams{KubernetesVersion: "v1.37.2"})
+	}},
+	{"kube-online-kubeadm-only.sh", func() (string, error) {
+		return KubeOnline(KubeOnlineParams{KubernetesVersion: "v1.37.2", Packages: []string{"kubeadm"}})
 	}},
 	{"kube-online-mirror-key-proxy.sh", func() (string, error) {
 		return KubeOnline(KubeOnlineParams{KubernetesVersion: "v1.37.2",

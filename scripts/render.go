@@ -17,6 +17,7 @@ var templateFS embed.FS
 // prelude defined in templates/prelude.sh.tmpl.
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"q":     quote.Shell,
+	"join":  strings.Join,
 	"tomlq": tomlQuote,
 	"yamlq": quote.YAML,
 }).ParseFS(templateFS, "templates/*.tmpl"))

@@ -2,6 +2,7 @@ package scripts
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -215,8 +216,18 @@ func RuntimeOnline(p RuntimeOnlineParams) (_ string, err error) {
 type KubeBundleParams struct {
 	// StagingDir is where the bundle's bin/ and systemd/ were uploaded.
 	StagingDir string
+	// BinDir is the folder, relative to StagingDir, holding the Kubernetes
+	// version's kubeadm, kubelet and kubectl: "bin" for the bundle's own
+	// version, "kubernetes/<version>/bin" for another one it carries
+	// (bundle.Manifest.KubernetesBinDir). Empty: "bin".
+	BinDir string
 	// Kubectl installs kubectl too (a control plane: boot runs it there).
 	Kubectl bool
+	// Binaries, when set, installs only these of kubeadm, kubelet and
+	// kubectl (an upgrade installs kubeadm first and kubelet once the node
+	// is drained); kubelet's units go with kubelet. Empty: kubeadm, kubelet
+	// and, with Kubectl, kubectl.
+	Binaries []string
 }
 
 // KubeBundle renders the script that installs kubeadm, kubelet and (with
@@ -228,7 +239,54 @@ func KubeBundle(p KubeBundleParams) (_ string, err error) {
 	if err := checkAbsPath("StagingDir", p.StagingDir); err != nil {
 		return "", err
 	}
-	return renderString("kube-bundle.sh.tmpl", p)
+	dir := p.BinDir
+	if dir == "" {
+		dir = "bin"
+	}
+	if err := checkBinDir(dir); err != nil {
+		return "", err
+	}
+	bins, err := kubeBinaries("Binaries", p.Binaries, p.Kubectl)
+	if err != nil {
+		return "", err
+	}
+	return renderString("kube-bundle.sh.tmpl", struct {
+		StagingDir, BinDir string
+		Binaries           []string
+		Kubelet            bool
+	}{p.StagingDir, path.Join(p.StagingDir, dir), bins, slices.Contains(bins, "kubelet")})
+}
+
+// checkBinDir accepts a bundle folder with Kubernetes' binaries: "bin" or
+// "kubernetes/vX.Y.Z/bin".
+func checkBinDir(dir string) error {
+	if dir == "bin" {
+		return nil
+	}
+	v, ok := strings.CutPrefix(dir, "kubernetes/")
+	if v, ok2 := strings.CutSuffix(v, "/bin"); ok && ok2 && inventory.CheckKubernetesVersion(v) == nil {
+		return nil
+	}
+	return fmt.Errorf("BinDir %q is not bin or kubernetes/<version>/bin", dir)
+}
+
+// kubeBinaries is the list of Kubernetes packages a script installs: bins
+// (each once, each one of kubeadm, kubelet, kubectl; field names them in
+// errors), or without them kubeadm, kubelet and, with kubectl, kubectl.
+func kubeBinaries(field string, bins []string, kubectl bool) ([]string, error) {
+	if len(bins) == 0 {
+		bins = []string{"kubeadm", "kubelet"}
+		if kubectl {
+			bins = append(bins, "kubectl")
+		}
+		return bins, nil
+	}
+	for i, b := range bins {
+		if !slices.Contains([]string{"kubeadm", "kubelet", "kubectl"}, b) || slices.Contains(bins[:i], b) {
+			return nil, fmt.Errorf("%s: %q is not one of kubeadm, kubelet, kubectl (each once)", field, b)
+		}
+	}
+	return bins, nil
 }
 
 // KubeOnlineParams are the inputs of the online Kubernetes packages script.
@@ -240,6 +298,10 @@ type KubeOnlineParams struct {
 	Repository Mirror
 	// Proxy, when set, is what curl goes through.
 	Proxy *Proxy
+	// Packages, when set, installs and holds only these of kubeadm, kubelet
+	// and kubectl (an upgrade: kubeadm first, the others once the node is
+	// drained). Empty: all three.
+	Packages []string
 }
 
 // KubeOnline renders the script that adds the pkgs.k8s.io apt repository of
@@ -255,13 +317,18 @@ func KubeOnline(p KubeOnlineParams) (_ string, err error) {
 	if err != nil {
 		return "", err
 	}
+	pkgs, err := kubeBinaries("Packages", p.Packages, true)
+	if err != nil {
+		return "", err
+	}
 	v := strings.TrimPrefix(p.KubernetesVersion, "v")
 	minor := p.KubernetesVersion[:strings.LastIndexByte(p.KubernetesVersion, '.')]
 	return renderString("kube-online.sh.tmpl", struct {
 		Minor, Version string
+		Packages       []string
 		Key            aptKey
 		Proxy          *Proxy
-	}{minor, v, aptKey{Mirror: m, Keyring: "/etc/apt/keyrings/kubernetes-apt-keyring.asc", KeyURL: `"${repo}Release.key"`}, p.Proxy})
+	}{minor, v, pkgs, aptKey{Mirror: m, Keyring: "/etc/apt/keyrings/kubernetes-apt-keyring.asc", KeyURL: `"${repo}Release.key"`}, p.Proxy})
 }
 
 func renderString(name string, data any) (string, error) {

@@ -23,7 +23,9 @@ change() {
     return 0
   fi
   printf 'changed: %s\n' "$what"
-  "$@"
+  # Fails the script even where the caller tests the result (if put_file
+  # ...; then), where set -e does not apply.
+  "$@" || die "$what failed (exit $?)"
 }
 
 warn() {
@@ -55,16 +57,18 @@ put_content() {
 }
 
 # Parameters.
+bin='/var/tmp/boot/bundle/bin'
+bins=(kubeadm kubelet kubectl)
 staging='/var/tmp/boot/bundle'
 
-# kubeadm, kubelet and kubectl from the uploaded bundle into /usr/local/bin,
+# kubeadm, kubelet, kubectl from the uploaded bundle into /usr/local/bin,
 # kubelet's unit and kubeadm's drop-in into /etc/systemd/system: only files
 # that differ are replaced.
 reload=0
 restart=0
-for b in kubeadm kubelet kubectl; do
-  [[ -f $staging/bin/$b ]] || die "$staging/bin/$b is missing (upload the bundle first)"
-  if put_file "$staging/bin/$b" "/usr/local/bin/$b" 0755 && [[ $b == kubelet ]]; then
+for b in "${bins[@]}"; do
+  [[ -f $bin/$b ]] || die "$bin/$b is missing (upload the bundle first)"
+  if put_file "$bin/$b" "/usr/local/bin/$b" 0755 && [[ $b == kubelet ]]; then
     restart=1
   fi
 done

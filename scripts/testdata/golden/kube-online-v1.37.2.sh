@@ -23,7 +23,9 @@ change() {
     return 0
   fi
   printf 'changed: %s\n' "$what"
-  "$@"
+  # Fails the script even where the caller tests the result (if put_file
+  # ...; then), where set -e does not apply.
+  "$@" || die "$what failed (exit $?)"
 }
 
 warn() {
@@ -136,7 +138,7 @@ BOOT_EOF
   repo_changed=1
 fi
 
-# kubeadm, kubelet and kubectl at exactly $version, held there.
+# kubeadm, kubelet, kubectl at exactly $version, held there.
 pkgs=(kubeadm kubelet kubectl)
 if ((repo_changed)); then
   updated=0
