@@ -11,12 +11,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/mod/semver"
 )
 
 // ManifestName is the manifest's file name inside a bundle folder.
@@ -28,11 +30,21 @@ const maxManifestSize = 16 << 20
 // Manifest describes a bundle folder: what it was built from and the sha256
 // of every file in it.
 type Manifest struct {
-	KubernetesVersion string    `json:"kubernetesVersion"`
-	Arch              string    `json:"arch"`
-	BuiltWith         BuiltWith `json:"builtWith"`
-	Files             []File    `json:"files"`
-	Images            []Image   `json:"images"`
+	// KubernetesVersion is the newest Kubernetes version the bundle
+	// carries, the one installed by default: its kubeadm, kubelet and
+	// kubectl are in bin/, the systemd units and containerd's pause image
+	// are its.
+	KubernetesVersion string `json:"kubernetesVersion"`
+	// OtherKubernetesVersions are the older versions the bundle also
+	// carries (to build a cluster at one of them and upgrade it in place),
+	// oldest first: the kubeadm, kubelet and kubectl of each are in
+	// kubernetes/<version>/bin (KubernetesBinDir), the images its kubeadm
+	// asks for among Images. Absent in a bundle of one version.
+	OtherKubernetesVersions []string  `json:"otherKubernetesVersions,omitempty"`
+	Arch                    string    `json:"arch"`
+	BuiltWith               BuiltWith `json:"builtWith"`
+	Files                   []File    `json:"files"`
+	Images                  []Image   `json:"images"`
 	// Charts are the add-ons' upstream Helm charts (absent in bundles built
 	// without them).
 	Charts []Chart `json:"charts,omitempty"`
@@ -179,9 +191,50 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	return &m, nil
 }
 
+// kubernetesBins are the Kubernetes programs a bundle carries as files, for
+// each of its versions.
+var kubernetesBins = []string{"kubeadm", "kubelet", "kubectl"}
+
+// KubernetesBinDir returns the bundle folder (slash-separated, relative to
+// the bundle) holding kubeadm, kubelet and kubectl of Kubernetes version:
+// "bin" for KubernetesVersion, "kubernetes/<version>/bin" for one of
+// OtherKubernetesVersions. Another version is an error naming those the
+// bundle carries.
+func (m *Manifest) KubernetesBinDir(version string) (string, error) {
+	switch {
+	case version == m.KubernetesVersion:
+		return "bin", nil
+	case slices.Contains(m.OtherKubernetesVersions, version):
+		return "kubernetes/" + version + "/bin", nil
+	}
+	carried := append([]string{m.KubernetesVersion}, m.OtherKubernetesVersions...)
+	slices.SortFunc(carried, func(a, b string) int { return semver.Compare(b, a) })
+	list := carried[0]
+	if n := len(carried); n > 1 {
+		list = strings.Join(carried[:n-1], ", ") + " and " + carried[n-1]
+	}
+	return "", fmt.Errorf("bundle carries Kubernetes %s, not %s", list, version)
+}
+
+// CarriesKubernetes reports whether the bundle carries Kubernetes version:
+// it is KubernetesVersion or one of OtherKubernetesVersions.
+func (m *Manifest) CarriesKubernetes(version string) bool {
+	_, err := m.KubernetesBinDir(version)
+	return err == nil
+}
+
+// isKubernetesVersion reports whether v is a release version
+// vMAJOR.MINOR.PATCH (no leading zeros, no pre-release or build suffix).
+func isKubernetesVersion(v string) bool {
+	return semver.IsValid(v) && semver.Canonical(v) == v && semver.Prerelease(v) == ""
+}
+
 func (m *Manifest) validate() error {
 	if m.KubernetesVersion == "" {
 		return errors.New("kubernetesVersion: missing")
+	}
+	if !isKubernetesVersion(m.KubernetesVersion) {
+		return fmt.Errorf("kubernetesVersion: %q is not a version vMAJOR.MINOR.PATCH", m.KubernetesVersion)
 	}
 	if m.Arch == "" {
 		return errors.New("arch: missing")
@@ -201,6 +254,9 @@ func (m *Manifest) validate() error {
 		if f.Size < 0 {
 			return fmt.Errorf("files[%d].size (%s): negative", i, f.Path)
 		}
+	}
+	if err := m.validateOtherKubernetes(); err != nil {
+		return err
 	}
 	for i, img := range m.Images {
 		if _, err := name.NewTag(img.Name, name.StrictValidation); err != nil {
@@ -241,6 +297,38 @@ func (m *Manifest) validate() error {
 			return fmt.Errorf("charts[%d].path (%s): not listed in files", i, c.Path)
 		}
 		slots[c.Slot] = true
+	}
+	return nil
+}
+
+// validateOtherKubernetes checks OtherKubernetesVersions: versions older
+// than KubernetesVersion, oldest first, each once, with its kubeadm,
+// kubelet and kubectl among the files.
+func (m *Manifest) validateOtherKubernetes() error {
+	files := make(map[string]File, len(m.Files))
+	for _, f := range m.Files {
+		files[f.Path] = f
+	}
+	for i, v := range m.OtherKubernetesVersions {
+		switch {
+		case !isKubernetesVersion(v):
+			return fmt.Errorf("otherKubernetesVersions[%d]: %q is not a version vMAJOR.MINOR.PATCH", i, v)
+		case semver.Compare(v, m.KubernetesVersion) >= 0:
+			return fmt.Errorf("otherKubernetesVersions[%d]: %s is not older than kubernetesVersion %s", i, v, m.KubernetesVersion)
+		case i > 0 && semver.Compare(m.OtherKubernetesVersions[i-1], v) >= 0:
+			return fmt.Errorf("otherKubernetesVersions[%d]: %s after %s: want each version once, oldest first", i, v, m.OtherKubernetesVersions[i-1])
+		}
+		dir, _ := m.KubernetesBinDir(v)
+		for _, bin := range kubernetesBins {
+			p := dir + "/" + bin
+			f, ok := files[p]
+			switch {
+			case !ok:
+				return fmt.Errorf("otherKubernetesVersions[%d] (%s): %s not listed in files", i, v, p)
+			case f.Component != "kubernetes" || f.Version != v:
+				return fmt.Errorf("otherKubernetesVersions[%d] (%s): files lists %s as %s %s, want kubernetes %s", i, v, p, f.Component, f.Version, v)
+			}
+		}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -433,5 +434,101 @@ func TestReadManifestRefusesUnusableFiles(t *testing.T) {
 				t.Errorf("%s: got %v, want %s", name, err, tc.want)
 			}
 		}
+	}
+}
+
+// twoVersions is a valid manifest carrying Kubernetes v1.37.2 and, listed
+// with its three programs, each of others.
+func twoVersions(others ...string) Manifest {
+	m := Manifest{KubernetesVersion: "v1.37.2", Arch: "amd64", OtherKubernetesVersions: others}
+	for _, v := range others {
+		for _, bin := range kubernetesBins {
+			m.Files = append(m.Files, File{Path: "kubernetes/" + v + "/bin/" + bin, SHA256: strings.Repeat("ab", 32), Size: 1, Component: "kubernetes", Version: v})
+		}
+	}
+	return m
+}
+
+func TestKubernetesBinDir(t *testing.T) {
+	m := twoVersions("v1.35.4", "v1.36.3")
+	for v, want := range map[string]string{"v1.37.2": "bin", "v1.36.3": "kubernetes/v1.36.3/bin", "v1.35.4": "kubernetes/v1.35.4/bin"} {
+		got, err := m.KubernetesBinDir(v)
+		if err != nil || got != want {
+			t.Errorf("KubernetesBinDir(%s) = %q, %v, want %q", v, got, err, want)
+		}
+		if !m.CarriesKubernetes(v) {
+			t.Errorf("CarriesKubernetes(%s) = false", v)
+		}
+	}
+	for m, want := range map[*Manifest]string{
+		&m:                          "bundle carries Kubernetes v1.37.2, v1.36.3 and v1.35.4, not v1.34.0",
+		ptr(twoVersions("v1.36.3")): "bundle carries Kubernetes v1.37.2 and v1.36.3, not v1.34.0",
+		ptr(twoVersions()):          "bundle carries Kubernetes v1.37.2, not v1.34.0",
+	} {
+		dir, err := m.KubernetesBinDir("v1.34.0")
+		if err == nil || err.Error() != want {
+			t.Errorf("KubernetesBinDir of a version not carried: %q, %v, want the error %q", dir, err, want)
+		}
+		if m.CarriesKubernetes("v1.34.0") || m.CarriesKubernetes("") {
+			t.Errorf("%v carries v1.34.0 or the empty version", append([]string{m.KubernetesVersion}, m.OtherKubernetesVersions...))
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestParseManifestOtherKubernetesVersions(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func(m *Manifest)
+		want string
+	}{
+		{name: "valid", edit: func(*Manifest) {}},
+		{name: "primary not a version", edit: func(m *Manifest) { m.KubernetesVersion = "1.37.2" }, want: `kubernetesVersion: "1.37.2" is not a version`},
+		{name: "primary with a suffix", edit: func(m *Manifest) { m.KubernetesVersion = "v1.37.2-rc.0" }, want: "kubernetesVersion:"},
+		{name: "not a version", edit: func(m *Manifest) { m.OtherKubernetesVersions[1] = "v1.36" }, want: `otherKubernetesVersions[1]: "v1.36" is not a version`},
+		{name: "leading zero", edit: func(m *Manifest) { m.OtherKubernetesVersions[0] = "v1.035.4" }, want: "otherKubernetesVersions[0]:"},
+		{name: "the primary", edit: func(m *Manifest) { m.OtherKubernetesVersions[1] = "v1.37.2" }, want: "otherKubernetesVersions[1]: v1.37.2 is not older than kubernetesVersion v1.37.2"},
+		{name: "newer than the primary", edit: func(m *Manifest) { m.OtherKubernetesVersions[1] = "v1.38.0" }, want: "otherKubernetesVersions[1]: v1.38.0 is not older than kubernetesVersion v1.37.2"},
+		{name: "twice", edit: func(m *Manifest) { m.OtherKubernetesVersions[1] = "v1.35.4" }, want: "otherKubernetesVersions[1]: v1.35.4 after v1.35.4: want each version once, oldest first"},
+		{name: "newest first", edit: func(m *Manifest) {
+			m.OtherKubernetesVersions = []string{"v1.36.3", "v1.35.4"}
+		}, want: "otherKubernetesVersions[1]: v1.35.4 after v1.36.3"},
+		{name: "program missing", edit: func(m *Manifest) {
+			m.Files = slices.DeleteFunc(m.Files, func(f File) bool { return f.Path == "kubernetes/v1.36.3/bin/kubelet" })
+		}, want: "otherKubernetesVersions[1] (v1.36.3): kubernetes/v1.36.3/bin/kubelet not listed in files"},
+		{name: "program of another version", edit: func(m *Manifest) { m.Files[0].Version = "v1.36.3" },
+			want: "otherKubernetesVersions[0] (v1.35.4): files lists kubernetes/v1.35.4/bin/kubeadm as kubernetes v1.36.3, want kubernetes v1.35.4"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := twoVersions("v1.35.4", "v1.36.3")
+			tc.edit(&m)
+			data, err := json.Marshal(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := ParseManifest(data)
+			if tc.want == "" {
+				if err != nil || !slices.Equal(got.OtherKubernetesVersions, []string{"v1.35.4", "v1.36.3"}) {
+					t.Fatalf("valid manifest: %+v, %v", got, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+
+	// A bundle of one version has no otherKubernetesVersions in its
+	// manifest, which stays as before the field existed.
+	m := twoVersions()
+	data, err := m.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), "otherKubernetesVersions") {
+		t.Errorf("a one-version manifest names otherKubernetesVersions:\n%s", data)
 	}
 }
