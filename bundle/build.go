@@ -10,15 +10,22 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
+
+	"golang.org/x/mod/semver"
 )
 
 // Options are the inputs of Build.
 type Options struct {
-	// KubernetesVersion is the version to build, e.g. "v1.37.2".
-	KubernetesVersion string
+	// KubernetesVersions are the Kubernetes versions to build, at least
+	// one (e.g. "v1.37.2"), in any order. The newest becomes the bundle's
+	// KubernetesVersion (bin/kubeadm, the systemd units, containerd's pause
+	// image), the others its OtherKubernetesVersions, each built in its
+	// own generated module; an image two versions ask for is built once.
+	KubernetesVersions []string
 	// Out is the bundle folder to write. It must not exist, be empty, or
 	// hold an earlier bundle (it is then replaced).
 	Out string
@@ -54,7 +61,7 @@ const DefaultImageRepository = "registry.k8s.io"
 // Build builds the offline bundle described in the package documentation.
 func Build(ctx context.Context, o Options) error {
 	start := time.Now()
-	kube, err := o.complete()
+	kubes, err := o.complete()
 	if err != nil {
 		return err
 	}
@@ -63,17 +70,24 @@ func Build(ctx context.Context, o Options) error {
 		return err
 	}
 	defer unlock()
-	fmt.Fprintf(o.Log, "bundle: Kubernetes %s for linux/%s, cache %s\n", o.KubernetesVersion, o.Arch, b.cache)
-
-	r := &bundleBuild{b: b, o: o, m: Manifest{
-		KubernetesVersion: o.KubernetesVersion,
+	r := &bundleBuild{b: b, o: o, kubes: kubes, m: Manifest{
+		KubernetesVersion: kubes[0].c.version,
 		Arch:              o.Arch,
 		BuiltWith:         BuiltWith{Go: b.goVersion},
 	}}
-	if err := r.goBinaries(ctx, kube); err != nil {
+	for _, k := range kubes[1:] {
+		r.m.OtherKubernetesVersions = append(r.m.OtherKubernetesVersions, k.c.version)
+	}
+	also := ""
+	if len(kubes) > 1 {
+		also = " (and " + strings.Join(r.m.OtherKubernetesVersions, ", ") + ")"
+	}
+	fmt.Fprintf(o.Log, "bundle: Kubernetes %s%s for linux/%s, cache %s\n", r.m.KubernetesVersion, also, o.Arch, b.cache)
+
+	if err := r.goBinaries(ctx); err != nil {
 		return err
 	}
-	if err := r.pauseBinary(ctx); err != nil {
+	if err := r.pauseBinaries(ctx); err != nil {
 		return err
 	}
 	if err := r.debianLayers(ctx); err != nil {
@@ -86,39 +100,69 @@ func Build(ctx context.Context, o Options) error {
 	return nil
 }
 
+// SplitKubernetesVersions checks the Kubernetes versions of a bundle (at
+// least one, each vMAJOR.MINOR.PATCH, none twice) and returns the newest,
+// the bundle's KubernetesVersion, and the others oldest first, its
+// OtherKubernetesVersions.
+func SplitKubernetesVersions(versions []string) (newest string, others []string, err error) {
+	if len(versions) == 0 {
+		return "", nil, errors.New("no Kubernetes version given")
+	}
+	for _, v := range versions {
+		if !isKubernetesVersion(v) {
+			return "", nil, fmt.Errorf("%q is not a Kubernetes version vMAJOR.MINOR.PATCH, e.g. v1.37.2", v)
+		}
+	}
+	sorted := slices.Clone(versions)
+	slices.SortFunc(sorted, semver.Compare)
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i] == sorted[i-1] {
+			return "", nil, fmt.Errorf("%s given twice", sorted[i])
+		}
+	}
+	n := len(sorted) - 1
+	return sorted[n], sorted[:n:n], nil
+}
+
 // complete checks o and fills in its defaults, before anything is built or
-// written. It returns the Kubernetes component o names.
-func (o *Options) complete() (goComponent, error) {
-	if o.KubernetesVersion == "" {
-		return goComponent{}, errors.New("bundle: no Kubernetes version given")
+// written. It returns the Kubernetes versions o names, the newest first,
+// then the others oldest first.
+func (o *Options) complete() ([]*kubeBuild, error) {
+	newest, others, err := SplitKubernetesVersions(o.KubernetesVersions)
+	if err != nil {
+		return nil, fmt.Errorf("bundle: %w", err)
 	}
 	if o.Out == "" {
-		return goComponent{}, errors.New("bundle: no output folder given")
+		return nil, errors.New("bundle: no output folder given")
 	}
 	if o.Arch == "" {
 		o.Arch = "amd64"
 	}
 	if o.Arch != "amd64" {
-		return goComponent{}, fmt.Errorf("bundle: architecture %q: only amd64 is supported", o.Arch)
+		return nil, fmt.Errorf("bundle: architecture %q: only amd64 is supported", o.Arch)
 	}
 	if o.Log == nil {
 		o.Log = io.Discard
 	}
 	if err := checkCharts(o.Charts); err != nil {
-		return goComponent{}, err
+		return nil, err
 	}
 	if o.CacheDir == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {
-			return goComponent{}, fmt.Errorf("bundle: no cache folder: %w", err)
+			return nil, fmt.Errorf("bundle: no cache folder: %w", err)
 		}
 		o.CacheDir = filepath.Join(dir, "boot", "bundle")
 	}
-	kube, err := kubernetesComponent(o.KubernetesVersion)
-	if err != nil {
-		return goComponent{}, fmt.Errorf("bundle: %w", err)
+	var kubes []*kubeBuild
+	for _, v := range append([]string{newest}, others...) {
+		c, err := kubernetesComponent(v)
+		if err != nil {
+			return nil, fmt.Errorf("bundle: %w", err)
+		}
+		kubes = append(kubes, &kubeBuild{c: c})
 	}
-	return kube, checkOut(o.Out)
+	return kubes, checkOut(o.Out)
 }
 
 // newBuilder returns a builder with the cache folder cache, made and locked
@@ -145,12 +189,12 @@ type bundleBuild struct {
 	o Options
 	m Manifest
 
-	components []goComponent
-	built      map[string]string      // binary name -> path in the cache
+	// kubes are the Kubernetes versions: the bundle's KubernetesVersion
+	// first, then its OtherKubernetesVersions.
+	kubes      []*kubeBuild
+	components []goComponent          // the other Go components
+	built      map[string]string      // their binaries: name -> path in the cache
 	owner      map[string]goComponent // binary name -> the component that builds it
-
-	kubeadmImages   []kubeadmImage
-	pause, pauseTag string // the pause binary and its image's tag
 
 	deb, redis   layer  // the Debian layers: network tools, Redis
 	redisVersion string // redis-server's Debian version
@@ -159,11 +203,26 @@ type bundleBuild struct {
 	tini, tiniVersion string // docker-init (Debian's static tini) and its Debian version
 }
 
-// goBinaries builds the Go components (Kubernetes, the others, Traefik,
-// Docker's, and cert-manager's when there are upstream archives) and lists
-// their modules in the manifest.
-func (r *bundleBuild) goBinaries(ctx context.Context, kube goComponent) error {
-	r.components = append(append(append([]goComponent{kube}, otherComponents()...), traefikComponent()), dockerComponents()...)
+// kubeBuild is one Kubernetes version of a bundle build.
+type kubeBuild struct {
+	c               goComponent
+	dir             string         // its binaries, in the cache
+	images          []kubeadmImage // the images its kubeadm asks for
+	pause, pauseTag string         // the pause binary of its pause image, and that image's tag
+}
+
+// goBinaries builds the Go components (each Kubernetes version, the others,
+// Traefik, Docker's, and cert-manager's when there are upstream archives)
+// and lists their modules in the manifest.
+func (r *bundleBuild) goBinaries(ctx context.Context) error {
+	for _, k := range r.kubes {
+		dir, err := r.buildGo(ctx, k.c)
+		if err != nil {
+			return err
+		}
+		k.dir = dir
+	}
+	r.components = append(append(otherComponents(), traefikComponent()), dockerComponents()...)
 	if r.o.Upstream != nil {
 		cm, err := certManagerComponent(r.o.Upstream)
 		if err != nil {
@@ -175,15 +234,10 @@ func (r *bundleBuild) goBinaries(ctx context.Context, kube goComponent) error {
 	r.built = map[string]string{}
 	r.owner = map[string]goComponent{}
 	for _, c := range r.components {
-		dir, err := r.b.buildGo(ctx, c)
+		dir, err := r.buildGo(ctx, c)
 		if err != nil {
-			return fmt.Errorf("bundle: %w", err)
+			return err
 		}
-		mod := Module{Component: c.name, Path: c.module, Version: c.version, Pinned: c.pins}
-		if c.local != c.version {
-			mod.InRepository = c.local
-		}
-		r.m.BuiltWith.Modules = append(r.m.BuiltWith.Modules, mod)
 		for _, bin := range c.bins {
 			r.built[bin.name] = filepath.Join(dir, bin.name)
 			r.owner[bin.name] = c
@@ -192,30 +246,52 @@ func (r *bundleBuild) goBinaries(ctx context.Context, kube goComponent) error {
 	return nil
 }
 
-// pauseBinary asks the built kubeadm for its images and builds the pause
-// binary for the pause tag it names; the manifest lists pause.c's source and
-// the libseccomp runc links when dpkg knows its version.
-func (r *bundleBuild) pauseBinary(ctx context.Context) error {
-	version := r.o.KubernetesVersion
-	lists, err := kubeadmImages(ctx, r.built["kubeadm"], version)
+// buildGo builds c and lists its module in the manifest.
+func (r *bundleBuild) buildGo(ctx context.Context, c goComponent) (string, error) {
+	dir, err := r.b.buildGo(ctx, c)
 	if err != nil {
-		return fmt.Errorf("bundle: %w", err)
+		return "", fmt.Errorf("bundle: %w", err)
 	}
-	r.kubeadmImages = lists
-	for _, img := range lists {
-		if strings.HasPrefix(img.repoTag, "pause:") {
-			r.pauseTag = strings.TrimPrefix(img.repoTag, "pause:")
+	mod := Module{Component: c.name, Path: c.module, Version: c.version, Pinned: c.pins}
+	if c.local != c.version {
+		mod.InRepository = c.local
+	}
+	r.m.BuiltWith.Modules = append(r.m.BuiltWith.Modules, mod)
+	return dir, nil
+}
+
+// pauseBinaries asks each Kubernetes version's kubeadm for its images and
+// builds the pause binary for the pause tag it names, from that version's
+// pause.c (a tag an earlier version of r.kubes names is built once, from
+// the earlier one's); the manifest lists each pause.c built and the
+// libseccomp runc links when dpkg knows its version.
+func (r *bundleBuild) pauseBinaries(ctx context.Context) error {
+	pauses := map[string]string{} // tag -> binary
+	for _, k := range r.kubes {
+		version := k.c.version
+		lists, err := kubeadmImages(ctx, filepath.Join(k.dir, "kubeadm"), version)
+		if err != nil {
+			return fmt.Errorf("bundle: Kubernetes %s: %w", version, err)
 		}
+		k.images = lists
+		for _, img := range lists {
+			if strings.HasPrefix(img.repoTag, "pause:") {
+				k.pauseTag = strings.TrimPrefix(img.repoTag, "pause:")
+			}
+		}
+		if k.pauseTag == "" {
+			return fmt.Errorf("bundle: kubeadm %s lists no pause image", version)
+		}
+		if k.pause = pauses[k.pauseTag]; k.pause != "" {
+			continue
+		}
+		pause, pauseSrc, err := r.b.buildPause(ctx, version, k.pauseTag)
+		if err != nil {
+			return fmt.Errorf("bundle: %w", err)
+		}
+		k.pause, pauses[k.pauseTag] = pause, pause
+		r.m.BuiltWith.Modules = append(r.m.BuiltWith.Modules, Module{Component: "pause", Path: pauseSrc, Version: version})
 	}
-	if r.pauseTag == "" {
-		return errors.New("bundle: kubeadm lists no pause image")
-	}
-	pause, pauseSrc, err := r.b.buildPause(ctx, version, r.pauseTag)
-	if err != nil {
-		return fmt.Errorf("bundle: %w", err)
-	}
-	r.pause = pause
-	r.m.BuiltWith.Modules = append(r.m.BuiltWith.Modules, Module{Component: "pause", Path: pauseSrc, Version: version})
 	if seccomp, err := output(ctx, "", os.Environ(), "dpkg-query", "-W", "-f", "${Version}", "libseccomp-dev"); err == nil {
 		r.m.BuiltWith.Linked = map[string]string{"runc": "libseccomp-dev " + string(seccomp) + " (static)"}
 	}
@@ -280,6 +356,20 @@ func replaceWithStaged(out string, fill func(dir string) error) error {
 // files, the charts and last the manifest.
 func (r *bundleBuild) assemble(dir string) error {
 	add := (&bundleStage{dir: dir, m: &r.m}).add
+	for _, k := range r.kubes {
+		binDir, err := r.m.KubernetesBinDir(k.c.version)
+		if err != nil {
+			return err
+		}
+		for _, bin := range k.c.bins {
+			if bin.dest == "" {
+				continue
+			}
+			if err := add(binDir+"/"+bin.name, filepath.Join(k.dir, bin.name), nil, 0o755, k.c.name, k.c.version); err != nil {
+				return err
+			}
+		}
+	}
 	for _, c := range r.components {
 		for _, bin := range c.bins {
 			if bin.dest == "" {
@@ -300,7 +390,7 @@ func (r *bundleBuild) assemble(dir string) error {
 	if err := r.addImages(add, specs); err != nil {
 		return err
 	}
-	if err := addStaticFiles(add, r.o.KubernetesVersion, DefaultImageRepository+"/pause:"+r.pauseTag); err != nil {
+	if err := addStaticFiles(add, r.m.KubernetesVersion, DefaultImageRepository+"/pause:"+r.kubes[0].pauseTag); err != nil {
 		return err
 	}
 	if r.m.Charts, err = addCharts(add, r.o.Charts); err != nil {
@@ -318,7 +408,7 @@ func (r *bundleBuild) assemble(dir string) error {
 // archives, and boot's own with a boot binary.
 func (r *bundleBuild) allImageSpecs() ([]imageSpec, error) {
 	b := r.b
-	specs, err := imageSpecs(b, r.kubeadmImages, r.built, r.owner, r.pause, r.pauseTag, r.deb)
+	specs, err := imageSpecs(b, r.kubes, r.built, r.owner, r.deb)
 	if err != nil {
 		return nil, err
 	}
@@ -496,48 +586,29 @@ func kubeadmImages(ctx context.Context, kubeadm, version string) ([]kubeadmImage
 	return imgs, nil
 }
 
-// imageSpecs describes each image: kubeadm's list plus flannel's two.
-func imageSpecs(b *builder, lists []kubeadmImage, built map[string]string, owner map[string]goComponent, pause, pauseTag string, deb layer) ([]imageSpec, error) {
+// imageSpecs describes each image: the images each Kubernetes version's
+// kubeadm asks for plus flannel's two. An image asked for by two versions
+// (the same repoTag) is described once, as the first of kubes asks for it;
+// the archive of one that only other versions ask for is named with its
+// tag (kube-apiserver-v1.36.3.tar, etcd-3.6.8-0.tar).
+func imageSpecs(b *builder, kubes []*kubeBuild, built map[string]string, owner map[string]goComponent, deb layer) ([]imageSpec, error) {
 	one := func(p, src string) (layer, error) {
 		return b.makeLayer([]layerFile{{path: p, src: src, mode: 0o755}})
 	}
 	var specs []imageSpec
-	for _, li := range lists {
-		repo, _, _ := strings.Cut(li.repoTag, ":")
-		spec := imageSpec{name: li.name, repoTag: li.repoTag, file: repo + ".tar"}
-		var bin, at string
-		switch repo {
-		case "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy":
-			bin, at = repo, "usr/local/bin/"+repo
-			spec.entrypoint = []string{"/" + at}
-		case "etcd":
-			bin, at = "etcd", "usr/local/bin/etcd"
-			spec.cmd = []string{"/" + at}
-		case "coredns":
-			bin, at = "coredns", "coredns"
-			spec.entrypoint = []string{"/coredns"}
-		case "pause":
-			at = "pause"
-			spec.entrypoint = []string{"/pause"}
-			spec.user = "65535:65535"
-			spec.component, spec.version = "pause", pauseTag
-		default:
-			return nil, fmt.Errorf("kubeadm asks for image %s, which the bundle does not know how to build", li.name)
+	seen := map[string]bool{}
+	for i, k := range kubes {
+		for _, li := range k.images {
+			if seen[li.repoTag] {
+				continue
+			}
+			seen[li.repoTag] = true
+			spec, err := kubeadmImageSpec(one, li, i == 0, k, built, owner, deb)
+			if err != nil {
+				return nil, err
+			}
+			specs = append(specs, spec)
 		}
-		src := pause
-		if bin != "" {
-			src = built[bin]
-			spec.component, spec.version = owner[bin].name, owner[bin].version
-		}
-		l, err := one(at, src)
-		if err != nil {
-			return nil, err
-		}
-		if repo == "kube-proxy" {
-			spec.layers = []layer{deb}
-		}
-		spec.layers = append(spec.layers, l)
-		specs = append(specs, spec)
 	}
 	flanneld, err := one("opt/bin/flanneld", built["flanneld"])
 	if err != nil {
@@ -560,6 +631,48 @@ func imageSpecs(b *builder, lists []kubeadmImage, built map[string]string, owner
 		},
 	)
 	return specs, nil
+}
+
+// kubeadmImageSpec describes the image li of Kubernetes version k's list:
+// its control-plane binaries or pause, or the bundle's etcd or CoreDNS
+// (built, owner); kube-proxy's has the Debian layer deb under its binary.
+// The archive is <repo>.tar for the bundle's own version (primary), and
+// <repo>-<tag>.tar for another.
+func kubeadmImageSpec(one func(p, src string) (layer, error), li kubeadmImage, primary bool, k *kubeBuild, built map[string]string, owner map[string]goComponent, deb layer) (imageSpec, error) {
+	repo, tag, _ := strings.Cut(li.repoTag, ":")
+	spec := imageSpec{name: li.name, repoTag: li.repoTag, file: repo + ".tar"}
+	if !primary {
+		spec.file = repo + "-" + tag + ".tar"
+	}
+	var src, at string
+	var from goComponent // what the image runs
+	switch repo {
+	case "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy":
+		src, from, at = filepath.Join(k.dir, repo), k.c, "usr/local/bin/"+repo
+		spec.entrypoint = []string{"/" + at}
+	case "etcd":
+		src, from, at = built["etcd"], owner["etcd"], "usr/local/bin/etcd"
+		spec.cmd = []string{"/" + at}
+	case "coredns":
+		src, from, at = built["coredns"], owner["coredns"], "coredns"
+		spec.entrypoint = []string{"/coredns"}
+	case "pause":
+		src, from, at = k.pause, goComponent{name: "pause", version: k.pauseTag}, "pause"
+		spec.entrypoint = []string{"/pause"}
+		spec.user = "65535:65535"
+	default:
+		return imageSpec{}, fmt.Errorf("kubeadm %s asks for image %s, which the bundle does not know how to build", k.c.version, li.name)
+	}
+	spec.component, spec.version = from.name, from.version
+	l, err := one(at, src)
+	if err != nil {
+		return imageSpec{}, err
+	}
+	if repo == "kube-proxy" {
+		spec.layers = []layer{deb}
+	}
+	spec.layers = append(spec.layers, l)
+	return spec, nil
 }
 
 // copyFile copies src to dst with mode.

@@ -201,7 +201,7 @@ func TestCheckCharts(t *testing.T) {
 		t.Errorf("two slots sharing a chart: charts %+v, files %+v", b.Manifest.Charts, b.Manifest.Files)
 	}
 	// Build checks the charts before anything else that takes time.
-	err = Build(t.Context(), Options{KubernetesVersion: "v1.37.2", Out: t.TempDir(), CacheDir: t.TempDir(), Charts: cases[0].charts})
+	err = Build(t.Context(), Options{KubernetesVersions: []string{"v1.37.2"}, Out: t.TempDir(), CacheDir: t.TempDir(), Charts: cases[0].charts})
 	if err == nil || !strings.Contains(err.Error(), `slot "Ingress Nginx"`) {
 		t.Fatalf("Build with a bad chart: %v", err)
 	}

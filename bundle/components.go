@@ -98,11 +98,13 @@ func kubernetesComponent(version string) (goComponent, error) {
 		local:   "v0" + strings.TrimPrefix(version, "v"+major),
 		ldflags: ld,
 	}
-	for _, b := range []struct{ name, dest string }{
-		{"kubeadm", "bin"}, {"kubelet", "bin"}, {"kubectl", "bin"},
-		{"kube-apiserver", ""}, {"kube-controller-manager", ""}, {"kube-scheduler", ""}, {"kube-proxy", ""},
-	} {
-		c.bins = append(c.bins, goBinary{pkg: "k8s.io/kubernetes/cmd/" + b.name, name: b.name, dest: b.dest})
+	// kubeadm, kubelet and kubectl go to the version's folder
+	// (Manifest.KubernetesBinDir), the others into images only.
+	for _, name := range kubernetesBins {
+		c.bins = append(c.bins, goBinary{pkg: "k8s.io/kubernetes/cmd/" + name, name: name, dest: "bin"})
+	}
+	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"} {
+		c.bins = append(c.bins, goBinary{pkg: "k8s.io/kubernetes/cmd/" + name, name: name})
 	}
 	return c, nil
 }

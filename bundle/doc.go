@@ -7,10 +7,10 @@
 //
 //	up, err := bundle.LoadUpstream(ctx, "../shared/upstream") // checked against pinned sha256s
 //	err = bundle.Build(ctx, bundle.Options{
-//		KubernetesVersion: "v1.37.2",
-//		Out:               "dist/bundle",
-//		Log:               os.Stderr,
-//		Upstream:          up, // optional: cert-manager's images
+//		KubernetesVersions: []string{"v1.37.2"},
+//		Out:                "dist/bundle",
+//		Log:                os.Stderr,
+//		Upstream:           up, // optional: cert-manager's images
 //	})
 //
 // Build compiles every component in a generated throwaway Go module kept in a
@@ -50,6 +50,10 @@
 //	                   ctr runc crictl helm dockerd docker-proxy docker
 //	                   docker-init (below)
 //	cni/bin/           bridge host-local loopback portmap bandwidth flannel
+//	kubernetes/<version>/bin/
+//	                   kubeadm kubelet kubectl of each older Kubernetes
+//	                   version the bundle also carries
+//	                   (Manifest.OtherKubernetesVersions; below)
 //	images/*.tar       docker-archive image tarballs (loadable by
 //	                   `ctr images import`, `docker load` and
 //	                   go-containerregistry's tarball package), one image
@@ -57,7 +61,9 @@
 //	                   `kubeadm config images list --image-repository registry.k8s.io`
 //	                   prints, plus flannel's images, the registry
 //	                   add-on's (registry.tar, redis.tar; below) and
-//	                   cert-manager's (cert-manager-<command>.tar; below)
+//	                   cert-manager's (cert-manager-<command>.tar; below);
+//	                   an image only an older version asks for is
+//	                   <repo>-<tag>.tar, e.g. kube-apiserver-v1.36.3.tar
 //	systemd/           containerd.service, kubelet.service, 10-kubeadm.conf,
 //	                   docker.service, docker.socket
 //	config/            containerd-config.toml, crictl.yaml
@@ -105,6 +111,29 @@
 //     pods. Docker's default bridge (docker0, 172.17.0.0/16, or the next
 //     free pool when a route holds it) does not meet the cluster's default
 //     pod and service networks (10.244.0.0/16, 10.96.0.0/12).
+//
+// # Several Kubernetes versions
+//
+// Options.KubernetesVersions may name several versions (boot bundle build
+// --kubernetes v1.36.3,v1.37.2): one bundle then builds a cluster at an
+// older version and upgrades it in place, offline. The newest is
+// Manifest.KubernetesVersion, laid out as in a bundle of it alone (bin/,
+// the systemd units, containerd's pause image, images/<repo>.tar); a bundle
+// of one version is what it was before the others existed, manifest
+// included. Each older one is listed in Manifest.OtherKubernetesVersions,
+// its kubeadm, kubelet and kubectl in kubernetes/<version>/bin
+// (Manifest.KubernetesBinDir) and every image its kubeadm asks for among
+// Manifest.Images: its control plane and kube-proxy (with the same Debian
+// layer) from its own binaries, etcd and CoreDNS under the tags it asks for
+// holding the bundle's one etcd and CoreDNS (as in a bundle of that version
+// alone: v1.36.3's etcd:3.6.8-0 runs etcd v3.7.3), pause from its own
+// pause.c unless a newer version asks for the same tag. An image two
+// versions ask for (one repoTag) is in the bundle once. Each version is
+// compiled in its own generated module (one module cannot hold two
+// versions of k8s.io/kubernetes), cached in CACHE/kubernetes-<version>, so
+// bundles of v1.36.3, of v1.37.2 and of both share their binaries and image
+// layers. Bundle.CheckKubernetes runs every version's programs and checks
+// that the bundle holds the images its kubeadm asks for.
 //
 // # The registry add-on's images
 //

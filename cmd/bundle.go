@@ -39,7 +39,7 @@ const bundleChartTimeout = 30 * time.Second
 func newBundleBuildCmd(g *globals) *cobra.Command {
 	o := bundle.Options{}
 	addonCharts := true
-	upstream := ""
+	upstream, kubernetes := "", ""
 	c := &cobra.Command{
 		Use:   "build",
 		Short: "Build the offline bundle from the Go module proxy and Debian's mirror",
@@ -50,6 +50,16 @@ by version: a second build whose inputs did not change takes seconds. A cold
 build takes about 45 minutes on 2 cores: about 25 for Kubernetes and the
 rest, 5 for cert-manager, 8-15 for Traefik (the ingress-nginx successor,
 built from the module proxy whatever --upstream says).
+
+--kubernetes takes one version or several, comma-separated (e.g.
+v1.36.3,v1.37.2): one bundle then carries them all, what they share
+(containerd, the CNI plugins, the add-ons, an image two versions ask for)
+stored once. The newest is the one installed by default (its kubeadm,
+kubelet and kubectl in bin/); the others (kubernetes/<version>/bin and
+the images their kubeadm asks for) are for boot up building a cluster at
+an older version and upgrading it in place, offline. Each version is
+compiled in its own module and cached by version: adding one to a bundle
+costs its own build (about 25 minutes cold), not a rebuild of the rest.
 
 --upstream names where the upstream release archives are: a local folder
 holding them (e.g. ../shared/upstream) or an http(s) base URL serving files
@@ -89,6 +99,9 @@ image must be mirrored into a registry they reach, such as
 cluster.imageRepository.`,
 		Example: `  boot bundle build --kubernetes v1.37.2 --upstream ../shared/upstream --out dist/bundle
 
+  # a bundle to build a cluster at v1.36.3 and upgrade it to v1.37.2
+  boot bundle build --kubernetes v1.36.3,v1.37.2 --upstream ../shared/upstream --out dist/bundle-upgrade
+
   # the release archives from a mirror
   boot bundle build --upstream https://mirror.example.com/upstream --out dist/bundle
 
@@ -101,6 +114,10 @@ cluster.imageRepository.`,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx := c.Context()
 			o.Log = g.stderr
+			o.KubernetesVersions = strings.Split(kubernetes, ",")
+			if _, _, err := bundle.SplitKubernetesVersions(o.KubernetesVersions); err != nil {
+				return withExit(ExitInvalid, fmt.Errorf("--kubernetes %s: %w", kubernetes, err))
+			}
 			if upstream != "" {
 				start := time.Now()
 				u, err := bundle.LoadUpstream(ctx, upstream)
@@ -133,7 +150,7 @@ cluster.imageRepository.`,
 			return nil
 		},
 	}
-	c.Flags().StringVar(&o.KubernetesVersion, "kubernetes", "v1.37.2", "Kubernetes version to build")
+	c.Flags().StringVar(&kubernetes, "kubernetes", "v1.37.2", "Kubernetes versions to build, comma-separated (e.g. v1.36.3,v1.37.2): the newest is installed by default, the others are for boot up building a cluster at an older version and upgrading it in place")
 	c.Flags().StringVar(&o.Out, "out", "dist/bundle", "bundle folder to write")
 	c.Flags().StringVar(&o.CacheDir, "cache-dir", "", "build cache (default ~/.cache/boot/bundle)")
 	c.Flags().BoolVar(&addonCharts, "addon-charts", true, "pack the cert-manager, ingress-nginx and Traefik charts (-i's pins, or boot's defaults); false without internet access nor --upstream")
@@ -207,7 +224,11 @@ func newBundleVerifyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			m := b.Manifest
-			fmt.Fprintf(g.stdout, "%s: Kubernetes %s for %s, %d files, %d images and %d charts verified\n", b.Dir, m.KubernetesVersion, m.Arch, len(m.Files), len(m.Images), len(m.Charts))
+			others := ""
+			if len(m.OtherKubernetesVersions) > 0 {
+				others = " (and " + strings.Join(m.OtherKubernetesVersions, ", ") + ")"
+			}
+			fmt.Fprintf(g.stdout, "%s: Kubernetes %s%s for %s, %d files, %d images and %d charts verified\n", b.Dir, m.KubernetesVersion, others, m.Arch, len(m.Files), len(m.Images), len(m.Charts))
 			if len(m.Charts) > 0 {
 				fmt.Fprintf(g.stdout, "charts: %s\n", m.ChartsHeld())
 			}

@@ -116,6 +116,35 @@ func TestBundleBuildHelp(t *testing.T) {
 	}
 }
 
+// TestBundleBuildKubernetesFlag: --kubernetes takes a comma-separated
+// list; a bad one is a command-line error naming the flag, before anything
+// is loaded or built; a good one, in any order, reaches the build.
+func TestBundleBuildKubernetesFlag(t *testing.T) {
+	code, stdout, _ := runBoot(t, "bundle", "build", "--help")
+	for _, want := range []string{"comma-separated", "v1.36.3,v1.37.2", "the newest is installed by default", "upgrading it in place", "kubernetes/<version>/bin", "--out dist/bundle-upgrade"} {
+		if code != ExitOK || !strings.Contains(stdout, want) {
+			t.Errorf("bundle build --help: exit %d, does not say %q", code, want)
+		}
+	}
+	for flag, want := range map[string]string{
+		"v1.37":                   `--kubernetes v1.37: "v1.37" is not a Kubernetes version vMAJOR.MINOR.PATCH, e.g. v1.37.2`,
+		"":                        `--kubernetes : "" is not a Kubernetes version`,
+		"v1.36.3,,v1.37.2":        `--kubernetes v1.36.3,,v1.37.2: "" is not a Kubernetes version`,
+		"v1.36.3, v1.37.2":        `" v1.37.2" is not a Kubernetes version`,
+		"v1.37.2,v1.36.3,v1.37.2": "--kubernetes v1.37.2,v1.36.3,v1.37.2: v1.37.2 given twice",
+		"1.37.2":                  `"1.37.2" is not a Kubernetes version`,
+	} {
+		code, stdout, stderr := runBoot(t, "bundle", "build", "--kubernetes", flag, "--upstream", testenv.ClosedAddr(t), "--out", nonEmptyDir(t))
+		if code != ExitInvalid || !strings.Contains(stderr, want) || strings.Contains(stderr, "upstream") || strings.Contains(stdout, "bundle ready") {
+			t.Errorf("--kubernetes %q: exit %d, want %d and %q before anything else:\n%s%s", flag, code, ExitInvalid, want, stdout, stderr)
+		}
+	}
+	code, _, stderr := runBoot(t, "bundle", "build", "--kubernetes", "v1.37.2,v1.35.4,v1.36.3", "--addon-charts=false", "--out", nonEmptyDir(t))
+	if code != ExitFailure || !strings.Contains(stderr, refused) {
+		t.Errorf("three versions: exit %d, want the build reached (and the output folder refused):\n%s", code, stderr)
+	}
+}
+
 // TestBundleAddonsPins: without -i bundle build packs exactly what an
 // inventory without an addons section pins; with -i, that inventory's pins.
 func TestBundleAddonsPins(t *testing.T) {
