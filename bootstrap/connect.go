@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
@@ -184,6 +185,11 @@ type UpOptions struct {
 	// ~/.kube/config (or MergeInto).
 	MergeKubeconfig bool
 	MergeInto       string
+	// MaxUnavailable is how many workers an upgrade drains at once
+	// (default 1); DrainTimeout bounds each drain (default
+	// DefaultDrainTimeout).
+	MaxUnavailable int
+	DrainTimeout   time.Duration
 }
 
 // APIPhases names the phases of UpPhases whose changes the cluster's API
@@ -203,6 +209,8 @@ func UpPhases(o UpOptions) []Phase {
 		HostPrep{},
 		Runtime{},
 		KubePackages{},
+		UpgradeControlPlane{DrainTimeout: o.DrainTimeout},
+		UpgradeWorkers{MaxUnavailable: o.MaxUnavailable, DrainTimeout: o.DrainTimeout},
 		ControlPlane{},
 		Join{},
 		CNI{},

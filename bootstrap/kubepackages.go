@@ -2,9 +2,6 @@ package bootstrap
 
 import (
 	"context"
-
-	"github.com/bootctl/boot/inventory"
-	"github.com/bootctl/boot/scripts"
 )
 
 // KubePackages installs kubeadm and kubelet on every host and kubectl on
@@ -15,19 +12,16 @@ type KubePackages struct{}
 // Name implements Phase.
 func (KubePackages) Name() string { return "kubernetes packages" }
 
-// Plan implements Phase.
+// Plan implements Phase. A Node whose kubelet runs another version than
+// the target is left to the upgrade phases.
 func (KubePackages) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
-	repo, err := packageMirror("kubernetes", c.Inventory.Packages.Mirrors.Kubernetes)
-	if err != nil {
-		return nil, err
-	}
-	return bundleScriptChanges(ctx, c, c.Hosts, "install kubeadm, kubelet, kubectl and kubelet's units from the bundle", func(h *Host) (script, error) {
-		if c.bundleMode() {
-			text, err := scripts.KubeBundle(scripts.KubeBundleParams{StagingDir: StagingDir, Kubectl: h.Spec.Role == inventory.RoleControlPlane})
-			return script{"kube-bundle.sh", text}, err
+	var hs []*Host
+	for _, h := range c.Hosts {
+		if !c.upgrading(h) {
+			hs = append(hs, h)
 		}
-		text, err := scripts.KubeOnline(scripts.KubeOnlineParams{KubernetesVersion: c.Inventory.Cluster.KubernetesVersion,
-			Repository: repo, Proxy: c.proxyFor(h)})
-		return script{"kube-online.sh", text}, err
+	}
+	return bundleScriptChanges(ctx, c, hs, "install kubeadm, kubelet, kubectl and kubelet's units from the bundle", func(h *Host) (script, error) {
+		return c.kubePackagesScript(h, nil)
 	})
 }

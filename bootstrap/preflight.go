@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bootctl/boot/bundle"
 	"github.com/bootctl/boot/internal/run"
 	"github.com/bootctl/boot/inventory"
 )
@@ -53,15 +54,15 @@ func (Preflight) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 		found = append(found, checkHost(c.Inventory, h)...)
 	}
 	found = append(found, checkUnique(c.Hosts)...)
-	bundleVersion := ""
+	var manifest *bundle.Manifest
 	if c.bundleMode() {
 		if b, err := c.bundle(); err != nil {
 			found = append(found, finding{operator, true, fmt.Sprintf("packages.bundle %s: %v", c.Inventory.Packages.Bundle, err)})
 		} else {
-			bundleVersion = b.Manifest.KubernetesVersion
+			manifest = &b.Manifest
 		}
 	}
-	found = append(found, versionFindings(c.Hosts, c.Inventory.Cluster.KubernetesVersion, bundleVersion)...)
+	found = append(found, versionFindings(c.Hosts, c.Inventory.Cluster.KubernetesVersion, manifest)...)
 	found = append(found, expiryWarnings(ctx, c.controlPlane(), time.Now())...)
 
 	failed, hosts := 0, []string{}

@@ -63,19 +63,50 @@ func (c *Cluster) bundleMode() bool {
 
 // stagedFiles lists the bundle files a host of the role needs staged: the
 // runtime's and Kubernetes' binaries, the CNI plugins and the systemd units;
-// kubectl on control planes only (boot runs it there alone). helm is not
+// kubectl on control planes only (boot runs it there alone). kubeadm,
+// kubelet and kubectl come from kubeBin, the bundle folder of the cluster's
+// Kubernetes version (bundle.Manifest.KubernetesBinDir). helm is not
 // staged: it goes to the control plane only, straight to its place.
-func stagedFiles(b *bundle.Bundle, role string) []bundle.File {
+func stagedFiles(b *bundle.Bundle, role, kubeBin string) []bundle.File {
+	kube := map[string]bool{"kubeadm": true, "kubelet": true, "kubectl": role == inventory.RoleControlPlane}
 	var out []bundle.File
 	for _, f := range b.Manifest.Files {
+		dir, name := path.Split(f.Path)
+		_, isKube := kube[name]
 		switch {
 		case f.Path == "bin/helm":
-		case f.Path == "bin/kubectl" && role != inventory.RoleControlPlane:
+		case isKube && (dir == "bin/" || strings.HasPrefix(dir, "kubernetes/")):
+			if dir == kubeBin+"/" && kube[name] {
+				out = append(out, f)
+			}
 		case strings.HasPrefix(f.Path, "bin/"), strings.HasPrefix(f.Path, "cni/bin/"), strings.HasPrefix(f.Path, "systemd/"):
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// kubeBinDir is the bundle folder with kubeadm, kubelet and kubectl of the
+// cluster's Kubernetes version.
+func (c *Cluster) kubeBinDir() (string, error) {
+	b, err := c.bundle()
+	if err != nil {
+		return "", err
+	}
+	return b.Manifest.KubernetesBinDir(c.Inventory.Cluster.KubernetesVersion)
+}
+
+// hostStagedFiles is stagedFiles for the host, at the cluster's version.
+func (c *Cluster) hostStagedFiles(h *Host) ([]bundle.File, error) {
+	b, err := c.bundle()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := c.kubeBinDir()
+	if err != nil {
+		return nil, err
+	}
+	return stagedFiles(b, h.Spec.Role, dir), nil
 }
 
 // stagedStamp is the file, in the staging folder, where boot records the
@@ -228,7 +259,10 @@ func (Stage) Plan(ctx context.Context, c *Cluster) ([]Change, error) {
 	}
 	changes := make([]*Change, len(c.Hosts))
 	err = forHosts(ctx, c, c.Hosts, func(ctx context.Context, h *Host) error {
-		files := stagedFiles(b, h.Spec.Role)
+		files, err := c.hostStagedFiles(h)
+		if err != nil {
+			return err
+		}
 		diff, err := differing(ctx, h, StagingDir, files, path.Join(StagingDir, stagedStamp), !c.run.DryRun())
 		if err != nil {
 			return err
@@ -263,11 +297,11 @@ func staged(ctx context.Context, c *Cluster, h *Host) (bool, error) {
 	if c.staged.has(h) {
 		return true, nil
 	}
-	b, err := c.bundle()
+	files, err := c.hostStagedFiles(h)
 	if err != nil {
 		return false, err
 	}
-	diff, err := differing(ctx, h, StagingDir, stagedFiles(b, h.Spec.Role), path.Join(StagingDir, stagedStamp), !c.run.DryRun())
+	diff, err := differing(ctx, h, StagingDir, files, path.Join(StagingDir, stagedStamp), !c.run.DryRun())
 	if err == nil && len(diff) == 0 {
 		c.staged.mark(h)
 	}

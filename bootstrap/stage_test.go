@@ -175,7 +175,7 @@ func TestStagedFilesByRole(t *testing.T) {
 	has := func(files []bundle.File, p string) bool {
 		return slices.ContainsFunc(files, func(f bundle.File) bool { return f.Path == p })
 	}
-	cp, worker := stagedFiles(b, "control-plane"), stagedFiles(b, "worker")
+	cp, worker := stagedFiles(b, "control-plane", "bin"), stagedFiles(b, "worker", "bin")
 	for _, p := range []string{"bin/kubelet", "bin/kubeadm", "bin/containerd", "bin/dockerd"} {
 		if !has(cp, p) || !has(worker, p) {
 			t.Errorf("%s: staged on the control plane %v, on a worker %v", p, has(cp, p), has(worker, p))

@@ -115,7 +115,9 @@ func (c *Cluster) teardownScript(purge bool) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		for _, f := range stagedFiles(b, inventory.RoleControlPlane) {
+		// kubeadm, kubelet and kubectl have the same names in every
+		// version's folder.
+		for _, f := range stagedFiles(b, inventory.RoleControlPlane, "bin") {
 			switch dir, name := path.Split(f.Path); dir {
 			case "bin/":
 				installed = append(installed, "/usr/local/bin/"+name)

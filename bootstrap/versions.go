@@ -3,22 +3,29 @@ package bootstrap
 import (
 	"fmt"
 
+	"github.com/bootctl/boot/bundle"
+
 	"golang.org/x/mod/semver"
 )
 
 // versionFindings checks cluster.kubernetesVersion (target) against what
 // the cluster's nodes run (their kubelet's version) and, in bundle mode,
-// against the bundle's version (bundleVersion; "" online). Kubernetes
-// moves one minor at a time and never back, and boot does not yet upgrade
-// a running cluster: a node whose kubelet runs another version than target
-// fails preflight (exit 4), each rule named, before anything changes. A
-// new host (no kubelet.conf) gets target and is not checked.
-func versionFindings(hosts []*Host, target, bundleVersion string) []finding {
+// against the versions the bundle carries (bundle nil online). Kubernetes
+// moves one minor at a time and never back: a node whose kubelet runs a
+// newer version than target, or one more than a minor older, fails
+// preflight (exit 4), each rule named, before anything changes. A node one
+// minor (or some patches) older is upgraded in place by the upgrade phases;
+// the version-skew policy lets such kubelets run beside the upgraded control
+// plane meanwhile. A new host (no kubelet.conf) gets target and is not
+// checked.
+func versionFindings(hosts []*Host, target string, b *bundle.Manifest) []finding {
 	var out []finding
-	if bundleVersion != "" && bundleVersion != target && len(hosts) > 0 {
-		out = append(out, finding{hosts[0].Spec.Name, true, fmt.Sprintf(
-			"cluster.kubernetesVersion is %s but the bundle carries Kubernetes %s: use a bundle built for %s (boot bundle build --kubernetes %s) or set cluster.kubernetesVersion to %s",
-			target, bundleVersion, target, target, bundleVersion)})
+	if b != nil && len(hosts) > 0 {
+		if _, err := b.KubernetesBinDir(target); err != nil {
+			out = append(out, finding{hosts[0].Spec.Name, true, fmt.Sprintf(
+				"cluster.kubernetesVersion is %s but the %v: use a bundle built for %s (boot bundle build --kubernetes %s) or set cluster.kubernetesVersion to %s",
+				target, err, target, target, b.KubernetesVersion)})
+		}
 	}
 	for _, h := range hosts {
 		running := h.Facts.KubeletVersion
@@ -34,8 +41,7 @@ func versionFindings(hosts []*Host, target, bundleVersion string) []finding {
 		case targetMinor > minor+1:
 			msg = fmt.Sprintf("skipped minor refused: the node runs Kubernetes %s and cluster.kubernetesVersion is %s; Kubernetes is upgraded one minor at a time (v%d.%d first)", running, target, major, minor+1)
 		default:
-			msg = fmt.Sprintf("upgrade refused: the node runs Kubernetes %s and cluster.kubernetesVersion is %s; boot does not upgrade a running cluster yet: keep cluster.kubernetesVersion at %s (installing %s's packages beside a %s control plane would break the version-skew policy)",
-				running, target, running, target, running)
+			continue
 		}
 		out = append(out, finding{h.Spec.Name, true, msg})
 	}

@@ -50,7 +50,22 @@ host key must be known already). A host that cannot be reached is still
 drained and deleted; boot names it as not reset and exits 3. With --verify
 each host reset is then compared with its snapshot from before boot up, as
 teardown --verify does. A control-plane Node missing from the inventory is an
-error: boot never removes a control plane.`,
+error: boot never removes a control plane.
+
+Upgrading Kubernetes is converging too: raise cluster.kubernetesVersion by
+a patch or one minor (with a bundle, one that carries that version: boot
+bundle build --kubernetes OLD,NEW carries both) and run boot up. Preflight
+refuses a downgrade or a skipped minor (exit 4). Before anything changes,
+boot backs up etcd, the PKI and kubeadm's configuration into the cluster's
+state folder (as boot backup does); then kubeadm upgrade apply on the
+control plane, the control plane's kubelet and kubectl with its Node
+drained, then the workers --max-unavailable at a time (default 1): kubeadm
+upgrade node, the Node cordoned and drained (evictions respect
+PodDisruptionBudgets; a drain that does not finish within --drain-timeout
+names the pods still on it), kubelet at the new version, the Node Ready at
+it, uncordoned. Each step is planned from what the cluster runs, so a run
+stopped anywhere continues from there when run again, and --dry-run shows
+what is left, host by host.`,
 		Example: `  # what would change, host by host, as text
   boot up -i inventory.yaml --dry-run
 
@@ -66,11 +81,22 @@ error: boot never removes a control plane.`,
   # follow what the hosts' commands print, each line prefixed by its host
   boot up -i inventory.yaml --verbose
 
+  # after raising cluster.kubernetesVersion from v1.36.3 to v1.37.2: the
+  # upgrade, host by host, then done two workers at a time
+  boot up -i inventory.yaml --dry-run
+  boot up -i inventory.yaml --max-unavailable 2
+
   # w3 was removed from the inventory: see, then drain, delete and reset it
   boot up -i inventory.yaml --prune --dry-run
   boot up -i inventory.yaml --prune --verify`,
 		Args: usage(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
+			if o.MaxUnavailable < 1 {
+				return withExit(ExitInvalid, fmt.Errorf("--max-unavailable %d: at least 1 worker is upgraded at a time", o.MaxUnavailable))
+			}
+			if o.DrainTimeout <= 0 {
+				return withExit(ExitInvalid, fmt.Errorf("--drain-timeout %s: give a positive duration, e.g. 5m", o.DrainTimeout))
+			}
 			if pf.verify && !pf.prune {
 				return withExit(ExitInvalid, errors.New("--verify needs --prune: it compares the hosts --prune resets with their snapshots"))
 			}
@@ -82,6 +108,8 @@ error: boot never removes a control plane.`,
 	cmd.Flags().BoolVar(&clusterOnly, "cluster-only", false, "build the cluster and stop: no add-ons, no DNS (boot addons does them later)")
 	cmd.Flags().BoolVar(&pf.prune, "prune", false, "drain, delete and reset the Nodes that are no host of the inventory (workers removed from it)")
 	cmd.Flags().BoolVar(&pf.verify, "verify", false, "with --prune: compare each host reset with its snapshot from before boot up")
+	cmd.Flags().IntVar(&o.MaxUnavailable, "max-unavailable", 1, "upgrading Kubernetes: how many workers are drained and upgraded at once")
+	cmd.Flags().DurationVar(&o.DrainTimeout, "drain-timeout", bootstrap.DefaultDrainTimeout, "upgrading Kubernetes: how long a Node's drain may take before boot stops and names the pods left on it")
 	af.register(cmd)
 	return cmd
 }
