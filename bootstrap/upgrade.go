@@ -72,9 +72,10 @@ type upgradeNode struct {
 }
 
 // readUpgradeNodes reads every Node's kubelet version, cordon and
-// UpgradingAnnotation through kubectl on the control plane.
+// UpgradingAnnotation through kubectl on the control plane (retried while
+// the API server restarts).
 func readUpgradeNodes(ctx context.Context, cp *Host) (map[string]upgradeNode, error) {
-	out, err := kubectlOutput(ctx, cp, nil, "get", "nodes", "-o", "json")
+	out, err := retryKubectl(ctx, cp, "get", "nodes", "-o", "json")
 	if err != nil {
 		return nil, err
 	}
@@ -270,9 +271,11 @@ func (g *upgradeGate) wrap(host string, ch Change) Change {
 }
 
 // upgradeKubelet is the change that moves a Node's kubelet to the target:
-// cordon it (marked UpgradingAnnotation) and drain it, install bins (kubelet
+// mark it (UpgradingAnnotation), cordon and drain it, install bins (kubelet
 // first, its units with it) at the target version, which restarts the
-// kubelet, wait until the Node is Ready at the target, uncordon it. A Node
+// kubelet, wait until the Node is Ready at the target (on a control plane,
+// also until its API server answers steadily again), uncordon and unmark
+// it. A Node
 // whose kubelet already runs the target (an interrupted run) is only
 // waited for and uncordoned.
 func (c *Cluster) upgradeKubelet(h *Host, node upgradeNode, drainTimeout time.Duration, bins []string) Change {
@@ -284,11 +287,13 @@ func (c *Cluster) upgradeKubelet(h *Host, node upgradeNode, drainTimeout time.Du
 	}
 	desc := fmt.Sprintf("drain %s, kubelet %s to %s, uncordon", name, node.KubeletVersion, target)
 	if !behind(node.KubeletVersion, target) {
-		desc = fmt.Sprintf("uncordon %s (cordoned by an interrupted upgrade to %s; kubelet runs %s)", name, node.UpgradingTo, node.KubeletVersion)
+		desc = fmt.Sprintf("finish the interrupted upgrade of %s to %s (its kubelet runs %s): uncordon it and clear its mark", name, node.UpgradingTo, node.KubeletVersion)
 	}
 	return Change{Host: name, Description: desc, Apply: func(ctx context.Context) error {
-		if behind(node.KubeletVersion, target) {
-			if err := kubectl(ctx, cp, nil, "annotate", "--overwrite", "node", name, UpgradingAnnotation+"="+target); err != nil {
+		installed := behind(node.KubeletVersion, target)
+		if installed {
+			if _, err := retryKubectl(ctx, cp, "patch", "node", name, "--type=merge", "-p",
+				`{"metadata":{"annotations":{"`+UpgradingAnnotation+`":"`+target+`"}}}`); err != nil {
 				return err
 			}
 			if err := drain(ctx, cp, name, drainTimeout); err != nil {
@@ -301,11 +306,71 @@ func (c *Cluster) upgradeKubelet(h *Host, node upgradeNode, drainTimeout time.Du
 		if err := waitKubelet(ctx, cp, name, target, upgradeReadyTimeout); err != nil {
 			return err
 		}
-		if err := kubectl(ctx, cp, nil, "uncordon", name); err != nil {
-			return err
+		if installed && h.Spec.Role == inventory.RoleControlPlane {
+			// The new kubelet restarts the control plane's static pods
+			// within seconds of starting (their pod hashes changed): what
+			// follows needs the API server to have come back for good.
+			if err := waitSteadyAPI(ctx, cp, upgradeReadyTimeout); err != nil {
+				return err
+			}
 		}
-		return kubectl(ctx, cp, nil, "annotate", "node", name, UpgradingAnnotation+"-")
+		// Uncordoned and unmarked in one patch: idempotent, so retried.
+		_, err := retryKubectl(ctx, cp, "patch", "node", name, "--type=merge", "-p",
+			`{"spec":{"unschedulable":null},"metadata":{"annotations":{"`+UpgradingAnnotation+`":null}}}`)
+		return err
 	}}
+}
+
+// kubectlRetry is how long retryKubectl tries.
+const kubectlRetry = 3 * time.Minute
+
+// retryKubectl runs kubectl on the control plane (output not streamed) and
+// retries, for kubectlRetry, a failed call: the reads and idempotent
+// patches of an upgrade, whose API server restarts under them.
+func retryKubectl(ctx context.Context, cp *Host, args ...string) (string, error) {
+	deadline := time.Now().Add(kubectlRetry)
+	for {
+		out, err := kubectlOutput(ctx, cp, nil, args...)
+		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
+			return out, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// steadyFor is how long the API server must keep answering /readyz for
+// waitSteadyAPI.
+const steadyFor = 20 * time.Second
+
+// waitSteadyAPI waits until the API server has answered /readyz without a
+// failure for steadyFor, polled every 2 seconds.
+func waitSteadyAPI(ctx context.Context, cp *Host, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var since time.Time
+	last := ""
+	for {
+		_, err := kubectlOutput(ctx, cp, nil, "get", "--raw=/readyz", "--request-timeout=5s")
+		switch {
+		case err != nil:
+			since, last = time.Time{}, err.Error()
+		case since.IsZero():
+			since = time.Now()
+		case time.Since(since) >= steadyFor:
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the API server did not answer /readyz steadily for %s within %s: %s", steadyFor, timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // installKube installs bins of kubeadm, kubelet and kubectl at the target
@@ -343,7 +408,7 @@ func drain(ctx context.Context, cp *Host, name string, timeout time.Duration) er
 // evicts: neither a DaemonSet's nor a static (mirror) pod, and not
 // finished.
 func podsLeft(ctx context.Context, cp *Host, node string) ([]string, error) {
-	out, err := kubectlOutput(ctx, cp, nil, "get", "pods", "--all-namespaces", "--field-selector", "spec.nodeName="+node, "-o", "json")
+	out, err := retryKubectl(ctx, cp, "get", "pods", "--all-namespaces", "--field-selector", "spec.nodeName="+node, "-o", "json")
 	if err != nil {
 		return nil, err
 	}
