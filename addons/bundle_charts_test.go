@@ -345,3 +345,26 @@ func TestChartLoaderArchive(t *testing.T) {
 		t.Errorf("folder at another version: %v", err)
 	}
 }
+
+// A chart whose kubeVersion constraint cluster.kubernetesVersion does not
+// meet (an upgrade past what the chart supports) is refused while planning,
+// before any change, naming the release, the chart and both versions.
+func TestPlanRefusesChartsForAnotherKubernetes(t *testing.T) {
+	dir := writeBundle(t,
+		bundleChart{SlotCertManager, "v1.2.3", markedChart(t, "v1.2.3", "from the bundle")},
+		bundleChart{SlotIngressNginx, "0.1.0", markedChart(t, "0.1.0", "from the bundle")},
+	)
+	closed := testenv.ClosedAddr(t)
+	inv := bundleInventory(t, dir, "    repository: http://"+closed+"/charts\n    name: hello\n    version: 0.1.0\n    insecureHTTP: true",
+		"    repository: oci://"+closed+"/charts/hello\n    version: v1.2.3")
+	loader := ChartLoader{CacheDir: t.TempDir(), PlainHTTP: true}
+	if _, _, _, err := planCharts(t, inv, loader); err != nil {
+		t.Fatalf("at %s: %v", inv.Cluster.KubernetesVersion, err)
+	}
+	inv.Cluster.KubernetesVersion = "v1.29.9"
+	_, _, _, err := planCharts(t, inv, loader)
+	want := "release cert-manager/cluster-issuer: chart cluster-issuer 0.2.0 needs Kubernetes >=1.30.0-0, and cluster.kubernetesVersion is v1.29.9"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("at v1.29.9: %v, want %q", err, want)
+	}
+}

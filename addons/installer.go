@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -181,6 +182,9 @@ func (in *Installer) Plan(ctx context.Context) ([]Release, error) {
 		if r.Remove {
 			continue
 		}
+		if err := checkKubeVersion(r, inv.Cluster.KubernetesVersion); err != nil {
+			return nil, err
+		}
 		images, err := BundleImageValues(inv, r.Name)
 		if err != nil {
 			return nil, err
@@ -188,6 +192,19 @@ func (in *Installer) Plan(ctx context.Context) ([]Release, error) {
 		mergeValues(r.Values, images)
 	}
 	return releases, nil
+}
+
+// checkKubeVersion refuses a release whose chart's kubeVersion constraint
+// the cluster's Kubernetes version does not meet, before any change (an
+// upgrade would otherwise leave the release failing once the cluster runs
+// the new version).
+func checkKubeVersion(r *Release, version string) error {
+	m := r.Chart.Metadata
+	if m == nil || m.KubeVersion == "" || version == "" || chartutil.IsCompatibleRange(m.KubeVersion, version) {
+		return nil
+	}
+	return fmt.Errorf("release %s/%s: chart %s %s needs Kubernetes %s, and cluster.kubernetesVersion is %s: use a chart version that supports it (addons.<chart>.version) or keep the cluster's version",
+		r.Namespace, r.Name, m.Name, m.Version, m.KubeVersion, version)
 }
 
 // upstreamChart loads an upstream chart from its source. With packages from

@@ -44,7 +44,8 @@ func (in *Installer) Steps() ([]run.Step, error) {
 	ns := in.Inventory.Registry.Namespace
 	return []run.Step{
 		// The charts first, so that one that cannot be had fails before
-		// any add-on changes.
+		// any add-on changes (boot up runs this step right after its
+		// preflight, before any host changes).
 		{Phase: Phase, Host: "charts", Done: "loaded", Plan: func(ctx context.Context, _ *run.State) ([]run.Change, error) {
 			_, err := in.release(ctx, Release{Name: CertManagerRelease, Namespace: CertManagerNamespace})
 			return nil, err

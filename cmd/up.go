@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -151,7 +152,10 @@ func runUp(ctx context.Context, g *globals, o bootstrap.UpOptions, af addonsFlag
 		}
 		a.in.After = bootstrap.APIPhases()
 		defer a.Close()
-		steps = append(steps, a.steps...)
+		// The add-ons' charts load right after preflight: a chart that
+		// cannot be had, or whose kubeVersion cluster.kubernetesVersion
+		// does not meet (an upgrade), stops the run before any change.
+		steps = slices.Insert(append(steps, a.steps[1:]...), 1, a.steps[0])
 	}
 	if err := run.Do(ctx, steps, g.runOptions(out)); err != nil {
 		return err
