@@ -19,7 +19,7 @@ UPSTREAM ?= ../shared/upstream
 # fetching from source hosts (these machines reach only the proxy).
 export GOPROXY := https://proxy.golang.org
 
-.PHONY: help build test unit fuzz lab-test lab-disk lint bench deps demo clean bundle bundle-upgrade lab-up lab-down
+.PHONY: help build test unit fuzz lab-test lab-disk lint bench deps demo clean bundle bundle-upgrade lab-upgrade-test lab-up lab-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -49,6 +49,10 @@ lab-disk: ## make room on the disk for the lab, freeing the Go build cache if ne
 lab-test: lab-disk ## the lab end-to-end tests, one at a time (one lab per machine): four real hosts from the bundle, then online through the lab's mirrors (root, Docker)
 	CI=$${CI:-true} BOOT_BUNDLE_DIR=$(abspath $(BUNDLE)) $(GO) test -p 1 -count=1 -tags lab -v -timeout 40m \
 		-run '^(TestLab|TestLabOnRunningDocker|TestBootOnLab|TestBootOnlineOnLab)$$' ./lab/ ./cmd/
+
+lab-upgrade-test: lab-disk bundle-upgrade ## the upgrade lab test: a cluster with the add-ons at $(UPGRADE_FROM) upgraded in place to $(KUBERNETES) by boot up, offline, with a workload polled throughout (root, Docker; ~30 min; not part of test: the second version costs the cold bundle build ~25 min)
+	CI=$${CI:-true} BOOT_UPGRADE_BUNDLE_DIR=$(abspath $(UPGRADE_BUNDLE)) $(GO) test -p 1 -count=1 -tags lab -v -timeout 60m \
+		-run '^TestUpgradeOnLab$$' ./cmd/
 
 fuzz: ## run each fuzz target briefly
 	$(GO) test ./inventory -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s

@@ -474,7 +474,7 @@ func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 	if after := helmRevisions(k); after != revisions {
 		t.Errorf("the re-run made new Helm revisions:\nbefore %s\nafter  %s", revisions, after)
 	}
-	checkBootStatus(t, addonsInv, w)
+	checkBootStatus(t, addonsInv, w, "v1.37.2")
 	checkVersionRules(t, invPath)
 	checkCertsRenew(t, k, invPath)
 	checkBackupRestore(t, k, invPath)

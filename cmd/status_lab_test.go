@@ -14,12 +14,12 @@ import (
 
 // checkBootStatus runs boot status on the converged lab cluster with the
 // add-ons: healthy (exit 0, no problem), every host reachable with its
-// Node Ready at v1.37.2 and kubeadm v1.37.2, the API server and etcd ready,
+// Node Ready and kubeadm at Kubernetes version, the API server and etcd ready,
 // the first control-plane certificate to expire about a year away, boot's
 // four releases deployed, the registry's read-only checks passing (TLS
 // against Pebble's root, the certificate, Redis, DNS) and the Route53
 // record up to date.
-func checkBootStatus(t *testing.T, inv string, w labWorld) {
+func checkBootStatus(t *testing.T, inv string, w labWorld, version string) {
 	t.Helper()
 	start := time.Now()
 	code, stdout, stderr := runBoot(t, "status", "-i", inv, "-o", "json", "--registry-ca", w.ACMERoot, "--dns-server", w.DNSServer, "--route53-endpoint", w.Route53Endpoint)
@@ -35,7 +35,7 @@ func checkBootStatus(t *testing.T, inv string, w labWorld) {
 		t.Errorf("boot status lists %d hosts, want 4", len(r.Hosts))
 	}
 	for _, h := range r.Hosts {
-		if !h.Reachable || h.Node == nil || h.Node.Ready != "True" || h.Node.Kubelet != "v1.37.2" || h.Kubeadm != "v1.37.2" {
+		if !h.Reachable || h.Node == nil || h.Node.Ready != "True" || h.Node.Kubelet != version || h.Kubeadm != version {
 			t.Errorf("boot status host %+v (node %+v)", h, h.Node)
 		}
 	}

@@ -1,24 +1,31 @@
 // Command e2eweb is the lab end-to-end test's workload, built by the test
 // into a one-file image:
 //
-//	e2eweb serve ADDR      answer every HTTP request with this pod's hostname
+//	e2eweb serve ADDR      answer every HTTP request with this pod's hostname;
+//	                       on SIGTERM go on answering for 5 s (while the pod
+//	                       leaves the Service's endpoints), then stop
 //	e2eweb get URL WANT    GET URL until WANT different hostnames answered
 //	                       (at most 2 minutes), printing each one
+//	e2eweb poll URL        GET URL every 100 ms forever, printing each failure
+//	                       and, every 5 s, "total N failed M"
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: e2eweb serve ADDR | e2eweb get URL WANT")
+		fmt.Fprintln(os.Stderr, "usage: e2eweb serve ADDR | e2eweb get URL WANT | e2eweb poll URL")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -26,8 +33,22 @@ func main() {
 		host, _ := os.Hostname()
 		http.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, host) })
 		srv := &http.Server{Addr: os.Args[2], ReadHeaderTimeout: 10 * time.Second}
-		fmt.Fprintln(os.Stderr, srv.ListenAndServe())
-		os.Exit(1)
+		term := make(chan os.Signal, 1)
+		signal.Notify(term, syscall.SIGTERM)
+		go func() {
+			<-term
+			time.Sleep(5 * time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+		}()
+		if err := srv.ListenAndServe(); err != http.ErrServerClosed {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	case "poll":
+		poll(os.Args[2])
 	case "get":
 		want, err := strconv.Atoi(os.Args[3])
 		if err != nil {
@@ -37,6 +58,32 @@ func main() {
 		os.Exit(get(os.Args[2], want))
 	}
 	os.Exit(2)
+}
+
+func poll(url string) {
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	total, failed := 0, 0
+	last := time.Now()
+	for {
+		total++
+		resp, err := client.Get(url)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %s", resp.Status)
+			}
+		}
+		if err != nil {
+			failed++
+			fmt.Println(time.Now().UTC().Format(time.RFC3339), "failed:", err)
+		}
+		if time.Since(last) >= 5*time.Second {
+			fmt.Println("total", total, "failed", failed)
+			last = time.Now()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func get(url string, want int) int {
