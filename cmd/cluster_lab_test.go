@@ -224,7 +224,8 @@ func pushWorkload(t *testing.T, registry, caFile string) string {
 	return ref.String()
 }
 
-const workload = `apiVersion: apps/v1
+// webWorkload is three web replicas, one per worker, behind a Service.
+const webWorkload = `apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: web
@@ -260,7 +261,9 @@ metadata:
 spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: 8080}]
----
+`
+
+const workload = webWorkload + `---
 apiVersion: v1
 kind: Pod
 metadata:

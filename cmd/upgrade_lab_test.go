@@ -17,38 +17,12 @@ import (
 	"github.com/bootctl/boot/inventory"
 )
 
-// upgradeWorkload is three web replicas spread over the workers behind a
-// Service, a PodDisruptionBudget that keeps two of them available, and a
-// client on the control plane (a DaemonSet's pod: drains leave it) polling
-// the Service every 100 ms for the whole upgrade.
-const upgradeWorkload = `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: default
-spec:
-  replicas: 3
-  selector:
-    matchLabels: {app: web}
-  template:
-    metadata:
-      labels: {app: web}
-    spec:
-      topologySpreadConstraints:
-        - maxSkew: 1
-          topologyKey: kubernetes.io/hostname
-          whenUnsatisfiable: ScheduleAnyway
-          labelSelector:
-            matchLabels: {app: web}
-      containers:
-        - name: web
-          image: IMAGE
-          args: ["serve", ":8080"]
-          ports: [{containerPort: 8080}]
-          readinessProbe:
-            httpGet: {path: /, port: 8080}
-            periodSeconds: 1
----
+// upgradeWorkload is the web workload, a PodDisruptionBudget that keeps two
+// of its replicas available, and a client on the control plane (a
+// DaemonSet's pod: drains leave it) polling the Service every 100 ms for
+// the whole upgrade. (A replica evicted from a drained worker waits for it:
+// its spread counts the cordoned Node.)
+const upgradeWorkload = webWorkload + `---
 apiVersion: policy/v1
 kind: PodDisruptionBudget
 metadata:
@@ -58,15 +32,6 @@ spec:
   minAvailable: 2
   selector:
     matchLabels: {app: web}
----
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
-  namespace: default
-spec:
-  selector: {app: web}
-  ports: [{port: 80, targetPort: 8080}]
 ---
 apiVersion: apps/v1
 kind: DaemonSet
