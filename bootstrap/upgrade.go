@@ -216,7 +216,9 @@ func (u UpgradeWorkers) Plan(ctx context.Context, c *Cluster) ([]Change, error) 
 			continue
 		}
 		ch := c.upgradeKubelet(h, node, u.DrainTimeout, []string{"kubelet"})
-		if behind(node.KubeletVersion, target) {
+		// The mark goes on after kubeadm upgrade node succeeded: a marked
+		// Node (a drain that failed) has it done.
+		if behind(node.KubeletVersion, target) && node.UpgradingTo != target {
 			ch.Description = "kubeadm upgrade node, then " + ch.Description
 			drainAndKubelet := ch.Apply
 			ch.Apply = func(ctx context.Context) error {
@@ -286,7 +288,10 @@ func (c *Cluster) upgradeKubelet(h *Host, node upgradeNode, drainTimeout time.Du
 		drainTimeout = DefaultDrainTimeout
 	}
 	desc := fmt.Sprintf("drain %s, kubelet %s to %s, uncordon", name, node.KubeletVersion, target)
-	if !behind(node.KubeletVersion, target) {
+	switch {
+	case behind(node.KubeletVersion, target) && node.UpgradingTo == target:
+		desc = fmt.Sprintf("drain %s again (an interrupted upgrade), kubelet %s to %s, uncordon", name, node.KubeletVersion, target)
+	case !behind(node.KubeletVersion, target):
 		desc = fmt.Sprintf("finish the interrupted upgrade of %s to %s (its kubelet runs %s): uncordon it and clear its mark", name, node.UpgradingTo, node.KubeletVersion)
 	}
 	return Change{Host: name, Description: desc, Apply: func(ctx context.Context) error {

@@ -57,8 +57,10 @@ spec:
 // Kubernetes version of a bundle that carries two (BOOT_UPGRADE_BUNDLE_DIR,
 // built by make bundle-upgrade), runs a workload with a client polling it,
 // and upgrades the cluster in place to the bundle's newer version with boot
-// up: SSH to a worker cut during its upgrade, then a re-run that finishes
-// it without repeating the control plane's; every node at the new version,
+// up: SSH to a worker cut during its upgrade, then a drain a
+// PodDisruptionBudget blocks (the run stops naming the pod), then a re-run
+// that finishes it without repeating the control plane's upgrade or the
+// drained worker's kubeadm upgrade node; every node at the new version,
 // the registry verified, the client's failed requests reported, a re-run
 // that changes nothing. Not part of make test (the second version costs
 // the cold bundle build ~25 minutes): make lab-upgrade-test runs it.
@@ -124,7 +126,22 @@ func TestUpgradeOnLab(t *testing.T) {
 	}
 	t.Logf("the upgrade with SSH to %s cut: exit %d after %s:\n%s", cut, r.code, time.Since(start).Round(time.Second), failed)
 
-	// The re-run finishes it: the control plane is not upgraded again.
+	// A drain a PodDisruptionBudget blocks: a worker not upgraded yet runs
+	// the only replica of a Deployment whose budget allows no disruption.
+	// The run stops once the drain times out, naming the pod.
+	blocked := behindWorker(t, k, from, cut)
+	k.must(strings.NewReplacer("IMAGE", image, "NODE", blocked).Replace(blockerWorkload), "apply", "-f", "-")
+	k.must("", "rollout", "status", "deployment/blocker", "--timeout=180s")
+	code, stdout, stderr := runBoot(t, append([]string{"up", "-i", upInv, "-o", "json", "--drain-timeout", "20s"}, w.flags()...)...)
+	failed = failedEvents(parseEvents(t, stdout))
+	if code == ExitOK || !strings.Contains(failed, "upgrade workers/"+blocked+": ") || !strings.Contains(failed, "still on it: default/blocker-") {
+		t.Fatalf("the upgrade with %s's drain blocked by a PDB: exit %d, failed events:\n%s%s", blocked, code, failed, stderr)
+	}
+	t.Logf("the upgrade with %s's drain blocked: exit %d:\n%s", blocked, code, failed)
+	k.must("", "delete", "poddisruptionbudget", "blocker")
+
+	// The re-run finishes it: the control plane is not upgraded again, nor
+	// is kubeadm upgrade node run again on the worker whose drain failed.
 	evs := bootUp(t, upInv, "boot up: the upgrade, finished", w.flags()...)
 	t.Logf("the upgrade took %s in all", time.Since(start).Round(time.Second))
 	for _, e := range changedEvents(evs) {
@@ -133,10 +150,13 @@ func TestUpgradeOnLab(t *testing.T) {
 		}
 		if e.Phase == "upgrade workers" {
 			t.Logf("re-run: %s %s (%.0f s)", e.Host, e.Message, e.Duration)
+			if e.Host == blocked && strings.Contains(e.Message, "kubeadm upgrade node") {
+				t.Errorf("the re-run ran kubeadm upgrade node on %s again: %s", blocked, e.Message)
+			}
 		}
 	}
-	if !slices.ContainsFunc(evs, func(e event) bool { return e.Phase == "upgrade workers" && e.Host == cut && e.Status == "changed" }) {
-		t.Errorf("the re-run did not finish %s's upgrade", cut)
+	if !slices.ContainsFunc(evs, func(e event) bool { return e.Phase == "upgrade workers" && e.Host == blocked && e.Status == "changed" }) {
+		t.Errorf("the re-run did not finish %s's upgrade", blocked)
 	}
 	for _, check := range []string{"push", "pull"} {
 		if !slices.ContainsFunc(evs, func(e event) bool { return e.Phase == "verify" && e.Host == check && e.Status == "ok" }) {
@@ -159,6 +179,56 @@ func TestUpgradeOnLab(t *testing.T) {
 		t.Errorf("the re-run after the upgrade changed something: %+v", ch)
 	}
 	checkBootStatus(t, upInv, w, to)
+}
+
+// blockerWorkload is one replica on NODE that its PodDisruptionBudget
+// keeps from being evicted.
+const blockerWorkload = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: blocker
+  namespace: default
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: blocker}
+  template:
+    metadata:
+      labels: {app: blocker}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: NODE}
+      containers:
+        - name: web
+          image: IMAGE
+          args: ["serve", ":8080"]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: blocker
+  namespace: default
+spec:
+  maxUnavailable: 0
+  selector:
+    matchLabels: {app: blocker}
+`
+
+// behindWorker returns a worker whose kubelet still runs version, other
+// than not when there is one.
+func behindWorker(t *testing.T, k kube, version, not string) string {
+	t.Helper()
+	out := k.must("", "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name}={.status.nodeInfo.kubeletVersion}{"\n"}{end}`)
+	pick := ""
+	for _, l := range strings.Fields(out) {
+		name, v, _ := strings.Cut(l, "=")
+		if v == version && name != "cp1" && (pick == "" || pick == not) {
+			pick = name
+		}
+	}
+	if pick == "" {
+		t.Fatalf("no worker runs %s any more:\n%s", version, out)
+	}
+	return pick
 }
 
 // withKubernetesVersion writes a copy of the inventory at path with
