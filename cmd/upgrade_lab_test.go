@@ -86,6 +86,8 @@ func TestUpgradeOnLab(t *testing.T) {
 	}
 	k := kube{t: t, bin: filepath.Join(bundleDir, "bin", "kubectl"), kubeconfig: inv.Cluster.Kubeconfig}
 
+	// The registry's volume (registryPV) is a folder on w1.
+	docker(t, "exec", "boot-lab-w1", "install", "-d", "-o", "1000", "-g", "1000", "/var/lib/boot-e2e-registry")
 	start := time.Now()
 	r := upApplyingPV(k, append([]string{"up", "-i", invPath, "-o", "json"}, w.flags()...)...)
 	if r.code != ExitOK {
