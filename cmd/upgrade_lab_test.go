@@ -3,7 +3,9 @@
 package cmd
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -96,6 +98,7 @@ func TestUpgradeOnLab(t *testing.T) {
 	t.Logf("boot up at %s with the add-ons took %s", from, time.Since(start).Round(time.Second))
 	eventually(t, "four Ready nodes", time.Minute, func() string { return nodesReady(k) })
 	checkKubelets(t, k, from)
+	registryCertificate(t, k, w, inv.Registry.Host, "", 3*time.Minute)
 	checkBootStatus(t, invPath, w, from)
 
 	image := pushWorkload(t, inv.Cluster.ImageRepository, filepath.Join(dir, "registry", "ca.crt"))
@@ -117,7 +120,7 @@ func TestUpgradeOnLab(t *testing.T) {
 		t.Errorf("the upgrade's dry run installs packages outside the upgrade phases: %+v", planned(plan))
 	}
 
-	// The upgrade, with SSH to the second worker whose kubeadm upgrade node
+	// The upgrade, with SSH to the first worker whose kubeadm upgrade node
 	// runs cut: it fails naming that worker; the workers not started wait.
 	start = time.Now()
 	cut, r := cutSSHDuringUpgrade(t, upInv, w)
@@ -264,49 +267,46 @@ func checkKubelets(t *testing.T, k kube, version string) {
 	t.Logf("kubelets: %s", strings.Join(strings.Fields(out), " "))
 }
 
-// cutSSHDuringUpgrade runs the upgrade and, once kubeadm upgrade node runs
-// on a second worker, stops that worker's sshd and kills its SSH sessions
-// and kubeadm. It returns the worker and the run's result, sshd started
-// again.
+// cutSSHDuringUpgrade runs the upgrade and, as soon as kubeadm upgrade
+// node runs on a worker (a watcher on each worker polls every 50 ms), stops
+// that worker's sshd and kills its SSH sessions and kubeadm. It returns
+// the worker and the run's result, sshd started again.
 func cutSSHDuringUpgrade(t *testing.T, inv string, w labWorld) (string, bootResult) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
 	done := startBoot(append([]string{"up", "-i", inv, "-o", "json"}, w.flags()...)...)
-	seen := map[string]bool{}
-	deadline := time.Now().Add(30 * time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case r := <-done:
-			t.Fatalf("boot up ended (exit %d) before kubeadm upgrade node ran on a second worker:\n%s%s", r.code, r.stdout, r.stderr)
-		case <-time.After(200 * time.Millisecond):
-		}
-		for _, h := range []string{"w1", "w2", "w3"} {
-			ps, ok := onHost(h, "ps -eo pid=,args=")
-			if !ok || !strings.Contains(ps, "kubeadm upgrade node") {
-				continue
+	found := make(chan string, 3)
+	for _, h := range []string{"w1", "w2", "w3"} {
+		go func() {
+			// [n]ode: the watcher's own command line does not match.
+			watch := exec.CommandContext(ctx, "docker", "exec", "boot-lab-"+h, "sh", "-c", `until pgrep -f "kubeadm upgrade [n]ode" >/dev/null; do sleep 0.05; done`)
+			if watch.Run() == nil {
+				found <- h
 			}
-			if !seen[h] {
-				seen[h] = true
-				t.Logf("kubeadm upgrade node runs on %s", h)
-			}
-			if len(seen) < 2 {
-				continue
-			}
-			docker(t, "exec", "boot-lab-"+h, "systemctl", "stop", "ssh")
-			var pids []string
-			for _, l := range strings.Split(ps, "\n") {
-				f := strings.Fields(l)
-				if len(f) >= 2 && (strings.HasPrefix(f[1], "sshd:") && !strings.Contains(l, "listener") || strings.Contains(l, "kubeadm upgrade node")) {
-					pids = append(pids, f[0])
-				}
-			}
-			docker(t, append([]string{"exec", "boot-lab-" + h, "kill", "-9"}, pids...)...)
-			t.Logf("cut SSH to %s during kubeadm upgrade node (sshd stopped; sessions and kubeadm %v killed)", h, pids)
-			r := <-done
-			docker(t, "exec", "boot-lab-"+h, "systemctl", "start", "ssh")
-			return h, r
+		}()
+	}
+	var h string
+	select {
+	case r := <-done:
+		t.Fatalf("boot up ended (exit %d) before kubeadm upgrade node ran on a worker:\n%s%s", r.code, r.stdout, r.stderr)
+	case h = <-found:
+	case <-ctx.Done():
+		t.Fatal("kubeadm upgrade node never ran on a worker")
+	}
+	ps := docker(t, "exec", "boot-lab-"+h, "ps", "-eo", "pid=,args=")
+	docker(t, "exec", "boot-lab-"+h, "systemctl", "stop", "ssh")
+	var pids []string
+	for _, l := range strings.Split(ps, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && (strings.HasPrefix(f[1], "sshd:") && !strings.Contains(l, "listener") || strings.Contains(l, "kubeadm upgrade node")) {
+			pids = append(pids, f[0])
 		}
 	}
-	t.Fatal("kubeadm upgrade node never ran on a second worker")
-	return "", bootResult{}
+	docker(t, append([]string{"exec", "boot-lab-" + h, "kill", "-9"}, pids...)...)
+	t.Logf("cut SSH to %s during kubeadm upgrade node (sshd stopped; sessions and kubeadm %v killed)", h, pids)
+	r := <-done
+	docker(t, "exec", "boot-lab-"+h, "systemctl", "start", "ssh")
+	return h, r
 }
 
 // clientFailures reads the polling client's last "total N failed M" line
