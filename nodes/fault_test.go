@@ -135,6 +135,28 @@ func TestConnectionCutMidCommand(t *testing.T) {
 	}
 }
 
+// A host whose server went away (connection cut, nothing listening) fails
+// each later command as unreachable, without a panic, and every failed
+// attempt gives its session slot back: more attempts than the host has
+// slots all fail the same way.
+func TestCommandsAfterServerGone(t *testing.T) {
+	key := sshtest.NewKey(t, "")
+	f := sshtest.StartFake(t, sshtest.FakeOptions{AuthorizedKeys: []ssh.PublicKey{key.Public}})
+	h := mustDial(t, fakeConfig(t, f, key, "gone"), fastRetry)
+	if got := mustRun(t, h, "first"); got != "" {
+		t.Fatalf("first command: %q", got)
+	}
+	f.Close()
+	for i := range 2 * cap(h.sessions) {
+		ctx, cancel := context.WithTimeout(testCtx(t), 10*time.Second)
+		_, err := h.Run(ctx, "after")
+		cancel()
+		if !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("command %d after the server went away: %v, want ErrUnreachable", i+1, err)
+		}
+	}
+}
+
 func TestCancelStopsCommand(t *testing.T) {
 	key := sshtest.NewKey(t, "")
 	var stopped atomic.Bool

@@ -67,10 +67,12 @@ func (h *Host) session(ctx context.Context) (sess *ssh.Session, release func(), 
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
 	}
-	release = func() { <-h.sessions }
+	// free, not the result release (nil when an error is returned), gives
+	// the slot back on failure.
+	free := func() { <-h.sessions }
 	defer func() {
 		if err != nil {
-			release()
+			free()
 		}
 	}()
 	for try := 0; ; try++ {
@@ -80,7 +82,7 @@ func (h *Host) session(ctx context.Context) (sess *ssh.Session, release func(), 
 		}
 		sess, err = c.client.NewSession()
 		if err == nil {
-			return sess, release, nil
+			return sess, free, nil
 		}
 		if try > 0 || !waitDead(c) {
 			return nil, nil, &Error{Host: h.cfg.Name, Op: "open session", Kind: ErrUnreachable, Err: err}
