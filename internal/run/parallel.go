@@ -7,8 +7,10 @@ import (
 )
 
 // Parallel calls fn(i) for i in [0, n), at most limit at a time (all at
-// once when limit < 1), and returns each call's error at its index. A panic in a call
-// becomes that call's error, with the stack, instead of ending the process.
+// once when limit < 1), starting them in index order, and returns each
+// call's error at its index. A panic in a call becomes that call's error,
+// with the stack, instead of ending the process. (In order: a call may wait
+// for an earlier one without ever holding the slot that one needs.)
 func Parallel(n, limit int, fn func(i int) error) []error {
 	errs := make([]error, n)
 	if limit < 1 || limit > n {
@@ -17,8 +19,8 @@ func Parallel(n, limit int, fn func(i int) error) []error {
 	sem := make(chan struct{}, max(limit, 1))
 	var wg sync.WaitGroup
 	for i := range n {
+		sem <- struct{}{}
 		wg.Go(func() {
-			sem <- struct{}{}
 			defer func() { <-sem }()
 			errs[i] = Protect(func() error { return fn(i) })
 		})

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recorder collects events and applied changes.
@@ -263,5 +264,46 @@ func TestPendingOfPhases(t *testing.T) {
 	}
 	if want := []string{"control plane", "", "helm cli"}; !slices.Equal(got, want) {
 		t.Errorf("Pending = %q, want %q", got, want)
+	}
+}
+
+// Parallel starts calls in index order, at most limit at a time: with one
+// slot the calls run in order, and a call that waits for an earlier one
+// never deadlocks, whatever the limit.
+func TestParallelStartsInOrder(t *testing.T) {
+	for range 20 {
+		var mu sync.Mutex
+		var order []int
+		Parallel(8, 1, func(i int) error {
+			mu.Lock()
+			order = append(order, i)
+			mu.Unlock()
+			return nil
+		})
+		if !slices.Equal(order, []int{0, 1, 2, 3, 4, 5, 6, 7}) {
+			t.Fatalf("limit 1: calls ran in the order %v", order)
+		}
+	}
+	for _, limit := range []int{1, 2, 3} {
+		done := make([]chan struct{}, 6)
+		for i := range done {
+			done[i] = make(chan struct{})
+		}
+		finished := make(chan struct{})
+		go func() {
+			Parallel(6, limit, func(i int) error {
+				defer close(done[i])
+				if i > 0 {
+					<-done[i-1]
+				}
+				return nil
+			})
+			close(finished)
+		}()
+		select {
+		case <-finished:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("limit %d: calls waiting for earlier ones deadlocked", limit)
+		}
 	}
 }
