@@ -204,17 +204,26 @@ func (u UpgradeWorkers) Plan(ctx context.Context, c *Cluster) ([]Change, error) 
 	if err != nil || !ok {
 		return nil, err
 	}
-	slots := u.MaxUnavailable
-	if slots < 1 {
-		slots = 1
-	}
-	g := &upgradeGate{slots: make(chan struct{}, slots)}
-	var changes []Change
+	// The Nodes an interrupted run left drained first: their capacity
+	// comes back before another Node is drained.
+	var todo []*Host
 	for _, h := range c.workers() {
 		node, joined := ns[h.Spec.Name]
-		if !joined || !behind(node.KubeletVersion, target) && node.UpgradingTo == "" {
-			continue
+		if joined && (behind(node.KubeletVersion, target) || node.UpgradingTo != "") {
+			todo = append(todo, h)
 		}
+	}
+	unmarked := func(h *Host) int {
+		if ns[h.Spec.Name].UpgradingTo != "" {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(todo, func(a, b *Host) int { return unmarked(a) - unmarked(b) })
+	g := newUpgradeGate(len(todo), u.MaxUnavailable)
+	var changes []Change
+	for i, h := range todo {
+		node := ns[h.Spec.Name]
 		ch := c.upgradeKubelet(h, node, u.DrainTimeout, []string{"kubelet"})
 		// The mark goes on after kubeadm upgrade node succeeded: a marked
 		// Node (a drain that failed) has it done.
@@ -231,42 +240,60 @@ func (u UpgradeWorkers) Plan(ctx context.Context, c *Cluster) ([]Change, error) 
 				return drainAndKubelet(ctx)
 			}
 		}
-		changes = append(changes, g.wrap(h.Spec.Name, ch))
+		changes = append(changes, g.wrap(i, h.Spec.Name, ch))
 	}
 	return changes, nil
 }
 
-// upgradeGate lets MaxUnavailable workers upgrade at once and, once one
-// failed, starts no other.
+// upgradeGate starts the workers' upgrades in the plan's order,
+// MaxUnavailable at a time (the i-th once the (i-MaxUnavailable)-th ended;
+// the runner starts hosts in order, see run.Parallel), and once one failed
+// or panicked starts no other.
 type upgradeGate struct {
-	slots  chan struct{}
+	slots  int
+	ended  []chan struct{} // ended[i] closes when the i-th upgrade ends
 	mu     sync.Mutex
 	failed string
 }
 
-func (g *upgradeGate) wrap(host string, ch Change) Change {
+func newUpgradeGate(n, slots int) *upgradeGate {
+	g := &upgradeGate{slots: max(slots, 1), ended: make([]chan struct{}, n)}
+	for i := range g.ended {
+		g.ended[i] = make(chan struct{})
+	}
+	return g
+}
+
+// wrap makes ch the i-th upgrade of the gate.
+func (g *upgradeGate) wrap(i int, host string, ch Change) Change {
 	apply := ch.Apply
 	ch.Apply = func(ctx context.Context) error {
-		select {
-		case g.slots <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
+		defer close(g.ended[i])
+		if i >= g.slots {
+			select {
+			case <-g.ended[i-g.slots]:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		defer func() { <-g.slots }()
 		g.mu.Lock()
 		failed := g.failed
 		g.mu.Unlock()
 		if failed != "" {
 			return fmt.Errorf("not started: the upgrade of %s failed (a re-run continues from there)", failed)
 		}
-		err := apply(ctx)
-		if err != nil {
-			g.mu.Lock()
-			if g.failed == "" {
-				g.failed = host
+		ok := false
+		defer func() {
+			if !ok { // an error, or a panic on its way up
+				g.mu.Lock()
+				if g.failed == "" {
+					g.failed = host
+				}
+				g.mu.Unlock()
 			}
-			g.mu.Unlock()
-		}
+		}()
+		err := apply(ctx)
+		ok = err == nil
 		return err
 	}
 	return ch

@@ -3,11 +3,15 @@ package bootstrap
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bootctl/boot/internal/run"
 )
 
 // The API server's version is its static pod's image tag, as kubeadm writes
@@ -36,15 +40,22 @@ func TestParseAPIServerVersion(t *testing.T) {
 	}
 }
 
-// Workers upgrade MaxUnavailable at a time, and once one failed the ones
-// not started yet are not started, each saying which one failed.
+// Workers upgrade in the plan's order, MaxUnavailable at a time (the
+// runner starting them in order, with fewer slots than workers or more),
+// and once one failed, or panicked, the ones not started yet are not
+// started, each saying which one failed.
 func TestUpgradeGate(t *testing.T) {
-	for _, slots := range []int{1, 2} {
-		g := &upgradeGate{slots: make(chan struct{}, slots)}
+	for _, c := range []struct{ slots, parallel int }{{1, 10}, {2, 10}, {1, 1}, {2, 3}} {
+		g := newUpgradeGate(6, c.slots)
 		var running, most atomic.Int32
-		var wg sync.WaitGroup
-		for i := range 6 {
-			ch := g.wrap("w"+string(rune('1'+i)), Change{Apply: func(context.Context) error {
+		var mu sync.Mutex
+		var started []int
+		changes := make([]Change, 6)
+		for i := range changes {
+			changes[i] = g.wrap(i, fmt.Sprintf("w%d", i+1), Change{Apply: func(context.Context) error {
+				mu.Lock()
+				started = append(started, i)
+				mu.Unlock()
 				n := running.Add(1)
 				for {
 					m := most.Load()
@@ -56,23 +67,30 @@ func TestUpgradeGate(t *testing.T) {
 				running.Add(-1)
 				return nil
 			}})
-			wg.Add(1)
-			go func() { defer wg.Done(); ch.Apply(context.Background()) }()
 		}
-		wg.Wait()
-		if int(most.Load()) != slots {
-			t.Errorf("max unavailable %d: at most %d ran at once", slots, most.Load())
+		run.Parallel(len(changes), c.parallel, func(i int) error { return changes[i].Apply(context.Background()) })
+		if int(most.Load()) != min(c.slots, c.parallel) {
+			t.Errorf("max unavailable %d, parallel %d: at most %d ran at once", c.slots, c.parallel, most.Load())
+		}
+		if c.slots == 1 && !slices.Equal(started, []int{0, 1, 2, 3, 4, 5}) {
+			t.Errorf("max unavailable 1, parallel %d: started in the order %v", c.parallel, started)
 		}
 	}
 
-	g := &upgradeGate{slots: make(chan struct{}, 1)}
-	boom := errors.New("drain failed")
-	if err := g.wrap("w2", Change{Apply: func(context.Context) error { return boom }}).Apply(context.Background()); !errors.Is(err, boom) {
-		t.Fatalf("the failing worker: %v", err)
-	}
-	ran := false
-	err := g.wrap("w3", Change{Apply: func(context.Context) error { ran = true; return nil }}).Apply(context.Background())
-	if ran || err == nil || !strings.Contains(err.Error(), "not started: the upgrade of w2 failed") {
-		t.Errorf("after w2 failed, w3: ran %v, %v", ran, err)
+	for _, fail := range []func() error{
+		func() error { return errors.New("drain failed") },
+		func() error { panic("lost") },
+	} {
+		g := newUpgradeGate(3, 1)
+		ran := false
+		changes := []Change{
+			g.wrap(0, "w1", Change{Apply: func(context.Context) error { return nil }}),
+			g.wrap(1, "w2", Change{Apply: func(context.Context) error { return fail() }}),
+			g.wrap(2, "w3", Change{Apply: func(context.Context) error { ran = true; return nil }}),
+		}
+		errs := run.Parallel(3, 10, func(i int) error { return changes[i].Apply(context.Background()) })
+		if errs[0] != nil || errs[1] == nil || ran || errs[2] == nil || !strings.Contains(errs[2].Error(), "not started: the upgrade of w2 failed") {
+			t.Errorf("after w2 failed: %v; w3 ran %v", errs, ran)
+		}
 	}
 }
