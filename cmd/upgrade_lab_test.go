@@ -4,6 +4,9 @@ package cmd
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,6 +102,7 @@ func TestUpgradeOnLab(t *testing.T) {
 	eventually(t, "four Ready nodes", time.Minute, func() string { return nodesReady(k) })
 	checkKubelets(t, k, from)
 	registryCertificate(t, k, w, inv.Registry.Host, "", 3*time.Minute)
+	servedCertificate(t, w, inv)
 	checkBootStatus(t, invPath, w, from)
 
 	image := pushWorkload(t, inv.Cluster.ImageRepository, filepath.Join(dir, "registry", "ca.crt"))
@@ -170,7 +174,7 @@ func TestUpgradeOnLab(t *testing.T) {
 	}
 	eventually(t, "four Ready nodes", time.Minute, func() string { return nodesReady(k) })
 	checkKubelets(t, k, to)
-	if out := k.must("", "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name} {.spec.unschedulable} {.metadata.annotations}{"\n"}{end}`); strings.Contains(out, "true") || strings.Contains(out, bootstrap.UpgradingAnnotation) {
+	if out := k.must("", "get", "nodes", "-o", `jsonpath={range .items[*]}{.metadata.name} unschedulable={.spec.unschedulable} {.metadata.annotations}{"\n"}{end}`); strings.Contains(out, "unschedulable=true") || strings.Contains(out, bootstrap.UpgradingAnnotation) {
 		t.Errorf("after the upgrade, a node is cordoned or still marked:\n%s", out)
 	}
 	if backups, _ := filepath.Glob(filepath.Join(bootstrap.StateDir(inv), "backups", "*", "backup.json")); len(backups) == 0 {
@@ -234,6 +238,28 @@ func behindWorker(t *testing.T, k kube, version, not string) string {
 		t.Fatalf("no worker runs %s any more:\n%s", version, out)
 	}
 	return pick
+}
+
+// servedCertificate waits until the ingress on the first worker serves the
+// registry's certificate, issued by the lab's ACME CA (Traefik picks a new
+// certificate Secret up a few seconds after it is Ready).
+func servedCertificate(t *testing.T, w labWorld, inv *inventory.Inventory) {
+	t.Helper()
+	root, err := os.ReadFile(w.ACMERoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(root)
+	addr := net.JoinHostPort(inv.Hosts[1].Address, "443")
+	eventually(t, "the ingress serving the registry's certificate", time.Minute, func() string {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, &tls.Config{ServerName: inv.Registry.Host, RootCAs: pool, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return err.Error()
+		}
+		c.Close()
+		return ""
+	})
 }
 
 // withKubernetesVersion writes a copy of the inventory at path with
