@@ -6,15 +6,18 @@
 //	                       leaves the Service's endpoints), then stop
 //	e2eweb get URL WANT    GET URL until WANT different hostnames answered
 //	                       (at most 2 minutes), printing each one
-//	e2eweb poll URL        GET URL every 100 ms forever, printing each failure
-//	                       and, every 5 s, "total N failed M"
+//	e2eweb poll URL        GET URL every 100 ms forever (its name resolved
+//	                       first, within 1 s), printing each failure, "dns:"
+//	                       or "http:", and, every 5 s, "total N failed M"
 package main
 
 import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -60,18 +63,41 @@ func main() {
 	os.Exit(2)
 }
 
-func poll(url string) {
+func poll(rawURL string) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
 	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	total, failed := 0, 0
 	last := time.Now()
 	for {
 		total++
-		resp, err := client.Get(url)
-		if err == nil {
-			_, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if err == nil && resp.StatusCode != http.StatusOK {
-				err = fmt.Errorf("status %s", resp.Status)
+		// The name first, on its own clock, so that a failure says
+		// whether DNS or the Service's backend failed.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		addrs, err := net.DefaultResolver.LookupHost(ctx, u.Hostname())
+		cancel()
+		if err != nil {
+			err = fmt.Errorf("dns: %w", err)
+		} else {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+net.JoinHostPort(addrs[0], port)+u.RequestURI(), nil)
+			req.Host = u.Host
+			var resp *http.Response
+			if resp, err = client.Do(req); err == nil {
+				_, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if err == nil && resp.StatusCode != http.StatusOK {
+					err = fmt.Errorf("status %s", resp.Status)
+				}
+			}
+			if err != nil {
+				err = fmt.Errorf("http: %w", err)
 			}
 		}
 		if err != nil {
