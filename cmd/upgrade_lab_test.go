@@ -22,11 +22,11 @@ import (
 	"github.com/bootctl/boot/inventory"
 )
 
-// upgradeWorkload is the web workload, a PodDisruptionBudget that keeps two
-// of its replicas available, and a client on the control plane (a
-// DaemonSet's pod: drains leave it) polling the Service every 100 ms for
-// the whole upgrade. (A replica evicted from a drained worker waits for it:
-// its spread counts the cordoned Node.)
+// upgradeWorkload is the web workload and a PodDisruptionBudget that keeps
+// two of its replicas available; pollingClient, on the control plane (a
+// DaemonSet's pod: drains leave it), polls the Service every 100 ms for the
+// whole upgrade. (A replica evicted from a drained worker waits for it: its
+// spread counts the cordoned Node.)
 const upgradeWorkload = webWorkload + `---
 apiVersion: policy/v1
 kind: PodDisruptionBudget
@@ -37,8 +37,11 @@ spec:
   minAvailable: 2
   selector:
     matchLabels: {app: web}
----
-apiVersion: apps/v1
+`
+
+// pollingClient is upgradeWorkload's client, applied once the web replicas
+// are ready (so that every failure it counts is the upgrade's).
+const pollingClient = `apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: client
@@ -108,6 +111,7 @@ func TestUpgradeOnLab(t *testing.T) {
 	image := pushWorkload(t, inv.Cluster.ImageRepository, filepath.Join(dir, "registry", "ca.crt"))
 	k.must(strings.ReplaceAll(upgradeWorkload, "IMAGE", image), "apply", "-f", "-")
 	k.must("", "rollout", "status", "deployment/web", "--timeout=180s")
+	k.must(strings.ReplaceAll(pollingClient, "IMAGE", image), "apply", "-f", "-")
 	k.must("", "rollout", "status", "daemonset/client", "--timeout=180s")
 
 	// The upgrade, planned: the backup and kubeadm upgrade apply on the
