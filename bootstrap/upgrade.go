@@ -39,12 +39,11 @@ const (
 // version and kubeadm upgrade apply, then the control plane's own kubelet
 // and kubectl with its Node drained. Each step is planned from what the
 // cluster runs, so a re-run after an interruption continues where it
-// stopped and never repeats a finished step. Preflight has already refused
-// a downgrade or a skipped minor (versionFindings).
+// stopped and never repeats a finished step (only the backup is taken
+// again, while any node is behind). Preflight has already refused a
+// downgrade or a skipped minor (versionFindings).
 type UpgradeControlPlane struct {
 	DrainTimeout time.Duration // default DefaultDrainTimeout
-	// BackupDir replaces the backup's folder (default: DefaultBackupDir).
-	BackupDir string
 }
 
 // Name implements Phase.
@@ -67,11 +66,10 @@ func (UpgradeWorkers) Name() string { return "upgrade workers" }
 // upgradeNode is what an upgrade reads of a Node.
 type upgradeNode struct {
 	KubeletVersion string // what its kubelet reports running
-	Unschedulable  bool
 	UpgradingTo    string // UpgradingAnnotation's value: boot cordoned it
 }
 
-// readUpgradeNodes reads every Node's kubelet version, cordon and
+// readUpgradeNodes reads every Node's kubelet version and
 // UpgradingAnnotation through kubectl on the control plane (retried while
 // the API server restarts).
 func readUpgradeNodes(ctx context.Context, cp *Host) (map[string]upgradeNode, error) {
@@ -87,7 +85,6 @@ func readUpgradeNodes(ctx context.Context, cp *Host) (map[string]upgradeNode, er
 	for _, n := range list.Items {
 		m[n.Name] = upgradeNode{
 			KubeletVersion: n.Status.NodeInfo.KubeletVersion,
-			Unschedulable:  n.Spec.Unschedulable,
 			UpgradingTo:    n.Annotations[UpgradingAnnotation],
 		}
 	}
@@ -160,10 +157,7 @@ func (u UpgradeControlPlane) Plan(ctx context.Context, c *Cluster) ([]Change, er
 	}
 	var changes []Change
 	if anyBehind {
-		dir := u.BackupDir
-		if dir == "" {
-			dir = DefaultBackupDir(c.Inventory, time.Now())
-		}
+		dir := DefaultBackupDir(c.Inventory, time.Now())
 		changes = append(changes, Change{Host: name,
 			Description: "back up etcd, the PKI and kubeadm's configuration to " + dir + " before the upgrade",
 			Apply: func(ctx context.Context) error {
