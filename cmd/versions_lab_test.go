@@ -13,10 +13,10 @@ import (
 )
 
 // checkVersionRules runs boot up on the lab cluster (at the bundle's
-// version) with another cluster.kubernetesVersion: a patch up and a minor
-// down both stop in preflight with exit 4, before anything changes, every
-// node naming its rule (upgrade not done yet, downgrade never) and the
-// bundle's version named.
+// version) with another cluster.kubernetesVersion: a patch up the bundle
+// does not carry and a minor down both stop in preflight with exit 4,
+// before anything changes, the bundle's versions named, and for the
+// downgrade every node naming its rule.
 func checkVersionRules(t *testing.T, invPath string) {
 	t.Helper()
 	inv, err := inventory.Load(invPath)
@@ -28,9 +28,13 @@ func checkVersionRules(t *testing.T, invPath string) {
 	if _, err := fmt.Sscanf(running, "v%d.%d.", &major, &minor); err != nil {
 		t.Fatalf("cluster.kubernetesVersion %q: %v", running, err)
 	}
-	for _, c := range []struct{ version, rule string }{
-		{fmt.Sprintf("v%d.%d.99", major, minor), "upgrade refused: the node runs Kubernetes " + running},
-		{fmt.Sprintf("v%d.%d.0", major, minor-1), "downgrade refused: the node runs Kubernetes " + running},
+	patch, older := fmt.Sprintf("v%d.%d.99", major, minor), fmt.Sprintf("v%d.%d.0", major, minor-1)
+	for _, c := range []struct {
+		version, rule string
+		hosts         []string
+	}{
+		{patch, "cluster.kubernetesVersion is " + patch + " but the bundle carries Kubernetes " + running + ", not " + patch, labHosts[:1]},
+		{older, "downgrade refused: the node runs Kubernetes " + running, labHosts},
 	} {
 		dst := editInventory(t, invPath, filepath.Join(filepath.Dir(invPath), "inventory-"+c.version+".yaml"), func(m map[string]any) {
 			section(m, "cluster")["kubernetesVersion"] = c.version
@@ -44,7 +48,7 @@ func checkVersionRules(t *testing.T, invPath string) {
 		if slices.ContainsFunc(evs, func(e event) bool { return e.Status == "changed" }) {
 			t.Errorf("boot up with kubernetesVersion %s changed something:\n%s", c.version, stdout)
 		}
-		for _, h := range labHosts {
+		for _, h := range c.hosts {
 			if !slices.ContainsFunc(evs, func(e event) bool {
 				return e.Phase == "preflight" && e.Host == h && e.Status == "failed" && strings.HasPrefix(e.Message, c.rule)
 			}) {
