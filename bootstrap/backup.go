@@ -111,16 +111,11 @@ func readEtcdMember(ctx context.Context, h *nodes.Host) (EtcdMember, error) {
 // parseEtcdManifest reads the member's flags from etcd's static pod
 // manifest, as kubeadm writes it (--flag=value in the container's command).
 func parseEtcdManifest(raw []byte) (EtcdMember, error) {
-	var pod corev1.Pod
-	if err := yaml.Unmarshal(raw, &pod); err != nil {
-		return EtcdMember{}, fmt.Errorf("etcd's manifest: %w", err)
-	}
-	i := slices.IndexFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == "etcd" })
-	if i < 0 {
-		return EtcdMember{}, errors.New("etcd's manifest has no container named etcd")
+	c, err := staticPodContainer(raw, "etcd's manifest", "etcd")
+	if err != nil {
+		return EtcdMember{}, err
 	}
 	flags := map[string]string{}
-	c := pod.Spec.Containers[i]
 	for _, a := range append(slices.Clone(c.Command), c.Args...) {
 		if k, v, ok := strings.Cut(strings.TrimPrefix(a, "--"), "="); ok && strings.HasPrefix(a, "--") {
 			flags[k] = v
@@ -140,6 +135,20 @@ func parseEtcdManifest(raw []byte) (EtcdMember, error) {
 		return EtcdMember{}, fmt.Errorf("etcd's --data-dir %q is not an absolute path", m.DataDir)
 	}
 	return m, nil
+}
+
+// staticPodContainer returns the container named name of the static pod
+// manifest raw (what names the manifest in errors).
+func staticPodContainer(raw []byte, what, name string) (corev1.Container, error) {
+	var pod corev1.Pod
+	if err := yaml.Unmarshal(raw, &pod); err != nil {
+		return corev1.Container{}, fmt.Errorf("%s: %w", what, err)
+	}
+	i := slices.IndexFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == name })
+	if i < 0 {
+		return corev1.Container{}, fmt.Errorf("%s has no container named %s", what, name)
+	}
+	return pod.Spec.Containers[i], nil
 }
 
 // DefaultBackupDir is where boot backup writes when --out is not given:

@@ -3,7 +3,6 @@ package bootstrap
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -14,7 +13,6 @@ import (
 	"golang.org/x/mod/semver"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/yaml"
 
 	"github.com/bootctl/boot/inventory"
 	"github.com/bootctl/boot/nodes"
@@ -105,18 +103,14 @@ func apiServerVersion(ctx context.Context, cp *Host) (string, error) {
 // parseAPIServerVersion reads the kube-apiserver container's image tag
 // from its static pod manifest.
 func parseAPIServerVersion(raw []byte) (string, error) {
-	var pod corev1.Pod
-	if err := yaml.Unmarshal(raw, &pod); err != nil {
-		return "", fmt.Errorf("the API server's manifest: %w", err)
+	c, err := staticPodContainer(raw, "the API server's manifest", "kube-apiserver")
+	if err != nil {
+		return "", err
 	}
-	i := slices.IndexFunc(pod.Spec.Containers, func(c corev1.Container) bool { return c.Name == "kube-apiserver" })
-	if i < 0 {
-		return "", errors.New("the API server's manifest has no container named kube-apiserver")
-	}
-	image, _, _ := strings.Cut(pod.Spec.Containers[i].Image, "@")
+	image, _, _ := strings.Cut(c.Image, "@")
 	tag := image[strings.LastIndexByte(image, ':')+1:]
 	if !semver.IsValid(tag) {
-		return "", fmt.Errorf("the API server's manifest runs image %q, whose tag is no Kubernetes version", pod.Spec.Containers[i].Image)
+		return "", fmt.Errorf("the API server's manifest runs image %q, whose tag is no Kubernetes version", c.Image)
 	}
 	return tag, nil
 }
