@@ -67,6 +67,12 @@ type upgradeNode struct {
 	UpgradingTo    string // UpgradingAnnotation's value: boot cordoned it
 }
 
+// pending reports whether the Node has upgrade work left for target: its
+// kubelet is behind, or boot's mark is still on it.
+func (n upgradeNode) pending(target string) bool {
+	return behind(n.KubeletVersion, target) || n.UpgradingTo != ""
+}
+
 // readUpgradeNodes reads every Node's kubelet version and
 // UpgradingAnnotation through kubectl on the control plane (retried while
 // the API server restarts).
@@ -171,7 +177,7 @@ func (u UpgradeControlPlane) Plan(ctx context.Context, c *Cluster) ([]Change, er
 				return err
 			}})
 	}
-	if joined && (behind(node.KubeletVersion, target) || node.UpgradingTo != "") {
+	if joined && node.pending(target) {
 		changes = append(changes, c.upgradeKubelet(cp, node, u.DrainTimeout, []string{"kubelet", "kubectl"}))
 	}
 	return changes, nil
@@ -197,7 +203,7 @@ func (u UpgradeWorkers) Plan(ctx context.Context, c *Cluster) ([]Change, error) 
 	var todo []*Host
 	for _, h := range c.workers() {
 		node, joined := ns[h.Spec.Name]
-		if joined && (behind(node.KubeletVersion, target) || node.UpgradingTo != "") {
+		if joined && node.pending(target) {
 			todo = append(todo, h)
 		}
 	}
