@@ -324,6 +324,20 @@ func startBoot(args ...string) <-chan bootResult {
 	return done
 }
 
+// sessionPids lists, from ps -eo pid=,args= output, the pids of the SSH
+// sessions (not sshd's listener) and of the processes whose command line
+// holds command.
+func sessionPids(ps, command string) []string {
+	var pids []string
+	for _, l := range strings.Split(ps, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && (strings.HasPrefix(f[1], "sshd:") && !strings.Contains(l, "listener") || strings.Contains(l, command)) {
+			pids = append(pids, f[0])
+		}
+	}
+	return pids
+}
+
 // cutSSHDuringJoin runs `boot up` while w3 has to join again and, as soon
 // as kubeadm join runs there, stops w3's sshd and kills its SSH sessions.
 // The run must fail naming w3.
@@ -344,13 +358,7 @@ func cutSSHDuringJoin(t *testing.T, inv string) {
 		docker(t, "exec", "boot-lab-w3", "systemctl", "stop", "ssh")
 		// The SSH sessions die, and kubeadm join with them (as a command
 		// does when its session's hangup reaches it), leaving w3 half-joined.
-		var pids []string
-		for _, l := range strings.Split(ps, "\n") {
-			f := strings.Fields(l)
-			if len(f) >= 2 && (strings.HasPrefix(f[1], "sshd:") && !strings.Contains(l, "listener") || strings.Contains(l, "kubeadm join")) {
-				pids = append(pids, f[0])
-			}
-		}
+		pids := sessionPids(ps, "kubeadm join")
 		docker(t, append([]string{"exec", "boot-lab-w3", "kill", "-9"}, pids...)...)
 		t.Logf("cut SSH to w3 during kubeadm join (sshd stopped; sessions and kubeadm join %v killed)", pids)
 		cut = true

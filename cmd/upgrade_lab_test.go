@@ -325,13 +325,7 @@ func cutSSHDuringUpgrade(t *testing.T, inv string, w labWorld) (string, bootResu
 	}
 	ps := docker(t, "exec", "boot-lab-"+h, "ps", "-eo", "pid=,args=")
 	docker(t, "exec", "boot-lab-"+h, "systemctl", "stop", "ssh")
-	var pids []string
-	for _, l := range strings.Split(ps, "\n") {
-		f := strings.Fields(l)
-		if len(f) >= 2 && (strings.HasPrefix(f[1], "sshd:") && !strings.Contains(l, "listener") || strings.Contains(l, "kubeadm upgrade node")) {
-			pids = append(pids, f[0])
-		}
-	}
+	pids := sessionPids(ps, "kubeadm upgrade node")
 	// Some may have ended already (kubeadm upgrade node takes a second).
 	docker(t, "exec", "boot-lab-"+h, "sh", "-c", "kill -9 "+strings.Join(pids, " ")+" 2>/dev/null; true")
 	t.Logf("cut SSH to %s during kubeadm upgrade node (sshd stopped; sessions and kubeadm %v killed)", h, pids)
