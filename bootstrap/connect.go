@@ -213,6 +213,7 @@ func UpPhases(o UpOptions) []Phase {
 		UpgradeWorkers{MaxUnavailable: o.MaxUnavailable, DrainTimeout: o.DrainTimeout},
 		ControlPlane{},
 		Join{},
+		KubeletConfig{},
 		CNI{},
 		WaitReady{},
 		HelmCLI{},

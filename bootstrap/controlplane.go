@@ -110,6 +110,7 @@ func (c *Cluster) kubeadmInitParams(cp *Host) scripts.KubeadmParams {
 		CgroupV1:              cp.Facts.CgroupVersion == 1,
 		IgnorePreflightErrors: ignoredPreflight(cp),
 		ResolvConf:            resolv,
+		EvictionHard:          inv.Cluster.Kubelet.EvictionHard.Signals(),
 	}
 }
 

@@ -353,19 +353,15 @@ const kubectlRetry = 3 * time.Minute
 // retryKubectl runs kubectl on the control plane (output not streamed) and
 // retries, for kubectlRetry, a failed call: the reads and idempotent
 // patches of an upgrade, whose API server restarts under them.
-func retryKubectl(ctx context.Context, cp *Host, args ...string) (string, error) {
-	deadline := time.Now().Add(kubectlRetry)
-	for {
-		out, err := kubectlOutput(ctx, cp, nil, args...)
-		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
-			return out, err
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
+func retryKubectl(ctx context.Context, cp *Host, args ...string) (out string, err error) {
+	perr := poll(ctx, kubectlRetry, func() (bool, string) {
+		out, err = kubectlOutput(ctx, cp, nil, args...)
+		return err == nil, ""
+	}, func(string) error { return err })
+	if perr != nil {
+		return out, perr
 	}
+	return out, nil
 }
 
 // steadyFor is how long the API server must keep answering /readyz for
@@ -375,28 +371,19 @@ const steadyFor = 20 * time.Second
 // waitSteadyAPI waits until the API server has answered /readyz without a
 // failure for steadyFor, polled every 2 seconds.
 func waitSteadyAPI(ctx context.Context, cp *Host, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
 	var since time.Time
-	last := ""
-	for {
-		_, err := kubectlOutput(ctx, cp, nil, "get", "--raw=/readyz", "--request-timeout=5s")
-		switch {
-		case err != nil:
-			since, last = time.Time{}, err.Error()
-		case since.IsZero():
+	return poll(ctx, timeout, func() (bool, string) {
+		if _, err := kubectlOutput(ctx, cp, nil, "get", "--raw=/readyz", "--request-timeout=5s"); err != nil {
+			since = time.Time{}
+			return false, err.Error()
+		}
+		if since.IsZero() {
 			since = time.Now()
-		case time.Since(since) >= steadyFor:
-			return nil
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the API server did not answer /readyz steadily for %s within %s: %s", steadyFor, timeout, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
+		return time.Since(since) >= steadyFor, "answering for " + time.Since(since).Round(time.Second).String()
+	}, func(last string) error {
+		return fmt.Errorf("the API server did not answer /readyz steadily for %s within %s: %s", steadyFor, timeout, last)
+	})
 }
 
 // installKube installs bins of kubeadm, kubelet and kubectl at the target
@@ -459,32 +446,20 @@ func podsLeft(ctx context.Context, cp *Host, node string) ([]string, error) {
 // waitKubelet waits until the Node is Ready with its kubelet reporting
 // version.
 func waitKubelet(ctx context.Context, cp *Host, name, version string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	last := "not read yet"
-	for {
+	return poll(ctx, timeout, func() (bool, string) {
 		states, err := nodeStates(ctx, cp)
-		if err == nil {
-			var ns map[string]upgradeNode
-			if ns, err = readUpgradeNodes(ctx, cp); err == nil {
-				v := ns[name].KubeletVersion
-				if states[name].Ready && v == version {
-					return nil
-				}
-				last = fmt.Sprintf("kubelet %s, %s", nodes.EscapeHostText(v), states[name])
-			}
-		}
 		if err != nil {
-			last = err.Error()
+			return false, err.Error()
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("node %s is not Ready at %s after %s: %s", name, version, timeout, last)
+		ns, err := readUpgradeNodes(ctx, cp)
+		if err != nil {
+			return false, err.Error()
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
+		v := ns[name].KubeletVersion
+		return states[name].Ready && v == version, fmt.Sprintf("kubelet %s, %s", nodes.EscapeHostText(v), states[name])
+	}, func(last string) error {
+		return fmt.Errorf("node %s is not Ready at %s after %s: %s", name, version, timeout, last)
+	})
 }
 
 // upgrading reports whether the host is a Node whose kubelet runs another

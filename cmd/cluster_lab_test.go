@@ -454,6 +454,7 @@ func checkCluster(t *testing.T, dir, bundleDir string, freshPlan []event) {
 	eventually(t, "four Ready nodes", time.Minute, func() string { return nodesReady(k) })
 	eventually(t, "every system pod Running", 3*time.Minute, func() string { return podsRunning(k) })
 	checkDocker(t, k, bundleDir)
+	checkKubeletConfig(t, k, invPath)
 	if st, err := os.Stat(inv.Cluster.Kubeconfig); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("kubeconfig %s: %v, want mode 0600", inv.Cluster.Kubeconfig, err)
 	}

@@ -156,6 +156,28 @@ type Cluster struct {
 	// Kubeconfig is where the admin kubeconfig is written on the operator's machine;
 	// default <folder of the inventory file>/<metadata.name>.kubeconfig.
 	Kubeconfig string `yaml:"kubeconfig" mapstructure:"kubeconfig"`
+	// Kubelet holds what boot sets in every node's kubelet configuration.
+	Kubelet Kubelet `yaml:"kubelet" mapstructure:"kubelet"`
+}
+
+// Kubelet holds what boot sets in every node's kubelet configuration (the
+// kubelet-config ConfigMap kubeadm keeps, and each node's copy of it).
+type Kubelet struct {
+	// EvictionHard are the kubelet's hard eviction thresholds: below one,
+	// the kubelet taints its Node with the pressure and evicts pods at once.
+	// Empty: the kubelet's defaults.
+	EvictionHard EvictionHard `yaml:"evictionHard" mapstructure:"evictionHard"`
+}
+
+// EvictionHard are kubelet hard eviction thresholds, each a percentage of
+// the resource ("10%") or an amount ("2Gi"; for inodes a count, "100k"). A
+// field left empty keeps the kubelet's default (KubeletEvictionDefaults).
+type EvictionHard struct {
+	MemoryAvailable   string `yaml:"memoryAvailable" mapstructure:"memoryAvailable"`     // memory.available, default 100Mi
+	NodefsAvailable   string `yaml:"nodefsAvailable" mapstructure:"nodefsAvailable"`     // nodefs.available (the kubelet's own files), default 10%
+	NodefsInodesFree  string `yaml:"nodefsInodesFree" mapstructure:"nodefsInodesFree"`   // nodefs.inodesFree, default 5%
+	ImagefsAvailable  string `yaml:"imagefsAvailable" mapstructure:"imagefsAvailable"`   // imagefs.available (containerd's images), default 15%
+	ImagefsInodesFree string `yaml:"imagefsInodesFree" mapstructure:"imagefsInodesFree"` // imagefs.inodesFree, default 5%
 }
 
 // SSH is how boot reaches hosts. Hosts may override any of it.

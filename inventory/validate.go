@@ -67,6 +67,7 @@ func (inv Inventory) validate() []Problem {
 	c := &checker{inv: &inv}
 	c.header()
 	c.cluster()
+	c.kubelet()
 	c.ssh()
 	c.hosts()
 	c.packages()

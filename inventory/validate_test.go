@@ -91,6 +91,15 @@ func TestValidationRules(t *testing.T) {
 				`inv.yaml:9: cluster.nameservers[1]: "127.0.0.11" is not a DNS server pods can reach (IP addresses, not loopback ones)`,
 				`inv.yaml:9: cluster.nameservers[2]: "dns" is not a DNS server pods can reach (IP addresses, not loopback ones)`,
 			}},
+		{name: "eviction thresholds", edits: []string{"  serviceCIDR: 10.96.0.0/12\n", "  serviceCIDR: 10.96.0.0/12\n  kubelet:\n    evictionHard:\n      memoryAvailable: 200Mi\n      nodefsAvailable: 100%\n      nodefsInodesFree: NaN%\n      imagefsAvailable: -2Gi\n      imagefsInodesFree: lots\n"},
+			want: []string{
+				`inv.yaml:12: cluster.kubelet.evictionHard.nodefsAvailable: "100%" is not a percentage above 0% and below 100% (a percentage of the resource ("10%") or an amount ("2Gi"; for inodes a count, "100k"))`,
+				`inv.yaml:13: cluster.kubelet.evictionHard.nodefsInodesFree: "NaN%" is not a percentage above 0% and below 100% (a percentage of the resource ("10%") or an amount ("2Gi"; for inodes a count, "100k"))`,
+				`inv.yaml:14: cluster.kubelet.evictionHard.imagefsAvailable: "-2Gi" is negative (a percentage of the resource ("10%") or an amount ("2Gi"; for inodes a count, "100k"))`,
+				`inv.yaml:15: cluster.kubelet.evictionHard.imagefsInodesFree: "lots" is neither a percentage nor an amount (a percentage of the resource ("10%") or an amount ("2Gi"; for inodes a count, "100k"))`,
+			}},
+		{name: "eviction threshold key", edits: []string{"  serviceCIDR: 10.96.0.0/12\n", "  serviceCIDR: 10.96.0.0/12\n  kubelet:\n    evictionHard:\n      imagefs.available: 2Gi\n"},
+			want: []string{`inv.yaml:11: cluster.kubelet.evictionHard.imagefs.available: unknown field (did you mean imagefsAvailable?)`}},
 
 		// ssh
 		{name: "ssh user", edits: []string{"user: root", "user: bad user"},

@@ -17,6 +17,13 @@ import (
 // that boot installs inside the lab cluster (.test is reserved for testing).
 const LabRegistryHost = "registry.lab.test"
 
+// EvictionFree is the free space under which the lab's kubelets evict pods
+// (their nodefs and imagefs hard eviction thresholds): on a disk shared with
+// the machine, a share of its size (the kubelet's 10% and 15%) would hold
+// back tens of GB the lab does not need, or evict it when other work fills
+// the disk.
+const EvictionFree = "2Gi"
+
 // inventoryTemplate is the lab's inventory (schema: package inventory). Every
 // value is inserted as a YAML double-quoted scalar (quote.YAML).
 var inventoryTemplate = template.Must(template.New("inventory").Funcs(template.FuncMap{"q": quote.YAML}).Parse(
@@ -60,6 +67,12 @@ cluster:
   # pods cannot use: the cluster's CoreDNS forwards to the machine's end of
   # the lab bridge, where the lab's CoreDNS serves lab.test (and nothing else).
   nameservers: [{{q .Gateway}}]
+  # The hosts share this machine's disk, whose free share of its size says
+  # nothing of the lab: the kubelets evict by amount instead.
+  kubelet:
+    evictionHard:
+      nodefsAvailable: {{q .EvictionFree}}
+      imagefsAvailable: {{q .EvictionFree}}
 ssh:
   user: root
   port: 22
@@ -159,9 +172,9 @@ func (l *Lab) mirrored() []mirroredRegistry {
 func (l *Lab) renderInventory(bundleDir, kubernetesVersion string, online *onlineLab, now time.Time) ([]byte, error) {
 	data := struct {
 		*Lab
-		Time, Bundle, KubernetesVersion, RuntimeBinary, RegistryHost, ACMEEmail, Zone, Route53Env string
-		Online                                                                                    *onlineLab
-	}{Lab: l, Time: now.UTC().Format(time.RFC3339), Bundle: bundleDir, KubernetesVersion: kubernetesVersion,
+		Time, Bundle, KubernetesVersion, RuntimeBinary, RegistryHost, ACMEEmail, Zone, Route53Env, EvictionFree string
+		Online                                                                                                  *onlineLab
+	}{Lab: l, EvictionFree: EvictionFree, Time: now.UTC().Format(time.RFC3339), Bundle: bundleDir, KubernetesVersion: kubernetesVersion,
 		RegistryHost: LabRegistryHost, ACMEEmail: "admin@" + LabZone, Zone: LabZone, Route53Env: filepath.Join(l.Dir, route53EnvFile),
 		Online: online}
 	if l.CapWrap {

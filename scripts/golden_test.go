@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bootctl/boot/internal/testenv"
+	"github.com/bootctl/boot/inventory"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -141,6 +142,7 @@ var kubeadmCases = []struct {
 			ControlPlaneEndpoint: "172.30.0.10:6443", PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12",
 			ImageRepository: "registry.lab.internal/k8s", CgroupV1: true, ConntrackReadOnly: true,
 			IgnorePreflightErrors: []string{"SystemVerification"}, ResolvConf: ResolvConf,
+			EvictionHard: inventory.EvictionHard{ImagefsAvailable: "4Gi", NodefsAvailable: "2Gi"}.Signals(),
 		})
 	}},
 	{"kubeadm-init-online-ubuntu-cgroupv2.yaml", func() ([]byte, error) {

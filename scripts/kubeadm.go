@@ -53,6 +53,9 @@ type KubeadmParams struct {
 	// ResolvConf, when set, is the kubelet's resolv.conf on every node
 	// (the file HostPrep writes from the inventory's nameservers).
 	ResolvConf string
+	// EvictionHard, when set, is the kubelet's evictionHard: thresholds by
+	// signal (inventory.EvictionHard.Signals).
+	EvictionHard map[string]string
 }
 
 // KubeadmInit renders kubeadm init's configuration: InitConfiguration,
@@ -111,6 +114,14 @@ func KubeadmInit(p KubeadmParams) (_ []byte, err error) {
 	}
 	if p.ResolvConf != "" {
 		if err := checkAbsPath("ResolvConf", p.ResolvConf); err != nil {
+			return nil, err
+		}
+	}
+	for sig, v := range p.EvictionHard {
+		if _, ok := inventory.KubeletEvictionDefaults[sig]; !ok {
+			return nil, fmt.Errorf("EvictionHard: %q is not an eviction signal", sig)
+		}
+		if err := named("EvictionHard["+sig+"]", inventory.CheckEvictionThreshold(v)); err != nil {
 			return nil, err
 		}
 	}
@@ -269,7 +280,8 @@ type (
 		typeMeta     `yaml:",inline"`
 		CgroupDriver string `yaml:"cgroupDriver"`
 		FailCgroupV1 *bool  `yaml:"failCgroupV1"`
-		ResolvConf   string `yaml:"resolvConf"`
+		ResolvConf   string            `yaml:"resolvConf"`
+		EvictionHard map[string]string `yaml:"evictionHard"`
 	}
 	kubeProxyConfiguration struct {
 		typeMeta  `yaml:",inline"`

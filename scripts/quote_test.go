@@ -170,6 +170,14 @@ func TestHostileValuesRefused(t *testing.T) {
 			_, err := KubeadmInit(KubeadmParams{KubernetesVersion: "v1.37.2", NodeName: "cp", AdvertiseAddress: "10.0.0.1", ControlPlaneEndpoint: "10.0.0.1:6443", PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12", IgnorePreflightErrors: []string{"all --v=9"}})
 			return err
 		}},
+		{"eviction signal with YAML", "EvictionHard:", func() error {
+			_, err := KubeadmInit(KubeadmParams{KubernetesVersion: "v1.37.2", NodeName: "cp", AdvertiseAddress: "10.0.0.1", ControlPlaneEndpoint: "10.0.0.1:6443", PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12", EvictionHard: map[string]string{"x\nfailSwapOn": "false"}})
+			return err
+		}},
+		{"eviction threshold with YAML", "EvictionHard[imagefs.available]", func() error {
+			_, err := KubeadmInit(KubeadmParams{KubernetesVersion: "v1.37.2", NodeName: "cp", AdvertiseAddress: "10.0.0.1", ControlPlaneEndpoint: "10.0.0.1:6443", PodSubnet: "10.244.0.0/16", ServiceSubnet: "10.96.0.0/12", EvictionHard: map[string]string{"imagefs.available": "1Gi\nfailSwapOn: false"}})
+			return err
+		}},
 	}
 	for _, c := range cases {
 		err := c.err()
