@@ -278,8 +278,8 @@ type (
 	}
 	kubeletConfiguration struct {
 		typeMeta     `yaml:",inline"`
-		CgroupDriver string `yaml:"cgroupDriver"`
-		FailCgroupV1 *bool  `yaml:"failCgroupV1"`
+		CgroupDriver string            `yaml:"cgroupDriver"`
+		FailCgroupV1 *bool             `yaml:"failCgroupV1"`
 		ResolvConf   string            `yaml:"resolvConf"`
 		EvictionHard map[string]string `yaml:"evictionHard"`
 	}
