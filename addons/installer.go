@@ -284,8 +284,9 @@ func (w *waitWatcher) lastNotReady() string {
 // notReadyObjects lists the workloads and volume claims of release r, as
 // last stored, that are not ready: Deployments and StatefulSets with fewer
 // ready pods than replicas, DaemonSets with fewer ready pods than scheduled,
-// unbound PersistentVolumeClaims, sorted. It is best effort: what it cannot
-// read it leaves out.
+// unbound PersistentVolumeClaims, sorted; a workload with why its first
+// pod not ready is not (podTrouble). It is best effort: what it cannot read
+// it leaves out.
 func notReadyObjects(ctx context.Context, cs kubernetes.Interface, h Helm, r Release) []string {
 	cfg, err := h.config(r.Namespace)
 	if err != nil {
@@ -312,10 +313,15 @@ func notReadyObjects(ctx context.Context, cs kubernetes.Interface, h Helm, r Rel
 			ns = r.Namespace
 		}
 		what := obj.Kind + " " + ns + "/" + name
-		pods := func(ready, want int32) {
-			if ready < want {
-				out = append(out, fmt.Sprintf("%s (%d of %d pods ready)", what, ready, want))
+		pods := func(ready, want int32, sel *metav1.LabelSelector) {
+			if ready >= want {
+				return
 			}
+			why := ""
+			if t := podTrouble(ctx, cs, ns, sel); t != "" {
+				why = "; " + t
+			}
+			out = append(out, fmt.Sprintf("%s (%d of %d pods ready%s)", what, ready, want, why))
 		}
 		replicas := func(p *int32) int32 {
 			if p == nil {
@@ -326,15 +332,15 @@ func notReadyObjects(ctx context.Context, cs kubernetes.Interface, h Helm, r Rel
 		switch obj.Kind {
 		case "Deployment":
 			if d, err := cs.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
-				pods(d.Status.ReadyReplicas, replicas(d.Spec.Replicas))
+				pods(d.Status.ReadyReplicas, replicas(d.Spec.Replicas), d.Spec.Selector)
 			}
 		case "StatefulSet":
 			if s, err := cs.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
-				pods(s.Status.ReadyReplicas, replicas(s.Spec.Replicas))
+				pods(s.Status.ReadyReplicas, replicas(s.Spec.Replicas), s.Spec.Selector)
 			}
 		case "DaemonSet":
 			if d, err := cs.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{}); err == nil {
-				pods(d.Status.NumberReady, d.Status.DesiredNumberScheduled)
+				pods(d.Status.NumberReady, d.Status.DesiredNumberScheduled, d.Spec.Selector)
 			}
 		case "PersistentVolumeClaim":
 			if p, err := cs.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{}); err == nil && p.Status.Phase != corev1.ClaimBound {

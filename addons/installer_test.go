@@ -575,7 +575,7 @@ func TestInstallerWaitAndSecrets(t *testing.T) {
 	}
 	res, err := install(ctx, in)
 	// On a volume the cache is each pod's own (no Redis Deployment).
-	const notReady = "; not ready: Deployment docker-registry/registry (0 of 1 pods ready), PersistentVolumeClaim docker-registry/registry (not bound)"
+	const notReady = "; not ready: Deployment docker-registry/registry (0 of 1 pods ready; no pod), PersistentVolumeClaim docker-registry/registry (not bound)"
 	if err == nil || !strings.HasPrefix(err.Error(), "release docker-registry/registry: install: ") || !strings.HasSuffix(err.Error(), notReady) {
 		t.Fatalf("install with wait: got %v, want a timeout naming what is not ready", err)
 	}
