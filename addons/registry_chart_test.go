@@ -21,6 +21,7 @@ import (
 	"helm.sh/helm/v3/pkg/engine"
 	"helm.sh/helm/v3/pkg/lint"
 	"helm.sh/helm/v3/pkg/lint/support"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -42,7 +43,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 var strictDecoder = func() runtime.Decoder {
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		appsv1.AddToScheme, corev1.AddToScheme, batchv1.AddToScheme, networkingv1.AddToScheme, rbacv1.AddToScheme, policyv1.AddToScheme,
+		appsv1.AddToScheme, corev1.AddToScheme, batchv1.AddToScheme, networkingv1.AddToScheme, rbacv1.AddToScheme, policyv1.AddToScheme, admissionv1.AddToScheme,
 	} {
 		if err := add(scheme); err != nil {
 			panic(err)
@@ -180,8 +181,9 @@ func renderCases() []renderCase {
 			map[string]any{"keepSemver": map[string]any{"highest": 20}, "keepDays": 14},
 		},
 	}
-	gcObjects := func(full string) []string {
-		return []string{"CronJob/" + full + "-gc", "Role/" + full + "-gc", "RoleBinding/" + full + "-gc", "ServiceAccount/" + full + "-gc"}
+	gcObjects := func(ns, full string) []string {
+		return []string{"CronJob/" + full + "-gc", "Role/" + full + "-gc", "RoleBinding/" + full + "-gc", "ServiceAccount/" + full + "-gc",
+			"ValidatingAdmissionPolicy/" + ns + "." + full + "-gc-exec", "ValidatingAdmissionPolicyBinding/" + ns + "." + full + "-gc-exec"}
 	}
 	redisObjects := func(full string) []string {
 		return []string{"Deployment/" + full + "-redis", "NetworkPolicy/" + full + "-redis", "Service/" + full + "-redis"}
@@ -192,12 +194,12 @@ func renderCases() []renderCase {
 	return []renderCase{
 		{
 			name: "default", values: requiredValues(), fullname: "registry",
-			objects: slices.Concat(base("registry"), []string{"PersistentVolumeClaim/registry"}, redisObjects("registry"), gcObjects("registry")),
+			objects: slices.Concat(base("registry"), []string{"PersistentVolumeClaim/registry"}, redisObjects("registry"), gcObjects(DefaultRegistryNamespace, "registry")),
 			redis:   "registry-redis:6379", inChart: true, image: pinnedMaintenanceImage,
 		},
 		{
 			name: "s3", release: "docker", namespace: "images", values: s3, fullname: "docker-registry",
-			objects: slices.Concat(base("docker-registry"), redisObjects("docker-registry"), gcObjects("docker-registry"),
+			objects: slices.Concat(base("docker-registry"), redisObjects("docker-registry"), gcObjects("images", "docker-registry"),
 				[]string{"ConfigMap/docker-registry-prune-rules", "CronJob/docker-registry-prune", "PodDisruptionBudget/docker-registry"},
 				[]string{"Deployment/docker-registry-token", "Service/docker-registry-token", "PodDisruptionBudget/docker-registry-token"}),
 			s3: true, redis: "docker-registry-redis:6379", inChart: true, pruner: true, image: pinnedMaintenanceImage, token: true,
@@ -209,7 +211,7 @@ func renderCases() []renderCase {
 			values: withValues(map[string]any{"redis": map[string]any{"externalAddress": "cache.internal:6380"}, "ingress": map[string]any{"enabled": false},
 				"maintenance": map[string]any{"image": map[string]any{"repository": testMaintenanceRepository, "tag": "0.1.0"}}}),
 			fullname: "registry",
-			objects:  slices.Concat([]string{"Secret/registry-config", "Deployment/registry", "Service/registry", "PersistentVolumeClaim/registry"}, gcObjects("registry")),
+			objects:  slices.Concat([]string{"Secret/registry-config", "Deployment/registry", "Service/registry", "PersistentVolumeClaim/registry"}, gcObjects(DefaultRegistryNamespace, "registry")),
 			redis:    "cache.internal:6380", image: testMaintenanceRepository + ":0.1.0",
 		},
 		{
