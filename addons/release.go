@@ -205,6 +205,10 @@ func (r Release) upgrade(ctx context.Context, cfg *action.Configuration, dryRun 
 	if dryRun {
 		up.DryRun = true
 		up.DryRunOption = "server"
+		// A plan compares manifests; validating them against the API's
+		// schema costs a download of it per release, and the upgrade that
+		// follows a changed plan validates anyway.
+		up.DisableOpenAPIValidation = true
 	}
 	rel, err := up.RunWithContext(ctx, r.Name, r.Chart, r.Values)
 	if err != nil {
