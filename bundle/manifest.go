@@ -133,17 +133,26 @@ type Bundle struct {
 }
 
 // Open reads DIR/manifest.json and verifies that every file it lists exists
-// with the recorded size and sha256.
+// with the recorded size and sha256. A file verified by an earlier Open on
+// this machine and unchanged since (same size, inode and change time: see
+// verified) is not read again.
 func Open(dir string) (*Bundle, error) {
 	m, err := ReadManifest(dir)
 	if err != nil {
 		return nil, err
 	}
+	path := verifiedPath(dir)
+	before, after := loadVerified(path), verified{Files: map[string]verifiedFile{}}
 	for _, f := range m.Files {
-		if _, err := f.verify(dir); err != nil {
+		rec, err := before.check(dir, f)
+		if err != nil {
 			return nil, err
 		}
+		if rec.SHA256 != "" {
+			after.Files[f.Path] = rec
+		}
 	}
+	after.save(path)
 	return &Bundle{Dir: dir, Manifest: *m}, nil
 }
 
