@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"sort"
 	"time"
@@ -89,11 +90,14 @@ func (r Release) timeout() time.Duration {
 
 // Plan says, without changing anything, what Apply would do: "" when the
 // release is in place as r describes it, else "install <chart> <version>",
-// "upgrade ..." or "remove". It also returns the deployed revision (0 when
-// there is none). It renders an upgrade against the cluster (a server-side
-// dry run) and compares it with the deployed revision: the same manifest,
-// hooks, chart version and values mean nothing to do. A release of that name
-// not labelled as boot's is refused (errNotBoots).
+// "upgrade ...", "record the digest of its inputs ..." or "remove". It also
+// returns the deployed revision (0 when there is none). When the deployed
+// revision carries the digest of r's inputs (InputsLabel), nothing is to
+// do without rendering; otherwise it renders an upgrade against the
+// cluster (a dry run) and compares it with the deployed revision: the same
+// manifest, hooks, chart version and values mean that only the digest is
+// to be recorded (or nothing, for a chart that calls lookup). A release of
+// that name not labelled as boot's is refused (errNotBoots).
 func (r Release) Plan(ctx context.Context, h Helm) (revision int, todo string, err error) {
 	cfg, err := h.config(r.Namespace)
 	if err != nil {
@@ -121,16 +125,22 @@ func (r Release) Plan(ctx context.Context, h Helm) (revision int, todo string, e
 		}
 		return last.Version, fmt.Sprintf("upgrade to %s (revision %d is %s)", r.chartVersion(), last.Version, status), nil
 	}
-	planned, err := r.upgrade(ctx, cfg, true)
+	key, err := r.inputs(cfg)
+	if err != nil {
+		return 0, "", fmt.Errorf("release %s: the cluster's version and APIs: %w", r, err)
+	}
+	if key != "" && last.Labels[InputsLabel] == key {
+		return last.Version, "", nil
+	}
+	same, err := r.rendersAs(ctx, cfg, last)
 	if err != nil {
 		return 0, "", err
 	}
-	same, err := sameRelease(last, planned)
-	if err != nil {
-		return 0, "", fmt.Errorf("release %s: %w", r, err)
-	}
-	if same {
+	switch {
+	case same && key == "":
 		return last.Version, "", nil
+	case same:
+		return last.Version, "record the digest of its inputs (its manifest is unchanged)", nil
 	}
 	if from := last.Chart.Metadata; from.Name+" "+from.Version != r.chartVersion() {
 		return last.Version, "upgrade " + from.Name + " " + from.Version + " to " + r.chartVersion(), nil
@@ -161,7 +171,11 @@ func (r Release) Apply(ctx context.Context, h Helm) (revision int, err error) {
 	}
 	last, err := cfg.Releases.Last(r.Name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
-		return r.install(ctx, cfg)
+		key, err := r.inputs(cfg)
+		if err != nil {
+			return 0, fmt.Errorf("release %s: the cluster's version and APIs: %w", r, err)
+		}
+		return r.install(ctx, cfg, key)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("release %s: reading history: %w", r, err)
@@ -169,14 +183,66 @@ func (r Release) Apply(ctx context.Context, h Helm) (revision int, err error) {
 	if !ownedByBoot(last) {
 		return 0, fmt.Errorf("release %s is %w (no label %s=%s); boot leaves it alone", r, errNotBoots, ManagedByLabel, ManagedByBoot)
 	}
-	done, err := r.upgrade(ctx, cfg, false)
+	key, err := r.inputs(cfg)
+	if err != nil {
+		return 0, fmt.Errorf("release %s: the cluster's version and APIs: %w", r, err)
+	}
+	if key != "" && last.Info != nil && last.Info.Status == release.StatusDeployed {
+		same, err := r.rendersAs(ctx, cfg, last)
+		if err != nil {
+			return 0, err
+		}
+		if same {
+			// Only the digest is missing or outdated (a release made by an
+			// earlier boot, or a cluster upgraded since): record it.
+			last.Labels = mergeLabels(last.Labels, map[string]string{InputsLabel: key})
+			if err := cfg.Releases.Update(last); err != nil {
+				return 0, fmt.Errorf("release %s: recording its inputs: %w", r, err)
+			}
+			return last.Version, nil
+		}
+	}
+	done, err := r.upgrade(ctx, cfg, false, key)
 	if err != nil {
 		return 0, err
 	}
 	return done.Version, nil
 }
 
-func (r Release) install(ctx context.Context, cfg *action.Configuration) (int, error) {
+// rendersAs reports whether r, rendered against the cluster (a dry-run
+// upgrade), is the deployed release last: same manifest, hooks, chart and
+// values.
+func (r Release) rendersAs(ctx context.Context, cfg *action.Configuration, last *release.Release) (bool, error) {
+	planned, err := r.upgrade(ctx, cfg, true, "")
+	if err != nil {
+		return false, err
+	}
+	same, err := sameRelease(last, planned)
+	if err != nil {
+		return false, fmt.Errorf("release %s: %w", r, err)
+	}
+	return same, nil
+}
+
+// mergeLabels returns a copy of labels with more set over it.
+func mergeLabels(labels, more map[string]string) map[string]string {
+	out := make(map[string]string, len(labels)+len(more))
+	maps.Copy(out, labels)
+	maps.Copy(out, more)
+	return out
+}
+
+// boots returns the labels boot gives a release it installs or upgrades:
+// its owner, and the digest of its inputs when there is one.
+func boots(inputs string) map[string]string {
+	l := map[string]string{ManagedByLabel: ManagedByBoot}
+	if inputs != "" {
+		l[InputsLabel] = inputs
+	}
+	return l
+}
+
+func (r Release) install(ctx context.Context, cfg *action.Configuration, inputs string) (int, error) {
 	in := action.NewInstall(cfg)
 	in.ReleaseName = r.Name
 	in.Namespace = r.Namespace
@@ -184,7 +250,7 @@ func (r Release) install(ctx context.Context, cfg *action.Configuration) (int, e
 	in.SkipCRDs = r.SkipCRDs
 	in.Wait = r.Wait
 	in.Timeout = r.timeout()
-	in.Labels = map[string]string{ManagedByLabel: ManagedByBoot}
+	in.Labels = boots(inputs)
 	rel, err := in.RunWithContext(ctx, r.Chart, r.Values)
 	if err != nil {
 		return 0, fmt.Errorf("release %s: install: %w", r, err)
@@ -195,13 +261,13 @@ func (r Release) install(ctx context.Context, cfg *action.Configuration) (int, e
 // upgrade upgrades the release to r's chart and exactly r's values (earlier
 // values are not reused); with dryRun it renders against the cluster and
 // stores nothing.
-func (r Release) upgrade(ctx context.Context, cfg *action.Configuration, dryRun bool) (*release.Release, error) {
+func (r Release) upgrade(ctx context.Context, cfg *action.Configuration, dryRun bool, inputs string) (*release.Release, error) {
 	up := action.NewUpgrade(cfg)
 	up.Namespace = r.Namespace
 	up.ResetValues = true
 	up.Wait = r.Wait
 	up.Timeout = r.timeout()
-	up.Labels = map[string]string{ManagedByLabel: ManagedByBoot}
+	up.Labels = boots(inputs)
 	if dryRun {
 		up.DryRun = true
 		up.DryRunOption = "server"

@@ -154,3 +154,94 @@ func TestReleaseApplyAgainstAPIServer(t *testing.T) {
 		t.Fatalf("Uninstall of an absent release: removed %v, err %v; want false, nil", ok, err)
 	}
 }
+
+// TestReleaseInputsDigest checks the digest of a release's inputs on a real
+// kube-apiserver: boot's install records it; a plan that finds it equal
+// decides "nothing to do" without rendering (shown by a stored manifest
+// that no longer matches, which only a render would notice); a release
+// without it (made by an earlier boot) gets it recorded once, without a new
+// revision; changed values are an upgrade. A chart that calls lookup gets
+// no digest and is always rendered.
+func TestReleaseInputsDigest(t *testing.T) {
+	c := kubetest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cs, err := kubernetes.NewForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Helm{Kubeconfig: c.Kubeconfig}
+	cm := func(data string) *chart.Chart {
+		return &chart.Chart{
+			Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "cm", Version: "0.1.0"},
+			Templates: []*chart.File{{Name: "templates/cm.yaml", Data: []byte(
+				"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  a: {{ .Values.a | quote }}\n" + data)}},
+		}
+	}
+	r := Release{Name: "cm", Namespace: "digest", Chart: cm(""), Values: map[string]any{"a": "1"}, Timeout: time.Minute}
+	plan := func(step, want string) {
+		t.Helper()
+		if _, todo, err := r.Plan(ctx, h); err != nil || todo != want {
+			t.Fatalf("%s: plan %q, %v; want %q", step, todo, err, want)
+		}
+	}
+	if _, err := r.Apply(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	_, labels := releaseSecrets(ctx, t, cs, "digest", "cm")
+	key := labels[InputsLabel]
+	if len(key) != 40 {
+		t.Fatalf("install recorded %s=%q", InputsLabel, key)
+	}
+	plan("unchanged", "")
+
+	cfg, err := h.config("digest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := cfg.Releases.Last("cm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := last.Manifest
+	last.Manifest += "# edited\n"
+	if err := cfg.Releases.Update(last); err != nil {
+		t.Fatal(err)
+	}
+	plan("digest equal, stored manifest edited", "")
+
+	last.Manifest = manifest
+	delete(last.Labels, InputsLabel)
+	if err := cfg.Releases.Update(last); err != nil {
+		t.Fatal(err)
+	}
+	plan("no digest", "record the digest of its inputs (its manifest is unchanged)")
+	if rev, err := r.Apply(ctx, h); err != nil || rev != 1 {
+		t.Fatalf("recording the digest: revision %d, %v; want revision 1", rev, err)
+	}
+	if n, labels := releaseSecrets(ctx, t, cs, "digest", "cm"); n != 1 || labels[InputsLabel] != key {
+		t.Fatalf("after recording: %d revisions, %s=%q; want 1 revision and %q", n, InputsLabel, labels[InputsLabel], key)
+	}
+	plan("digest recorded", "")
+
+	r.Values = map[string]any{"a": "2"}
+	plan("values changed", "upgrade cm 0.1.0 (its manifest or values changed)")
+	if rev, err := r.Apply(ctx, h); err != nil || rev != 2 {
+		t.Fatalf("upgrade: revision %d, %v", rev, err)
+	}
+	if _, labels := releaseSecrets(ctx, t, cs, "digest", "cm"); labels[InputsLabel] == key || len(labels[InputsLabel]) != 40 {
+		t.Fatalf("upgrade recorded %s=%q (before: %q)", InputsLabel, labels[InputsLabel], key)
+	}
+
+	// A template that calls lookup: no digest, rendered at every plan.
+	l := Release{Name: "lk", Namespace: "digest", Chart: cm("  b: {{ (lookup \"v1\" \"Namespace\" \"\" \"digest\").metadata.name | quote }}\n"), Values: map[string]any{"a": "1"}, Timeout: time.Minute}
+	if _, err := l.Apply(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	if _, labels := releaseSecrets(ctx, t, cs, "digest", "lk"); labels[InputsLabel] != "" {
+		t.Fatalf("a chart calling lookup got %s=%q", InputsLabel, labels[InputsLabel])
+	}
+	if _, todo, err := l.Plan(ctx, h); err != nil || todo != "" {
+		t.Fatalf("lookup chart, unchanged: plan %q, %v", todo, err)
+	}
+}
