@@ -13,13 +13,15 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
 )
 
 // InputsLabel, on a release boot installed or upgraded, holds a digest of
 // everything its manifest was rendered from: the chart's files, the
-// values, the release's name and namespace, and the cluster's version and
-// API versions (what templates see as .Capabilities). A plan that finds the
-// same digest on the deployed release knows its manifest unchanged without
+// values, the release's name and namespace, what templates see as
+// .Capabilities (the cluster's version, Helm's, and the cluster's API
+// versions when a template asks for them). A plan that finds the same
+// digest on the deployed release knows its manifest unchanged without
 // rendering it.
 const InputsLabel = "bootctl.dev/inputs"
 
@@ -27,7 +29,7 @@ const InputsLabel = "bootctl.dev/inputs"
 // the manifest may depend on more than these inputs: a template that calls
 // lookup reads live objects.
 func (r Release) inputs(cfg *action.Configuration) (string, error) {
-	if callsLookup(r.Chart) {
+	if templatesMatch(r.Chart, lookupCall) {
 		return "", nil
 	}
 	dc, err := cfg.RESTClientGetter.ToDiscoveryClient()
@@ -38,17 +40,23 @@ func (r Release) inputs(cfg *action.Configuration) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	apis, err := action.GetVersionSet(dc)
-	if err != nil {
-		return "", err
-	}
 	values, err := json.Marshal(r.Values)
 	if err != nil {
 		return "", err
 	}
 	h := sha256.New()
-	write(h, r.Namespace, r.Name, strconv.FormatBool(r.SkipCRDs), string(values), sv.GitVersion)
-	write(h, slices.Sorted(slices.Values(apis))...)
+	write(h, r.Namespace, r.Name, strconv.FormatBool(r.SkipCRDs), string(values), sv.GitVersion, chartutil.DefaultCapabilities.HelmVersion.Version)
+	// The API versions change as CRDs come and go (a release's own among
+	// them): only a chart that asks for them depends on them.
+	if templatesMatch(r.Chart, apiVersionsUse) {
+		// Fresh, as Helm reads them when it renders.
+		dc.Invalidate()
+		apis, err := action.GetVersionSet(dc)
+		if err != nil {
+			return "", err
+		}
+		write(h, slices.Sorted(slices.Values(apis))...)
+	}
 	if err := hashChart(h, r.Chart); err != nil {
 		return "", err
 	}
@@ -98,13 +106,16 @@ func hashChart(h hash.Hash, c *chart.Chart) error {
 // CRD, is not a call).
 var lookupCall = regexp.MustCompile(`\{\{[^}]*\blookup\b`)
 
-// callsLookup reports whether a template of c or of its dependencies may
-// call lookup.
-func callsLookup(c *chart.Chart) bool {
+// apiVersionsUse matches a template's use of the cluster's API versions.
+var apiVersionsUse = regexp.MustCompile(`\.Capabilities\.APIVersions\b`)
+
+// templatesMatch reports whether a template of c or of its dependencies
+// matches re.
+func templatesMatch(c *chart.Chart, re *regexp.Regexp) bool {
 	for _, t := range c.Templates {
-		if lookupCall.Match(t.Data) {
+		if re.Match(t.Data) {
 			return true
 		}
 	}
-	return slices.ContainsFunc(c.Dependencies(), callsLookup)
+	return slices.ContainsFunc(c.Dependencies(), func(d *chart.Chart) bool { return templatesMatch(d, re) })
 }

@@ -6,7 +6,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 )
 
-func TestCallsLookup(t *testing.T) {
+func TestTemplatesMatch(t *testing.T) {
 	for _, tc := range []struct {
 		template string
 		want     bool
@@ -18,13 +18,16 @@ func TestCallsLookup(t *testing.T) {
 		{"{{ .Values.lookupTable }}", false},
 	} {
 		c := &chart.Chart{Metadata: &chart.Metadata{Name: "c"}, Templates: []*chart.File{{Name: "templates/a.yaml", Data: []byte(tc.template)}}}
-		if got := callsLookup(c); got != tc.want {
+		if got := templatesMatch(c, lookupCall); got != tc.want {
 			t.Errorf("%q: %v, want %v", tc.template, got, tc.want)
 		}
 		parent := &chart.Chart{Metadata: &chart.Metadata{Name: "p"}}
 		parent.AddDependency(c)
-		if got := callsLookup(parent); got != tc.want {
+		if got := templatesMatch(parent, lookupCall); got != tc.want {
 			t.Errorf("%q in a dependency: %v, want %v", tc.template, got, tc.want)
 		}
+	}
+	if !templatesMatch(&chart.Chart{Metadata: &chart.Metadata{Name: "c"}, Templates: []*chart.File{{Name: "t", Data: []byte(`{{ if .Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}`)}}}, apiVersionsUse) {
+		t.Error("a template asking for the API versions is not found")
 	}
 }
