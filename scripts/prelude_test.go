@@ -183,3 +183,76 @@ func TestAptHelpers(t *testing.T) {
 		}
 	}
 }
+
+// TestPreludeRemembersSameFiles proves put_file's record of files found
+// equal: an applying run records the pair (a checking run writes nothing),
+// a later check trusts the record without reading the files, and a
+// destination changed by hand is found although its size and modification
+// time were put back (its change time moved).
+func TestPreludeRemembersSameFiles(t *testing.T) {
+	dir := t.TempDir()
+	src, dest, rec := filepath.Join(dir, "src"), filepath.Join(dir, "bin", "tool"), filepath.Join(dir, "same-files")
+	if err := os.WriteFile(src, []byte("tool v1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	put := func(args ...string) string {
+		t.Helper()
+		body := "same_files=" + quote.Shell(rec) + "\nif put_file " + quote.Shell(src) + " " + quote.Shell(dest) + " 0755; then echo status=changed; else echo status=same; fi"
+		out, err := runPrelude(t, body, args...)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return out
+	}
+	if out := put("check"); !strings.HasSuffix(out, "status=changed\n") {
+		t.Fatalf("check on a missing file: %q", out)
+	}
+	if _, err := os.Stat(rec); !os.IsNotExist(err) {
+		t.Fatalf("a checking run wrote the record: %v", err)
+	}
+	if out := put(); out != "changed: install "+dest+"\nstatus=changed\n" {
+		t.Fatalf("install: %q", out)
+	}
+	lines, err := os.ReadFile(rec)
+	if err != nil || strings.Count(string(lines), "\n") != 1 || !strings.Contains(string(lines), "|"+dest+" ") {
+		t.Fatalf("record after the install: %q, %v", lines, err)
+	}
+	if out := put("check"); out != "status=same\n" {
+		t.Fatalf("check after the install: %q", out)
+	}
+	// Same size and modification time, other bytes.
+	st, err := os.Stat(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dest, []byte("tool v2\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(dest, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if out := put("check"); !strings.HasSuffix(out, "status=changed\n") {
+		t.Fatalf("check after a change by hand: %q", out)
+	}
+	if out := put(); out != "changed: install "+dest+"\nstatus=changed\n" {
+		t.Fatalf("re-install: %q", out)
+	}
+	if lines, _ := os.ReadFile(rec); strings.Count(string(lines), "\n") != 1 {
+		t.Fatalf("the record keeps one line per destination: %q", lines)
+	}
+	// A record naming both files' current identities is trusted without
+	// comparing them: that is what spares a re-run reading the binaries.
+	if err := os.WriteFile(dest, []byte("tool v3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ids, err := exec.Command("stat", "-c", "%n %s %i %.9Y %.9Z", "--", src, dest).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rec, []byte(strings.ReplaceAll(string(ids), "\n", "|")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := put("check"); out != "status=same\n" {
+		t.Fatalf("check with a record of the current identities: %q (the files were compared)", out)
+	}
+}

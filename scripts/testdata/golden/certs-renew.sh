@@ -42,10 +42,43 @@ die() {
 # changed (or, in check mode, would change) DEST.
 put_file() {
   local src=$1 dest=$2 perm=$3
-  if [[ -f $dest ]] && cmp -s -- "$src" "$dest" && [[ $(stat -c %a -- "$dest") == "${perm#0}" ]]; then
+  if [[ -f $dest ]] && same_file "$src" "$dest" && [[ $(stat -c %a -- "$dest") == "${perm#0}" ]]; then
     return 1
   fi
   change "install $dest" install -D -m "$perm" -- "$src" "$dest"
+  remember_same "$src" "$dest"
+}
+
+# same_file SRC DEST: whether DEST holds SRC's bytes. cmp reads both; a
+# record of the two files' identities (size, inode, modification and change
+# time: any write or chmod moves the change time, which cannot be set back),
+# kept when an applying run last found or made them equal, spares that
+# while neither changed. A checking run only reads the record.
+same_files=/var/lib/boot/same-files
+same_file() {
+  local ids
+  ids=$(identities "$1" "$2") || return 1
+  if [[ -f $same_files ]] && grep -qxF -- "$ids" "$same_files"; then
+    return 0
+  fi
+  cmp -s -- "$1" "$2" || return 1
+  remember_same "$1" "$2"
+}
+
+# identities FILE...: one line naming each file with its identity.
+identities() {
+  stat -c '%n %s %i %.9Y %.9Z' -- "$@" | tr '\n' '|'
+}
+
+# remember_same SRC DEST: record that SRC and DEST, as they are now, hold
+# the same bytes (applying runs only), replacing DEST's earlier line.
+remember_same() {
+  [[ $mode == apply ]] || return 0
+  local ids
+  ids=$(identities "$1" "$2") || return 0
+  mkdir -p -- "${same_files%/*}"
+  { grep -vF -- "|$2 " "$same_files" 2>/dev/null || true; printf '%s\n' "$ids"; } >"$same_files.new"
+  mv -f -- "$same_files.new" "$same_files"
 }
 
 # put_content DEST PERM: put_file with the content read from stdin.
