@@ -35,6 +35,7 @@ type nodeState struct {
 	Status  string // the condition's: True, False or Unknown; "" without one
 	Reason  string
 	Message string
+	Kubelet string // the version the node's kubelet reports
 }
 
 // String describes the condition, e.g. "Ready=False (KubeletNotReady:
@@ -68,6 +69,9 @@ type nodeList struct {
 			Addresses []struct {
 				Type, Address string
 			} `json:"addresses"`
+			NodeInfo struct {
+				KubeletVersion string `json:"kubeletVersion"`
+			} `json:"nodeInfo"`
 		} `json:"status"`
 	} `json:"items"`
 }
@@ -94,15 +98,13 @@ func nodeStates(ctx context.Context, cp *Host) (map[string]nodeState, error) {
 	}
 	states := map[string]nodeState{}
 	for _, it := range list.Items {
-		var s nodeState
+		s := nodeState{Kubelet: nodes.EscapeHostText(it.Status.NodeInfo.KubeletVersion)}
 		for _, cond := range it.Status.Conditions {
 			if cond.Type == "Ready" {
-				s = nodeState{
-					Ready:   cond.Status == "True",
-					Status:  nodes.EscapeHostText(cond.Status),
-					Reason:  nodes.EscapeHostText(cond.Reason),
-					Message: nodes.EscapeHostText(cond.Message),
-				}
+				s.Ready = cond.Status == "True"
+				s.Status = nodes.EscapeHostText(cond.Status)
+				s.Reason = nodes.EscapeHostText(cond.Reason)
+				s.Message = nodes.EscapeHostText(cond.Message)
 			}
 		}
 		states[it.Metadata.Name] = s

@@ -451,12 +451,8 @@ func waitKubelet(ctx context.Context, cp *Host, name, version string, timeout ti
 		if err != nil {
 			return false, err.Error()
 		}
-		ns, err := readUpgradeNodes(ctx, cp)
-		if err != nil {
-			return false, err.Error()
-		}
-		v := ns[name].KubeletVersion
-		return states[name].Ready && v == version, fmt.Sprintf("kubelet %s, %s", nodes.EscapeHostText(v), states[name])
+		s := states[name]
+		return s.Ready && s.Kubelet == version, fmt.Sprintf("kubelet %s, %s", s.Kubelet, s)
 	}, func(last string) error {
 		return fmt.Errorf("node %s is not Ready at %s after %s: %s", name, version, timeout, last)
 	})
