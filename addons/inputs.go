@@ -32,6 +32,15 @@ func (r Release) inputs(cfg *action.Configuration) (string, error) {
 	if templatesMatch(r.Chart, lookupCall) {
 		return "", nil
 	}
+	key, err := r.digest(cfg)
+	if err != nil {
+		return "", fmt.Errorf("release %s: the cluster's version and APIs: %w", r, err)
+	}
+	return key, nil
+}
+
+// digest computes the digest inputs returns.
+func (r Release) digest(cfg *action.Configuration) (string, error) {
 	dc, err := cfg.RESTClientGetter.ToDiscoveryClient()
 	if err != nil {
 		return "", err

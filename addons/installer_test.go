@@ -372,6 +372,29 @@ func TestInstallerAgainstAPIServer(t *testing.T) {
 		t.Fatal("re-run rewrote the credentials Secret")
 	}
 
+	// A release without the digest of its inputs (made by an earlier
+	// boot): the run records it, with no new revision, and the next run
+	// has nothing to do.
+	cfg, err := h.config("docker-registry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := cfg.Releases.Last("registry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(last.Labels, InputsLabel)
+	if err := cfg.Releases.Update(last); err != nil {
+		t.Fatal(err)
+	}
+	res, steps = run(testInventory(t, ""))
+	if !slices.Contains(steps, "docker-registry/registry changed") || !slices.Contains(revisions(res), "docker-registry/registry registry-0.1.0 r1 true") {
+		t.Fatalf("run over a release without its digest: steps %q, releases %q", steps, revisions(res))
+	}
+	if _, steps = run(testInventory(t, "")); !slices.Equal(steps, wantSteps) {
+		t.Fatalf("run after the digest was recorded: steps %q", steps)
+	}
+
 	// A changed value: the self-signed issuer replaces Let's Encrypt; only the
 	// issuer and the registry (whose Ingress names the issuer) change.
 	res, _ = run(testInventory(t, "  issuer: selfsigned\n"))

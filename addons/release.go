@@ -127,20 +127,24 @@ func (r Release) Plan(ctx context.Context, h Helm) (revision int, todo string, e
 	}
 	key, err := r.inputs(cfg)
 	if err != nil {
-		return 0, "", fmt.Errorf("release %s: the cluster's version and APIs: %w", r, err)
+		return 0, "", err
 	}
 	if key != "" && last.Labels[InputsLabel] == key {
 		return last.Version, "", nil
 	}
-	same, err := r.rendersAs(ctx, cfg, last)
+	planned, err := r.upgrade(ctx, cfg, true, "")
 	if err != nil {
 		return 0, "", err
+	}
+	same, err := sameRelease(last, planned)
+	if err != nil {
+		return 0, "", fmt.Errorf("release %s: %w", r, err)
 	}
 	switch {
 	case same && key == "":
 		return last.Version, "", nil
 	case same:
-		return last.Version, "record the digest of its inputs (its manifest is unchanged)", nil
+		return last.Version, RecordInputs, nil
 	}
 	if from := last.Chart.Metadata; from.Name+" "+from.Version != r.chartVersion() {
 		return last.Version, "upgrade " + from.Name + " " + from.Version + " to " + r.chartVersion(), nil
@@ -170,37 +174,20 @@ func (r Release) Apply(ctx context.Context, h Helm) (revision int, err error) {
 		return 0, fmt.Errorf("release %s: %w", r, err)
 	}
 	last, err := cfg.Releases.Last(r.Name)
-	if errors.Is(err, driver.ErrReleaseNotFound) {
-		key, err := r.inputs(cfg)
-		if err != nil {
-			return 0, fmt.Errorf("release %s: the cluster's version and APIs: %w", r, err)
-		}
-		return r.install(ctx, cfg, key)
-	}
-	if err != nil {
+	absent := errors.Is(err, driver.ErrReleaseNotFound)
+	switch {
+	case absent:
+	case err != nil:
 		return 0, fmt.Errorf("release %s: reading history: %w", r, err)
-	}
-	if !ownedByBoot(last) {
+	case !ownedByBoot(last):
 		return 0, fmt.Errorf("release %s is %w (no label %s=%s); boot leaves it alone", r, errNotBoots, ManagedByLabel, ManagedByBoot)
 	}
 	key, err := r.inputs(cfg)
 	if err != nil {
-		return 0, fmt.Errorf("release %s: the cluster's version and APIs: %w", r, err)
+		return 0, err
 	}
-	if key != "" && last.Info != nil && last.Info.Status == release.StatusDeployed {
-		same, err := r.rendersAs(ctx, cfg, last)
-		if err != nil {
-			return 0, err
-		}
-		if same {
-			// Only the digest is missing or outdated (a release made by an
-			// earlier boot, or a cluster upgraded since): record it.
-			last.Labels = mergeLabels(last.Labels, map[string]string{InputsLabel: key})
-			if err := cfg.Releases.Update(last); err != nil {
-				return 0, fmt.Errorf("release %s: recording its inputs: %w", r, err)
-			}
-			return last.Version, nil
-		}
+	if absent {
+		return r.install(ctx, cfg, key)
 	}
 	done, err := r.upgrade(ctx, cfg, false, key)
 	if err != nil {
@@ -209,27 +196,43 @@ func (r Release) Apply(ctx context.Context, h Helm) (revision int, err error) {
 	return done.Version, nil
 }
 
-// rendersAs reports whether r, rendered against the cluster (a dry-run
-// upgrade), is the deployed release last: same manifest, hooks, chart and
-// values.
-func (r Release) rendersAs(ctx context.Context, cfg *action.Configuration, last *release.Release) (bool, error) {
-	planned, err := r.upgrade(ctx, cfg, true, "")
-	if err != nil {
-		return false, err
-	}
-	same, err := sameRelease(last, planned)
-	if err != nil {
-		return false, fmt.Errorf("release %s: %w", r, err)
-	}
-	return same, nil
-}
+// RecordInputs is the plan of a release whose manifest is unchanged but
+// whose deployed revision lacks the digest of its inputs (made by an
+// earlier boot, or before the cluster was upgraded): RecordDigest does it.
+const RecordInputs = "record the digest of its inputs (its manifest is unchanged)"
 
-// mergeLabels returns a copy of labels with more set over it.
-func mergeLabels(labels, more map[string]string) map[string]string {
-	out := make(map[string]string, len(labels)+len(more))
-	maps.Copy(out, labels)
-	maps.Copy(out, more)
-	return out
+// RecordDigest puts the digest of r's inputs on its deployed revision, as
+// a label: no new revision, and no second rendering (Plan, which said
+// RecordInputs, found the manifest unchanged). It returns the revision.
+func (r Release) RecordDigest(h Helm) (revision int, err error) {
+	cfg, err := h.config(r.Namespace)
+	if err != nil {
+		return 0, fmt.Errorf("release %s: %w", r, err)
+	}
+	last, err := cfg.Releases.Last(r.Name)
+	if err != nil {
+		return 0, fmt.Errorf("release %s: reading history: %w", r, err)
+	}
+	if !ownedByBoot(last) {
+		return 0, fmt.Errorf("release %s is %w (no label %s=%s); boot leaves it alone", r, errNotBoots, ManagedByLabel, ManagedByBoot)
+	}
+	key, err := r.inputs(cfg)
+	if err != nil {
+		return 0, err
+	}
+	if key == "" {
+		return last.Version, nil
+	}
+	labels := maps.Clone(last.Labels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[InputsLabel] = key
+	last.Labels = labels
+	if err := cfg.Releases.Update(last); err != nil {
+		return 0, fmt.Errorf("release %s: recording its inputs: %w", r, err)
+	}
+	return last.Version, nil
 }
 
 // boots returns the labels boot gives a release it installs or upgrades:

@@ -216,7 +216,7 @@ func TestReleaseInputsDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	plan("no digest", "record the digest of its inputs (its manifest is unchanged)")
-	if rev, err := r.Apply(ctx, h); err != nil || rev != 1 {
+	if rev, err := r.RecordDigest(h); err != nil || rev != 1 {
 		t.Fatalf("recording the digest: revision %d, %v; want revision 1", rev, err)
 	}
 	if n, labels := releaseSecrets(ctx, t, cs, "digest", "cm"); n != 1 || labels[InputsLabel] != key {

@@ -234,6 +234,15 @@ func (in *Installer) releaseStep(named Release) run.Step {
 			in.applied(r, rev, false)
 			return nil, nil
 		}
+		if todo == RecordInputs {
+			return []run.Change{{Host: host, Description: todo, Apply: func(context.Context) error {
+				rev, err := r.RecordDigest(in.Helm)
+				if err == nil {
+					in.applied(r, rev, true)
+				}
+				return err
+			}}}, nil
+		}
 		return []run.Change{{Host: host, Description: todo, Apply: func(ctx context.Context) error {
 			return in.applyRelease(ctx, s, r, host)
 		}}}, nil
