@@ -187,23 +187,3 @@ func waitEviction(ctx context.Context, cp *Host, name string, want map[string]st
 		return fmt.Errorf("the kubelet of %s does not run with the new thresholds after %s (journalctl -u kubelet on the host says why): %s", name, kubeletRestartTimeout, last)
 	})
 }
-
-// poll calls try every 2 seconds until it reports done, ctx ends, or timeout
-// has passed; then it returns failed(the last state try reported).
-func poll(ctx context.Context, timeout time.Duration, try func() (done bool, state string), failed func(last string) error) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		done, last := try()
-		if done {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return failed(last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
-}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/bootctl/boot/nodes"
 )
@@ -133,4 +134,24 @@ func describe(steps []string) string {
 		return strings.Join(steps, "; ")
 	}
 	return fmt.Sprintf("%s; and %d more", strings.Join(steps[:maxSteps], "; "), len(steps)-maxSteps)
+}
+
+// poll calls try every 2 seconds until it reports done, ctx ends, or timeout
+// has passed; then it returns failed(the last state try reported).
+func poll(ctx context.Context, timeout time.Duration, try func() (done bool, state string), failed func(last string) error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		done, last := try()
+		if done {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return failed(last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
 }

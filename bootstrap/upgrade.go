@@ -353,15 +353,14 @@ const kubectlRetry = 3 * time.Minute
 // retryKubectl runs kubectl on the control plane (output not streamed) and
 // retries, for kubectlRetry, a failed call: the reads and idempotent
 // patches of an upgrade, whose API server restarts under them.
-func retryKubectl(ctx context.Context, cp *Host, args ...string) (out string, err error) {
+func retryKubectl(ctx context.Context, cp *Host, args ...string) (string, error) {
+	var out string
+	var err error
 	perr := poll(ctx, kubectlRetry, func() (bool, string) {
 		out, err = kubectlOutput(ctx, cp, nil, args...)
 		return err == nil, ""
 	}, func(string) error { return err })
-	if perr != nil {
-		return out, perr
-	}
-	return out, nil
+	return out, perr
 }
 
 // steadyFor is how long the API server must keep answering /readyz for
