@@ -2,6 +2,7 @@ package inventory
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,7 +22,7 @@ var KubeletEvictionDefaults = map[string]string{
 	"imagefs.inodesFree": "5%",
 }
 
-// evictionFields pairs each EvictionHard field (its path under
+// fields pairs each EvictionHard field (its path under
 // cluster.kubelet.evictionHard) with its kubelet signal.
 func (e EvictionHard) fields() []struct{ field, signal, value string } {
 	return []struct{ field, signal, value string }{
@@ -44,10 +45,7 @@ func (e EvictionHard) Signals() map[string]string {
 			continue
 		}
 		if out == nil {
-			out = make(map[string]string, len(KubeletEvictionDefaults))
-			for s, v := range KubeletEvictionDefaults {
-				out[s] = v
-			}
+			out = maps.Clone(KubeletEvictionDefaults)
 		}
 		out[f.signal] = f.value
 	}
